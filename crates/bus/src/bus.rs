@@ -1,0 +1,225 @@
+//! A bus of non-overlapping address ranges, each served by one device.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::rc::Rc;
+
+use crate::Device;
+
+/// One device placed on the bus.
+#[derive(Clone)]
+pub struct Mapping {
+    /// First address of the range.
+    pub base: u64,
+    /// Length of the range in bytes.
+    pub size: u64,
+    /// Name shown in logs and memory-map listings (`uart5`, `fmc`).
+    pub name: String,
+    /// The device that serves the range.
+    pub device: Rc<RefCell<dyn Device>>,
+}
+
+/// Why a device could not be placed on the bus.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BusError {
+    /// The range has zero length or wraps around the address space.
+    EmptyRange {
+        /// Name of the device being inserted.
+        name: String,
+    },
+    /// The new range overlaps one already on the bus.
+    Overlap {
+        /// Name of the device being inserted.
+        name: String,
+        /// Name of the device already there.
+        existing: String,
+    },
+}
+
+impl fmt::Display for BusError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BusError::EmptyRange { name } => write!(f, "device {name}: empty or wrapping range"),
+            BusError::Overlap { name, existing } => {
+                write!(f, "device {name} overlaps {existing} on the bus")
+            }
+        }
+    }
+}
+
+impl std::error::Error for BusError {}
+
+/// The memory-mapped I/O bus: a `BTreeMap` from base address to [`Mapping`].
+#[derive(Default)]
+pub struct Bus {
+    ranges: BTreeMap<u64, Mapping>,
+}
+
+impl Bus {
+    /// An empty bus.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Places `device` at `[base, base + size)`, refusing overlaps with devices already there.
+    pub fn insert(
+        &mut self,
+        base: u64,
+        size: u64,
+        name: &str,
+        device: Rc<RefCell<dyn Device>>,
+    ) -> Result<(), BusError> {
+        let end = base.checked_add(size).filter(|_| size > 0);
+        let Some(end) = end else {
+            return Err(BusError::EmptyRange { name: name.into() });
+        };
+        let clash = self
+            .ranges
+            .range(..end)
+            .next_back()
+            .filter(|(_, m)| m.base + m.size > base);
+        if let Some((_, m)) = clash {
+            return Err(BusError::Overlap {
+                name: name.into(),
+                existing: m.name.clone(),
+            });
+        }
+        self.ranges.insert(
+            base,
+            Mapping {
+                base,
+                size,
+                name: name.into(),
+                device,
+            },
+        );
+        Ok(())
+    }
+
+    /// The mapping that contains `addr`, if any.
+    pub fn find(&self, addr: u64) -> Option<&Mapping> {
+        self.ranges
+            .range(..=addr)
+            .next_back()
+            .map(|(_, m)| m)
+            .filter(|m| addr - m.base < m.size)
+    }
+
+    /// Reads from the device at `addr`; `None` when no device is mapped there.
+    pub fn read(&self, addr: u64, size: u8) -> Option<u64> {
+        let m = self.find(addr)?;
+        Some(m.device.borrow_mut().read(addr - m.base, size))
+    }
+
+    /// Writes to the device at `addr`; returns false when no device is mapped there.
+    pub fn write(&self, addr: u64, size: u8, value: u64) -> bool {
+        match self.find(addr) {
+            Some(m) => {
+                m.device.borrow_mut().write(addr - m.base, size, value);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Every mapping in address order.
+    pub fn mappings(&self) -> impl Iterator<Item = &Mapping> {
+        self.ranges.values()
+    }
+
+    /// Resets every device on the bus.
+    pub fn reset(&self) {
+        for m in self.ranges.values() {
+            m.device.borrow_mut().reset();
+        }
+    }
+
+    /// The earliest deadline any device asked for.
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.ranges
+            .values()
+            .filter_map(|m| m.device.borrow().next_deadline())
+            .min()
+    }
+
+    /// Calls [`Device::on_time`] on every device whose deadline is at or before `now_ns`.
+    pub fn run_deadlines(&self, now_ns: u64) {
+        for m in self.ranges.values() {
+            let due = m
+                .device
+                .borrow()
+                .next_deadline()
+                .is_some_and(|d| d <= now_ns);
+            if due {
+                m.device.borrow_mut().on_time(now_ns);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Reg(u64);
+    impl Device for Reg {
+        fn read(&mut self, offset: u64, _size: u8) -> u64 {
+            self.0 + offset
+        }
+        fn write(&mut self, _offset: u64, _size: u8, value: u64) {
+            self.0 = value;
+        }
+    }
+
+    fn dev(v: u64) -> Rc<RefCell<dyn Device>> {
+        Rc::new(RefCell::new(Reg(v)))
+    }
+
+    #[test]
+    fn dispatches_by_range_with_offsets() {
+        let mut bus = Bus::new();
+        bus.insert(0x1000, 0x100, "a", dev(0)).unwrap();
+        bus.insert(0x1100, 0x100, "b", dev(0x50)).unwrap();
+        assert_eq!(bus.read(0x1004, 4), Some(4));
+        assert_eq!(bus.read(0x1108, 4), Some(0x58));
+        assert!(bus.write(0x10ff, 1, 7));
+        assert_eq!(bus.read(0x1000, 4), Some(7));
+        assert_eq!(bus.read(0x1200, 4), None);
+        assert_eq!(bus.read(0xfff, 4), None);
+        assert!(!bus.write(0x1200, 4, 1));
+    }
+
+    #[test]
+    fn rejects_overlaps_and_empty_ranges() {
+        let mut bus = Bus::new();
+        bus.insert(0x1000, 0x100, "a", dev(0)).unwrap();
+        for (base, size) in [
+            (0x1000, 0x10),
+            (0xff0, 0x20),
+            (0x10f0, 0x100),
+            (0x800, 0x1000),
+        ] {
+            let err = bus.insert(base, size, "x", dev(0)).unwrap_err();
+            assert_eq!(
+                err,
+                BusError::Overlap {
+                    name: "x".into(),
+                    existing: "a".into()
+                }
+            );
+        }
+        assert!(matches!(
+            bus.insert(0x5000, 0, "z", dev(0)),
+            Err(BusError::EmptyRange { .. })
+        ));
+        assert!(matches!(
+            bus.insert(u64::MAX, 2, "w", dev(0)),
+            Err(BusError::EmptyRange { .. })
+        ));
+        bus.insert(0x1100, 0x10, "adjacent", dev(0)).unwrap();
+        bus.insert(0xf00, 0x100, "below", dev(0)).unwrap();
+        let names: Vec<_> = bus.mappings().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["below", "a", "adjacent"]);
+    }
+}
