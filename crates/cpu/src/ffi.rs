@@ -1,0 +1,35 @@
+//! The entry points the project's patch set adds to libunicorn (see patches/unicorn/).
+//! The crate's generated bindings come from the stock header, so they are declared here.
+
+use unicorn_engine::uc_engine;
+
+/// The engine pointer, shared with other threads for the thread-safe entry points only.
+#[derive(Clone, Copy)]
+pub(crate) struct EnginePtr(pub(crate) *mut uc_engine);
+
+// SAFETY: only uc_ast_set_irq_line and uc_ast_request_exit, which the patch set makes
+// thread-safe (atomics), are called through it from other threads.
+unsafe impl Send for EnginePtr {}
+// SAFETY: as above.
+unsafe impl Sync for EnginePtr {}
+
+/// Reports the counter value (CNTPCT) for the CNTFRQ the guest programmed.
+pub(crate) type CounterCb = unsafe extern "C" fn(opaque: *mut std::ffi::c_void, cntfrq: u64) -> u64;
+/// Reports a generic timer's output level and next deadline (a counter value, or u64::MAX).
+pub(crate) type TimerCb =
+    unsafe extern "C" fn(opaque: *mut std::ffi::c_void, timer: i32, level: i32, deadline: u64);
+
+extern "C" {
+    pub(crate) fn uc_ast_enable(uc: *mut uc_engine) -> i32;
+    pub(crate) fn uc_ast_halted(uc: *mut uc_engine) -> i32;
+    pub(crate) fn uc_ast_set_irq_line(uc: *mut uc_engine, line: i32, level: i32);
+    pub(crate) fn uc_ast_request_exit(uc: *mut uc_engine);
+    pub(crate) fn uc_ast_set_timer_callbacks(
+        uc: *mut uc_engine,
+        counter: CounterCb,
+        timer: TimerCb,
+        opaque: *mut std::ffi::c_void,
+    ) -> i32;
+    pub(crate) fn uc_ast_timer_tick(uc: *mut uc_engine);
+    pub(crate) fn uc_ast_invalidate_phys(uc: *mut uc_engine, addr: u64, len: u64);
+}

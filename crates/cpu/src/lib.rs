@@ -1,0 +1,462 @@
+//! The Cortex-A7 core of ast-emu: unicorn-engine 2.1.5 with the project's patch set.
+//!
+//! This is the only crate that knows unicorn. It offers what a SoC model needs from a CPU:
+//! - [`Cpu`]: memory mapping (host memory mapped directly, MMIO regions served by a
+//!   [`MmioHandler`]), registers, and [`Cpu::run`], which returns at a block boundary when
+//!   asked to ([`CpuHandle::request_exit`]) or when the guest waits in WFI;
+//! - [`CpuHandle`]: a thread-safe handle that drives the IRQ and FIQ inputs and requests exits;
+//! - [`VirtualClock`]: the guest's time, which follows host time and can jump ahead when idle;
+//! - the ARM generic timer, counting at the rate the firmware writes to CNTFRQ, whose outputs
+//!   are reported through [`TimerOutputs`].
+//!
+//! The patch set (`patches/unicorn/`) gives architectural exception entry, the IRQ/FIQ lines,
+//! exact block-boundary exits, the generic timer callbacks, code-page tracking and
+//! invalidation by physical address; `scripts/build-unicorn` builds it.
+#![deny(missing_docs)]
+
+mod clock;
+mod ffi;
+mod timer;
+
+use std::cell::RefCell;
+use std::fmt;
+use std::rc::Rc;
+use std::sync::{Arc, RwLock};
+
+use unicorn_engine::{Arch, Mode, Prot, RegisterARM, RegisterARMCP, Unicorn};
+
+pub use clock::VirtualClock;
+pub use timer::{GenericTimer, TimerOutputs, TIMER_HYP, TIMER_PHYS, TIMER_SECURE, TIMER_VIRT};
+
+/// Serves the accesses to an MMIO region. Addresses are guest physical addresses.
+pub trait MmioHandler {
+    /// A read of `size` bytes (1, 2, 4 or 8) at `addr`.
+    fn read(&mut self, addr: u64, size: u8) -> u64;
+    /// A write of the low `size` bytes of `value` at `addr`.
+    fn write(&mut self, addr: u64, size: u8, value: u64);
+}
+
+/// How the guest may use a region of host memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Read and execute (ROM, flash in read mode).
+    ReadExec,
+    /// Read, write and execute (RAM).
+    ReadWriteExec,
+}
+
+/// Why [`Cpu::run`] returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exit {
+    /// An exit was requested through [`CpuHandle::request_exit`].
+    Requested,
+    /// The guest executed WFI and waits for an interrupt.
+    WaitForInterrupt,
+    /// The core stopped on an error it cannot recover from.
+    Fault(String),
+}
+
+/// Errors from setting the core up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CpuError(pub String);
+
+impl fmt::Display for CpuError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for CpuError {}
+
+fn err(what: &str, e: unicorn_engine::uc_error) -> CpuError {
+    CpuError(format!("{what}: {e:?}"))
+}
+
+/// Core registers by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reg {
+    /// General-purpose register 0..=12.
+    R(u8),
+    /// Stack pointer of the current mode.
+    Sp,
+    /// Link register of the current mode.
+    Lr,
+    /// Program counter.
+    Pc,
+    /// Current program status register.
+    Cpsr,
+    /// Saved program status register of the current mode.
+    Spsr,
+}
+
+impl Reg {
+    fn unicorn(self) -> RegisterARM {
+        match self {
+            Reg::R(n) => match n {
+                0 => RegisterARM::R0,
+                1 => RegisterARM::R1,
+                2 => RegisterARM::R2,
+                3 => RegisterARM::R3,
+                4 => RegisterARM::R4,
+                5 => RegisterARM::R5,
+                6 => RegisterARM::R6,
+                7 => RegisterARM::R7,
+                8 => RegisterARM::R8,
+                9 => RegisterARM::R9,
+                10 => RegisterARM::R10,
+                11 => RegisterARM::R11,
+                _ => RegisterARM::R12,
+            },
+            Reg::Sp => RegisterARM::SP,
+            Reg::Lr => RegisterARM::LR,
+            Reg::Pc => RegisterARM::PC,
+            Reg::Cpsr => RegisterARM::CPSR,
+            Reg::Spsr => RegisterARM::SPSR,
+        }
+    }
+}
+
+/// A CP15 register by its encoding (`MRC p15, opc1, Rt, CRn, CRm, opc2`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cp15 {
+    /// CRn.
+    pub crn: u32,
+    /// CRm.
+    pub crm: u32,
+    /// opc1.
+    pub opc1: u32,
+    /// opc2.
+    pub opc2: u32,
+}
+
+impl Cp15 {
+    /// Secure Configuration Register.
+    pub const SCR: Cp15 = Cp15 {
+        crn: 1,
+        crm: 1,
+        opc1: 0,
+        opc2: 0,
+    };
+    /// System Control Register.
+    pub const SCTLR: Cp15 = Cp15 {
+        crn: 1,
+        crm: 0,
+        opc1: 0,
+        opc2: 0,
+    };
+    /// Data Fault Status Register.
+    pub const DFSR: Cp15 = Cp15 {
+        crn: 5,
+        crm: 0,
+        opc1: 0,
+        opc2: 0,
+    };
+    /// Instruction Fault Status Register.
+    pub const IFSR: Cp15 = Cp15 {
+        crn: 5,
+        crm: 0,
+        opc1: 0,
+        opc2: 1,
+    };
+    /// Data Fault Address Register.
+    pub const DFAR: Cp15 = Cp15 {
+        crn: 6,
+        crm: 0,
+        opc1: 0,
+        opc2: 0,
+    };
+    /// Instruction Fault Address Register.
+    pub const IFAR: Cp15 = Cp15 {
+        crn: 6,
+        crm: 0,
+        opc1: 0,
+        opc2: 2,
+    };
+    /// Vector Base Address Register.
+    pub const VBAR: Cp15 = Cp15 {
+        crn: 12,
+        crm: 0,
+        opc1: 0,
+        opc2: 0,
+    };
+    /// Multiprocessor Affinity Register.
+    pub const MPIDR: Cp15 = Cp15 {
+        crn: 0,
+        crm: 0,
+        opc1: 0,
+        opc2: 5,
+    };
+    /// Counter frequency (CNTFRQ).
+    pub const CNTFRQ: Cp15 = Cp15 {
+        crn: 14,
+        crm: 0,
+        opc1: 0,
+        opc2: 0,
+    };
+}
+
+/// A thread-safe handle to the core's inputs: IRQ, FIQ and the exit request.
+///
+/// Valid from any thread for as long as the process runs; once the [`Cpu`] is dropped the
+/// calls do nothing.
+#[derive(Clone)]
+pub struct CpuHandle {
+    engine: Arc<RwLock<Option<ffi::EnginePtr>>>,
+}
+
+impl CpuHandle {
+    fn with(&self, f: impl FnOnce(*mut unicorn_engine::uc_engine)) {
+        if let Ok(guard) = self.engine.read() {
+            if let Some(p) = *guard {
+                f(p.0);
+            }
+        }
+    }
+
+    /// Drives the IRQ input to `level`. The CPU takes it at its next block boundary.
+    pub fn set_irq(&self, level: bool) {
+        // SAFETY: the engine is alive while the read lock is held; the call is thread-safe.
+        self.with(|uc| unsafe { ffi::uc_ast_set_irq_line(uc, 0, level as i32) });
+    }
+
+    /// Drives the FIQ input to `level`.
+    pub fn set_fiq(&self, level: bool) {
+        // SAFETY: as in `set_irq`.
+        self.with(|uc| unsafe { ffi::uc_ast_set_irq_line(uc, 1, level as i32) });
+    }
+
+    /// Makes [`Cpu::run`] return at the next block boundary (never mid-instruction).
+    pub fn request_exit(&self) {
+        // SAFETY: as in `set_irq`.
+        self.with(|uc| unsafe { ffi::uc_ast_request_exit(uc) });
+    }
+}
+
+/// The emulated Cortex-A7.
+pub struct Cpu {
+    uc: Unicorn<'static, ()>,
+    handle: CpuHandle,
+    timer: Box<GenericTimer>,
+    memory: Vec<Rc<dyn std::any::Any>>,
+}
+
+impl Cpu {
+    /// A Cortex-A7 at reset, in Secure SVC mode with interrupts masked, PC at 0, counting time
+    /// on `clock`. Its generic timer outputs go to `outputs`.
+    pub fn new(clock: VirtualClock, outputs: Box<dyn TimerOutputs>) -> Result<Self, CpuError> {
+        let mut uc = Unicorn::new(Arch::ARM, Mode::ARM | Mode::LITTLE_ENDIAN)
+            .map_err(|e| err("unicorn", e))?;
+        uc.ctl_set_cpu_model(unicorn_engine::ArmCpuModel::CORTEX_A7 as i32)
+            .map_err(|e| err("cpu model", e))?;
+        uc.ctl_set_page_size(4096)
+            .map_err(|e| err("page size", e))?;
+        // No exit addresses at all: emulation only stops when asked to.
+        uc.ctl_exits_enable().map_err(|e| err("exits", e))?;
+        let handle_ptr = uc.get_handle();
+        // SAFETY: a valid engine.
+        let rc = unsafe { ffi::uc_ast_enable(handle_ptr) };
+        if rc != 0 {
+            return Err(CpuError(format!(
+                "the linked libunicorn lacks the ast-emu patch set (uc_ast_enable returned {rc})"
+            )));
+        }
+        let mut timer = Box::new(GenericTimer::new(clock, outputs));
+        // SAFETY: the timer box outlives the engine (dropped after it in `Drop`).
+        unsafe { timer.install(handle_ptr) };
+        let handle = CpuHandle {
+            engine: Arc::new(RwLock::new(Some(ffi::EnginePtr(handle_ptr)))),
+        };
+        let mut cpu = Cpu {
+            uc,
+            handle,
+            timer,
+            memory: Vec::new(),
+        };
+        cpu.reset()?;
+        Ok(cpu)
+    }
+
+    /// Puts the core back to its reset state: Secure SVC, IRQ/FIQ/aborts masked, PC 0.
+    pub fn reset(&mut self) -> Result<(), CpuError> {
+        for n in 0..13 {
+            self.set_reg(Reg::R(n), 0);
+        }
+        self.set_cp15(Cp15::SCTLR, 0x00c5_0078)?;
+        self.set_cp15(Cp15::VBAR, 0)?;
+        // Unicorn starts non-secure; the silicon starts in Secure state.
+        self.set_cp15(Cp15::SCR, 0)?;
+        self.uc
+            .reg_write(RegisterARM::CPSR, 0x1d3)
+            .map_err(|e| err("cpsr", e))?;
+        self.set_reg(Reg::Pc, 0);
+        self.uc.ctl_flush_tb().map_err(|e| err("tb flush", e))?;
+        self.uc.ctl_flush_tlb().map_err(|e| err("tlb flush", e))?;
+        Ok(())
+    }
+
+    /// The thread-safe input handle.
+    pub fn handle(&self) -> CpuHandle {
+        self.handle.clone()
+    }
+
+    /// The generic timer (for deadlines and the counter).
+    pub fn timer(&self) -> &GenericTimer {
+        &self.timer
+    }
+
+    /// Maps `len` bytes of `memory` (which the CPU keeps alive) at guest address `addr`.
+    ///
+    /// `ptr` must point to at least `len` bytes owned by `memory` that never move.
+    ///
+    /// # Safety
+    /// The caller guarantees `ptr..ptr+len` stays valid while `memory` lives and is only
+    /// accessed through copies (never through Rust references) while the CPU runs.
+    pub unsafe fn map_host_memory(
+        &mut self,
+        addr: u64,
+        len: u64,
+        ptr: *mut u8,
+        memory: Rc<dyn std::any::Any>,
+        access: Access,
+    ) -> Result<(), CpuError> {
+        let prot = match access {
+            Access::ReadExec => Prot::READ | Prot::EXEC,
+            Access::ReadWriteExec => Prot::ALL,
+        };
+        // SAFETY: forwarded from the caller.
+        unsafe { self.uc.mem_map_ptr(addr, len, prot, ptr.cast()) }
+            .map_err(|e| err(&format!("map {addr:#x}+{len:#x}"), e))?;
+        self.memory.push(memory);
+        Ok(())
+    }
+
+    /// Serves `[addr, addr + len)` with `handler`.
+    pub fn map_mmio(
+        &mut self,
+        addr: u64,
+        len: u64,
+        handler: Rc<RefCell<dyn MmioHandler>>,
+    ) -> Result<(), CpuError> {
+        let r = handler.clone();
+        let w = handler;
+        self.uc
+            .mmio_map(
+                addr,
+                len,
+                Some(move |_: &mut Unicorn<'_, ()>, off: u64, size: usize| {
+                    r.borrow_mut().read(addr + off, size as u8)
+                }),
+                Some(
+                    move |_: &mut Unicorn<'_, ()>, off: u64, size: usize, value: u64| {
+                        w.borrow_mut().write(addr + off, size as u8, value)
+                    },
+                ),
+            )
+            .map_err(|e| err(&format!("mmio {addr:#x}+{len:#x}"), e))
+    }
+
+    /// Removes the mapping of `[addr, addr + len)`.
+    pub fn unmap(&mut self, addr: u64, len: u64) -> Result<(), CpuError> {
+        self.uc
+            .mem_unmap(addr, len)
+            .map_err(|e| err(&format!("unmap {addr:#x}"), e))
+    }
+
+    /// Drops translated code for guest physical `[addr, addr + len)` (DMA, loaders).
+    pub fn invalidate_code(&mut self, addr: u64, len: u64) {
+        // SAFETY: a live engine, on its own thread.
+        unsafe { ffi::uc_ast_invalidate_phys(self.uc.get_handle(), addr, len) }
+    }
+
+    /// Copies guest physical memory into `buf`.
+    pub fn read_memory(&self, addr: u64, buf: &mut [u8]) -> Result<(), CpuError> {
+        self.uc
+            .mem_read(addr, buf)
+            .map_err(|e| err(&format!("read {addr:#x}"), e))
+    }
+
+    /// Copies `data` into guest physical memory, dropping translated code it overwrites.
+    pub fn write_memory(&mut self, addr: u64, data: &[u8]) -> Result<(), CpuError> {
+        self.uc
+            .mem_write(addr, data)
+            .map_err(|e| err(&format!("write {addr:#x}"), e))?;
+        self.invalidate_code(addr, data.len() as u64);
+        Ok(())
+    }
+
+    /// Reads a core register.
+    pub fn reg(&self, reg: Reg) -> u32 {
+        self.uc.reg_read(reg.unicorn()).unwrap_or(0) as u32
+    }
+
+    /// Writes a core register. Writing PC with bit 0 set selects Thumb state.
+    pub fn set_reg(&mut self, reg: Reg, value: u32) {
+        if let Err(e) = self.uc.reg_write(reg.unicorn(), value as u64) {
+            log::error!("cpu: writing {reg:?} failed: {e:?}");
+        }
+    }
+
+    /// The address of the next instruction, with bit 0 set in Thumb state.
+    pub fn resume_pc(&self) -> u64 {
+        let thumb = self.reg(Reg::Cpsr) & (1 << 5) != 0;
+        self.reg(Reg::Pc) as u64 | thumb as u64
+    }
+
+    fn cp15_reg(r: Cp15, val: u64) -> RegisterARMCP {
+        RegisterARMCP {
+            cp: 15,
+            is64: 0,
+            sec: 1,
+            crn: r.crn,
+            crm: r.crm,
+            opc1: r.opc1,
+            opc2: r.opc2,
+            val,
+        }
+    }
+
+    /// Reads a CP15 register (the Secure bank where banked: the core runs Secure).
+    pub fn cp15(&self, r: Cp15) -> Result<u32, CpuError> {
+        let mut reg = Self::cp15_reg(r, 0);
+        self.uc
+            .reg_read_arm_coproc(&mut reg)
+            .map_err(|e| err("cp15 read", e))?;
+        Ok(reg.val as u32)
+    }
+
+    /// Writes a CP15 register.
+    pub fn set_cp15(&mut self, r: Cp15, value: u32) -> Result<(), CpuError> {
+        let reg = Self::cp15_reg(r, value as u64);
+        self.uc
+            .reg_write_arm_coproc(&reg)
+            .map_err(|e| err("cp15 write", e))
+    }
+
+    /// Runs the guest from the current PC until an exit is requested or the CPU waits in WFI.
+    pub fn run(&mut self) -> Exit {
+        let pc = self.resume_pc();
+        let result = self.uc.emu_start(pc, 0, 0, 0);
+        // SAFETY: a live engine.
+        let halted = unsafe { ffi::uc_ast_halted(self.uc.get_handle()) } != 0;
+        match result {
+            Ok(()) if halted => Exit::WaitForInterrupt,
+            Ok(()) => Exit::Requested,
+            Err(e) => Exit::Fault(format!("{e:?} at pc {:#010x}", self.reg(Reg::Pc))),
+        }
+    }
+
+    /// Re-evaluates the generic timers against the counter: call when virtual time has
+    /// passed [`GenericTimer::next_deadline_ns`].
+    pub fn timer_tick(&mut self) {
+        // SAFETY: a live engine, on its own thread.
+        unsafe { ffi::uc_ast_timer_tick(self.uc.get_handle()) }
+    }
+}
+
+impl Drop for Cpu {
+    fn drop(&mut self) {
+        if let Ok(mut g) = self.handle.engine.write() {
+            *g = None;
+        }
+    }
+}

@@ -1,0 +1,476 @@
+//! Tests of the patched core with tiny bare-metal guests (ARM encodings written out here, the
+//! source as assembled by `arm-linux-gnueabihf-as -march=armv7-a` beside each word).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use cpu::{
+    Access, Cp15, Cpu, CpuHandle, Exit, MmioHandler, Reg, TimerOutputs, VirtualClock, TIMER_SECURE,
+};
+
+/// Vectors at 0 and handlers that record what they saw in registers, then WFI.
+const VECTORS: &[u32] = &[
+    0xea00003e, // 0x00 b start (0x100)
+    0xea000005, // 0x04 b undef
+    0xea000007, // 0x08 b svc_h
+    0xea00000a, // 0x0c b pabt
+    0xea00000c, // 0x10 b dabt
+    0xe320f000, // 0x14 nop
+    0xea00000f, // 0x18 b irq
+    0xea00000d, // 0x1c b fiq
+    // undef:
+    0xe1a0700e, // mov r7, lr
+    0xe14f8000, // mrs r8, spsr
+    0xe1b0f00e, // movs pc, lr
+    // svc_h:
+    0xe51e1004, // ldr r1, [lr, #-4]   (the svc instruction)
+    0xe3c114ff, // bic r1, r1, #0xff000000
+    0xe14f2000, // mrs r2, spsr
+    0xe1b0f00e, // movs pc, lr
+    // pabt:
+    0xee164f50, // mrc p15, 0, r4, c6, c0, 2   (IFAR)
+    0xee155f30, // mrc p15, 0, r5, c5, c0, 1   (IFSR)
+    0xe320f003, // wfi
+    // dabt:
+    0xee164f10, // mrc p15, 0, r4, c6, c0, 0   (DFAR)
+    0xee155f10, // mrc p15, 0, r5, c5, c0, 0   (DFSR)
+    0xe1a0600e, // mov r6, lr
+    0xe320f003, // wfi
+    // fiq:
+    0xe320f003, // wfi
+    // irq:
+    0xe1a06000, // mov r6, r0
+    0xee1e9f32, // mrc p15, 0, r9, c14, c2, 1  (CNTP_CTL)
+    0xec5baf0e, // mrrc p15, 0, r10, r11, c14  (CNTPCT)
+    0xe3a00000, // mov r0, #0
+    0xee0e0f32, // mcr p15, 0, r0, c14, c2, 1  (timer off)
+    0xe300c000, // movw r12, #0
+    0xe341c001, // movt r12, #0x1001
+    0xe58c0000, // str r0, [r12]               (acknowledge: the IRQ line drops)
+    0xe320f003, // 1: wfi
+    0xeafffffd, // b 1b
+];
+
+const RAM: u64 = 0x10_0000;
+const MMIO_BASE: u64 = 0x1000_0000;
+const ACK_BASE: u64 = 0x1001_0000;
+
+fn words(w: &[u32]) -> Vec<u8> {
+    w.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+struct NoOutputs;
+impl TimerOutputs for NoOutputs {
+    fn set_level(&mut self, _timer: usize, _level: bool) {}
+}
+
+/// A CPU with 1 MiB of RAM at 0 holding the vectors and `main` at 0x100.
+fn machine(main: &[u32], outputs: Box<dyn TimerOutputs>, clock: VirtualClock) -> Cpu {
+    let mut cpu = Cpu::new(clock, outputs).expect("patched core");
+    let ram = Rc::new(bus_free_block(RAM as usize));
+    let ptr = ram.as_mut_ptr();
+    // SAFETY: the Vec's buffer never moves and the CPU keeps it alive.
+    unsafe {
+        cpu.map_host_memory(0, RAM, ptr, ram, Access::ReadWriteExec)
+            .unwrap()
+    };
+    cpu.write_memory(0, &words(VECTORS)).unwrap();
+    cpu.write_memory(0x100, &words(main)).unwrap();
+    let ack = Rc::new(RefCell::new(IrqAck(cpu.handle())));
+    cpu.map_mmio(ACK_BASE, 0x1000, ack).unwrap();
+    cpu
+}
+
+/// The interrupt source: any write lowers the IRQ line (the test raises it).
+struct IrqAck(CpuHandle);
+impl MmioHandler for IrqAck {
+    fn read(&mut self, _addr: u64, _size: u8) -> u64 {
+        0
+    }
+    fn write(&mut self, _addr: u64, _size: u8, _value: u64) {
+        self.0.set_irq(false);
+    }
+}
+
+/// Plain zeroed host memory for the tests (the bus crate is not a dependency of the CPU).
+struct Block(std::cell::UnsafeCell<Vec<u8>>);
+impl Block {
+    fn as_mut_ptr(&self) -> *mut u8 {
+        // SAFETY: only the pointer escapes; the CPU accesses the bytes.
+        unsafe { (*self.0.get()).as_mut_ptr() }
+    }
+}
+fn bus_free_block(len: usize) -> Block {
+    Block(std::cell::UnsafeCell::new(vec![0; len]))
+}
+
+fn run_to_wfi(cpu: &mut Cpu) {
+    for _ in 0..1000 {
+        match cpu.run() {
+            Exit::WaitForInterrupt => return,
+            Exit::Requested => continue,
+            Exit::Fault(e) => panic!("core fault: {e}"),
+        }
+    }
+    panic!("guest never reached WFI");
+}
+
+#[test]
+fn svc_and_undef_enter_their_vectors_and_return() {
+    let main = [
+        0xf102001f, // cps #0x1f (System mode)
+        0xe3a00001, // mov r0, #1
+        0xef123456, // svc #0x123456
+        0xe2800001, // add r0, r0, #1
+        0xe7f000f0, // udf #0
+        0xe2800001, // add r0, r0, #1
+        0xe320f003, // wfi
+    ];
+    let mut cpu = machine(&main, Box::new(NoOutputs), VirtualClock::new());
+    run_to_wfi(&mut cpu);
+    assert_eq!(
+        cpu.reg(Reg::R(1)),
+        0x123456,
+        "SVC handler read the SVC immediate"
+    );
+    assert_eq!(
+        cpu.reg(Reg::R(2)) & 0x1f,
+        0x1f,
+        "SPSR_svc holds System mode"
+    );
+    assert_eq!(cpu.reg(Reg::R(7)), 0x114, "LR_und points after the UDF");
+    assert_eq!(
+        cpu.reg(Reg::R(8)) & 0x1f,
+        0x1f,
+        "SPSR_und holds System mode"
+    );
+    assert_eq!(
+        cpu.reg(Reg::R(0)),
+        3,
+        "both handlers returned to the next instruction"
+    );
+    assert_eq!(cpu.reg(Reg::Cpsr) & 0x1f, 0x1f, "back in System mode");
+}
+
+/// Identity-maps the first MiB as a section, everything else faults.
+fn enable_mmu(cpu: &mut Cpu) {
+    let table = 0x4000u64;
+    cpu.write_memory(table, &0x0000_0c02u32.to_le_bytes())
+        .unwrap();
+    cpu.set_cp15(
+        Cp15 {
+            crn: 2,
+            crm: 0,
+            opc1: 0,
+            opc2: 0,
+        },
+        table as u32,
+    )
+    .unwrap(); // TTBR0
+    cpu.set_cp15(
+        Cp15 {
+            crn: 3,
+            crm: 0,
+            opc1: 0,
+            opc2: 0,
+        },
+        0x5555_5555,
+    )
+    .unwrap(); // DACR
+    let sctlr = cpu.cp15(Cp15::SCTLR).unwrap();
+    cpu.set_cp15(Cp15::SCTLR, sctlr | 1).unwrap();
+}
+
+#[test]
+fn data_abort_reports_the_exact_address_and_status() {
+    let main = [
+        0xe3003123, // movw r3, #0x123
+        0xe3443000, // movt r3, #0x4000
+        0xe5932000, // ldr r2, [r3]
+        0xe320f003, // wfi
+    ];
+    let mut cpu = machine(&main, Box::new(NoOutputs), VirtualClock::new());
+    enable_mmu(&mut cpu);
+    run_to_wfi(&mut cpu);
+    assert_eq!(
+        cpu.reg(Reg::R(4)),
+        0x4000_0123,
+        "DFAR is the exact faulting address"
+    );
+    assert_eq!(
+        cpu.reg(Reg::R(5)) & 0x40f,
+        0x005,
+        "DFSR: section translation fault"
+    );
+    assert_eq!(
+        cpu.reg(Reg::R(6)),
+        0x108 + 8,
+        "LR_abt = faulting instruction + 8"
+    );
+    assert_eq!(cpu.reg(Reg::Cpsr) & 0x1f, 0x17, "in Abort mode");
+}
+
+#[test]
+fn prefetch_abort_reports_the_exact_address() {
+    let main = [
+        0xe3003004, // movw r3, #4
+        0xe3443000, // movt r3, #0x4000
+        0xe12fff13, // bx r3
+    ];
+    let mut cpu = machine(&main, Box::new(NoOutputs), VirtualClock::new());
+    enable_mmu(&mut cpu);
+    run_to_wfi(&mut cpu);
+    assert_eq!(cpu.reg(Reg::R(4)), 0x4000_0004, "IFAR");
+    assert_eq!(
+        cpu.reg(Reg::R(5)) & 0x40f,
+        0x005,
+        "IFSR: section translation fault"
+    );
+}
+
+#[test]
+fn irq_is_taken_only_after_cpsie_i() {
+    let main = [
+        0xe3a00000, // mov r0, #0
+        0xe2800001, // 1: add r0, r0, #1
+        0xe3500ffa, // cmp r0, #1000
+        0x1afffffc, // bne 1b
+        0xf1080080, // cpsie i
+        0xeafffffe, // 2: b 2b
+    ];
+    let mut cpu = machine(&main, Box::new(NoOutputs), VirtualClock::new());
+    cpu.handle().set_irq(true);
+    run_to_wfi(&mut cpu);
+    assert_eq!(
+        cpu.reg(Reg::R(6)),
+        1000,
+        "the loop ran to its end with IRQs masked"
+    );
+    assert_eq!(cpu.reg(Reg::Cpsr) & 0x1f, 0x12, "in IRQ mode");
+    assert_eq!(
+        cpu.reg(Reg::Lr),
+        0x114 + 4,
+        "LR_irq = interrupted instruction + 4"
+    );
+}
+
+#[test]
+fn irq_raised_from_another_thread_interrupts_a_spinning_guest() {
+    let main = [
+        0xf1080080, // cpsie i
+        0xeafffffe, // 2: b 2b
+    ];
+    let mut cpu = machine(&main, Box::new(NoOutputs), VirtualClock::new());
+    let handle = cpu.handle();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        handle.set_irq(true);
+    });
+    run_to_wfi(&mut cpu);
+    t.join().unwrap();
+    assert_eq!(cpu.reg(Reg::Cpsr) & 0x1f, 0x12, "in IRQ mode");
+}
+
+struct Recorder {
+    levels: Arc<Mutex<Vec<(usize, bool)>>>,
+}
+impl TimerOutputs for Recorder {
+    fn set_level(&mut self, timer: usize, level: bool) {
+        self.levels.lock().unwrap().push((timer, level));
+    }
+}
+
+#[test]
+fn secure_physical_timer_fires_at_cval_in_virtual_time() {
+    let main = [
+        0xe3040240, // movw r0, #0x4240
+        0xe340000f, // movt r0, #0xf        (1 MHz)
+        0xee0e0f10, // mcr p15, 0, r0, c14, c0, 0   (CNTFRQ)
+        0xec510f0e, // mrrc p15, 0, r0, r1, c14     (CNTPCT)
+        0xe2900ffa, // adds r0, r0, #1000
+        0xe2a11000, // adc r1, r1, #0
+        0xec410f2e, // mcrr p15, 2, r0, r1, c14     (CNTP_CVAL)
+        0xe3a02001, // mov r2, #1
+        0xee0e2f32, // mcr p15, 0, r2, c14, c2, 1   (CNTP_CTL: enable)
+        0xf1080080, // cpsie i
+        0xe320f003, // 3: wfi
+        0xeafffffd, // b 3b
+    ];
+    let levels = Arc::new(Mutex::new(Vec::new()));
+    let clock = VirtualClock::new();
+    let rec = Recorder {
+        levels: levels.clone(),
+    };
+    let mut cpu = machine(&main, Box::new(rec), clock.clone());
+    run_to_wfi(&mut cpu);
+    assert_eq!(
+        cpu.timer().frequency(),
+        1_000_000,
+        "the counter follows the CNTFRQ write"
+    );
+    let cval = cpu.reg(Reg::R(0)) as u64;
+    let deadline = cpu
+        .timer()
+        .next_deadline_ns()
+        .expect("a deadline was reported");
+    let now = clock.now_ns();
+    assert!(
+        deadline > now && deadline <= now + 1_000_000,
+        "deadline within 1 ms: {deadline} vs {now}"
+    );
+    assert!(!cpu.timer().level(TIMER_SECURE), "not yet expired");
+    clock.advance_to(deadline);
+    cpu.timer_tick();
+    assert!(
+        cpu.timer().level(TIMER_SECURE),
+        "secure physical timer output high at CVAL"
+    );
+    assert!(levels.lock().unwrap().contains(&(TIMER_SECURE, true)));
+    // The SoC routes the output through the GIC; here it goes straight to the IRQ input.
+    cpu.handle().set_irq(true);
+    run_to_wfi(&mut cpu);
+    assert_eq!(cpu.reg(Reg::Cpsr) & 0x1f, 0x12, "timer IRQ taken");
+    assert_ne!(
+        cpu.reg(Reg::R(9)) & 4,
+        0,
+        "CNTP_CTL.ISTATUS set in the handler"
+    );
+    assert!(cpu.reg(Reg::R(10)) as u64 >= cval, "counter reached CVAL");
+    assert!(
+        !cpu.timer().level(TIMER_SECURE),
+        "disabling the timer drops its output"
+    );
+}
+
+/// Counts MMIO reads and writes.
+struct Counter {
+    reads: u64,
+    writes: u64,
+}
+impl MmioHandler for Counter {
+    fn read(&mut self, _addr: u64, _size: u8) -> u64 {
+        self.reads += 1;
+        self.reads
+    }
+    fn write(&mut self, _addr: u64, _size: u8, _value: u64) {
+        self.writes += 1;
+    }
+}
+
+#[test]
+fn kicks_and_exit_requests_never_repeat_an_access() {
+    let main = [
+        0xe3003000, // movw r3, #0
+        0xe3413000, // movt r3, #0x1000
+        0xe3040240, // movw r0, #0x4240
+        0xe340000f, // movt r0, #0xf         (1000000)
+        0xe5931000, // 4: ldr r1, [r3]
+        0xe5831004, // str r1, [r3, #4]
+        0xe2500001, // subs r0, r0, #1
+        0x1afffffb, // bne 4b
+        0xe320f003, // 5: wfi   (completes at once while the toggled line is high)
+        0xeafffffd, // b 5b
+    ];
+    let mut cpu = machine(&main, Box::new(NoOutputs), VirtualClock::new());
+    let counter = Rc::new(RefCell::new(Counter {
+        reads: 0,
+        writes: 0,
+    }));
+    cpu.map_mmio(MMIO_BASE, 0x1000, counter.clone()).unwrap();
+    let handle = cpu.handle();
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = stop.clone();
+    // IRQs stay masked: the kicks only make the CPU look, and exits stop it.
+    let t = std::thread::spawn(move || {
+        let mut n = 0u64;
+        while !stop2.load(Ordering::Relaxed) {
+            handle.set_irq(n % 2 == 0);
+            if n % 16 == 0 {
+                handle.request_exit();
+            }
+            n += 1;
+            std::thread::yield_now();
+        }
+        n
+    });
+    let mut exits = 0;
+    loop {
+        match cpu.run() {
+            Exit::WaitForInterrupt => break,
+            Exit::Requested => exits += 1,
+            Exit::Fault(e) => panic!("{e}"),
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let kicks = t.join().unwrap();
+    let c = counter.borrow();
+    assert_eq!(
+        c.reads, 1_000_000,
+        "every load ran exactly once ({kicks} kicks, {exits} exits)"
+    );
+    assert_eq!(c.writes, 1_000_000, "every store ran exactly once");
+}
+
+#[test]
+fn exit_requested_from_an_mmio_callback_stops_at_the_block_boundary() {
+    struct Stopper {
+        handle: Option<CpuHandle>,
+        reads: u64,
+    }
+    impl MmioHandler for Stopper {
+        fn read(&mut self, _addr: u64, _size: u8) -> u64 {
+            self.reads += 1;
+            if self.reads == 10 {
+                self.handle.as_ref().unwrap().request_exit();
+            }
+            0
+        }
+        fn write(&mut self, _addr: u64, _size: u8, _value: u64) {}
+    }
+    let main = [
+        0xe3003000, // movw r3, #0
+        0xe3413000, // movt r3, #0x1000
+        0xe30806a0, // movw r0, #0x86a0
+        0xe3400001, // movt r0, #1
+        0xe5931000, // 4: ldr r1, [r3]
+        0xe5831004, // str r1, [r3, #4]
+        0xe2500001, // subs r0, r0, #1
+        0x1afffffb, // bne 4b
+        0xe320f003, // wfi
+    ];
+    let mut cpu = machine(&main, Box::new(NoOutputs), VirtualClock::new());
+    let stopper = Rc::new(RefCell::new(Stopper {
+        handle: Some(cpu.handle()),
+        reads: 0,
+    }));
+    cpu.map_mmio(MMIO_BASE, 0x1000, stopper.clone()).unwrap();
+    assert_eq!(cpu.run(), Exit::Requested);
+    assert_eq!(
+        stopper.borrow().reads,
+        10,
+        "stopped right after the block that asked"
+    );
+    assert_eq!(cpu.reg(Reg::R(0)), 100_000 - 10, "the loop counter agrees");
+    run_to_wfi(&mut cpu);
+    assert_eq!(stopper.borrow().reads, 100_000);
+}
+
+#[test]
+fn code_rewritten_through_dma_runs_fresh() {
+    // main: mov r0, #1; wfi. Run it, then patch the mov through the DMA path and rerun.
+    let main = [0xe3a00001, 0xe320f003];
+    let mut cpu = machine(&main, Box::new(NoOutputs), VirtualClock::new());
+    run_to_wfi(&mut cpu);
+    assert_eq!(cpu.reg(Reg::R(0)), 1);
+    cpu.write_memory(0x100, &0xe3a00002u32.to_le_bytes())
+        .unwrap(); // mov r0, #2
+    cpu.set_reg(Reg::Pc, 0x100);
+    run_to_wfi(&mut cpu);
+    assert_eq!(
+        cpu.reg(Reg::R(0)),
+        2,
+        "translated code for the old bytes was dropped"
+    );
+}
