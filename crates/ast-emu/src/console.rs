@@ -1,0 +1,173 @@
+//! The serial console on the host terminal: raw mode, and the `Ctrl-a` escape.
+
+use std::io::{self, Read, Write};
+
+use ast2600::HostEvent;
+use crossbeam_channel::Sender;
+
+/// The escape character: `Ctrl-a`.
+const ESCAPE: u8 = 0x01;
+
+/// Help shown for `Ctrl-a h`.
+pub const HELP: &str = "\r\nast-emu console escapes:\r\n  Ctrl-a x   quit the emulator\r\n  Ctrl-a h   this help\r\n  Ctrl-a a   send Ctrl-a to the guest\r\n";
+
+/// Puts the terminal on stdin into raw mode while alive; restores it when dropped.
+pub struct RawTerminal {
+    saved: Option<libc::termios>,
+}
+
+impl RawTerminal {
+    /// Raw mode if stdin is a terminal; otherwise does nothing.
+    pub fn enable() -> Self {
+        // SAFETY: isatty/tcgetattr/tcsetattr on fd 0 with a zeroed, then filled, termios.
+        unsafe {
+            if libc::isatty(0) != 1 {
+                return Self { saved: None };
+            }
+            let mut t: libc::termios = std::mem::zeroed();
+            if libc::tcgetattr(0, &mut t) != 0 {
+                return Self { saved: None };
+            }
+            let saved = t;
+            libc::cfmakeraw(&mut t);
+            libc::tcsetattr(0, libc::TCSANOW, &t);
+            Self { saved: Some(saved) }
+        }
+    }
+
+    /// Whether the terminal is in raw mode.
+    pub fn is_raw(&self) -> bool {
+        self.saved.is_some()
+    }
+}
+
+impl Drop for RawTerminal {
+    fn drop(&mut self) {
+        if let Some(t) = self.saved {
+            // SAFETY: restores the attributes read in `enable`.
+            unsafe { libc::tcsetattr(0, libc::TCSANOW, &t) };
+        }
+    }
+}
+
+/// Splits console input into guest bytes and escape commands.
+#[derive(Default)]
+pub struct EscapeParser {
+    after_escape: bool,
+}
+
+/// What a chunk of console input means.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ConsoleAction {
+    /// Bytes for the guest.
+    Send(Vec<u8>),
+    /// Quit the emulator.
+    Quit,
+    /// Show the escape help.
+    Help,
+}
+
+impl EscapeParser {
+    /// Interprets `input`, in order.
+    pub fn feed(&mut self, input: &[u8]) -> Vec<ConsoleAction> {
+        let mut actions = Vec::new();
+        let mut bytes = Vec::new();
+        for &b in input {
+            if self.after_escape {
+                self.after_escape = false;
+                match b {
+                    b'x' | b'X' => {
+                        flush(&mut bytes, &mut actions);
+                        actions.push(ConsoleAction::Quit);
+                    }
+                    b'h' | b'H' | b'?' => {
+                        flush(&mut bytes, &mut actions);
+                        actions.push(ConsoleAction::Help);
+                    }
+                    ESCAPE | b'a' => bytes.push(ESCAPE),
+                    other => bytes.extend([ESCAPE, other]),
+                }
+            } else if b == ESCAPE {
+                self.after_escape = true;
+            } else {
+                bytes.push(b);
+            }
+        }
+        flush(&mut bytes, &mut actions);
+        actions
+    }
+}
+
+fn flush(bytes: &mut Vec<u8>, actions: &mut Vec<ConsoleAction>) {
+    if !bytes.is_empty() {
+        actions.push(ConsoleAction::Send(std::mem::take(bytes)));
+    }
+}
+
+/// Reads stdin on its own thread and forwards it to the SoC; `wake` makes the CPU look.
+pub fn spawn_input(events: Sender<HostEvent>, wake: impl Fn() + Send + 'static) {
+    let spawned = std::thread::Builder::new()
+        .name("ast-emu-console".into())
+        .spawn(move || {
+            let mut parser = EscapeParser::default();
+            let mut buf = [0u8; 256];
+            let mut stdin = io::stdin().lock();
+            loop {
+                let n = match stdin.read(&mut buf) {
+                    Ok(0) | Err(_) => return, // EOF: the guest keeps running without input
+                    Ok(n) => n,
+                };
+                for action in parser.feed(&buf[..n]) {
+                    let event = match action {
+                        ConsoleAction::Send(b) => HostEvent::ConsoleInput(b),
+                        ConsoleAction::Quit => HostEvent::Quit,
+                        ConsoleAction::Help => {
+                            let _ = io::stderr().write_all(HELP.as_bytes());
+                            continue;
+                        }
+                    };
+                    if events.send(event).is_err() {
+                        return;
+                    }
+                    wake();
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        log::error!("console input thread: {e}");
+    }
+}
+
+/// The guest's console output: straight to stdout, flushed at every write.
+pub struct ConsoleOut;
+
+impl Write for ConsoleOut {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut out = io::stdout().lock();
+        out.write_all(buf)?;
+        out.flush()?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        io::stdout().flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_are_parsed_across_chunks() {
+        let mut p = EscapeParser::default();
+        assert_eq!(p.feed(b"ls\r"), vec![ConsoleAction::Send(b"ls\r".to_vec())]);
+        assert_eq!(p.feed(b"a\x01"), vec![ConsoleAction::Send(b"a".to_vec())]);
+        assert_eq!(p.feed(b"x"), vec![ConsoleAction::Quit]);
+        assert_eq!(p.feed(b"\x01h"), vec![ConsoleAction::Help]);
+        assert_eq!(
+            p.feed(b"\x01a\x01q"),
+            vec![ConsoleAction::Send(vec![1, 1, b'q'])]
+        );
+    }
+}

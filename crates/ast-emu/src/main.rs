@@ -1,0 +1,105 @@
+//! `ast-emu`: boots Aspeed AST2600 BMC firmware from a SPI flash image.
+
+mod console;
+mod image;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use ast2600::{Ast2600, BoardConfig, HostEvent, Stop};
+use clap::Parser;
+
+/// Emulates an Aspeed AST2600 BMC (ast2600-evb) and boots its firmware from SPI flash.
+#[derive(Parser, Debug)]
+#[command(
+    version,
+    after_help = "Console: Ctrl-a x quits, Ctrl-a h lists the escapes."
+)]
+struct Args {
+    /// The boot flash image (raw, or .xz compressed); 64 MiB.
+    #[arg(long, value_name = "PATH")]
+    flash: PathBuf,
+
+    /// Log filter (env_logger syntax). `unimp=warn,unassigned=warn` reports every
+    /// unimplemented register and unassigned address once. Defaults to RUST_LOG, else `error`.
+    #[arg(long, value_name = "FILTER")]
+    log: Option<String>,
+
+    /// Write the log to this file instead of stderr.
+    #[arg(long, value_name = "PATH")]
+    log_file: Option<PathBuf>,
+}
+
+fn init_logging(args: &Args) -> Result<(), String> {
+    let filter = args
+        .log
+        .clone()
+        .or_else(|| std::env::var("RUST_LOG").ok())
+        .unwrap_or_else(|| "error".into());
+    let mut builder = env_logger::Builder::new();
+    builder.parse_filters(&filter);
+    if let Some(path) = &args.log_file {
+        let file = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        builder.target(env_logger::Target::Pipe(Box::new(file)));
+    }
+    builder.init();
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if let Err(e) = init_logging(&args) {
+        eprintln!("ast-emu: log file: {e}");
+        return ExitCode::from(2);
+    }
+    let flash = match image::load(&args.flash) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("ast-emu: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut soc = match Ast2600::new(
+        BoardConfig {
+            flash,
+            dram_size: 1 << 30,
+        },
+        Box::new(console::ConsoleOut),
+    ) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("ast-emu: cannot build the SoC: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let terminal = console::RawTerminal::enable();
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        // Leave the terminal usable even if something goes badly wrong.
+        // SAFETY: resetting fd 0 to sane cooked mode is harmless when it is not a terminal.
+        unsafe {
+            let mut t: libc::termios = std::mem::zeroed();
+            if libc::tcgetattr(0, &mut t) == 0 {
+                t.c_lflag |= libc::ICANON | libc::ECHO | libc::ISIG;
+                t.c_oflag |= libc::OPOST;
+                libc::tcsetattr(0, libc::TCSANOW, &t);
+            }
+        }
+        default_hook(info);
+    }));
+    if terminal.is_raw() {
+        eprint!("ast-emu: console on UART5; Ctrl-a x quits, Ctrl-a h for help\r\n");
+    }
+    let (tx, rx) = crossbeam_channel::unbounded::<HostEvent>();
+    let wake = soc.cpu_handle();
+    console::spawn_input(tx, move || wake.request_exit());
+    let stop = soc.run(&rx);
+    drop(terminal);
+    match stop {
+        Stop::Quit => ExitCode::SUCCESS,
+        Stop::Fault(e) => {
+            eprintln!("\nast-emu: the CPU stopped: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

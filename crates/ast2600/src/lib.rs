@@ -1,0 +1,584 @@
+//! The Aspeed AST2600 SoC as wired on the ast2600-evb board.
+//!
+//! This crate is the only place that knows addresses ([`map`]), interrupt numbers, reset and
+//! boot. It builds the devices, places them on the bus, maps memory into the CPU and runs the
+//! loop that gives the CPU time, fires device deadlines and skips idle time.
+#![deny(missing_docs)]
+
+pub mod map;
+mod mmio;
+mod wiring;
+
+use std::cell::RefCell;
+use std::io::Write;
+use std::rc::Rc;
+
+use bus::{Bus, IrqLine, MemoryBlock};
+use cpu::{Access, Cpu, CpuHandle, Exit, VirtualClock};
+use crossbeam_channel::Receiver;
+use gic::{Gic, GicOutputs};
+use smc::{AspeedSmc, AspeedSmcWindow, SmcConfig};
+use spi_nor::{FlashModel, SpiNor};
+use uart::Uart;
+
+use crate::mmio::{SocMmio, Unassigned};
+use crate::wiring::{CpuIrqInput, DramView, ResetRequest, SocClock, TimerToGic};
+
+pub use crate::mmio::MMIO_LOG_TARGET;
+
+/// How the board is built.
+pub struct BoardConfig {
+    /// Contents of the boot flash (FMC CE0). Its length is the flash size.
+    pub flash: Vec<u8>,
+    /// DRAM size in bytes (1 GiB on the EVB).
+    pub dram_size: u64,
+}
+
+/// What the host asks of a running SoC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostEvent {
+    /// Bytes typed on the console.
+    ConsoleInput(Vec<u8>),
+    /// Stop emulating.
+    Quit,
+}
+
+/// Why [`Ast2600::run`] returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stop {
+    /// The host asked to quit.
+    Quit,
+    /// The CPU stopped on an unrecoverable error.
+    Fault(String),
+}
+
+/// Errors building the SoC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocError(pub String);
+
+impl std::fmt::Display for SocError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SocError {}
+
+impl From<cpu::CpuError> for SocError {
+    fn from(e: cpu::CpuError) -> Self {
+        SocError(e.0)
+    }
+}
+
+impl From<bus::BusError> for SocError {
+    fn from(e: bus::BusError) -> Self {
+        SocError(e.to_string())
+    }
+}
+
+/// Counts of what the run loop did, for `--timeline`-style reports and tests.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RunStats {
+    /// Returns from the CPU.
+    pub slices: u64,
+    /// Times the CPU waited in WFI.
+    pub wfi: u64,
+    /// Times virtual time jumped ahead while idle.
+    pub idle_skips: u64,
+    /// SoC resets (watchdog).
+    pub resets: u64,
+    /// Switches of the FMC window between direct memory and the controller.
+    pub window_switches: u64,
+}
+
+/// The SoC: CPU, memory and devices.
+pub struct Ast2600 {
+    cpu: Cpu,
+    clock: VirtualClock,
+    bus: Rc<Bus>,
+    gic: Gic,
+    fmc: Rc<RefCell<AspeedSmc>>,
+    boot_flash: Rc<RefCell<SpiNor>>,
+    uart5: Rc<RefCell<Uart<Box<dyn Write>>>>,
+    cpu_irq: Rc<CpuIrqInput>,
+    reset: Rc<ResetRequest>,
+    mmio: Rc<RefCell<SocMmio>>,
+    window_direct: bool,
+    pending_input: Vec<u8>,
+    stats: RunStats,
+}
+
+impl Ast2600 {
+    /// Builds the EVB with `config`, its console writing to `console`.
+    pub fn new(config: BoardConfig, console: Box<dyn Write>) -> Result<Self, SocError> {
+        let clock = VirtualClock::new();
+        let dev_clock: Rc<dyn bus::Clock> = Rc::new(SocClock(clock.clone()));
+
+        // Interrupts: devices -> GIC -> CPU. The CPU's input exists only once the CPU does.
+        let cpu_irq = Rc::new(CpuIrqInput::default());
+        let gic = Gic::new(
+            256,
+            vec![
+                GicOutputs {
+                    irq: IrqLine::new(cpu_irq.clone(), 0),
+                    fiq: IrqLine::new(cpu_irq.clone(), 1),
+                },
+                // CPU1 stays parked (see docs/architecture.md): its interface exists for Linux's
+                // target-mask probe.
+                GicOutputs {
+                    irq: IrqLine::disconnected(),
+                    fiq: IrqLine::disconnected(),
+                },
+            ],
+        );
+        let spi_sink = gic.spi_sink();
+        let spi = |n: u32| IrqLine::new(spi_sink.clone(), map::gic_spi(n));
+        let timer_outputs = TimerToGic::new(gic.ppi_sink(0));
+        let mut cpu = Cpu::new(clock.clone(), Box::new(timer_outputs))?;
+        cpu_irq.connect(cpu.handle());
+        let reset = Rc::new(ResetRequest::new(cpu.handle()));
+
+        // Memory.
+        let dram = Rc::new(MemoryBlock::new(config.dram_size as usize, 0));
+        let sram = Rc::new(MemoryBlock::new(map::SRAM_SIZE as usize, 0));
+        let flash_mem = Rc::new(MemoryBlock::from_bytes(&config.flash));
+        let mut model = FlashModel::MX66U51235F;
+        model.size = flash_mem.len() as u64;
+        let boot_flash = Rc::new(RefCell::new(SpiNor::new(flash_mem.clone(), model)));
+
+        // Devices on the peripheral bus.
+        let dram_view: Rc<dyn bus::GuestMemory> = Rc::new(DramView {
+            base: map::DRAM,
+            memory: dram.clone(),
+        });
+        let mut bus = Bus::new();
+        let scu = scu::Scu::new(
+            scu::ScuConfig::ast2600_evb(),
+            spi(map::spi::SCU_IC0),
+            spi(map::spi::SCU_IC1),
+        );
+        bus.insert(
+            map::SCU,
+            scu::registers::SCU_BLOCK_SIZE,
+            "scu",
+            Rc::new(RefCell::new(scu)),
+        )?;
+        let sdmc = sdmc::Sdmc::new(config.dram_size).map_err(|e| SocError(e.to_string()))?;
+        bus.insert(
+            map::SDMC,
+            sdmc::registers::SDMC_BLOCK_SIZE,
+            "sdmc",
+            Rc::new(RefCell::new(sdmc)),
+        )?;
+        let fmc = AspeedSmc::new(
+            SmcConfig::ast2600_fmc(map::DRAM),
+            spi(map::spi::FMC),
+            dram_view.clone(),
+        );
+        let fmc = Rc::new(RefCell::new(fmc));
+        fmc.borrow_mut()
+            .attach_flash(0, boot_flash.clone())
+            .map_err(|_| SocError("the FMC has no chip select 0".into()))?;
+        bus.insert(map::FMC, 0x1000, "fmc", fmc.clone())?;
+        let spi1 = AspeedSmc::new(
+            SmcConfig::ast2600_spi1(map::DRAM),
+            IrqLine::disconnected(),
+            dram_view.clone(),
+        );
+        let spi1 = Rc::new(RefCell::new(spi1));
+        bus.insert(map::SPI1, 0x1000, "spi1", spi1.clone())?;
+        let spi2 = AspeedSmc::new(
+            SmcConfig::ast2600_spi2(map::DRAM),
+            IrqLine::disconnected(),
+            dram_view,
+        );
+        let spi2 = Rc::new(RefCell::new(spi2));
+        bus.insert(map::SPI2, 0x1000, "spi2", spi2.clone())?;
+        let uart5 = Rc::new(RefCell::new(Uart::new(console, spi(map::spi::UART5), 2)));
+        bus.insert(map::UART5, 0x1000, "uart5", uart5.clone())?;
+        let timer_irqs: [IrqLine; 8] = std::array::from_fn(|n| spi(map::spi::TIMER1 + n as u32));
+        let timer = aspeed_timer::AspeedTimer::new(
+            dev_clock.clone(),
+            map::clocks::EXTERNAL_1MHZ,
+            map::clocks::APB,
+            timer_irqs,
+        );
+        bus.insert(map::TIMER, 0x1000, "timer", Rc::new(RefCell::new(timer)))?;
+        for n in 0..map::WDT_COUNT {
+            let wdt = wdt::AspeedWdt::new(
+                dev_clock.clone(),
+                IrqLine::new(reset.clone(), n as u32),
+                IrqLine::disconnected(),
+            );
+            let name = format!("wdt{}", n + 1);
+            bus.insert(
+                map::WDT1 + 0x40 * n,
+                wdt::REGS_SIZE,
+                &name,
+                Rc::new(RefCell::new(wdt)),
+            )?;
+        }
+        bus.insert(
+            map::GIC_DIST,
+            gic::GICD_SIZE,
+            "gic-dist",
+            Rc::new(RefCell::new(gic.distributor())),
+        )?;
+        bus.insert(
+            map::GIC_CPU,
+            gic::GICC_SIZE,
+            "gic-cpu",
+            Rc::new(RefCell::new(gic.cpu_interface())),
+        )?;
+        let fmc_window = AspeedSmcWindow::new(fmc.clone());
+        bus.insert(
+            map::FMC_WINDOW,
+            map::FMC_WINDOW_SIZE,
+            "fmc-window",
+            Rc::new(RefCell::new(fmc_window)),
+        )?;
+        bus.insert(
+            map::SPI1_WINDOW,
+            map::SPI_WINDOW_SIZE,
+            "spi1-window",
+            Rc::new(RefCell::new(AspeedSmcWindow::new(spi1))),
+        )?;
+        bus.insert(
+            map::SPI2_WINDOW,
+            map::SPI_WINDOW_SIZE,
+            "spi2-window",
+            Rc::new(RefCell::new(AspeedSmcWindow::new(spi2))),
+        )?;
+        let bus = Rc::new(bus);
+        gic.set_current_cpu(0);
+
+        // The CPU's view: memory mapped directly, registers through the bus.
+        let mmio = Rc::new(RefCell::new(SocMmio::new(
+            bus.clone(),
+            fmc.clone(),
+            cpu.handle(),
+        )));
+        let flash_len = flash_mem.len() as u64;
+        // SAFETY: each MemoryBlock's bytes never move, the CPU keeps the blocks alive, and
+        // Rust code only copies in and out of them.
+        unsafe {
+            cpu.map_host_memory(
+                map::BOOT_ALIAS,
+                flash_len,
+                flash_mem.as_ptr(),
+                flash_mem.clone(),
+                Access::ReadExec,
+            )?;
+            cpu.map_host_memory(
+                map::SRAM,
+                map::SRAM_SIZE,
+                sram.as_ptr(),
+                sram.clone(),
+                Access::ReadWriteExec,
+            )?;
+            cpu.map_host_memory(
+                map::DRAM,
+                config.dram_size,
+                dram.as_ptr(),
+                dram.clone(),
+                Access::ReadWriteExec,
+            )?;
+        }
+        cpu.map_mmio(map::PERIPHERALS, map::PERIPHERALS_SIZE, mmio.clone())?;
+        cpu.map_mmio(map::MPCORE, map::MPCORE_SIZE, mmio.clone())?;
+        // The FMC window: CE0's flash mapped directly (read mode); the rest through the FMC.
+        let window_direct = true;
+        // SAFETY: as above.
+        unsafe {
+            cpu.map_host_memory(
+                map::FMC_WINDOW,
+                flash_len,
+                flash_mem.as_ptr(),
+                flash_mem.clone(),
+                Access::ReadExec,
+            )?;
+        }
+        cpu.map_mmio(
+            map::FMC_WINDOW + flash_len,
+            map::FMC_WINDOW_SIZE - flash_len,
+            mmio.clone(),
+        )?;
+        cpu.map_mmio(map::SPI1_WINDOW, map::SPI_WINDOW_SIZE, mmio.clone())?;
+        cpu.map_mmio(map::SPI2_WINDOW, map::SPI_WINDOW_SIZE, mmio.clone())?;
+        // Everything else in the 4 GiB space reads as zero and is logged once per page.
+        let unassigned = Rc::new(RefCell::new(Unassigned::default()));
+        let mapped = [
+            (map::BOOT_ALIAS, flash_len),
+            (map::SRAM, map::SRAM_SIZE),
+            (map::PERIPHERALS, map::PERIPHERALS_SIZE),
+            (map::FMC_WINDOW, map::FMC_WINDOW_SIZE),
+            (map::SPI1_WINDOW, map::SPI_WINDOW_SIZE),
+            (map::MPCORE, map::MPCORE_SIZE),
+            (map::SPI2_WINDOW, map::SPI_WINDOW_SIZE),
+            (map::DRAM, config.dram_size),
+        ];
+        let mut next = 0u64;
+        for (base, size) in mapped.iter().copied().chain([(1u64 << 32, 0)]) {
+            if base > next {
+                cpu.map_mmio(next, base - next, unassigned.clone())?;
+            }
+            next = next.max(base + size);
+        }
+
+        Ok(Self {
+            cpu,
+            clock,
+            bus,
+            gic,
+            fmc,
+            boot_flash,
+            uart5,
+            cpu_irq,
+            reset,
+            mmio,
+            window_direct,
+            pending_input: Vec::new(),
+            stats: RunStats::default(),
+        })
+    }
+
+    /// The CPU's thread-safe handle (for host threads that must wake the run loop).
+    pub fn cpu_handle(&self) -> CpuHandle {
+        self.cpu.handle()
+    }
+
+    /// The virtual clock.
+    pub fn clock(&self) -> &VirtualClock {
+        &self.clock
+    }
+
+    /// What the run loop has done so far.
+    pub fn stats(&self) -> &RunStats {
+        &self.stats
+    }
+
+    /// The memory map as placed on the bus: (base, size, name).
+    pub fn memory_map(&self) -> Vec<(u64, u64, String)> {
+        self.bus
+            .mappings()
+            .map(|m| (m.base, m.size, m.name.clone()))
+            .collect()
+    }
+
+    /// Whether the guest changed the boot flash since power-on.
+    pub fn flash_dirty(&self) -> bool {
+        self.boot_flash.borrow().dirty()
+    }
+
+    /// Resets the SoC as the watchdog does: devices and CPU to their reset state; DRAM and
+    /// flash keep their contents.
+    pub fn reset(&mut self) -> Result<(), SocError> {
+        self.stats.resets += 1;
+        self.bus.reset();
+        self.cpu.reset()?;
+        self.cpu_irq.clear();
+        self.sync_fmc_window()?;
+        Ok(())
+    }
+
+    /// Switches the FMC CE0 window between direct memory (read mode) and the controller
+    /// (user and write modes), following the FMC's registers.
+    fn sync_fmc_window(&mut self) -> Result<(), SocError> {
+        let direct = self.fmc.borrow().window_is_direct(0);
+        if direct == self.window_direct {
+            return Ok(());
+        }
+        self.stats.window_switches += 1;
+        let flash = self.boot_flash.borrow().memory().clone();
+        let len = flash.len() as u64;
+        self.cpu.unmap(map::FMC_WINDOW, len)?;
+        if direct {
+            // SAFETY: as in `new`.
+            unsafe {
+                self.cpu.map_host_memory(
+                    map::FMC_WINDOW,
+                    len,
+                    flash.as_ptr(),
+                    flash.clone(),
+                    Access::ReadExec,
+                )?
+            };
+        } else {
+            self.cpu.map_mmio(map::FMC_WINDOW, len, self.mmio.clone())?;
+        }
+        self.window_direct = direct;
+        Ok(())
+    }
+
+    /// Applies what device callbacks asked for while the CPU ran.
+    fn service(&mut self) -> Result<(), SocError> {
+        if self.reset.take() {
+            log::info!("soc: reset requested by a watchdog");
+            self.reset()?;
+        }
+        if self.mmio.borrow_mut().take_window_changed() {
+            self.sync_fmc_window()?;
+        }
+        if let Some((start, end)) = self.boot_flash.borrow_mut().take_modified() {
+            // Code run from the flash (boot alias and window) must see the new bytes.
+            self.cpu
+                .invalidate_code(map::BOOT_ALIAS + start, end - start);
+            self.cpu
+                .invalidate_code(map::FMC_WINDOW + start, end - start);
+        }
+        if !self.pending_input.is_empty() {
+            let mut uart = self.uart5.borrow_mut();
+            let n = uart.enqueue_rx(&self.pending_input);
+            self.pending_input.drain(..n);
+        }
+        Ok(())
+    }
+
+    fn fire_deadlines(&mut self) {
+        let now = self.clock.now_ns();
+        if self
+            .cpu
+            .timer()
+            .next_deadline_ns()
+            .is_some_and(|d| d <= now)
+        {
+            self.cpu.timer_tick();
+        }
+        self.bus.run_deadlines(now);
+    }
+
+    fn next_deadline(&self) -> Option<u64> {
+        [
+            self.cpu.timer().next_deadline_ns(),
+            self.bus.next_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    fn handle_event(&mut self, event: HostEvent) -> Option<Stop> {
+        match event {
+            HostEvent::ConsoleInput(bytes) => {
+                self.pending_input.extend(bytes);
+                None
+            }
+            HostEvent::Quit => Some(Stop::Quit),
+        }
+    }
+
+    /// Runs the guest until the host quits or the CPU faults. Host events arrive on `events`;
+    /// whoever sends one must also call [`CpuHandle::request_exit`] so the CPU looks.
+    pub fn run(&mut self, events: &Receiver<HostEvent>) -> Stop {
+        let ticker = Ticker::start(self.cpu.handle());
+        let stop = self.run_loop(events);
+        drop(ticker);
+        stop
+    }
+
+    fn run_loop(&mut self, events: &Receiver<HostEvent>) -> Stop {
+        loop {
+            while let Ok(ev) = events.try_recv() {
+                if let Some(stop) = self.handle_event(ev) {
+                    return stop;
+                }
+            }
+            if let Err(e) = self.service() {
+                return Stop::Fault(e.0);
+            }
+            self.fire_deadlines();
+            self.stats.slices += 1;
+            match self.cpu.run() {
+                Exit::Requested => {}
+                Exit::Fault(e) => return Stop::Fault(e),
+                Exit::WaitForInterrupt => {
+                    self.stats.wfi += 1;
+                    if let Some(stop) = self.idle(events) {
+                        return stop;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The CPU waits for an interrupt: apply pending work, then skip virtual time to the next
+    /// deadline, or block for host events when there is none.
+    fn idle(&mut self, events: &Receiver<HostEvent>) -> Option<Stop> {
+        loop {
+            if let Err(e) = self.service() {
+                return Some(Stop::Fault(e.0));
+            }
+            self.fire_deadlines();
+            if self.cpu_irq.pending() {
+                return None;
+            }
+            match self.next_deadline() {
+                Some(deadline) => {
+                    // Host input that is already waiting comes first.
+                    match events.try_recv() {
+                        Ok(ev) => {
+                            if let Some(stop) = self.handle_event(ev) {
+                                return Some(stop);
+                            }
+                            continue;
+                        }
+                        Err(_) => {
+                            if deadline > self.clock.now_ns() {
+                                self.stats.idle_skips += 1;
+                                self.clock.advance_to(deadline);
+                            }
+                        }
+                    }
+                }
+                None => match events.recv() {
+                    Ok(ev) => {
+                        if let Some(stop) = self.handle_event(ev) {
+                            return Some(stop);
+                        }
+                    }
+                    Err(_) => return Some(Stop::Quit),
+                },
+            }
+        }
+    }
+
+    /// The GIC (for tests and monitors).
+    pub fn gic(&self) -> &Gic {
+        &self.gic
+    }
+}
+
+/// Makes the CPU return regularly so device deadlines and host events are looked at while the
+/// guest is busy (virtual time follows host time then).
+struct Ticker {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Ticker {
+    const PERIOD: std::time::Duration = std::time::Duration::from_micros(500);
+
+    fn start(handle: CpuHandle) -> Self {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let s = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("ast-emu-ticker".into())
+            .spawn(move || {
+                while !s.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::thread::sleep(Self::PERIOD);
+                    handle.request_exit();
+                }
+            })
+            .ok();
+        Self { stop, thread }
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

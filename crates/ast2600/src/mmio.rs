@@ -1,0 +1,98 @@
+//! The CPU's MMIO callbacks: the peripheral bus, and addresses where nothing is mapped.
+
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::rc::Rc;
+
+use bus::Bus;
+use cpu::{CpuHandle, MmioHandler};
+use smc::AspeedSmc;
+
+use crate::map;
+
+/// Log target of unassigned-address reports (`RUST_LOG=unassigned=warn`).
+pub const MMIO_LOG_TARGET: &str = "unassigned";
+
+/// Dispatches CPU accesses to the devices on the bus.
+pub(crate) struct SocMmio {
+    bus: Rc<Bus>,
+    fmc: Rc<RefCell<AspeedSmc>>,
+    cpu: CpuHandle,
+    window_changed: bool,
+    seen: HashSet<(u64, bool)>,
+}
+
+impl SocMmio {
+    pub(crate) fn new(bus: Rc<Bus>, fmc: Rc<RefCell<AspeedSmc>>, cpu: CpuHandle) -> Self {
+        Self {
+            bus,
+            fmc,
+            cpu,
+            window_changed: false,
+            seen: HashSet::new(),
+        }
+    }
+
+    /// Whether the FMC asked for its window to be remapped since the last call.
+    pub(crate) fn take_window_changed(&mut self) -> bool {
+        std::mem::take(&mut self.window_changed)
+    }
+
+    fn unassigned(&mut self, addr: u64, write: bool, value: u64) {
+        if self.seen.insert((addr, write)) {
+            if write {
+                log::warn!(target: MMIO_LOG_TARGET, "write of {value:#x} to unmodelled register {addr:#010x}");
+            } else {
+                log::warn!(target: MMIO_LOG_TARGET, "read of unmodelled register {addr:#010x} (reads as 0)");
+            }
+        }
+    }
+}
+
+impl MmioHandler for SocMmio {
+    fn read(&mut self, addr: u64, size: u8) -> u64 {
+        match self.bus.read(addr, size) {
+            Some(v) => v,
+            None => {
+                self.unassigned(addr, false, 0);
+                0
+            }
+        }
+    }
+
+    fn write(&mut self, addr: u64, size: u8, value: u64) {
+        if !self.bus.write(addr, size, value) {
+            self.unassigned(addr, true, value);
+            return;
+        }
+        if (map::FMC..map::FMC + 0x1000).contains(&addr)
+            && self.fmc.borrow_mut().take_mapping_changed()
+        {
+            // The window must switch before the guest touches it: stop at the block boundary.
+            self.window_changed = true;
+            self.cpu.request_exit();
+        }
+    }
+}
+
+/// Addresses where the SoC decodes nothing: reads are zero, writes are dropped, and each page
+/// is reported once.
+#[derive(Default)]
+pub(crate) struct Unassigned {
+    seen: HashSet<u64>,
+}
+
+impl MmioHandler for Unassigned {
+    fn read(&mut self, addr: u64, _size: u8) -> u64 {
+        if self.seen.insert(addr & !0xfff) {
+            log::warn!(target: MMIO_LOG_TARGET, "read of unassigned address {addr:#010x} (reads as 0)");
+        }
+        0
+    }
+
+    fn write(&mut self, addr: u64, _size: u8, value: u64) {
+        if self.seen.insert(addr & !0xfff) {
+            log::warn!(target: MMIO_LOG_TARGET, "write of {value:#x} to unassigned address {addr:#010x} (dropped)");
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! The glue between the CPU crate and the devices: interrupt inputs, reset requests, the
+//! device clock and DRAM as DMA masters see it.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use bus::{GuestMemory, IrqSink, MemoryBlock, MemoryError};
+use cpu::{CpuHandle, TimerOutputs, VirtualClock, TIMER_HYP, TIMER_PHYS, TIMER_SECURE, TIMER_VIRT};
+
+use crate::map::ppi;
+
+/// The CPU's IRQ (line 0) and FIQ (line 1) inputs, as the GIC drives them.
+#[derive(Default)]
+pub(crate) struct CpuIrqInput {
+    handle: RefCell<Option<CpuHandle>>,
+    levels: [Cell<bool>; 2],
+}
+
+impl CpuIrqInput {
+    /// Connects the inputs once the CPU exists (the GIC is built before it).
+    pub(crate) fn connect(&self, handle: CpuHandle) {
+        for (line, level) in self.levels.iter().enumerate() {
+            if level.get() {
+                Self::drive(&handle, line as u32, true);
+            }
+        }
+        *self.handle.borrow_mut() = Some(handle);
+    }
+
+    fn drive(handle: &CpuHandle, line: u32, level: bool) {
+        if line == 0 {
+            handle.set_irq(level);
+        } else {
+            handle.set_fiq(level);
+        }
+    }
+
+    /// Whether IRQ or FIQ is asserted (what wakes the CPU from WFI).
+    pub(crate) fn pending(&self) -> bool {
+        self.levels.iter().any(Cell::get)
+    }
+
+    /// Drops both inputs (SoC reset).
+    pub(crate) fn clear(&self) {
+        self.set_irq(0, false);
+        self.set_irq(1, false);
+    }
+}
+
+impl IrqSink for CpuIrqInput {
+    fn set_irq(&self, line: u32, level: bool) {
+        let Some(slot) = self.levels.get(line as usize) else {
+            return;
+        };
+        slot.set(level);
+        if let Some(h) = self.handle.borrow().as_ref() {
+            Self::drive(h, line, level);
+        }
+    }
+}
+
+/// Latches reset requests from the watchdogs; the run loop performs the reset once the
+/// device access that asked for it has returned.
+pub(crate) struct ResetRequest {
+    requested: Cell<bool>,
+    handle: CpuHandle,
+}
+
+impl ResetRequest {
+    pub(crate) fn new(handle: CpuHandle) -> Self {
+        Self {
+            requested: Cell::new(false),
+            handle,
+        }
+    }
+
+    /// Whether a reset was requested since the last call.
+    pub(crate) fn take(&self) -> bool {
+        self.requested.replace(false)
+    }
+}
+
+impl IrqSink for ResetRequest {
+    fn set_irq(&self, _line: u32, level: bool) {
+        if level {
+            self.requested.set(true);
+            self.handle.request_exit();
+        }
+    }
+}
+
+/// Virtual time for the devices.
+pub(crate) struct SocClock(pub(crate) VirtualClock);
+
+impl bus::Clock for SocClock {
+    fn now_ns(&self) -> u64 {
+        self.0.now_ns()
+    }
+}
+
+/// The generic timer outputs, wired to the GIC's private peripheral interrupts of CPU0.
+pub(crate) struct TimerToGic {
+    ppis: Rc<dyn IrqSink>,
+}
+
+impl TimerToGic {
+    pub(crate) fn new(ppis: Rc<dyn IrqSink>) -> Self {
+        Self { ppis }
+    }
+}
+
+impl TimerOutputs for TimerToGic {
+    fn set_level(&mut self, timer: usize, level: bool) {
+        let id = match timer {
+            TIMER_SECURE => ppi::SECURE_PHYS_TIMER,
+            TIMER_PHYS => ppi::PHYS_TIMER,
+            TIMER_VIRT => ppi::VIRT_TIMER,
+            TIMER_HYP => ppi::HYP_TIMER,
+            _ => return,
+        };
+        self.ppis.set_irq(id, level);
+    }
+}
+
+/// DRAM as DMA masters see it, by physical address.
+pub(crate) struct DramView {
+    pub(crate) base: u64,
+    pub(crate) memory: Rc<MemoryBlock>,
+}
+
+impl DramView {
+    fn offset(&self, addr: u64, len: usize) -> Result<usize, MemoryError> {
+        let err = MemoryError { addr, len };
+        let off = addr.checked_sub(self.base).ok_or(err)?;
+        let end = off.checked_add(len as u64).ok_or(err)?;
+        if end > self.memory.len() as u64 {
+            return Err(err);
+        }
+        Ok(off as usize)
+    }
+}
+
+impl GuestMemory for DramView {
+    fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), MemoryError> {
+        let off = self.offset(addr, buf.len())?;
+        self.memory.read(off, buf);
+        Ok(())
+    }
+
+    fn write(&self, addr: u64, buf: &[u8]) -> Result<(), MemoryError> {
+        let off = self.offset(addr, buf.len())?;
+        self.memory.write(off, buf);
+        Ok(())
+    }
+}
