@@ -1,0 +1,38 @@
+# Set-up and everyday commands for ast-emu (Debian bookworm; run as root or with sudo).
+#   make run FLASH=image.mtd   build and boot an image on the console
+#   make test                  build and run every test
+.PHONY: all deps unicorn build run test clean
+
+# Debian packages the build needs: cmake (libunicorn), libclang (bindgen), pkg-config,
+# xz-utils (tests compress images), patch.
+DEB_PACKAGES := cmake libclang-dev pkg-config xz-utils patch
+CARGO ?= cargo
+FLASH ?=
+
+all: build
+
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	    echo "make deps: installing$$missing"; \
+	    SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	    $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+unicorn: deps
+	scripts/build-unicorn
+
+build: unicorn
+	$(CARGO) build --release -p ast-emu
+
+run: build
+	@if [ -z "$(FLASH)" ]; then echo "usage: make run FLASH=path/to/image (raw or .xz)"; exit 2; fi
+	./target/release/ast-emu --flash "$(FLASH)"
+
+test: unicorn
+	$(CARGO) test --release --workspace
+
+clean:
+	$(CARGO) clean

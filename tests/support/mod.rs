@@ -1,0 +1,151 @@
+//! Drives the `ast-emu` binary like a user at the console: start it, wait for console text,
+//! type, quit. Shared by the boot tests.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// Generous: boot tests wait for milestones, they do not time them.
+pub const MILESTONE_TIMEOUT: Duration = Duration::from_secs(240);
+
+/// The reference images, when `../shared/firmware` is there.
+pub fn shared_image(name: &str) -> Option<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/firmware");
+    let p = root.join(name);
+    if p.is_file() {
+        Some(p)
+    } else {
+        eprintln!("SKIPPED: {} not found (the reference images live in ../shared/firmware)", p.display());
+        None
+    }
+}
+
+#[derive(Default)]
+struct Output {
+    text: String,
+    closed: bool,
+}
+
+/// A running emulator with its console.
+pub struct Emulator {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    out: Arc<(Mutex<Output>, Condvar)>,
+    cursor: usize,
+}
+
+impl Emulator {
+    /// Starts `ast-emu` with `args`.
+    pub fn start(args: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ast-emu"))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start ast-emu");
+        let out = Arc::new((Mutex::new(Output::default()), Condvar::new()));
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let out = out.clone();
+            std::thread::spawn(move || {
+                let mut stream = stream;
+                let mut buf = [0u8; 4096];
+                loop {
+                    let n = stream.read(&mut buf).unwrap_or(0);
+                    let (lock, cv) = &*out;
+                    let mut o = lock.lock().unwrap();
+                    if n == 0 {
+                        o.closed = true;
+                        cv.notify_all();
+                        return;
+                    }
+                    o.text.push_str(&String::from_utf8_lossy(&buf[..n]));
+                    cv.notify_all();
+                }
+            });
+        }
+        let stdin = child.stdin.take();
+        Emulator { child, stdin, out, cursor: 0 }
+    }
+
+    /// Waits until `needle` appears after everything already matched; returns the text up
+    /// to and including it. Panics with the console so far on timeout.
+    pub fn expect(&mut self, needle: &str) -> String {
+        self.expect_within(needle, MILESTONE_TIMEOUT)
+    }
+
+    /// As [`Emulator::expect`], with its own timeout.
+    pub fn expect_within(&mut self, needle: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        let (lock, cv) = &*self.out;
+        let mut o = lock.lock().unwrap();
+        loop {
+            if let Some(pos) = o.text[self.cursor..].find(needle) {
+                let end = self.cursor + pos + needle.len();
+                let seen = o.text[self.cursor..end].to_string();
+                self.cursor = end;
+                return seen;
+            }
+            let now = Instant::now();
+            if now >= deadline || o.closed {
+                let tail: String = o.text.chars().rev().take(3000).collect::<Vec<_>>().into_iter().rev().collect();
+                panic!(
+                    "waited for {needle:?} ({}); console tail:\n{tail}",
+                    if o.closed { "the emulator exited" } else { "timed out" }
+                );
+            }
+            o = cv.wait_timeout(o, deadline - now).unwrap().0;
+        }
+    }
+
+    /// Everything the emulator printed so far.
+    pub fn transcript(&self) -> String {
+        self.out.0.lock().unwrap().text.clone()
+    }
+
+    /// Types `text` on the console.
+    pub fn send(&mut self, text: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        stdin.write_all(text.as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// Quits through the console escape and returns the exit status.
+    pub fn quit(mut self) -> ExitStatus {
+        self.send("\x01x");
+        self.wait()
+    }
+
+    /// Waits for the emulator to exit.
+    pub fn wait(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "ast-emu did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The first `n` bytes of a raw or .xz image.
+pub fn image_head(path: &Path, n: usize) -> Vec<u8> {
+    let out = Command::new("xz").args(["-dc"]).arg(path).stdout(Stdio::piped()).spawn().unwrap();
+    let mut buf = vec![0; n];
+    out.stdout.unwrap().read_exact(&mut buf).unwrap();
+    buf
+}
