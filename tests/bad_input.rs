@@ -13,8 +13,15 @@ fn scratch(name: &str, data: &[u8]) -> PathBuf {
 
 /// Runs ast-emu on `path`; returns (exit code, stderr).
 fn run(path: &std::path::Path) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_ast-emu")).arg("--flash").arg(path).output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+    let out = Command::new(env!("CARGO_BIN_EXE_ast-emu"))
+        .arg("--flash")
+        .arg(path)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn assert_clear_error(path: &std::path::Path, needle: &str) {
@@ -37,14 +44,20 @@ fn one_kib_file() {
 
 #[test]
 fn missing_file() {
-    assert_clear_error(std::path::Path::new("/nonexistent/flash.img"), "no such file");
+    assert_clear_error(
+        std::path::Path::new("/nonexistent/flash.img"),
+        "no such file",
+    );
 }
 
 #[test]
 fn corrupt_xz() {
     let mut data = vec![0xfd, b'7', b'z', b'X', b'Z', 0x00];
     data.extend([0xa5; 200]);
-    assert_clear_error(&scratch("corrupt.img.xz", &data), "corrupt or truncated .xz");
+    assert_clear_error(
+        &scratch("corrupt.img.xz", &data),
+        "corrupt or truncated .xz",
+    );
 }
 
 #[test]
@@ -55,7 +68,10 @@ fn truncated_xz() {
     let mut enc = xz2_free_compress(&image);
     xz.append(&mut enc);
     xz.truncate(xz.len() / 2);
-    assert_clear_error(&scratch("truncated.img.xz", &xz), "corrupt or truncated .xz");
+    assert_clear_error(
+        &scratch("truncated.img.xz", &xz),
+        "corrupt or truncated .xz",
+    );
 }
 
 fn xz2_free_compress(data: &[u8]) -> Vec<u8> {
@@ -76,7 +92,10 @@ fn xz2_free_compress(data: &[u8]) -> Vec<u8> {
 
 #[test]
 fn blank_flash_has_no_boot_loader() {
-    assert_clear_error(&scratch("blank.img", &vec![0xff; 64 << 20]), "no boot loader at offset 0");
+    assert_clear_error(
+        &scratch("blank.img", &vec![0xff; 64 << 20]),
+        "no boot loader at offset 0",
+    );
 }
 
 #[test]

@@ -7,12 +7,20 @@ use support::{image_head, shared_image, Emulator};
 /// `md.l 20000000 4` prints the flash's first 4 words: they must be the image's bytes.
 fn expected_md_line(image: &std::path::Path) -> String {
     let head = image_head(image, 16);
-    let words: Vec<String> =
-        head.chunks(4).map(|c| format!("{:08x}", u32::from_le_bytes([c[0], c[1], c[2], c[3]]))).collect();
+    let words: Vec<String> = head
+        .chunks(4)
+        .map(|c| format!("{:08x}", u32::from_le_bytes([c[0], c[1], c[2], c[3]])))
+        .collect();
     format!("20000000: {}", words.join(" "))
 }
 
-fn interrupt_autoboot_and_query(emu: &mut Emulator, prompt: &str, version: &str, bootcmd: &str, image: &std::path::Path) {
+fn interrupt_autoboot_and_query(
+    emu: &mut Emulator,
+    prompt: &str,
+    version: &str,
+    bootcmd: &str,
+    image: &std::path::Path,
+) {
     emu.expect("Hit any key to stop autoboot");
     emu.send(" ");
     emu.expect(prompt);
@@ -32,19 +40,29 @@ fn interrupt_autoboot_and_query(emu: &mut Emulator, prompt: &str, version: &str,
 
 #[test]
 fn sdk_uboot_prompt_answers() {
-    let Some(image) = shared_image("ast2600-sdk.img.xz") else { return };
+    let Some(image) = shared_image("ast2600-sdk.img.xz") else {
+        return;
+    };
     let mut emu = Emulator::start(&["--flash", image.to_str().unwrap()]);
     emu.expect("U-Boot 2019.04");
     emu.expect("SOC: AST2600-A3");
     emu.expect("DRAM:");
     emu.expect("SF: Detected mx66u51235f");
-    interrupt_autoboot_and_query(&mut emu, "ast#", "U-Boot 2019.04", "bootcmd=bootm 20100000", &image);
+    interrupt_autoboot_and_query(
+        &mut emu,
+        "ast#",
+        "U-Boot 2019.04",
+        "bootcmd=bootm 20100000",
+        &image,
+    );
     assert!(emu.quit().success());
 }
 
 #[test]
 fn sdk_uboot_autoboots_to_the_kernel() {
-    let Some(image) = shared_image("ast2600-sdk.img.xz") else { return };
+    let Some(image) = shared_image("ast2600-sdk.img.xz") else {
+        return;
+    };
     let mut emu = Emulator::start(&["--flash", image.to_str().unwrap()]);
     emu.expect("U-Boot 2019.04");
     emu.expect("Hit any key to stop autoboot");
@@ -55,18 +73,28 @@ fn sdk_uboot_autoboots_to_the_kernel() {
 
 #[test]
 fn mainline_uboot_prompt_answers() {
-    let Some(image) = shared_image("ast2600-mainline.img.xz") else { return };
+    let Some(image) = shared_image("ast2600-mainline.img.xz") else {
+        return;
+    };
     let mut emu = Emulator::start(&["--flash", image.to_str().unwrap()]);
     emu.expect("U-Boot SPL 2023.01");
     emu.expect("U-Boot 2023.01");
     emu.expect("DRAM:");
-    interrupt_autoboot_and_query(&mut emu, "=>", "U-Boot 2023.01", "bootcmd=run bootspi", &image);
+    interrupt_autoboot_and_query(
+        &mut emu,
+        "=>",
+        "U-Boot 2023.01",
+        "bootcmd=run bootspi",
+        &image,
+    );
     assert!(emu.quit().success());
 }
 
 #[test]
 fn mainline_uboot_autoboots_to_the_kernel() {
-    let Some(image) = shared_image("ast2600-mainline.img.xz") else { return };
+    let Some(image) = shared_image("ast2600-mainline.img.xz") else {
+        return;
+    };
     let mut emu = Emulator::start(&["--flash", image.to_str().unwrap()]);
     emu.expect("U-Boot SPL 2023.01");
     emu.expect("U-Boot 2023.01");

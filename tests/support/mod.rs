@@ -18,7 +18,10 @@ pub fn shared_image(name: &str) -> Option<PathBuf> {
     if p.is_file() {
         Some(p)
     } else {
-        eprintln!("SKIPPED: {} not found (the reference images live in ../shared/firmware)", p.display());
+        eprintln!(
+            "SKIPPED: {} not found (the reference images live in ../shared/firmware)",
+            p.display()
+        );
         None
     }
 }
@@ -71,7 +74,12 @@ impl Emulator {
             });
         }
         let stdin = child.stdin.take();
-        Emulator { child, stdin, out, cursor: 0 }
+        Emulator {
+            child,
+            stdin,
+            out,
+            cursor: 0,
+        }
     }
 
     /// Waits until `needle` appears after everything already matched; returns the text up
@@ -94,10 +102,22 @@ impl Emulator {
             }
             let now = Instant::now();
             if now >= deadline || o.closed {
-                let tail: String = o.text.chars().rev().take(3000).collect::<Vec<_>>().into_iter().rev().collect();
+                let tail: String = o
+                    .text
+                    .chars()
+                    .rev()
+                    .take(3000)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect();
                 panic!(
                     "waited for {needle:?} ({}); console tail:\n{tail}",
-                    if o.closed { "the emulator exited" } else { "timed out" }
+                    if o.closed {
+                        "the emulator exited"
+                    } else {
+                        "timed out"
+                    }
                 );
             }
             o = cv.wait_timeout(o, deadline - now).unwrap().0;
@@ -144,7 +164,12 @@ impl Drop for Emulator {
 
 /// The first `n` bytes of a raw or .xz image.
 pub fn image_head(path: &Path, n: usize) -> Vec<u8> {
-    let out = Command::new("xz").args(["-dc"]).arg(path).stdout(Stdio::piped()).spawn().unwrap();
+    let out = Command::new("xz")
+        .args(["-dc"])
+        .arg(path)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut buf = vec![0; n];
     out.stdout.unwrap().read_exact(&mut buf).unwrap();
     buf

@@ -97,6 +97,10 @@ fn main() -> ExitCode {
     drop(terminal);
     match stop {
         Stop::Quit => ExitCode::SUCCESS,
+        Stop::Halted => {
+            eprintln!("\nast-emu: the guest halted (power off); exiting");
+            ExitCode::SUCCESS
+        }
         Stop::Fault(e) => {
             eprintln!("\nast-emu: the CPU stopped: {e}");
             ExitCode::from(1)

@@ -48,6 +48,9 @@ pub enum HostEvent {
 pub enum Stop {
     /// The host asked to quit.
     Quit,
+    /// The guest halted for good: `poweroff` or `halt` on a board with no power controller
+    /// leaves the CPU spinning with interrupts masked.
+    Halted,
     /// The CPU stopped on an unrecoverable error.
     Fault(String),
 }
@@ -89,6 +92,45 @@ pub struct RunStats {
     pub resets: u64,
     /// Switches of the FMC window between direct memory and the controller.
     pub window_switches: u64,
+    /// Virtual time skipped while idle (ns).
+    pub skipped_ns: u64,
+    /// Wall time spent waiting for a deadline because the skip budget was used up (ns).
+    pub waited_ns: u64,
+}
+
+/// How far idle time may be skipped: a token bucket of virtual nanoseconds.
+///
+/// Skipping makes boots fast (a kernel's `msleep`s cost nothing), but an idle guest whose timer
+/// events were all skipped would run its clock far ahead of the host and burn a host core doing
+/// it. So skips draw on a budget that refills with wall time: a burst of `BURST_NS`, refilled
+/// at `REFILL` skipped ns per wall ns. A sustained idle guest then sees time pass at most
+/// `1 + REFILL` times the host's rate, with the host CPU idle in between.
+struct SkipBudget {
+    tokens: u64,
+    last_wall: std::time::Instant,
+}
+
+impl SkipBudget {
+    const BURST_NS: u64 = 30_000_000_000;
+    const REFILL: u64 = 1;
+
+    fn new() -> Self {
+        Self {
+            tokens: Self::BURST_NS,
+            last_wall: std::time::Instant::now(),
+        }
+    }
+
+    /// Takes up to `want` ns from the budget; returns how much may be skipped.
+    fn take(&mut self, want: u64) -> u64 {
+        let now = std::time::Instant::now();
+        let earned = now.duration_since(self.last_wall).as_nanos() as u64 * Self::REFILL;
+        self.last_wall = now;
+        self.tokens = (self.tokens + earned).min(Self::BURST_NS);
+        let grant = want.min(self.tokens);
+        self.tokens -= grant;
+        grant
+    }
 }
 
 /// The SoC: CPU, memory and devices.
@@ -106,6 +148,8 @@ pub struct Ast2600 {
     window_direct: bool,
     pending_input: Vec<u8>,
     stats: RunStats,
+    skip: SkipBudget,
+    stuck_exits: u32,
 }
 
 impl Ast2600 {
@@ -339,6 +383,8 @@ impl Ast2600 {
             window_direct,
             pending_input: Vec::new(),
             stats: RunStats::default(),
+            skip: SkipBudget::new(),
+            stuck_exits: 0,
         })
     }
 
@@ -489,7 +535,17 @@ impl Ast2600 {
             self.fire_deadlines();
             self.stats.slices += 1;
             match self.cpu.run() {
-                Exit::Requested => {}
+                Exit::Requested => {
+                    // Two looks in a row at a CPU spinning on itself with IRQs off: halted.
+                    if self.cpu.is_stuck() {
+                        self.stuck_exits += 1;
+                        if self.stuck_exits >= 2 {
+                            return Stop::Halted;
+                        }
+                    } else {
+                        self.stuck_exits = 0;
+                    }
+                }
                 Exit::Fault(e) => return Stop::Fault(e),
                 Exit::WaitForInterrupt => {
                     self.stats.wfi += 1;
@@ -514,18 +570,30 @@ impl Ast2600 {
             }
             match self.next_deadline() {
                 Some(deadline) => {
-                    // Host input that is already waiting comes first.
-                    match events.try_recv() {
-                        Ok(ev) => {
-                            if let Some(stop) = self.handle_event(ev) {
-                                return Some(stop);
+                    let now = self.clock.now_ns();
+                    if deadline <= now {
+                        continue;
+                    }
+                    // Skip what the budget allows; wait for the rest in wall time, awake to
+                    // host events.
+                    let skip = self.skip.take(deadline - now);
+                    if skip > 0 {
+                        self.stats.idle_skips += 1;
+                        self.stats.skipped_ns += skip;
+                        self.clock.advance_to(now + skip);
+                    }
+                    let rest = deadline.saturating_sub(self.clock.now_ns());
+                    if rest > 0 {
+                        self.stats.waited_ns += rest;
+                        match events.recv_timeout(std::time::Duration::from_nanos(rest)) {
+                            Ok(ev) => {
+                                if let Some(stop) = self.handle_event(ev) {
+                                    return Some(stop);
+                                }
                             }
-                            continue;
-                        }
-                        Err(_) => {
-                            if deadline > self.clock.now_ns() {
-                                self.stats.idle_skips += 1;
-                                self.clock.advance_to(deadline);
+                            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+                            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                                std::thread::sleep(std::time::Duration::from_nanos(rest));
                             }
                         }
                     }

@@ -384,6 +384,30 @@ impl Cpu {
         Ok(())
     }
 
+    /// Copies memory at virtual address `addr` (through the guest's MMU, as fetched) into `buf`.
+    pub fn read_virtual(&self, addr: u64, buf: &mut [u8]) -> Result<(), CpuError> {
+        self.uc
+            .vmem_read(addr, Prot::EXEC, buf)
+            .map_err(|e| err(&format!("read virtual {addr:#x}"), e))
+    }
+
+    /// Whether the CPU sits in a one-instruction loop (`b .`) with IRQs masked: only an FIQ could
+    /// get it out (Linux's `machine_halt` after `poweroff` on a board with no power controller).
+    pub fn is_stuck(&self) -> bool {
+        let cpsr = self.reg(Reg::Cpsr);
+        if cpsr & 0x80 == 0 {
+            return false;
+        }
+        let pc = self.reg(Reg::Pc) as u64;
+        if cpsr & (1 << 5) != 0 {
+            let mut insn = [0u8; 2];
+            self.read_virtual(pc, &mut insn).is_ok() && u16::from_le_bytes(insn) == 0xe7fe
+        } else {
+            let mut insn = [0u8; 4];
+            self.read_virtual(pc, &mut insn).is_ok() && u32::from_le_bytes(insn) == 0xeaff_fffe
+        }
+    }
+
     /// Reads a core register.
     pub fn reg(&self, reg: Reg) -> u32 {
         self.uc.reg_read(reg.unicorn()).unwrap_or(0) as u32
