@@ -147,6 +147,7 @@ pub struct Ast2600 {
     mmio: Rc<RefCell<SocMmio>>,
     window_direct: bool,
     pending_input: Vec<u8>,
+    temperature: tmp105::TemperatureControl,
     stats: RunStats,
     skip: SkipBudget,
     stuck_exits: u32,
@@ -234,7 +235,7 @@ impl Ast2600 {
         let spi2 = AspeedSmc::new(
             SmcConfig::ast2600_spi2(map::DRAM),
             IrqLine::disconnected(),
-            dram_view,
+            dram_view.clone(),
         );
         let spi2 = Rc::new(RefCell::new(spi2));
         bus.insert(map::SPI2, 0x1000, "spi2", spi2.clone())?;
@@ -262,6 +263,26 @@ impl Ast2600 {
                 Rc::new(RefCell::new(wdt)),
             )?;
         }
+        // Ethernet: four MACs, each with its MDIO controller and an RTL8211E at address 0. No
+        // network backend yet, so no cable: Linux sees the PHYs and the link down.
+        for (n, (&base, &irq)) in map::MACS.iter().zip(map::spi::MACS.iter()).enumerate() {
+            let mac = ftgmac100::Ftgmac100::new(dram_view.clone(), spi(irq), board_mac(n));
+            bus.insert(
+                base,
+                0x1000,
+                &format!("mac{}", n + 1),
+                Rc::new(RefCell::new(mac)),
+            )?;
+            let mut mdio = mdio::AspeedMdio::new();
+            mdio.attach_phy(0, Rc::new(RefCell::new(mdio::Phy::new(false))));
+            bus.insert(
+                map::MDIO0 + 8 * n as u64,
+                8,
+                &format!("mdio{n}"),
+                Rc::new(RefCell::new(mdio)),
+            )?;
+        }
+        let temperature = Self::place_i2c(&mut bus, &spi)?;
         bus.insert(
             map::GIC_DIST,
             gic::GICD_SIZE,
@@ -382,6 +403,7 @@ impl Ast2600 {
             mmio,
             window_direct,
             pending_input: Vec::new(),
+            temperature,
             stats: RunStats::default(),
             skip: SkipBudget::new(),
             stuck_exits: 0,
@@ -610,10 +632,69 @@ impl Ast2600 {
         }
     }
 
+    /// Builds the I2C controller with the EVB's devices; returns the sensor's control.
+    fn place_i2c(
+        bus: &mut Bus,
+        spi: &dyn Fn(u32) -> IrqLine,
+    ) -> Result<tmp105::TemperatureControl, SocError> {
+        use i2c::{bus_block_offset, AspeedI2cBus, AspeedI2cGlobal, AspeedI2cPool, BUS_BLOCK_SIZE};
+        let mut statuses = Vec::new();
+        let mut temperature = None;
+        for n in 0..i2c::BUS_COUNT {
+            let mut ctrl = AspeedI2cBus::new(&format!("i2c{n}"), spi(map::spi::I2C0 + n as u32));
+            statuses.push(ctrl.irq_status());
+            if n == map::EEPROM_BUS {
+                let mut contents = b"ast-emu ast2600-evb EEPROM\n".to_vec();
+                contents.resize(1024, 0xff);
+                let eeprom = Rc::new(RefCell::new(at24::At24::new(at24::At24Kind::C08, contents)));
+                at24::At24::attach(&eeprom, ctrl.i2c_bus_mut(), map::EEPROM_ADDR)
+                    .map_err(|e| SocError(format!("eeprom: {e:?}")))?;
+            }
+            if n == map::TEMP_SENSOR_BUS {
+                let sensor = tmp105::Tmp105::new(35_000);
+                temperature = Some(sensor.temperature_control());
+                ctrl.attach(map::TEMP_SENSOR_ADDR, Rc::new(RefCell::new(sensor)))
+                    .map_err(|e| SocError(format!("sensor: {e:?}")))?;
+            }
+            bus.insert(
+                map::I2C + bus_block_offset(n),
+                BUS_BLOCK_SIZE,
+                &format!("i2c{n}"),
+                Rc::new(RefCell::new(ctrl)),
+            )?;
+        }
+        let global = AspeedI2cGlobal::new(statuses);
+        bus.insert(
+            map::I2C,
+            i2c::GLOBAL_BLOCK_SIZE,
+            "i2c-global",
+            Rc::new(RefCell::new(global)),
+        )?;
+        let pool = AspeedI2cPool::new();
+        bus.insert(
+            map::I2C + i2c::POOL_OFFSET,
+            i2c::POOL_SIZE as u64,
+            "i2c-pool",
+            Rc::new(RefCell::new(pool)),
+        )?;
+        temperature.ok_or_else(|| SocError("no temperature sensor placed".into()))
+    }
+
+    /// Sets the EVB temperature sensor's reading (milli-degrees Celsius) while the guest runs.
+    pub fn set_temperature(&self, millicelsius: i32) {
+        self.temperature.set_millicelsius(millicelsius);
+    }
+
     /// The GIC (for tests and monitors).
     pub fn gic(&self) -> &Gic {
         &self.gic
     }
+}
+
+/// The stable, locally administered MAC address of MAC `n` (so DHCP leases and port forwards
+/// survive reboots).
+fn board_mac(n: usize) -> [u8; 6] {
+    [0x02, 0xa5, 0x7e, 0x00, 0x00, n as u8 + 1]
 }
 
 /// Makes the CPU return regularly so device deadlines and host events are looked at while the

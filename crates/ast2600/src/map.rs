@@ -31,6 +31,22 @@ pub const UART5: u64 = 0x1E78_4000;
 pub const WDT1: u64 = 0x1E78_5000;
 /// Number of watchdogs.
 pub const WDT_COUNT: u64 = 4;
+/// MDIO controller 0; controller n is at `MDIO0 + 8 * n`.
+pub const MDIO0: u64 = 0x1E65_0000;
+/// Number of MDIO controllers (one per MAC).
+pub const MDIO_COUNT: u64 = 4;
+/// The four FTGMAC100s in MAC1..MAC4 order (note the address order: MAC2 is above MAC3).
+pub const MACS: [u64; 4] = [0x1E66_0000, 0x1E68_0000, 0x1E67_0000, 0x1E69_0000];
+/// I2C controller: global registers, 16 buses at `+0x80 * (n + 1)`, buffer pool at +0xC00.
+pub const I2C: u64 = 0x1E78_A000;
+/// The EVB's EEPROM: I2C bus 7, address 0x50 (24C08).
+pub const EEPROM_BUS: usize = 7;
+/// The EEPROM's first address.
+pub const EEPROM_ADDR: u8 = 0x50;
+/// The EVB's temperature sensor: I2C bus 8, address 0x4D (LM75 in the DT).
+pub const TEMP_SENSOR_BUS: usize = 8;
+/// The sensor's address.
+pub const TEMP_SENSOR_ADDR: u8 = 0x4d;
 /// Cortex-A7 MPCore private region (GIC).
 pub const MPCORE: u64 = 0x4046_0000;
 /// Size of the private region mapped.
@@ -68,6 +84,10 @@ pub mod spi {
     pub const FMC: u32 = 39;
     /// SCU interrupt controller 1.
     pub const SCU_IC1: u32 = 41;
+    /// MAC1..MAC4 (FTGMAC100).
+    pub const MACS: [u32; 4] = [2, 3, 32, 33];
+    /// I2C bus 0; bus n raises `I2C0 + n`.
+    pub const I2C0: u32 = 110;
 }
 
 /// GIC interrupt ID of a shared peripheral interrupt.
