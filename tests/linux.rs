@@ -178,9 +178,14 @@ fn sha256_hex(data: &[u8]) -> String {
 
 #[test]
 fn long_output_is_complete_and_reboot_boots_again() {
-    let Some(mut emu) = boot_to_shell("ast2600-fixture.img.xz", false) else { return };
+    let Some(mut emu) = boot_to_shell("ast2600-fixture.img.xz", false) else {
+        return;
+    };
     // 3000 lines through the interrupt-driven console: none may be lost.
-    let out = shell(&mut emu, "i=1; while [ $i -le 3000 ]; do echo line$i; i=$((i+1)); done");
+    let out = shell(
+        &mut emu,
+        "i=1; while [ $i -le 3000 ]; do echo line$i; i=$((i+1)); done",
+    );
     let lines: Vec<&str> = out.lines().filter(|l| l.starts_with("line")).collect();
     assert_eq!(lines.len(), 3000, "every line arrived");
     for (n, l) in lines.iter().enumerate() {
