@@ -9,7 +9,7 @@ use crossbeam_channel::Sender;
 const ESCAPE: u8 = 0x01;
 
 /// Help shown for `Ctrl-a h`.
-pub const HELP: &str = "\r\nast-emu console escapes:\r\n  Ctrl-a x   quit the emulator\r\n  Ctrl-a h   this help\r\n  Ctrl-a a   send Ctrl-a to the guest\r\n";
+pub const HELP: &str = "\r\nast-emu console escapes:\r\n  Ctrl-a x   quit the emulator\r\n  Ctrl-a c   one monitor command (type help there)\r\n  Ctrl-a h   this help\r\n  Ctrl-a a   send Ctrl-a to the guest\r\n";
 
 /// Puts the terminal on stdin into raw mode while alive; restores it when dropped.
 pub struct RawTerminal {
@@ -54,6 +54,8 @@ impl Drop for RawTerminal {
 #[derive(Default)]
 pub struct EscapeParser {
     after_escape: bool,
+    /// A monitor line being typed, after `Ctrl-a c`.
+    monitor: Option<Vec<u8>>,
 }
 
 /// What a chunk of console input means.
@@ -65,6 +67,12 @@ pub enum ConsoleAction {
     Quit,
     /// Show the escape help.
     Help,
+    /// `Ctrl-a c` was typed: show the monitor prompt.
+    MonitorPrompt,
+    /// Echo these bytes of a monitor line being typed.
+    MonitorEcho(Vec<u8>),
+    /// Run this monitor command.
+    Monitor(String),
 }
 
 impl EscapeParser {
@@ -73,12 +81,37 @@ impl EscapeParser {
         let mut actions = Vec::new();
         let mut bytes = Vec::new();
         for &b in input {
+            if let Some(line) = &mut self.monitor {
+                match b {
+                    b'\r' | b'\n' => {
+                        let cmd = String::from_utf8_lossy(line).trim().to_string();
+                        self.monitor = None;
+                        flush(&mut bytes, &mut actions);
+                        actions.push(ConsoleAction::Monitor(cmd));
+                    }
+                    0x7f | 0x08 => {
+                        if line.pop().is_some() {
+                            actions.push(ConsoleAction::MonitorEcho(b"\x08 \x08".to_vec()));
+                        }
+                    }
+                    _ => {
+                        line.push(b);
+                        actions.push(ConsoleAction::MonitorEcho(vec![b]));
+                    }
+                }
+                continue;
+            }
             if self.after_escape {
                 self.after_escape = false;
                 match b {
                     b'x' | b'X' => {
                         flush(&mut bytes, &mut actions);
                         actions.push(ConsoleAction::Quit);
+                    }
+                    b'c' | b'C' => {
+                        flush(&mut bytes, &mut actions);
+                        self.monitor = Some(Vec::new());
+                        actions.push(ConsoleAction::MonitorPrompt);
                     }
                     b'h' | b'H' | b'?' => {
                         flush(&mut bytes, &mut actions);
@@ -114,7 +147,13 @@ pub fn spawn_input(events: Sender<HostEvent>, wake: impl Fn() + Send + 'static) 
             let mut stdin = io::stdin().lock();
             loop {
                 let n = match stdin.read(&mut buf) {
-                    Ok(0) | Err(_) => return, // EOF: the guest keeps running without input
+                    Ok(0) | Err(_) => {
+                        // EOF: the guest keeps running without console input. Keep the
+                        // sender alive so the run loop does not take it as a hang-up.
+                        loop {
+                            std::thread::park();
+                        }
+                    }
                     Ok(n) => n,
                 };
                 for action in parser.feed(&buf[..n]) {
@@ -123,6 +162,26 @@ pub fn spawn_input(events: Sender<HostEvent>, wake: impl Fn() + Send + 'static) 
                         ConsoleAction::Quit => HostEvent::Quit,
                         ConsoleAction::Help => {
                             let _ = io::stderr().write_all(HELP.as_bytes());
+                            continue;
+                        }
+                        ConsoleAction::MonitorPrompt => {
+                            print_console(b"\r\n(ast-emu) ");
+                            continue;
+                        }
+                        ConsoleAction::MonitorEcho(b) => {
+                            print_console(&b);
+                            continue;
+                        }
+                        ConsoleAction::Monitor(cmd) => {
+                            let (tx, rx) = crossbeam_channel::bounded(1);
+                            if events.send(HostEvent::Monitor(cmd, tx)).is_err() {
+                                return;
+                            }
+                            wake();
+                            if let Ok(reply) = rx.recv() {
+                                let reply = format!("\r\n{}", reply.replace('\n', "\r\n"));
+                                print_console(reply.as_bytes());
+                            }
                             continue;
                         }
                     };
@@ -136,6 +195,12 @@ pub fn spawn_input(events: Sender<HostEvent>, wake: impl Fn() + Send + 'static) 
     if let Err(e) = spawned {
         log::error!("console input thread: {e}");
     }
+}
+
+fn print_console(bytes: &[u8]) {
+    let mut out = io::stdout().lock();
+    let _ = out.write_all(bytes);
+    let _ = out.flush();
 }
 
 /// The guest's console output: straight to stdout, flushed at every write.
@@ -168,6 +233,25 @@ mod tests {
         assert_eq!(
             p.feed(b"\x01a\x01q"),
             vec![ConsoleAction::Send(vec![1, 1, b'q'])]
+        );
+        assert_eq!(
+            p.feed(b"\x01cte\x7fmp 5\r"),
+            vec![
+                ConsoleAction::MonitorPrompt,
+                ConsoleAction::MonitorEcho(b"t".to_vec()),
+                ConsoleAction::MonitorEcho(b"e".to_vec()),
+                ConsoleAction::MonitorEcho(b"\x08 \x08".to_vec()),
+                ConsoleAction::MonitorEcho(b"m".to_vec()),
+                ConsoleAction::MonitorEcho(b"p".to_vec()),
+                ConsoleAction::MonitorEcho(b" ".to_vec()),
+                ConsoleAction::MonitorEcho(b"5".to_vec()),
+                ConsoleAction::Monitor("tmp 5".to_string()),
+            ]
+        );
+        assert_eq!(
+            p.feed(b"ok"),
+            vec![ConsoleAction::Send(b"ok".to_vec())],
+            "back to the guest"
         );
     }
 }

@@ -35,10 +35,12 @@ pub struct BoardConfig {
 }
 
 /// What the host asks of a running SoC.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum HostEvent {
     /// Bytes typed on the console.
     ConsoleInput(Vec<u8>),
+    /// A monitor command line; the reply goes back on the channel.
+    Monitor(String, crossbeam_channel::Sender<String>),
     /// Stop emulating.
     Quit,
 }
@@ -531,8 +533,109 @@ impl Ast2600 {
                 self.pending_input.extend(bytes);
                 None
             }
+            HostEvent::Monitor(line, reply) => {
+                let (text, stop) = self.monitor(&line);
+                let _ = reply.send(text);
+                stop
+            }
             HostEvent::Quit => Some(Stop::Quit),
         }
+    }
+
+    /// Runs one monitor command: inspection (`info registers`, `info mtree`, `x/N ADDR`),
+    /// device values (`temp 55.0`), `reset`, `quit`. Returns the reply and whether to stop.
+    pub fn monitor(&mut self, line: &str) -> (String, Option<Stop>) {
+        use std::fmt::Write as _;
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let mut out = String::new();
+        match words.as_slice() {
+            [] => {}
+            ["help"] | ["?"] => out.push_str(MONITOR_HELP),
+            ["info", "registers"] => {
+                for n in 0..13u8 {
+                    let _ = write!(
+                        out,
+                        "r{n:<2} = {:#010x}{}",
+                        self.cpu.reg(cpu::Reg::R(n)),
+                        if n % 4 == 3 { "\n" } else { "  " }
+                    );
+                }
+                let _ = writeln!(
+                    out,
+                    "sp  = {:#010x}  lr  = {:#010x}  pc  = {:#010x}  cpsr = {:#010x}",
+                    self.cpu.reg(cpu::Reg::Sp),
+                    self.cpu.reg(cpu::Reg::Lr),
+                    self.cpu.reg(cpu::Reg::Pc),
+                    self.cpu.reg(cpu::Reg::Cpsr)
+                );
+            }
+            ["info", "mtree"] => {
+                for (base, size, name) in self.memory_map() {
+                    let _ = writeln!(out, "{base:#010x}-{:#010x} {name}", base + size - 1);
+                }
+            }
+            ["info", "stats"] => {
+                let _ = writeln!(
+                    out,
+                    "{:?} virtual time {} ns",
+                    self.stats,
+                    self.clock.now_ns()
+                );
+            }
+            [cmd, addr] if cmd.starts_with("x/") || *cmd == "x" => {
+                let count = cmd
+                    .strip_prefix("x/")
+                    .and_then(|n| n.trim_end_matches('x').parse::<usize>().ok())
+                    .unwrap_or(1)
+                    .min(1024);
+                match parse_number(addr) {
+                    Some(addr) => {
+                        for i in 0..count {
+                            let a = addr + 4 * i as u64;
+                            let mut word = [0u8; 4];
+                            if i % 4 == 0 {
+                                let _ = write!(out, "{a:#010x}:");
+                            }
+                            match self.cpu.read_memory(a, &mut word) {
+                                Ok(()) => {
+                                    let _ = write!(out, " {:#010x}", u32::from_le_bytes(word));
+                                }
+                                Err(_) => {
+                                    let _ = write!(out, " (not memory)");
+                                }
+                            }
+                            if i % 4 == 3 || i + 1 == count {
+                                out.push('\n');
+                            }
+                        }
+                    }
+                    None => out.push_str("x: bad address\n"),
+                }
+            }
+            ["temp", value] => match value.parse::<f64>() {
+                Ok(c) if (-55.0..=150.0).contains(&c) => {
+                    self.set_temperature((c * 1000.0).round() as i32);
+                    let _ = writeln!(
+                        out,
+                        "temperature sensor (i2c bus {}, {:#04x}) now reads {c} C",
+                        map::TEMP_SENSOR_BUS,
+                        map::TEMP_SENSOR_ADDR
+                    );
+                }
+                _ => out.push_str("temp: give degrees Celsius between -55 and 150\n"),
+            },
+            ["reset"] => match self.reset() {
+                Ok(()) => out.push_str("system reset\n"),
+                Err(e) => {
+                    let _ = writeln!(out, "reset failed: {e}");
+                }
+            },
+            ["quit"] | ["q"] => return ("quitting\n".into(), Some(Stop::Quit)),
+            _ => {
+                let _ = writeln!(out, "unknown command {line:?}; try help");
+            }
+        }
+        (out, None)
     }
 
     /// Runs the guest until the host quits or the CPU faults. Host events arrive on `events`;
@@ -688,6 +791,16 @@ impl Ast2600 {
     /// The GIC (for tests and monitors).
     pub fn gic(&self) -> &Gic {
         &self.gic
+    }
+}
+
+/// What the monitor understands.
+pub const MONITOR_HELP: &str = "monitor commands:\n  info registers     core registers\n  info mtree         the memory map with device names\n  info stats         what the run loop did\n  x/N ADDR           N words of physical memory at ADDR\n  temp C             set the EVB temperature sensor (i2c bus 8, 0x4d) to C degrees\n  reset              reset the SoC\n  quit               quit the emulator\n";
+
+fn parse_number(s: &str) -> Option<u64> {
+    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(&hex.replace('_', ""), 16).ok(),
+        None => s.parse().ok(),
     }
 }
 
