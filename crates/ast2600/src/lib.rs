@@ -183,6 +183,7 @@ impl Ast2600 {
         let timer_outputs = TimerToGic::new(gic.ppi_sink(0));
         let mut cpu = Cpu::new(clock.clone(), Box::new(timer_outputs))?;
         cpu_irq.connect(cpu.handle());
+        cpu.set_mp_affinity(map::CPU0_MPIDR_AFFINITY)?;
         let reset = Rc::new(ResetRequest::new(cpu.handle()));
 
         // Memory.

@@ -3,6 +3,9 @@
 //! Sources: Linux `arch/arm/boot/dts/aspeed-g6.dtsi` (wins where sources disagree), QEMU
 //! `hw/arm/aspeed_ast2600.c`, `../shared/docs/ast2600-facts.md`.
 
+/// MPIDR affinity of CPU0 (the DT's `cpu@f00`).
+pub const CPU0_MPIDR_AFFINITY: u32 = 0xf00;
+
 /// Boot region: FMC CE0 seen at 0 (the CPU starts executing the flash here).
 pub const BOOT_ALIAS: u64 = 0x0000_0000;
 /// On-chip SRAM.

@@ -22,6 +22,7 @@ pub(crate) type TimerCb =
 extern "C" {
     pub(crate) fn uc_ast_enable(uc: *mut uc_engine) -> i32;
     pub(crate) fn uc_ast_halted(uc: *mut uc_engine) -> i32;
+    pub(crate) fn uc_ast_set_mp_affinity(uc: *mut uc_engine, affinity: u64) -> i32;
     pub(crate) fn uc_ast_set_irq_line(uc: *mut uc_engine, line: i32, level: i32);
     pub(crate) fn uc_ast_request_exit(uc: *mut uc_engine);
     pub(crate) fn uc_ast_set_timer_callbacks(

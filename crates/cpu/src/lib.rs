@@ -294,6 +294,17 @@ impl Cpu {
         Ok(())
     }
 
+    /// Sets the affinity fields MPIDR reports (the SoC's CPU numbering: 0xF00 for CPU0 of the
+    /// AST2600).
+    pub fn set_mp_affinity(&mut self, affinity: u32) -> Result<(), CpuError> {
+        // SAFETY: a live engine, on its own thread.
+        let rc = unsafe { ffi::uc_ast_set_mp_affinity(self.uc.get_handle(), affinity as u64) };
+        if rc != 0 {
+            return Err(CpuError(format!("setting MPIDR affinity failed ({rc})")));
+        }
+        Ok(())
+    }
+
     /// The thread-safe input handle.
     pub fn handle(&self) -> CpuHandle {
         self.handle.clone()

@@ -474,3 +474,11 @@ fn code_rewritten_through_dma_runs_fresh() {
         "translated code for the old bytes was dropped"
     );
 }
+
+#[test]
+fn mpidr_reports_the_affinity_the_soc_sets() {
+    let mut cpu = machine(&[0xe320f003], Box::new(NoOutputs), VirtualClock::new());
+    cpu.set_mp_affinity(0xf00).unwrap();
+    // MPIDR: multiprocessor format bit 31 plus the affinity fields.
+    assert_eq!(cpu.cp15(Cp15::MPIDR).unwrap() & 0x8000_ffff, 0x8000_0f00);
+}
