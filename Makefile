@@ -4,8 +4,10 @@
 .PHONY: all deps unicorn build run test clean
 
 # Debian packages the build needs: cmake (libunicorn), libclang (bindgen), pkg-config,
+# libslirp + glib (user-mode networking), and for the tests curl, ssh and sshpass,
 # xz-utils (tests compress images), patch.
-DEB_PACKAGES := cmake libclang-dev pkg-config xz-utils patch
+DEB_PACKAGES := cmake libclang-dev pkg-config xz-utils patch libslirp-dev libglib2.0-dev \
+    curl openssh-client sshpass
 CARGO ?= cargo
 FLASH ?=
 

@@ -25,6 +25,13 @@ struct Args {
     #[arg(long, value_name = "FILTER")]
     log: Option<String>,
 
+    /// A network for MAC1 (Linux eth0), QEMU-style: `user` gives user-mode networking (DHCP
+    /// 10.0.2.15, the host as 10.0.2.2, DNS at 10.0.2.3) with forwarded ports, e.g.
+    /// `user,hostfwd=tcp:127.0.0.1:2222-:22,hostfwd=tcp::8080-:80`. Ports listen on 127.0.0.1
+    /// unless an address is given.
+    #[arg(long, value_name = "SPEC")]
+    nic: Option<String>,
+
     /// Write the log to this file instead of stderr.
     #[arg(long, value_name = "PATH")]
     log_file: Option<PathBuf>,
@@ -44,6 +51,29 @@ fn init_logging(args: &Args) -> Result<(), String> {
     }
     builder.init();
     Ok(())
+}
+
+/// Starts libslirp user-mode networking and plugs it into MAC1.
+fn connect_user_net(
+    soc: &mut Ast2600,
+    spec: &str,
+) -> Result<std::sync::Arc<usernet::UserNet>, String> {
+    let config = usernet::parse_user_nic(spec)?;
+    let (tx, rx) = crossbeam_channel::bounded::<Vec<u8>>(1024);
+    let wake = soc.cpu_handle();
+    let net = usernet::UserNet::start(
+        config,
+        Box::new(move |frame: &[u8]| {
+            if tx.try_send(frame.to_vec()).is_ok() {
+                wake.request_exit();
+            }
+        }),
+    )?;
+    let net = std::sync::Arc::new(net);
+    let out = net.clone();
+    soc.connect_nic(0, Box::new(move |frame: &[u8]| out.send(frame)), rx)
+        .map_err(|e| e.to_string())?;
+    Ok(net)
 }
 
 fn main() -> ExitCode {
@@ -71,6 +101,17 @@ fn main() -> ExitCode {
             eprintln!("ast-emu: cannot build the SoC: {e}");
             return ExitCode::from(1);
         }
+    };
+    // Keep the network running for as long as the SoC runs.
+    let _network = match &args.nic {
+        Some(spec) => match connect_user_net(&mut soc, spec) {
+            Ok(net) => Some(net),
+            Err(e) => {
+                eprintln!("ast-emu: --nic {spec}: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => None,
     };
     let terminal = console::RawTerminal::enable();
     let default_hook = std::panic::take_hook();

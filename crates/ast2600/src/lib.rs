@@ -150,6 +150,9 @@ pub struct Ast2600 {
     window_direct: bool,
     pending_input: Vec<u8>,
     temperature: tmp105::TemperatureControl,
+    macs: Vec<Rc<RefCell<ftgmac100::Ftgmac100>>>,
+    phys: Vec<Rc<RefCell<mdio::Phy>>>,
+    nics: Vec<NicPort>,
     stats: RunStats,
     skip: SkipBudget,
     stuck_exits: u32,
@@ -268,16 +271,17 @@ impl Ast2600 {
         }
         // Ethernet: four MACs, each with its MDIO controller and an RTL8211E at address 0. No
         // network backend yet, so no cable: Linux sees the PHYs and the link down.
+        let mut macs = Vec::new();
+        let mut phys = Vec::new();
         for (n, (&base, &irq)) in map::MACS.iter().zip(map::spi::MACS.iter()).enumerate() {
             let mac = ftgmac100::Ftgmac100::new(dram_view.clone(), spi(irq), board_mac(n));
-            bus.insert(
-                base,
-                0x1000,
-                &format!("mac{}", n + 1),
-                Rc::new(RefCell::new(mac)),
-            )?;
+            let mac = Rc::new(RefCell::new(mac));
+            macs.push(mac.clone());
+            bus.insert(base, 0x1000, &format!("mac{}", n + 1), mac)?;
             let mut mdio = mdio::AspeedMdio::new();
-            mdio.attach_phy(0, Rc::new(RefCell::new(mdio::Phy::new(false))));
+            let phy = Rc::new(RefCell::new(mdio::Phy::new(false)));
+            phys.push(phy.clone());
+            mdio.attach_phy(0, phy);
             bus.insert(
                 map::MDIO0 + 8 * n as u64,
                 8,
@@ -407,6 +411,9 @@ impl Ast2600 {
             window_direct,
             pending_input: Vec::new(),
             temperature,
+            macs,
+            phys,
+            nics: Vec::new(),
             stats: RunStats::default(),
             skip: SkipBudget::new(),
             stuck_exits: 0,
@@ -496,6 +503,9 @@ impl Ast2600 {
                 .invalidate_code(map::BOOT_ALIAS + start, end - start);
             self.cpu
                 .invalidate_code(map::FMC_WINDOW + start, end - start);
+        }
+        for nic in &mut self.nics {
+            nic.deliver(&self.macs[nic.mac]);
         }
         if !self.pending_input.is_empty() {
             let mut uart = self.uart5.borrow_mut();
@@ -784,6 +794,33 @@ impl Ast2600 {
         temperature.ok_or_else(|| SocError("no temperature sensor placed".into()))
     }
 
+    /// Connects MAC `mac` (0 = MAC1, Linux eth0) to a network backend: frames the guest sends
+    /// go to `to_network`; frames on `from_network` are delivered to the guest (whoever sends
+    /// them must also call [`CpuHandle::request_exit`]). The PHY then reports a cable.
+    pub fn connect_nic(
+        &mut self,
+        mac: usize,
+        to_network: Box<dyn FnMut(&[u8])>,
+        from_network: Receiver<Vec<u8>>,
+    ) -> Result<(), SocError> {
+        let Some(m) = self.macs.get(mac) else {
+            return Err(SocError(format!(
+                "the board has {} MACs, not {}",
+                self.macs.len(),
+                mac + 1
+            )));
+        };
+        m.borrow_mut().set_backend(Some(Box::new(to_network)));
+        m.borrow_mut().set_link(true);
+        self.phys[mac].borrow_mut().set_link(true);
+        self.nics.push(NicPort {
+            mac,
+            from_network,
+            queue: std::collections::VecDeque::new(),
+        });
+        Ok(())
+    }
+
     /// Sets the EVB temperature sensor's reading (milli-degrees Celsius) while the guest runs.
     pub fn set_temperature(&self, millicelsius: i32) {
         self.temperature.set_millicelsius(millicelsius);
@@ -792,6 +829,38 @@ impl Ast2600 {
     /// The GIC (for tests and monitors).
     pub fn gic(&self) -> &Gic {
         &self.gic
+    }
+}
+
+/// A MAC's connection to a network backend: frames waiting for the guest's RX ring.
+struct NicPort {
+    mac: usize,
+    from_network: Receiver<Vec<u8>>,
+    queue: std::collections::VecDeque<Vec<u8>>,
+}
+
+impl NicPort {
+    /// Frames kept while the guest's RX ring is full; beyond this the oldest are dropped.
+    const QUEUE_LIMIT: usize = 512;
+
+    fn deliver(&mut self, mac: &RefCell<ftgmac100::Ftgmac100>) {
+        while let Ok(frame) = self.from_network.try_recv() {
+            if self.queue.len() >= Self::QUEUE_LIMIT {
+                self.queue.pop_front();
+                log::warn!(
+                    "net: mac{}: guest RX ring full, dropping a frame",
+                    self.mac + 1
+                );
+            }
+            self.queue.push_back(frame);
+        }
+        let mut mac = mac.borrow_mut();
+        while let Some(frame) = self.queue.front() {
+            if !mac.receive(frame) {
+                break; // ring full: retried at the next service
+            }
+            self.queue.pop_front();
+        }
     }
 }
 
