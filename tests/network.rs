@@ -1,0 +1,161 @@
+//! User-mode networking: the guest gets DHCP and reaches the host; the host reaches the guest's
+//! web server and SSH server through forwarded ports, with real clients.
+
+mod support;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use support::{shared_image, Emulator};
+
+/// A port nobody listens on right now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Runs `cmd` until it succeeds (the guest's server may still be starting), up to `limit`.
+fn retry_until_ok(
+    limit: Duration,
+    mut cmd: impl FnMut() -> std::process::Output,
+) -> std::process::Output {
+    let deadline = Instant::now() + limit;
+    loop {
+        let out = cmd();
+        if out.status.success() || Instant::now() > deadline {
+            return out;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+fn have(tool: &str) -> bool {
+    let ok = Command::new("which")
+        .arg(tool)
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !ok {
+        eprintln!("SKIPPED: {tool} is not installed (make deps installs it)");
+    }
+    ok
+}
+
+#[test]
+fn dhcp_ping_and_http_through_a_forwarded_port() {
+    let Some(image) = shared_image("ast2600-fixture.img.xz") else {
+        return;
+    };
+    if !have("curl") {
+        return;
+    }
+    let port = free_port();
+    let nic = format!("user,hostfwd=tcp:127.0.0.1:{port}-:80");
+    let mut emu = Emulator::start(&["--flash", image.to_str().unwrap(), "--nic", &nic]);
+    emu.expect("lease of 10.0.2.15 obtained");
+    emu.expect("FIXTURE-READY");
+    emu.send("\r");
+    emu.expect("# ");
+    emu.send("ping -c 3 10.0.2.2\r");
+    emu.expect("3 packets transmitted, 3 packets received");
+    emu.expect("# ");
+    let out = retry_until_ok(Duration::from_secs(60), || {
+        Command::new("curl")
+            .args(["-s", "-m", "10", &format!("http://127.0.0.1:{port}/")])
+            .output()
+            .unwrap()
+    });
+    let page = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        page.contains("served by busybox httpd"),
+        "the guest's page: {page:?}"
+    );
+    emu.send("poweroff -f\r");
+    assert_eq!(emu.wait().code(), Some(0));
+}
+
+#[test]
+fn ssh_and_scp_into_the_sdk_image() {
+    let Some(image) = shared_image("ast2600-sdk.img.xz") else {
+        return;
+    };
+    if !have("ssh") || !have("sshpass") || !have("scp") {
+        return;
+    }
+    let port = free_port();
+    let nic = format!("user,hostfwd=tcp:127.0.0.1:{port}-:22");
+    let mut emu = Emulator::start(&["--flash", image.to_str().unwrap(), "--nic", &nic]);
+    emu.expect("login:");
+    let ssh_opts = [
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "LogLevel=ERROR",
+    ];
+    let ssh = |cmd: &str| {
+        Command::new("sshpass")
+            .args(["-p", "passw0rd", "ssh"])
+            .args(ssh_opts)
+            .args(["-p", &port.to_string(), "root@127.0.0.1", cmd])
+            .output()
+            .unwrap()
+    };
+    let out = retry_until_ok(Duration::from_secs(90), || ssh("uname -a"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("Linux"),
+        "uname -a over ssh: {text:?} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // 10 MiB in and out with scp: the same bytes come back.
+    let dir = std::env::temp_dir().join(format!("ast-emu-scp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = dir.join("random.bin");
+    let back = dir.join("back.bin");
+    let data: Vec<u8> = (0..10u32 << 20)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    std::fs::write(&src, &data).unwrap();
+    let scp = |from: &str, to: &str| {
+        Command::new("sshpass")
+            .args(["-p", "passw0rd", "scp", "-O"])
+            .args(ssh_opts)
+            .args(["-P", &port.to_string(), from, to])
+            .output()
+            .unwrap()
+    };
+    let t = Instant::now();
+    let up = scp(src.to_str().unwrap(), "root@127.0.0.1:/tmp/random.bin");
+    assert!(
+        up.status.success(),
+        "scp in: {}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    let t_up = t.elapsed();
+    let t = Instant::now();
+    let down = scp("root@127.0.0.1:/tmp/random.bin", back.to_str().unwrap());
+    assert!(
+        down.status.success(),
+        "scp out: {}",
+        String::from_utf8_lossy(&down.stderr)
+    );
+    let t_down = t.elapsed();
+    assert_eq!(
+        std::fs::read(&back).unwrap(),
+        data,
+        "the file came back unchanged"
+    );
+    eprintln!(
+        "scp 10 MiB: in {:.2} s, out {:.2} s",
+        t_up.as_secs_f64(),
+        t_down.as_secs_f64()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    drop(emu);
+}
