@@ -1,5 +1,6 @@
 # Set-up and everyday commands for ast-emu (Debian bookworm; run as root or with sudo).
-#   make run FLASH=image.mtd   build and boot an image on the console
+#   make run                   build and boot the project's own image on the console
+#   make run FLASH=image.mtd   ... or another image
 #   make test                  build and run every test
 .PHONY: all deps unicorn build run test clean
 
@@ -30,8 +31,7 @@ build: unicorn
 	$(CARGO) build --release -p ast-emu
 
 run: build
-	@if [ -z "$(FLASH)" ]; then echo "usage: make run FLASH=path/to/image (raw or .xz)"; exit 2; fi
-	./target/release/ast-emu --flash "$(FLASH)"
+	./target/release/ast-emu $(if $(FLASH),--flash "$(FLASH)",)
 
 test: unicorn
 	$(CARGO) test --release --workspace

@@ -72,6 +72,11 @@ pub fn load(path: &Path) -> Result<Vec<u8>, ImageError> {
     let mut raw = Vec::with_capacity(meta.len() as usize);
     file.read_to_end(&mut raw)
         .map_err(|e| ImageError::Unreadable(path.into(), e))?;
+    decode(path, raw)
+}
+
+/// Checks (and decompresses, for `.xz`) an image already in memory; `path` names it in errors.
+pub fn decode(path: &Path, raw: Vec<u8>) -> Result<Vec<u8>, ImageError> {
     if raw.is_empty() {
         return Err(ImageError::Empty(path.into()));
     }

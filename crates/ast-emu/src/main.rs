@@ -9,6 +9,10 @@ use std::process::ExitCode;
 use ast2600::{Ast2600, BoardConfig, HostEvent, Stop};
 use clap::Parser;
 
+/// The project's own firmware (see firmware-fixtures/README.md: mainline u-boot, Linux 6.1, a
+/// squashfs + jffs2 userland; root password `ast-emu`), embedded so a fresh build boots it.
+static DEFAULT_IMAGE: &[u8] = include_bytes!("../../../firmware-fixtures/ast2600-evb.img.xz");
+
 /// Emulates an Aspeed AST2600 BMC (ast2600-evb) and boots its firmware from SPI flash.
 #[derive(Parser, Debug)]
 #[command(
@@ -16,9 +20,10 @@ use clap::Parser;
     after_help = "Console: Ctrl-a x quits, Ctrl-a h lists the escapes."
 )]
 struct Args {
-    /// The boot flash image (raw, or .xz compressed); 64 MiB.
+    /// The boot flash image (raw, or .xz compressed); 64 MiB. Without it, the project's own
+    /// image (firmware-fixtures/ast2600-evb.img.xz, built into this binary) boots.
     #[arg(long, value_name = "PATH")]
-    flash: PathBuf,
+    flash: Option<PathBuf>,
 
     /// Log filter (env_logger syntax). `unimp=warn,unassigned=warn` reports every
     /// unimplemented register and unassigned address once. Defaults to RUST_LOG, else `error`.
@@ -82,7 +87,14 @@ fn main() -> ExitCode {
         eprintln!("ast-emu: log file: {e}");
         return ExitCode::from(2);
     }
-    let flash = match image::load(&args.flash) {
+    let loaded = match &args.flash {
+        Some(path) => image::load(path),
+        None => image::decode(
+            std::path::Path::new("(built-in ast2600-evb.img.xz)"),
+            DEFAULT_IMAGE.to_vec(),
+        ),
+    };
+    let flash = match loaded {
         Ok(f) => f,
         Err(e) => {
             eprintln!("ast-emu: {e}");
