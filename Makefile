@@ -8,7 +8,7 @@
 # libslirp + glib (user-mode networking), and for the tests curl, ssh and sshpass,
 # xz-utils (tests compress images), patch.
 DEB_PACKAGES := cmake libclang-dev pkg-config xz-utils patch libslirp-dev libglib2.0-dev \
-    curl openssh-client sshpass
+    curl openssh-client sshpass iproute2 iputils-ping
 CARGO ?= cargo
 FLASH ?=
 

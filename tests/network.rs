@@ -159,3 +159,88 @@ fn ssh_and_scp_into_the_sdk_image() {
     let _ = std::fs::remove_dir_all(&dir);
     drop(emu);
 }
+
+/// A network namespace made for one test and removed when dropped.
+struct Netns(String);
+
+impl Netns {
+    fn create() -> Option<Self> {
+        let name = format!("astemu-test-{}", std::process::id());
+        let ok = Command::new("ip")
+            .args(["netns", "add", &name])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if !ok {
+            eprintln!("SKIPPED: cannot create a network namespace (needs root and iproute2)");
+            return None;
+        }
+        Some(Netns(name))
+    }
+
+    fn exec(&self, args: &[&str]) -> std::process::Output {
+        Command::new("ip")
+            .args(["netns", "exec", &self.0])
+            .args(args)
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+#[test]
+fn tap_bridges_the_guest_to_a_host_namespace() {
+    let Some(image) = shared_image("ast2600-fixture.img.xz") else {
+        return;
+    };
+    if !std::path::Path::new("/dev/net/tun").exists() {
+        eprintln!("SKIPPED: /dev/net/tun is missing");
+        return;
+    }
+    let Some(ns) = Netns::create() else { return };
+    let mut emu = Emulator::start_wrapped(
+        &["ip", "netns", "exec", &ns.0],
+        &[
+            "--flash",
+            image.to_str().unwrap(),
+            "--nic",
+            "tap,ifname=astemu0",
+        ],
+    );
+    emu.expect("U-Boot 2019.04");
+    // The emulator made the TAP device inside the namespace: give the host side an address.
+    let up = retry_until_ok(Duration::from_secs(30), || {
+        ns.exec(&["ip", "link", "set", "astemu0", "up"])
+    });
+    assert!(
+        up.status.success(),
+        "tap device up: {}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    let addr = ns.exec(&["ip", "addr", "add", "192.168.77.1/24", "dev", "astemu0"]);
+    assert!(
+        addr.status.success(),
+        "{}",
+        String::from_utf8_lossy(&addr.stderr)
+    );
+    emu.expect("FIXTURE-READY");
+    emu.send("\r");
+    emu.expect("# ");
+    // One warm-up ping resolves ARP while the host side settles; then three must all answer.
+    emu.send("ip addr add 192.168.77.2/24 dev eth0; ip link set eth0 up; ping -c 1 -W 5 192.168.77.1 >/dev/null; ping -c 3 192.168.77.1\r");
+    emu.expect("3 packets transmitted, 3 packets received");
+    emu.expect("# ");
+    let ping = ns.exec(&["ping", "-c", "3", "-W", "5", "192.168.77.2"]);
+    let text = String::from_utf8_lossy(&ping.stdout);
+    assert!(
+        ping.status.success() && text.contains("3 received"),
+        "namespace -> guest: {text}"
+    );
+    emu.send("poweroff -f\r");
+    assert_eq!(emu.wait().code(), Some(0));
+}

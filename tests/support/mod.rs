@@ -43,7 +43,21 @@ pub struct Emulator {
 impl Emulator {
     /// Starts `ast-emu` with `args`.
     pub fn start(args: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ast-emu"))
+        Self::start_wrapped(&[], args)
+    }
+
+    /// Starts `ast-emu` with `args` under a wrapper command (`ip netns exec NS`).
+    pub fn start_wrapped(wrapper: &[&str], args: &[&str]) -> Self {
+        let emu = env!("CARGO_BIN_EXE_ast-emu");
+        let mut command = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut c = Command::new(program);
+                c.args(rest).arg(emu);
+                c
+            }
+            None => Command::new(emu),
+        };
+        let mut child = command
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

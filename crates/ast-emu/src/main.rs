@@ -2,6 +2,7 @@
 
 mod console;
 mod image;
+mod net;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,7 +34,7 @@ struct Args {
     /// A network for MAC1 (Linux eth0), QEMU-style: `user` gives user-mode networking (DHCP
     /// 10.0.2.15, the host as 10.0.2.2, DNS at 10.0.2.3) with forwarded ports, e.g.
     /// `user,hostfwd=tcp:127.0.0.1:2222-:22,hostfwd=tcp::8080-:80`. Ports listen on 127.0.0.1
-    /// unless an address is given.
+    /// unless an address is given. `tap,ifname=NAME` bridges to a host TAP device.
     #[arg(long, value_name = "SPEC")]
     nic: Option<String>,
 
@@ -56,29 +57,6 @@ fn init_logging(args: &Args) -> Result<(), String> {
     }
     builder.init();
     Ok(())
-}
-
-/// Starts libslirp user-mode networking and plugs it into MAC1.
-fn connect_user_net(
-    soc: &mut Ast2600,
-    spec: &str,
-) -> Result<std::sync::Arc<usernet::UserNet>, String> {
-    let config = usernet::parse_user_nic(spec)?;
-    let (tx, rx) = crossbeam_channel::bounded::<Vec<u8>>(1024);
-    let wake = soc.cpu_handle();
-    let net = usernet::UserNet::start(
-        config,
-        Box::new(move |frame: &[u8]| {
-            if tx.try_send(frame.to_vec()).is_ok() {
-                wake.request_exit();
-            }
-        }),
-    )?;
-    let net = std::sync::Arc::new(net);
-    let out = net.clone();
-    soc.connect_nic(0, Box::new(move |frame: &[u8]| out.send(frame)), rx)
-        .map_err(|e| e.to_string())?;
-    Ok(net)
 }
 
 fn main() -> ExitCode {
@@ -116,7 +94,7 @@ fn main() -> ExitCode {
     };
     // Keep the network running for as long as the SoC runs.
     let _network = match &args.nic {
-        Some(spec) => match connect_user_net(&mut soc, spec) {
+        Some(spec) => match net::connect(&mut soc, spec) {
             Ok(net) => Some(net),
             Err(e) => {
                 eprintln!("ast-emu: --nic {spec}: {e}");
