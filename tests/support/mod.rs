@@ -178,13 +178,16 @@ impl Drop for Emulator {
 
 /// The first `n` bytes of a raw or .xz image.
 pub fn image_head(path: &Path, n: usize) -> Vec<u8> {
-    let out = Command::new("xz")
+    let mut child = Command::new("xz")
         .args(["-dc"])
         .arg(path)
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     let mut buf = vec![0; n];
-    out.stdout.unwrap().read_exact(&mut buf).unwrap();
+    child.stdout.take().unwrap().read_exact(&mut buf).unwrap();
+    // Closing the pipe ends xz early; reap it.
+    let _ = child.kill();
+    let _ = child.wait();
     buf
 }

@@ -9,7 +9,7 @@ use crossbeam_channel::Sender;
 const ESCAPE: u8 = 0x01;
 
 /// Help shown for `Ctrl-a h`.
-pub const HELP: &str = "\r\nast-emu console escapes:\r\n  Ctrl-a x   quit the emulator\r\n  Ctrl-a c   one monitor command (type help there)\r\n  Ctrl-a h   this help\r\n  Ctrl-a a   send Ctrl-a to the guest\r\n";
+pub const HELP: &str = "\r\nast-emu console escapes:\r\n  Ctrl-a x   quit the emulator\r\n  Ctrl-a c   one monitor command (type help there)\r\n  Ctrl-a s   write the flash back now (with --persist)\r\n  Ctrl-a h   this help\r\n  Ctrl-a a   send Ctrl-a to the guest\r\n";
 
 /// Puts the terminal on stdin into raw mode while alive; restores it when dropped.
 pub struct RawTerminal {
@@ -65,6 +65,8 @@ pub enum ConsoleAction {
     Send(Vec<u8>),
     /// Quit the emulator.
     Quit,
+    /// Write the flash back now (with --persist).
+    SaveFlash,
     /// Show the escape help.
     Help,
     /// `Ctrl-a c` was typed: show the monitor prompt.
@@ -107,6 +109,10 @@ impl EscapeParser {
                     b'x' | b'X' => {
                         flush(&mut bytes, &mut actions);
                         actions.push(ConsoleAction::Quit);
+                    }
+                    b's' | b'S' => {
+                        flush(&mut bytes, &mut actions);
+                        actions.push(ConsoleAction::SaveFlash);
                     }
                     b'c' | b'C' => {
                         flush(&mut bytes, &mut actions);
@@ -160,6 +166,7 @@ pub fn spawn_input(events: Sender<HostEvent>, wake: impl Fn() + Send + 'static) 
                     let event = match action {
                         ConsoleAction::Send(b) => HostEvent::ConsoleInput(b),
                         ConsoleAction::Quit => HostEvent::Quit,
+                        ConsoleAction::SaveFlash => HostEvent::SaveFlash,
                         ConsoleAction::Help => {
                             let _ = io::stderr().write_all(HELP.as_bytes());
                             continue;

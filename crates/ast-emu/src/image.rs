@@ -41,9 +41,14 @@ impl fmt::Display for ImageError {
             }
             ImageError::WrongSize(p, n) => write!(
                 f,
-                "{}: image is {n} bytes; the 64 MiB SPI NOR flash needs exactly {} bytes",
+                "{}: image is {n} bytes; the 64 MiB SPI NOR flash needs exactly {} bytes{}",
                 p.display(),
-                ACCEPTED_SIZES[0]
+                ACCEPTED_SIZES[0],
+                if *n < ACCEPTED_SIZES[0] {
+                    " (--pad fills a smaller image with 0xFF)"
+                } else {
+                    ""
+                }
             ),
             ImageError::NoBootLoader(p, b) => write!(
                 f,
@@ -55,6 +60,27 @@ impl fmt::Display for ImageError {
 }
 
 impl std::error::Error for ImageError {}
+
+/// As [`load`]; with `pad`, an image smaller than the flash is filled up with 0xFF (erased NOR).
+pub fn load_padded(path: &Path, pad: bool) -> Result<Vec<u8>, ImageError> {
+    match load(path) {
+        Err(ImageError::WrongSize(p, n)) if pad && n < ACCEPTED_SIZES[0] && n > 0 => {
+            let raw = std::fs::read(path).map_err(|e| ImageError::Unreadable(p.clone(), e))?;
+            let mut data = if raw.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+                let mut out = Vec::new();
+                xz2::read::XzDecoder::new(&raw[..])
+                    .read_to_end(&mut out)
+                    .map_err(|e| ImageError::BadXz(p.clone(), e))?;
+                out
+            } else {
+                raw
+            };
+            data.resize(ACCEPTED_SIZES[0], 0xff);
+            decode(&p, data)
+        }
+        other => other,
+    }
+}
 
 /// Reads a raw or `.xz` flash image and checks it fits the board.
 pub fn load(path: &Path) -> Result<Vec<u8>, ImageError> {

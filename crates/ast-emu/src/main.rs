@@ -1,8 +1,10 @@
 //! `ast-emu`: boots Aspeed AST2600 BMC firmware from a SPI flash image.
 
 mod console;
+mod i2c_dev;
 mod image;
 mod net;
+mod persist;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -38,9 +40,24 @@ struct Args {
     #[arg(long, value_name = "SPEC")]
     nic: Option<String>,
 
+    /// Write guest changes to the flash back into the --flash file: atomically, at exit, on
+    /// `Ctrl-a s` and before each guest reboot. Without it the file is never modified.
+    #[arg(long)]
+    persist: bool,
+
+    /// Accept an image smaller than the flash, filling the rest with 0xFF (erased NOR).
+    #[arg(long)]
+    pad: bool,
+
     /// Write the log to this file instead of stderr.
     #[arg(long, value_name = "PATH")]
     log_file: Option<PathBuf>,
+
+    /// A temperature sensor on an I2C bus (repeatable): `bus=N,addr=0xNN,type=tmp105|lm75|tmp421`
+    /// with an optional `,temp=C` (default 25). Naming the EVB's sensor (bus 8, 0x4d) sets its
+    /// temperature. The monitor (`Ctrl-a c`) command `temp BUS ADDR C` changes it while running.
+    #[arg(long = "i2c-dev", value_name = "SPEC", value_parser = i2c_dev::parse)]
+    i2c_dev: Vec<i2c_dev::I2cDevSpec>,
 }
 
 fn init_logging(args: &Args) -> Result<(), String> {
@@ -65,8 +82,27 @@ fn main() -> ExitCode {
         eprintln!("ast-emu: log file: {e}");
         return ExitCode::from(2);
     }
+    if args.persist {
+        match &args.flash {
+            None => {
+                eprintln!(
+                    "ast-emu: --persist needs --flash FILE (the built-in image cannot be written)"
+                );
+                return ExitCode::from(2);
+            }
+            Some(p) if p.extension().is_some_and(|e| e == "xz") => {
+                eprintln!(
+                    "ast-emu: {}: a .xz image cannot be persisted; decompress it first (xz -dk {})",
+                    p.display(),
+                    p.display()
+                );
+                return ExitCode::from(2);
+            }
+            Some(_) => {}
+        }
+    }
     let loaded = match &args.flash {
-        Some(path) => image::load(path),
+        Some(path) => image::load_padded(path, args.pad),
         None => image::decode(
             std::path::Path::new("(built-in ast2600-evb.img.xz)"),
             DEFAULT_IMAGE.to_vec(),
@@ -92,6 +128,10 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if let Err(e) = i2c_dev::add_all(&mut soc, &args.i2c_dev) {
+        eprintln!("ast-emu: {e}");
+        return ExitCode::from(2);
+    }
     // Keep the network running for as long as the SoC runs.
     let _network = match &args.nic {
         Some(spec) => match net::connect(&mut soc, spec) {
@@ -103,6 +143,13 @@ fn main() -> ExitCode {
         },
         None => None,
     };
+    if args.persist {
+        if let Some(path) = args.flash.clone() {
+            soc.set_flash_sink(Box::new(move |bytes: &[u8]| {
+                persist::write_atomically(&path, bytes)
+            }));
+        }
+    }
     let terminal = console::RawTerminal::enable();
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
@@ -126,6 +173,9 @@ fn main() -> ExitCode {
     console::spawn_input(tx, move || wake.request_exit());
     let stop = soc.run(&rx);
     drop(terminal);
+    if let Err(e) = soc.save_flash() {
+        eprintln!("ast-emu: {e}");
+    }
     match stop {
         Stop::Quit => ExitCode::SUCCESS,
         Stop::Halted => {

@@ -5,6 +5,7 @@
 //! loop that gives the CPU time, fires device deadlines and skips idle time.
 #![deny(missing_docs)]
 
+mod i2c_devices;
 pub mod map;
 mod mmio;
 mod wiring;
@@ -21,9 +22,14 @@ use smc::{AspeedSmc, AspeedSmcWindow, SmcConfig};
 use spi_nor::{FlashModel, SpiNor};
 use uart::Uart;
 
+use crate::i2c_devices::I2cDevices;
 use crate::mmio::{SocMmio, Unassigned};
 use crate::wiring::{CpuIrqInput, DramView, ResetRequest, SocClock, TimerToGic};
 
+pub use crate::i2c_devices::{
+    parse_celsius, SensorKind, TemperatureHandle, DEFAULT_MILLICELSIUS, I2C_BUS_COUNT, MAX_CELSIUS,
+    MIN_CELSIUS,
+};
 pub use crate::mmio::MMIO_LOG_TARGET;
 
 /// How the board is built.
@@ -41,9 +47,17 @@ pub enum HostEvent {
     ConsoleInput(Vec<u8>),
     /// A monitor command line; the reply goes back on the channel.
     Monitor(String, crossbeam_channel::Sender<String>),
+    /// Write the flash back to where it came from now (`Ctrl-a s`), if the host asked for that.
+    SaveFlash,
     /// Stop emulating.
     Quit,
 }
+
+/// Where a MAC's transmitted frames go (a network backend).
+pub type NetSink = Box<dyn FnMut(&[u8])>;
+
+/// Where guest writes to the boot flash go when the user asked for them to persist.
+pub type FlashSink = Box<dyn FnMut(&[u8]) -> Result<(), String>>;
 
 /// Why [`Ast2600::run`] returned.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,7 +163,8 @@ pub struct Ast2600 {
     mmio: Rc<RefCell<SocMmio>>,
     window_direct: bool,
     pending_input: Vec<u8>,
-    temperature: tmp105::TemperatureControl,
+    i2c: I2cDevices,
+    flash_sink: Option<FlashSink>,
     macs: Vec<Rc<RefCell<ftgmac100::Ftgmac100>>>,
     phys: Vec<Rc<RefCell<mdio::Phy>>>,
     nics: Vec<NicPort>,
@@ -289,7 +304,7 @@ impl Ast2600 {
                 Rc::new(RefCell::new(mdio)),
             )?;
         }
-        let temperature = Self::place_i2c(&mut bus, &spi)?;
+        let i2c = Self::place_i2c(&mut bus, &spi)?;
         bus.insert(
             map::GIC_DIST,
             gic::GICD_SIZE,
@@ -410,7 +425,8 @@ impl Ast2600 {
             mmio,
             window_direct,
             pending_input: Vec::new(),
-            temperature,
+            i2c,
+            flash_sink: None,
             macs,
             phys,
             nics: Vec::new(),
@@ -448,9 +464,34 @@ impl Ast2600 {
         self.boot_flash.borrow().dirty()
     }
 
+    /// Persists guest writes to the boot flash through `sink`: on [`Ast2600::save_flash`], on
+    /// `HostEvent::SaveFlash`, and before every SoC reset. Without a sink, writes stay in memory.
+    pub fn set_flash_sink(&mut self, sink: FlashSink) {
+        self.flash_sink = Some(sink);
+    }
+
+    /// Hands the flash contents to the sink if the guest changed them since the last save.
+    /// Returns whether anything was written.
+    pub fn save_flash(&mut self) -> Result<bool, SocError> {
+        let Some(sink) = self.flash_sink.as_mut() else {
+            return Ok(false);
+        };
+        if !self.boot_flash.borrow().dirty() {
+            return Ok(false);
+        }
+        let bytes = self.boot_flash.borrow().memory().to_vec();
+        sink(&bytes).map_err(SocError)?;
+        self.boot_flash.borrow_mut().mark_clean();
+        Ok(true)
+    }
+
     /// Resets the SoC as the watchdog does: devices and CPU to their reset state; DRAM and
     /// flash keep their contents.
     pub fn reset(&mut self) -> Result<(), SocError> {
+        // A reboot is a natural point to persist: the guest has synced its file systems.
+        if let Err(e) = self.save_flash() {
+            log::error!("soc: saving the flash before reset failed: {e}");
+        }
         self.stats.resets += 1;
         self.bus.reset();
         self.cpu.reset()?;
@@ -549,12 +590,21 @@ impl Ast2600 {
                 let _ = reply.send(text);
                 stop
             }
+            HostEvent::SaveFlash => {
+                match self.save_flash() {
+                    Ok(true) => log::warn!("flash written back"),
+                    Ok(false) => log::info!("flash unchanged or not persisted: nothing written"),
+                    Err(e) => log::error!("flash write-back failed: {e}"),
+                }
+                None
+            }
             HostEvent::Quit => Some(Stop::Quit),
         }
     }
 
     /// Runs one monitor command: inspection (`info registers`, `info mtree`, `x/N ADDR`),
-    /// device values (`temp 55.0`), `reset`, `quit`. Returns the reply and whether to stop.
+    /// device values (`temp 55.0`, `temp 8 0x4c 60`), `reset`, `quit`. Returns the reply and
+    /// whether to stop.
     pub fn monitor(&mut self, line: &str) -> (String, Option<Stop>) {
         use std::fmt::Write as _;
         let words: Vec<&str> = line.split_whitespace().collect();
@@ -623,18 +673,7 @@ impl Ast2600 {
                     None => out.push_str("x: bad address\n"),
                 }
             }
-            ["temp", value] => match value.parse::<f64>() {
-                Ok(c) if (-55.0..=150.0).contains(&c) => {
-                    self.set_temperature((c * 1000.0).round() as i32);
-                    let _ = writeln!(
-                        out,
-                        "temperature sensor (i2c bus {}, {:#04x}) now reads {c} C",
-                        map::TEMP_SENSOR_BUS,
-                        map::TEMP_SENSOR_ADDR
-                    );
-                }
-                _ => out.push_str("temp: give degrees Celsius between -55 and 150\n"),
-            },
+            ["temp", args @ ..] => out.push_str(&self.i2c.monitor_temp(args)),
             ["reset"] => match self.reset() {
                 Ok(()) => out.push_str("system reset\n"),
                 Err(e) => {
@@ -746,36 +785,18 @@ impl Ast2600 {
         }
     }
 
-    /// Builds the I2C controller with the EVB's devices; returns the sensor's control.
-    fn place_i2c(
-        bus: &mut Bus,
-        spi: &dyn Fn(u32) -> IrqLine,
-    ) -> Result<tmp105::TemperatureControl, SocError> {
+    /// Builds the I2C controller with the EVB's devices.
+    fn place_i2c(bus: &mut Bus, spi: &dyn Fn(u32) -> IrqLine) -> Result<I2cDevices, SocError> {
         use i2c::{bus_block_offset, AspeedI2cBus, AspeedI2cGlobal, AspeedI2cPool, BUS_BLOCK_SIZE};
         let mut statuses = Vec::new();
-        let mut temperature = None;
+        let mut buses = Vec::new();
         for n in 0..i2c::BUS_COUNT {
-            let mut ctrl = AspeedI2cBus::new(&format!("i2c{n}"), spi(map::spi::I2C0 + n as u32));
+            let ctrl = AspeedI2cBus::new(&format!("i2c{n}"), spi(map::spi::I2C0 + n as u32));
             statuses.push(ctrl.irq_status());
-            if n == map::EEPROM_BUS {
-                let mut contents = b"ast-emu ast2600-evb EEPROM\n".to_vec();
-                contents.resize(1024, 0xff);
-                let eeprom = Rc::new(RefCell::new(at24::At24::new(at24::At24Kind::C08, contents)));
-                at24::At24::attach(&eeprom, ctrl.i2c_bus_mut(), map::EEPROM_ADDR)
-                    .map_err(|e| SocError(format!("eeprom: {e:?}")))?;
-            }
-            if n == map::TEMP_SENSOR_BUS {
-                let sensor = tmp105::Tmp105::new(35_000);
-                temperature = Some(sensor.temperature_control());
-                ctrl.attach(map::TEMP_SENSOR_ADDR, Rc::new(RefCell::new(sensor)))
-                    .map_err(|e| SocError(format!("sensor: {e:?}")))?;
-            }
-            bus.insert(
-                map::I2C + bus_block_offset(n),
-                BUS_BLOCK_SIZE,
-                &format!("i2c{n}"),
-                Rc::new(RefCell::new(ctrl)),
-            )?;
+            let ctrl = Rc::new(RefCell::new(ctrl));
+            buses.push(ctrl.clone());
+            let name = format!("i2c{n}");
+            bus.insert(map::I2C + bus_block_offset(n), BUS_BLOCK_SIZE, &name, ctrl)?;
         }
         let global = AspeedI2cGlobal::new(statuses);
         bus.insert(
@@ -791,7 +812,19 @@ impl Ast2600 {
             "i2c-pool",
             Rc::new(RefCell::new(pool)),
         )?;
-        temperature.ok_or_else(|| SocError("no temperature sensor placed".into()))
+        // The EVB's devices.
+        let mut i2c = I2cDevices::new(buses);
+        let mut contents = b"ast-emu ast2600-evb EEPROM\n".to_vec();
+        contents.resize(1024, 0xff);
+        let eeprom = Rc::new(RefCell::new(at24::At24::new(at24::At24Kind::C08, contents)));
+        i2c.with_bus(map::EEPROM_BUS, |b| {
+            at24::At24::attach(&eeprom, b, map::EEPROM_ADDR)
+        })?
+        .map_err(|e| SocError(format!("eeprom: {e}")))?;
+        let evb_sensor = (map::TEMP_SENSOR_BUS, map::TEMP_SENSOR_ADDR);
+        i2c.add(evb_sensor, SensorKind::Tmp105, Some(35_000))?;
+        i2c.add(map::TMP421_SENSOR, SensorKind::Tmp421, Some(40_000))?;
+        Ok(i2c)
     }
 
     /// Connects MAC `mac` (0 = MAC1, Linux eth0) to a network backend: frames the guest sends
@@ -800,7 +833,7 @@ impl Ast2600 {
     pub fn connect_nic(
         &mut self,
         mac: usize,
-        to_network: Box<dyn FnMut(&[u8])>,
+        to_network: NetSink,
         from_network: Receiver<Vec<u8>>,
     ) -> Result<(), SocError> {
         let Some(m) = self.macs.get(mac) else {
@@ -823,7 +856,29 @@ impl Ast2600 {
 
     /// Sets the EVB temperature sensor's reading (milli-degrees Celsius) while the guest runs.
     pub fn set_temperature(&self, millicelsius: i32) {
-        self.temperature.set_millicelsius(millicelsius);
+        if let Some(s) = self.i2c.sensor(map::TEMP_SENSOR_BUS, map::TEMP_SENSOR_ADDR) {
+            s.set_millicelsius(millicelsius);
+        }
+    }
+
+    /// Places a `kind` temperature sensor at 7-bit `address` on I2C `bus` (0..=15), measuring
+    /// `millicelsius` ([`DEFAULT_MILLICELSIUS`] if `None`); the monitor's `temp BUS ADDR C` then
+    /// sets it. If a sensor of that kind is already there (the EVB's own at bus 8, 0x4d), sets
+    /// its temperature instead (when given). Fails if the bus does not exist or the address
+    /// holds another device.
+    pub fn add_temperature_sensor(
+        &mut self,
+        bus: usize,
+        address: u8,
+        kind: SensorKind,
+        millicelsius: Option<i32>,
+    ) -> Result<TemperatureHandle, SocError> {
+        self.i2c.add((bus, address), kind, millicelsius)
+    }
+
+    /// The temperature sensors on the I2C buses: the EVB's and those added.
+    pub fn temperature_sensors(&self) -> &[TemperatureHandle] {
+        self.i2c.sensors()
     }
 
     /// The GIC (for tests and monitors).
@@ -865,7 +920,7 @@ impl NicPort {
 }
 
 /// What the monitor understands.
-pub const MONITOR_HELP: &str = "monitor commands:\n  info registers     core registers\n  info mtree         the memory map with device names\n  info stats         what the run loop did\n  x/N ADDR           N words of physical memory at ADDR\n  temp C             set the EVB temperature sensor (i2c bus 8, 0x4d) to C degrees\n  reset              reset the SoC\n  quit               quit the emulator\n";
+pub const MONITOR_HELP: &str = "monitor commands:\n  info registers     core registers\n  info mtree         the memory map with device names\n  info stats         what the run loop did\n  x/N ADDR           N words of physical memory at ADDR\n  temp C             set the EVB temperature sensor (i2c bus 8, 0x4d) to C degrees\n  temp BUS ADDR C    set the sensor at i2c BUS, ADDR (temp alone lists them)\n  reset              reset the SoC\n  quit               quit the emulator\n";
 
 fn parse_number(s: &str) -> Option<u64> {
     match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {

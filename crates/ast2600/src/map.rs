@@ -50,6 +50,9 @@ pub const EEPROM_ADDR: u8 = 0x50;
 pub const TEMP_SENSOR_BUS: usize = 8;
 /// The sensor's address.
 pub const TEMP_SENSOR_ADDR: u8 = 0x4d;
+/// A TMP421 (docs/adding-a-device.md): I2C bus 9, 0x4C. Not in the EVB device tree, whose
+/// bus 9 is enabled and empty; 0x4C is a TMP421 strap address. Linux binds it on request.
+pub const TMP421_SENSOR: (usize, u8) = (9, 0x4c);
 /// Cortex-A7 MPCore private region (GIC).
 pub const MPCORE: u64 = 0x4046_0000;
 /// Size of the private region mapped.

@@ -386,8 +386,8 @@ fn kicks_and_exit_requests_never_repeat_an_access() {
     let t = std::thread::spawn(move || {
         let mut n = 0u64;
         while !stop2.load(Ordering::Relaxed) {
-            handle.set_irq(n % 2 == 0);
-            if n % 16 == 0 {
+            handle.set_irq(n.is_multiple_of(2));
+            if n.is_multiple_of(16) {
                 handle.request_exit();
             }
             n += 1;

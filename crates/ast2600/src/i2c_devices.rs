@@ -1,0 +1,390 @@
+//! The targets on the I2C controller's buses: the EVB's devices, sensors added at start-up
+//! (`--i2c-dev`), and the handles that set sensor temperatures while the guest runs.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::rc::Rc;
+
+use i2c::{AspeedI2cBus, I2cBus};
+
+use crate::{map, parse_number, SocError};
+
+/// Lowest temperature the monitor and `--i2c-dev` accept, degrees Celsius (TMP105 range).
+pub const MIN_CELSIUS: f64 = -55.0;
+/// Highest temperature the monitor and `--i2c-dev` accept, degrees Celsius.
+pub const MAX_CELSIUS: f64 = 150.0;
+/// Number of I2C buses (0..=15).
+pub const I2C_BUS_COUNT: usize = i2c::BUS_COUNT;
+/// Temperature of a sensor added without one, millidegrees Celsius.
+pub const DEFAULT_MILLICELSIUS: i32 = 25_000;
+
+/// A temperature sensor model that can be placed on an I2C bus.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SensorKind {
+    /// TMP105 / LM75-compatible (the `tmp105` crate; Linux `lm75` driver, names `lm75`, `tmp105`).
+    Tmp105,
+    /// TI TMP421-compatible (the `tmp421` crate; Linux `tmp421` driver).
+    Tmp421,
+}
+
+impl SensorKind {
+    /// Every model.
+    pub const ALL: [SensorKind; 2] = [SensorKind::Tmp105, SensorKind::Tmp421];
+
+    /// The model's name, as `--i2c-dev type=` and the monitor spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            SensorKind::Tmp105 => "tmp105",
+            SensorKind::Tmp421 => "tmp421",
+        }
+    }
+
+    /// The model called `name`; `lm75` is another name of the TMP105 model.
+    pub fn from_name(name: &str) -> Option<SensorKind> {
+        match name {
+            "lm75" => Some(SensorKind::Tmp105),
+            _ => Self::ALL.into_iter().find(|k| k.name() == name),
+        }
+    }
+}
+
+impl fmt::Display for SensorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The crate-specific control a sensor hands out.
+#[derive(Debug, Clone)]
+enum Control {
+    Tmp105(tmp105::TemperatureControl),
+    Tmp421(tmp421::TemperatureControl),
+}
+
+/// Sets one placed sensor's temperature while the guest runs. Cloning gives another handle to
+/// the same sensor. Not `Send`: use it on the thread that runs the SoC (the monitor does).
+#[derive(Debug, Clone)]
+pub struct TemperatureHandle {
+    bus: usize,
+    address: u8,
+    kind: SensorKind,
+    control: Control,
+}
+
+impl TemperatureHandle {
+    /// Sets the temperature the sensor measures, in millidegrees Celsius.
+    pub fn set_millicelsius(&self, millicelsius: i32) {
+        match &self.control {
+            Control::Tmp105(c) => c.set_millicelsius(millicelsius),
+            Control::Tmp421(c) => c.set(millicelsius),
+        }
+    }
+
+    /// The temperature the sensor measures, in millidegrees Celsius.
+    pub fn millicelsius(&self) -> i32 {
+        match &self.control {
+            Control::Tmp105(c) => c.millicelsius(),
+            Control::Tmp421(c) => c.get(),
+        }
+    }
+
+    /// The I2C bus (0..=15) the sensor is on.
+    pub fn bus(&self) -> usize {
+        self.bus
+    }
+
+    /// The sensor's 7-bit address.
+    pub fn address(&self) -> u8 {
+        self.address
+    }
+
+    /// The sensor model.
+    pub fn kind(&self) -> SensorKind {
+        self.kind
+    }
+}
+
+impl fmt::Display for TemperatureHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} (i2c bus {}, {:#04x})",
+            self.kind, self.bus, self.address
+        )
+    }
+}
+
+/// `text` in degrees Celsius (`42.5`) as millidegrees, if it is a number from
+/// [`MIN_CELSIUS`] to [`MAX_CELSIUS`].
+pub fn parse_celsius(text: &str) -> Result<i32, String> {
+    match text.parse::<f64>() {
+        Ok(c) if (MIN_CELSIUS..=MAX_CELSIUS).contains(&c) => Ok((c * 1000.0).round() as i32),
+        Ok(_) => Err(format!(
+            "{text} C is out of range ({MIN_CELSIUS} to {MAX_CELSIUS})"
+        )),
+        Err(_) => Err(format!("{text:?} is not a temperature in degrees Celsius")),
+    }
+}
+
+/// The I2C controller's buses, and the sensors placed on them.
+pub(crate) struct I2cDevices {
+    buses: Vec<Rc<RefCell<AspeedI2cBus>>>,
+    sensors: Vec<TemperatureHandle>,
+}
+
+impl I2cDevices {
+    /// Devices on `buses` (bus n at index n), none placed yet.
+    pub(crate) fn new(buses: Vec<Rc<RefCell<AspeedI2cBus>>>) -> Self {
+        Self {
+            buses,
+            sensors: Vec::new(),
+        }
+    }
+
+    /// Runs `f` on the I2C bus `bus` (to attach a target that is not a sensor).
+    pub(crate) fn with_bus<T>(
+        &self,
+        bus: usize,
+        f: impl FnOnce(&mut I2cBus) -> T,
+    ) -> Result<T, SocError> {
+        let ctrl = self.buses.get(bus).ok_or_else(|| no_such_bus(bus))?;
+        let mut ctrl = ctrl.borrow_mut();
+        Ok(f(ctrl.i2c_bus_mut()))
+    }
+
+    /// Places a `kind` sensor at 7-bit `address` on `bus` measuring `millicelsius` (25.0 C if
+    /// `None`). If a sensor of that kind is already there (the EVB's own), sets its temperature
+    /// instead (when given) and returns its handle.
+    pub(crate) fn add(
+        &mut self,
+        (bus, address): (usize, u8),
+        kind: SensorKind,
+        millicelsius: Option<i32>,
+    ) -> Result<TemperatureHandle, SocError> {
+        if let Some(existing) = self.sensor(bus, address) {
+            if existing.kind != kind {
+                return Err(SocError(format!(
+                    "i2c bus {bus} address {address:#04x} already holds a {}, not a {kind}",
+                    existing.kind
+                )));
+            }
+            let existing = existing.clone();
+            if let Some(mc) = millicelsius {
+                existing.set_millicelsius(mc);
+            }
+            return Ok(existing);
+        }
+        let mc = millicelsius.unwrap_or(DEFAULT_MILLICELSIUS);
+        let (target, control): (i2c::SharedTarget, Control) = match kind {
+            SensorKind::Tmp105 => {
+                let sensor = tmp105::Tmp105::new(mc);
+                let control = Control::Tmp105(sensor.temperature_control());
+                (Rc::new(RefCell::new(sensor)), control)
+            }
+            SensorKind::Tmp421 => {
+                let sensor = tmp421::Tmp421::new(mc);
+                let control = Control::Tmp421(sensor.temperature_control());
+                (Rc::new(RefCell::new(sensor)), control)
+            }
+        };
+        self.with_bus(bus, |b| b.attach(address, target))?
+            .map_err(|e| SocError(format!("i2c bus {bus}: {e}")))?;
+        let handle = TemperatureHandle {
+            bus,
+            address,
+            kind,
+            control,
+        };
+        self.sensors.push(handle.clone());
+        Ok(handle)
+    }
+
+    /// The sensor at `address` on `bus`, if one was placed there.
+    pub(crate) fn sensor(&self, bus: usize, address: u8) -> Option<&TemperatureHandle> {
+        self.sensors
+            .iter()
+            .find(|s| s.bus == bus && s.address == address)
+    }
+
+    /// Every sensor placed, in the order they were.
+    pub(crate) fn sensors(&self) -> &[TemperatureHandle] {
+        &self.sensors
+    }
+
+    /// The monitor's `temp [BUS ADDR] C`: sets the EVB sensor (bus 8, 0x4d) or the one at BUS
+    /// ADDR to C degrees; with no argument, lists the sensors. Returns the reply.
+    pub(crate) fn monitor_temp(&self, args: &[&str]) -> String {
+        let (bus, address, celsius) = match args {
+            [] => {
+                return self
+                    .sensors
+                    .iter()
+                    .map(|s| format!("{s}: {} C\n", f64::from(s.millicelsius()) / 1000.0))
+                    .collect();
+            }
+            [c] => (map::TEMP_SENSOR_BUS, map::TEMP_SENSOR_ADDR, *c),
+            [bus, address, c] => {
+                let bus = parse_number(bus).and_then(|b| usize::try_from(b).ok());
+                let address = parse_number(address).and_then(|a| u8::try_from(a).ok());
+                match (bus, address) {
+                    (Some(b), Some(a)) => (b, a, *c),
+                    _ => return format!("temp: bad bus or address; {TEMP_USAGE}"),
+                }
+            }
+            _ => return format!("temp: {TEMP_USAGE}"),
+        };
+        let Some(sensor) = self.sensor(bus, address) else {
+            let known: Vec<String> = self
+                .sensors
+                .iter()
+                .map(|s| format!("{} {:#04x}", s.bus, s.address))
+                .collect();
+            return format!(
+                "temp: no temperature sensor at i2c bus {bus}, {address:#04x} (sensors: {})\n",
+                known.join(", ")
+            );
+        };
+        match parse_celsius(celsius) {
+            Ok(mc) => {
+                sensor.set_millicelsius(mc);
+                format!("{sensor} now reads {} C\n", f64::from(mc) / 1000.0)
+            }
+            Err(e) => format!("temp: {e}\n"),
+        }
+    }
+}
+
+const TEMP_USAGE: &str = "usage: temp [BUS ADDR] C  (C from -55 to 150; no argument lists)\n";
+
+fn no_such_bus(bus: usize) -> SocError {
+    SocError(format!(
+        "the AST2600 has I2C buses 0 to {}, not {bus}",
+        i2c::BUS_COUNT - 1
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bus::IrqLine;
+
+    fn devices() -> I2cDevices {
+        let buses = (0..i2c::BUS_COUNT)
+            .map(|n| {
+                let ctrl = AspeedI2cBus::new(&format!("i2c{n}"), IrqLine::disconnected());
+                Rc::new(RefCell::new(ctrl))
+            })
+            .collect();
+        let mut d = I2cDevices::new(buses);
+        d.add((8, 0x4d), SensorKind::Tmp105, Some(35_000)).unwrap();
+        d
+    }
+
+    /// SMBus "read byte data" on `bus` at `address`.
+    fn read_byte(d: &I2cDevices, bus: usize, address: u8, reg: u8) -> u8 {
+        d.with_bus(bus, |b| {
+            assert!(b.start(address, false) && b.write(reg) && b.start(address, true));
+            let v = b.read();
+            b.stop();
+            v
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn an_added_sensor_answers_on_its_bus_and_the_monitor_sets_it() {
+        let mut d = devices();
+        let h = d.add((8, 0x4c), SensorKind::Tmp421, Some(42_500)).unwrap();
+        assert_eq!(
+            (h.bus(), h.address(), h.kind()),
+            (8, 0x4c, SensorKind::Tmp421)
+        );
+        assert_eq!(read_byte(&d, 8, 0x4c, tmp421::REG_DEVICE_ID), 0x21);
+        assert_eq!(read_byte(&d, 8, 0x4c, tmp421::REG_LOCAL_HIGH), 42);
+        let reply = d.monitor_temp(&["8", "0x4c", "60.0"]);
+        assert_eq!(reply, "tmp421 (i2c bus 8, 0x4c) now reads 60 C\n");
+        assert_eq!(read_byte(&d, 8, 0x4c, tmp421::REG_LOCAL_HIGH), 60);
+        assert_eq!(h.millicelsius(), 60_000);
+        // `temp C` still means the EVB's sensor.
+        let reply = d.monitor_temp(&["55"]);
+        assert_eq!(reply, "tmp105 (i2c bus 8, 0x4d) now reads 55 C\n");
+        assert_eq!(d.sensor(8, 0x4d).unwrap().millicelsius(), 55_000);
+        assert_eq!(
+            d.monitor_temp(&[]),
+            "tmp105 (i2c bus 8, 0x4d): 55 C\ntmp421 (i2c bus 8, 0x4c): 60 C\n"
+        );
+    }
+
+    #[test]
+    fn naming_an_existing_sensor_sets_it_instead_of_adding_one() {
+        let mut d = devices();
+        let h = d.add((8, 0x4d), SensorKind::Tmp105, Some(42_500)).unwrap();
+        assert_eq!(h.millicelsius(), 42_500);
+        assert_eq!(d.sensors().len(), 1);
+        let h = d.add((8, 0x4d), SensorKind::Tmp105, None).unwrap();
+        assert_eq!(h.millicelsius(), 42_500, "no temperature given: unchanged");
+        let err = d.add((8, 0x4d), SensorKind::Tmp421, None).unwrap_err();
+        assert_eq!(
+            err.0,
+            "i2c bus 8 address 0x4d already holds a tmp105, not a tmp421"
+        );
+    }
+
+    #[test]
+    fn bad_places_are_refused_with_a_reason() {
+        let mut d = devices();
+        let err = d.add((16, 0x4c), SensorKind::Tmp421, None).unwrap_err();
+        assert_eq!(err.0, "the AST2600 has I2C buses 0 to 15, not 16");
+        let err = d.add((8, 0x80), SensorKind::Tmp421, None).unwrap_err();
+        assert_eq!(err.0, "i2c bus 8: I2C address 0x80 is not 7-bit");
+        d.with_bus(7, |b| {
+            b.attach(0x50, Rc::new(RefCell::new(tmp421::Tmp421::new(0))))
+        })
+        .unwrap()
+        .unwrap();
+        let err = d.add((7, 0x50), SensorKind::Tmp105, None).unwrap_err();
+        assert_eq!(err.0, "i2c bus 7: I2C address 0x50 is already in use");
+        assert_eq!(d.sensors().len(), 1, "nothing added");
+        let h = d.add((3, 0x48), SensorKind::Tmp105, None).unwrap();
+        assert_eq!(h.millicelsius(), DEFAULT_MILLICELSIUS);
+    }
+
+    #[test]
+    fn monitor_errors_say_what_is_wrong() {
+        let d = devices();
+        assert!(d
+            .monitor_temp(&["8", "0x4c", "1"])
+            .starts_with("temp: no temperature sensor at i2c bus 8, 0x4c (sensors: 8 0x4d)"));
+        assert!(d.monitor_temp(&["151"]).contains("out of range"));
+        assert!(d.monitor_temp(&["hot"]).contains("not a temperature"));
+        assert!(d
+            .monitor_temp(&["x", "0x4d", "1"])
+            .contains("bad bus or address"));
+        assert!(d
+            .monitor_temp(&["8", "1"])
+            .contains("usage: temp [BUS ADDR] C"));
+        assert_eq!(
+            d.sensor(8, 0x4d).unwrap().millicelsius(),
+            35_000,
+            "unchanged"
+        );
+    }
+
+    #[test]
+    fn kinds_by_name() {
+        assert_eq!(SensorKind::from_name("tmp421"), Some(SensorKind::Tmp421));
+        assert_eq!(SensorKind::from_name("tmp105"), Some(SensorKind::Tmp105));
+        assert_eq!(SensorKind::from_name("lm75"), Some(SensorKind::Tmp105));
+        assert_eq!(SensorKind::from_name("TMP421"), None);
+    }
+
+    #[test]
+    fn celsius_parsing() {
+        assert_eq!(parse_celsius("42.5"), Ok(42_500));
+        assert_eq!(parse_celsius("-55"), Ok(-55_000));
+        assert_eq!(parse_celsius("0.0625"), Ok(63));
+        assert!(parse_celsius("150.1").is_err());
+        assert!(parse_celsius("NaN").is_err());
+        assert!(parse_celsius("").is_err());
+    }
+}
