@@ -6,9 +6,11 @@
 
 # Debian packages the build needs: cmake (libunicorn), libclang (bindgen), pkg-config,
 # libslirp + glib (user-mode networking), and for the tests curl, ssh and sshpass,
-# xz-utils (tests compress images), patch.
+# xz-utils (tests compress images), patch; the firmware-fixture tools (reproducing the
+# image) and qemu-system-arm (the fixture also boots on the reference model).
 DEB_PACKAGES := cmake libclang-dev pkg-config xz-utils patch libslirp-dev libglib2.0-dev \
-    curl openssh-client sshpass iproute2 iputils-ping
+    curl openssh-client sshpass iproute2 iputils-ping \
+    u-boot-tools squashfs-tools mtd-utils cpio linux-source-6.1 qemu-system-arm
 CARGO ?= cargo
 FLASH ?=
 
