@@ -28,11 +28,11 @@ fn frame_channel(
     crossbeam_channel::Receiver<Vec<u8>>,
 ) {
     let (tx, rx) = crossbeam_channel::bounded::<Vec<u8>>(1024);
-    let wake = soc.cpu_handle();
+    let waker = soc.waker();
     let deliver = move |frame: &[u8]| {
         // A full queue drops the frame, as a full wire would.
         if tx.try_send(frame.to_vec()).is_ok() {
-            wake.request_exit();
+            waker.wake();
         }
     };
     (deliver, rx)

@@ -165,6 +165,8 @@ pub struct Ast2600 {
     pending_input: Vec<u8>,
     i2c: I2cDevices,
     flash_sink: Option<FlashSink>,
+    wake_tx: crossbeam_channel::Sender<()>,
+    wake_rx: Receiver<()>,
     macs: Vec<Rc<RefCell<ftgmac100::Ftgmac100>>>,
     phys: Vec<Rc<RefCell<mdio::Phy>>>,
     nics: Vec<NicPort>,
@@ -181,6 +183,7 @@ impl Ast2600 {
 
         // Interrupts: devices -> GIC -> CPU. The CPU's input exists only once the CPU does.
         let cpu_irq = Rc::new(CpuIrqInput::default());
+        let (wake_tx, wake_rx) = crossbeam_channel::bounded(1);
         let gic = Gic::new(
             256,
             vec![
@@ -427,6 +430,8 @@ impl Ast2600 {
             pending_input: Vec::new(),
             i2c,
             flash_sink: None,
+            wake_tx,
+            wake_rx,
             macs,
             phys,
             nics: Vec::new(),
@@ -760,28 +765,68 @@ impl Ast2600 {
                     let rest = deadline.saturating_sub(self.clock.now_ns());
                     if rest > 0 {
                         self.stats.waited_ns += rest;
-                        match events.recv_timeout(std::time::Duration::from_nanos(rest)) {
-                            Ok(ev) => {
+                        match self.wait_host(events, Some(std::time::Duration::from_nanos(rest))) {
+                            Some(HostWake::Event(ev)) => {
                                 if let Some(stop) = self.handle_event(ev) {
                                     return Some(stop);
                                 }
                             }
-                            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
-                            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
-                                std::thread::sleep(std::time::Duration::from_nanos(rest));
-                            }
+                            Some(HostWake::Backend) | None => {}
                         }
                     }
                 }
-                None => match events.recv() {
-                    Ok(ev) => {
+                None => match self.wait_host(events, None) {
+                    Some(HostWake::Event(ev)) => {
                         if let Some(stop) = self.handle_event(ev) {
                             return Some(stop);
                         }
                     }
-                    Err(_) => return Some(Stop::Quit),
+                    Some(HostWake::Backend) => {}
+                    None => return Some(Stop::Quit),
                 },
             }
+        }
+    }
+
+    /// Waits (at most `timeout`, or forever) for a host event or a backend's wake-up (a frame
+    /// from the network). `None`: the timeout passed, or every host sender is gone.
+    fn wait_host(
+        &self,
+        events: &Receiver<HostEvent>,
+        timeout: Option<std::time::Duration>,
+    ) -> Option<HostWake> {
+        let mut sel = crossbeam_channel::Select::new();
+        let ev_idx = sel.recv(events);
+        let wake_idx = sel.recv(&self.wake_rx);
+        let op = match timeout {
+            Some(t) => sel.select_timeout(t).ok()?,
+            None => sel.select(),
+        };
+        match op.index() {
+            i if i == ev_idx => match op.recv(events) {
+                Ok(ev) => Some(HostWake::Event(ev)),
+                Err(_) => {
+                    // No host events can come any more: wait for the timeout only.
+                    if let Some(t) = timeout {
+                        std::thread::sleep(t);
+                        return Some(HostWake::Backend);
+                    }
+                    None
+                }
+            },
+            i if i == wake_idx => {
+                let _ = op.recv(&self.wake_rx);
+                Some(HostWake::Backend)
+            }
+            _ => None,
+        }
+    }
+
+    /// A handle host backends use to wake the run loop (and the CPU) when they have work.
+    pub fn waker(&self) -> Waker {
+        Waker {
+            tx: self.wake_tx.clone(),
+            cpu: self.cpu.handle(),
         }
     }
 
@@ -829,7 +874,8 @@ impl Ast2600 {
 
     /// Connects MAC `mac` (0 = MAC1, Linux eth0) to a network backend: frames the guest sends
     /// go to `to_network`; frames on `from_network` are delivered to the guest (whoever sends
-    /// them must also call [`CpuHandle::request_exit`]). The PHY then reports a cable.
+    /// them must also call [`Waker::wake`], from [`Ast2600::waker`]). The PHY then reports a
+    /// cable.
     pub fn connect_nic(
         &mut self,
         mac: usize,
@@ -916,6 +962,27 @@ impl NicPort {
             }
             self.queue.pop_front();
         }
+    }
+}
+
+/// Why the idle loop woke up.
+enum HostWake {
+    Event(HostEvent),
+    Backend,
+}
+
+/// Wakes a SoC's run loop from another thread: the CPU if it runs, the idle wait if it waits.
+#[derive(Clone)]
+pub struct Waker {
+    tx: crossbeam_channel::Sender<()>,
+    cpu: CpuHandle,
+}
+
+impl Waker {
+    /// Asks the run loop to look at its inputs (network frames) now.
+    pub fn wake(&self) {
+        let _ = self.tx.try_send(());
+        self.cpu.request_exit();
     }
 }
 
