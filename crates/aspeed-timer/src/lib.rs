@@ -321,8 +321,13 @@ impl AspeedTimer {
             };
             if deadline <= now {
                 self.state.irq_status |= 1 << n;
-                let done = saturate(self.ticks_since_anchor(n, now));
-                self.state.channels[n].ticks_done = done;
+                match u64::try_from(self.ticks_since_anchor(n, now)) {
+                    Ok(done) => self.state.channels[n].ticks_done = done,
+                    // More ticks than `ticks_done` holds (a clock above 1 GHz after 2^63 ns):
+                    // count on from the current tick instead, so the next deadline is after
+                    // `now` rather than stuck in the past.
+                    Err(_) => self.reanchor(n, now),
+                }
             }
         }
         self.drive_lines(old);

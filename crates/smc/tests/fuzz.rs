@@ -1,0 +1,296 @@
+//! Fuzz target for the FMC / SPI controllers: arbitrary sequences of reads and writes of any
+//! width at any offset to the register block AND to the flash window (`window_read` /
+//! `window_write`), with a [`SpiNor`] on CE0 (and one on CE1 of the FMC), user-mode commands
+//! shifted through the window, DMA (copy both ways, checksum, calibration) with arbitrary
+//! addresses and lengths into a small DRAM, grant magic, and resets, for the FMC and SPI1/2.
+//!
+//! Checked after every operation: nothing panics, a read of N bytes fits in N bytes (window
+//! reads too), each operation returns within [`OP_BUDGET`] (a hang fails the case through
+//! proptest's per-case timeout), the interrupt line is high exactly when the controller says
+//! so (`irq_level`) and when DMA status and enable are both set, and each chip is selected
+//! exactly when the controller has its chip select asserted. Cases: `PROPTEST_CASES` (256 by
+//! default) x [`OPS`] operations; see docs/fuzzing.md.
+
+use std::cell::RefCell;
+use std::fmt::Debug;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use bus::{Device, LevelRecorder, MemoryBlock, VecMemory};
+use proptest::prelude::*;
+use proptest::test_runner::{FileFailurePersistence, TestCaseError};
+use smc::*;
+use spi_nor::{FlashModel, SpiNor};
+
+// ---- harness shared by every device's tests/fuzz.rs (kept identical) ----
+
+/// Operations per case: 256 cases (proptest's default) x 400 = 102 400 operations.
+const OPS: usize = 400;
+/// The longest one operation may take, in wall time. Operations take microseconds (the
+/// slowest, a 32 MiB SMC checksum DMA, about 0.2 s); the margin absorbs a loaded machine.
+const OP_BUDGET: Duration = Duration::from_secs(5);
+
+/// Case count from `PROPTEST_CASES` (default 256). A case running longer than 30 s fails as a
+/// hang (proptest then runs the cases in a child process it can kill). Failing cases are kept
+/// in `tests/fuzz.proptest-regressions` and replayed first on every run.
+fn config() -> ProptestConfig {
+    ProptestConfig {
+        timeout: 30_000,
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
+            "proptest-regressions",
+        ))),
+        ..ProptestConfig::default()
+    }
+}
+
+/// Access widths: those the CPU makes (1, 2, 4, 8) and some it never makes.
+fn width() -> impl Strategy<Value = u8> {
+    prop_oneof![
+        8 => prop::sample::select(vec![1u8, 2, 4, 8]),
+        1 => prop::sample::select(vec![0u8, 3, 5, 6, 7, 9, 16, 255]),
+    ]
+}
+
+/// Offsets: mostly the registers of a `block`-byte block (aligned or not), sometimes just
+/// past its end, anywhere at all, or at the top of the address space.
+fn offset(block: u64) -> impl Strategy<Value = u64> {
+    prop_oneof![
+        8 => (0..block / 4).prop_map(|w| w * 4),
+        2 => 0..block,
+        1 => block..block.saturating_add(0x100),
+        1 => any::<u64>(),
+        1 => (0u64..8).prop_map(|d| u64::MAX - d),
+    ]
+}
+
+/// Values: anything, 32-bit, single bits, all zeros or ones, and the device's magic numbers.
+fn value(magic: Vec<u64>) -> impl Strategy<Value = u64> {
+    prop_oneof![
+        3 => any::<u64>(),
+        3 => any::<u32>().prop_map(u64::from),
+        2 => (0u32..64).prop_map(|b| 1u64 << b),
+        1 => prop::sample::select(vec![0, u64::from(u32::MAX), u64::MAX]),
+        3 => prop::sample::select(magic),
+    ]
+}
+
+/// Whether `value` fits the width of a read of `size` bytes. Invalid widths 0 and 3 must stay
+/// within one 32-bit word; the other invalid widths are only checked for not panicking.
+fn read_fits(value: u64, size: u8) -> bool {
+    let bytes: u32 = match size {
+        1 | 2 | 4 => u32::from(size),
+        0 | 3 => 4,
+        _ => 8,
+    };
+    bytes >= 8 || value >> (8 * bytes) == 0
+}
+
+/// Runs `f` (operation `op`), failing the case if it takes longer than [`OP_BUDGET`].
+fn timed<R>(op: &dyn Debug, f: impl FnOnce() -> R) -> Result<R, TestCaseError> {
+    let start = Instant::now();
+    let r = f();
+    let took = start.elapsed();
+    prop_assert!(took < OP_BUDGET, "{:?} took {:?}", op, took);
+    Ok(r)
+}
+
+// ---- the SMC ----
+
+const DRAM: u64 = 0x8000_0000;
+const DRAM_LEN: usize = 0x1_0000;
+const FLASH_LEN: usize = 0x1_0000;
+/// The AST2600 window size.
+const WINDOW: u64 = 0x1000_0000;
+
+#[derive(Clone, Debug)]
+enum Op {
+    Read(u64, u8),
+    Write(u64, u8, u64),
+    WindowRead(u64, u8),
+    WindowWrite(u64, u8, u64),
+    /// What a driver does for one command in user mode on `cs`: CE control to user mode and
+    /// active, `out` shifted through the window, `read` bytes read back, CE stopped.
+    UserCommand {
+        cs: u64,
+        out: Vec<u8>,
+        read: u8,
+    },
+    /// A DMA: grant magic, addresses, length, then the control word.
+    Dma {
+        flash: u32,
+        dram: u32,
+        len: u32,
+        ctrl: u32,
+    },
+    Reset,
+}
+
+fn window_offset() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        6 => 0u64..0x200,
+        3 => (0u64..0x200).prop_map(|o| (128 << 20) + o),
+        2 => 0..WINDOW,
+        1 => WINDOW..WINDOW + 0x100,
+        1 => any::<u64>(),
+        1 => (0u64..8).prop_map(|d| u64::MAX - d),
+    ]
+}
+
+fn dma() -> impl Strategy<Value = Op> {
+    // A checksum of the longest DMA (32 MiB) takes ~0.15 s: keep them rare so that a run
+    // stays within seconds.
+    let len = prop_oneof![60 => 0u32..0x400, 15 => 0u32..0x2_0000, 1 => any::<u32>()];
+    let dram = prop_oneof![4 => 0u32..0x1_0000, 1 => any::<u32>()];
+    let flash = prop_oneof![4 => 0u32..0x2_0000, 1 => (0u32..0x1000).prop_map(|o| 0x0800_0000 + o), 1 => any::<u32>()];
+    let ctrl = prop_oneof![
+        3 => prop::sample::select(vec![
+            DMA_CTRL_ENABLE,
+            DMA_CTRL_ENABLE | DMA_CTRL_WRITE,
+            DMA_CTRL_ENABLE | DMA_CTRL_CKSUM,
+            DMA_CTRL_ENABLE | DMA_CTRL_CKSUM | DMA_CTRL_CALIB | 0x5a0,
+            0,
+        ]),
+        1 => any::<u32>(),
+    ];
+    (flash, dram, len, ctrl).prop_map(|(flash, dram, len, ctrl)| Op::Dma {
+        flash,
+        dram,
+        len,
+        ctrl,
+    })
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let magic = vec![
+        u64::from(DMA_GET_REQ_MAGIC),
+        u64::from(DMA_DISCARD_REQ_MAGIC),
+        u64::from(MODE_USER),
+        u64::from(MODE_USER | CE_CTRL_STOP_ACTIVE),
+        u64::from(MODE_WRITE | 0x02u32 << CE_CTRL_CMD_SHIFT),
+        u64::from(MODE_READ | 0x0bu32 << CE_CTRL_CMD_SHIFT),
+        u64::from(0x7u32 << CONF_ENABLE_W0_SHIFT | 0x2a),
+        u64::from(INTR_DMA_EN),
+        u64::from(INTR_DMA_STATUS | INTR_DMA_EN),
+        0x07f0_0000,
+        0x0ff0_0800,
+        0x05f0_0400,
+        0x0010_0010,
+        3,
+        0x0f,
+    ];
+    let flash_bytes = prop_oneof![
+        3 => prop::sample::select(vec![0x06u8, 0x05, 0x9f, 0x03, 0x0b, 0x02, 0x20, 0xd8, 0xc7, 0xb7, 0xe9, 0x01]),
+        2 => any::<u8>(),
+    ];
+    prop_oneof![
+        8 => (offset(0x100), width()).prop_map(|(o, w)| Op::Read(o, w)),
+        10 => (offset(0x100), width(), value(magic.clone())).prop_map(|(o, w, v)| Op::Write(o, w, v)),
+        6 => (window_offset(), width()).prop_map(|(o, w)| Op::WindowRead(o, w)),
+        6 => (window_offset(), width(), value(magic)).prop_map(|(o, w, v)| Op::WindowWrite(o, w, v)),
+        6 => (0u64..=3, prop::collection::vec(flash_bytes, 1..8), 0u8..8)
+            .prop_map(|(cs, out, read)| Op::UserCommand { cs, out, read }),
+        4 => dma(),
+        1 => Just(Op::Reset),
+    ]
+}
+
+fn flash() -> Rc<RefCell<SpiNor>> {
+    let memory = Rc::new(MemoryBlock::new(FLASH_LEN, 0xFF));
+    for i in 0..FLASH_LEN / 2 {
+        memory.write(i, &[(i as u8) ^ (i >> 8) as u8]);
+    }
+    let model = FlashModel {
+        size: FLASH_LEN as u64,
+        ..FlashModel::MX66U51235F
+    };
+    Rc::new(RefCell::new(SpiNor::new(memory, model)))
+}
+
+fn run(smc: &mut AspeedSmc, op: &Op) -> Result<(), TestCaseError> {
+    match *op {
+        Op::Read(offset, size) => {
+            let v = timed(op, || smc.read(offset, size))?;
+            prop_assert!(read_fits(v, size), "{:?} returned {:#x}", op, v);
+        }
+        Op::Write(offset, size, value) => timed(op, || smc.write(offset, size, value))?,
+        Op::WindowRead(offset, size) => {
+            let v = timed(op, || smc.window_read(offset, size))?;
+            prop_assert!(read_fits(v, size), "{:?} returned {:#x}", op, v);
+        }
+        Op::WindowWrite(offset, size, value) => {
+            timed(op, || smc.window_write(offset, size, value))?
+        }
+        Op::UserCommand { cs, ref out, read } => timed(op, || {
+            let ctrl = REG_CE0_CTRL + 4 * cs;
+            let base = smc.segment(cs as usize).map_or(0, |s| s.offset);
+            let conf = smc.read(REG_CONF, 4);
+            smc.write(REG_CONF, 4, conf | 1 << (CONF_ENABLE_W0_SHIFT as u64 + cs));
+            smc.write(ctrl, 4, u64::from(MODE_USER | CE_CTRL_STOP_ACTIVE));
+            smc.write(ctrl, 4, u64::from(MODE_USER));
+            for &b in out {
+                smc.window_write(base, 1, u64::from(b));
+            }
+            for _ in 0..read {
+                smc.window_read(base, 1);
+            }
+            smc.write(ctrl, 4, u64::from(MODE_USER | CE_CTRL_STOP_ACTIVE));
+            smc.write(ctrl, 4, u64::from(MODE_READ));
+        })?,
+        Op::Dma {
+            flash,
+            dram,
+            len,
+            ctrl,
+        } => timed(op, || {
+            smc.write(REG_DMA_CTRL, 4, u64::from(DMA_GET_REQ_MAGIC));
+            smc.write(REG_DMA_FLASH_ADDR, 4, u64::from(flash));
+            smc.write(REG_DMA_DRAM_ADDR, 4, u64::from(dram));
+            smc.write(REG_DMA_LEN, 4, u64::from(len));
+            smc.write(REG_INTR_CTRL, 4, u64::from(INTR_DMA_EN));
+            smc.write(REG_DMA_CTRL, 4, u64::from(ctrl));
+        })?,
+        Op::Reset => timed(op, || smc.reset())?,
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn smc_survives_arbitrary_registers_window_and_dma(
+        controller in 0usize..3,
+        ops in prop::collection::vec(op(), OPS),
+    ) {
+        let config = match controller {
+            0 => SmcConfig::ast2600_fmc(DRAM),
+            1 => SmcConfig::ast2600_spi1(DRAM),
+            _ => SmcConfig::ast2600_spi2(DRAM),
+        };
+        let rec = LevelRecorder::new();
+        let dram = Rc::new(VecMemory::new(DRAM, DRAM_LEN));
+        let mut smc = AspeedSmc::new(config, rec.line(0), dram);
+        let chips = [flash(), flash()];
+        smc.attach_flash(0, chips[0].clone()).expect("CE0 exists");
+        if controller != 1 {
+            smc.attach_flash(1, chips[1].clone()).expect("CE1 exists");
+        }
+        // Chip selects past the last are refused, not a panic.
+        prop_assert!(smc.attach_flash(3, flash()).is_err());
+        for op in &ops {
+            run(&mut smc, op)?;
+            let s = smc.state();
+            let wanted = s.intr_ctrl & INTR_DMA_STATUS != 0 && s.intr_ctrl & INTR_DMA_EN != 0;
+            prop_assert_eq!(smc.irq_level(), wanted, "irq_level after {:?}", op);
+            prop_assert_eq!(rec.level(0), wanted, "line after {:?}", op);
+            for (cs, chip) in chips.iter().enumerate() {
+                if smc.flash(cs).is_some() {
+                    prop_assert_eq!(
+                        chip.borrow().is_selected(), s.selected[cs],
+                        "CE{} select after {:?}", cs, op
+                    );
+                }
+            }
+        }
+    }
+}
