@@ -139,7 +139,7 @@ fn window_offset() -> impl Strategy<Value = u64> {
 fn dma() -> impl Strategy<Value = Op> {
     // A checksum of the longest DMA (32 MiB) takes ~0.15 s: keep them rare so that a run
     // stays within seconds.
-    let len = prop_oneof![60 => 0u32..0x400, 15 => 0u32..0x2_0000, 1 => any::<u32>()];
+    let len = prop_oneof![240 => 0u32..0x400, 60 => 0u32..0x2_0000, 1 => any::<u32>()];
     let dram = prop_oneof![4 => 0u32..0x1_0000, 1 => any::<u32>()];
     let flash = prop_oneof![4 => 0u32..0x2_0000, 1 => (0u32..0x1000).prop_map(|o| 0x0800_0000 + o), 1 => any::<u32>()];
     let ctrl = prop_oneof![
