@@ -11,20 +11,37 @@ fn fixtures() -> PathBuf {
 }
 
 fn have(tool: &str) -> bool {
-    Command::new("which").arg(tool).output().map(|o| o.status.success()).unwrap_or(false)
+    Command::new("which")
+        .arg(tool)
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
 }
 
 #[test]
 fn committed_image_matches_the_manifest() {
     let out = Command::new(fixtures().join("check")).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "firmware-fixtures/check:\n{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "firmware-fixtures/check:\n{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(text.contains("ok   ast2600-evb.img sha256"), "{text}");
 }
 
 #[test]
 fn assembly_reproduces_the_image() {
-    let tools = ["mkimage", "dumpimage", "mkenvimage", "mksquashfs", "unsquashfs", "mkfs.jffs2", "cpio", "gcc"];
+    let tools = [
+        "mkimage",
+        "dumpimage",
+        "mkenvimage",
+        "mksquashfs",
+        "unsquashfs",
+        "mkfs.jffs2",
+        "cpio",
+        "gcc",
+    ];
     if let Some(missing) = tools.iter().find(|t| !have(t)) {
         eprintln!("SKIPPED: {missing} is not installed (make deps installs the fixture tools)");
         return;
@@ -35,9 +52,16 @@ fn assembly_reproduces_the_image() {
         eprintln!("SKIPPED: linux-source-6.1 is not installed (gen_init_cpio comes from it)");
         return;
     }
-    let out = Command::new(fixtures().join("check")).arg("--reproduce").output().unwrap();
+    let out = Command::new(fixtures().join("check"))
+        .arg("--reproduce")
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "check --reproduce:\n{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "check --reproduce:\n{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(!text.contains("FAIL"), "{text}");
 }
 
@@ -50,7 +74,11 @@ fn fixture_boots_on_qemu_too() {
     let dir = std::env::temp_dir().join(format!("ast-emu-qemu-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let img = dir.join("flash.img");
-    let raw = Command::new("xz").arg("-dc").arg(fixtures().join("ast2600-evb.img.xz")).output().unwrap();
+    let raw = Command::new("xz")
+        .arg("-dc")
+        .arg(fixtures().join("ast2600-evb.img.xz"))
+        .output()
+        .unwrap();
     std::fs::write(&img, raw.stdout).unwrap();
     let mut qemu = Command::new("qemu-system-arm")
         .args(["-M", "ast2600-evb", "-nographic", "-snapshot", "-drive"])
@@ -86,6 +114,10 @@ fn fixture_boots_on_qemu_too() {
     let _ = qemu.wait();
     let _ = std::fs::remove_dir_all(&dir);
     let text = String::from_utf8_lossy(&console);
-    assert!(ready, "QEMU never printed AST-EMU-READY; console tail:\n{}", &text[text.len().saturating_sub(3000)..]);
+    assert!(
+        ready,
+        "QEMU never printed AST-EMU-READY; console tail:\n{}",
+        &text[text.len().saturating_sub(3000)..]
+    );
     assert!(text.contains("U-Boot SPL 2023.01") && text.contains("Starting kernel"));
 }
