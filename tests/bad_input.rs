@@ -102,3 +102,25 @@ fn blank_flash_has_no_boot_loader() {
 fn directory_instead_of_file() {
     assert_clear_error(&std::env::temp_dir(), "is a directory");
 }
+
+#[test]
+fn zeroed_flash_has_no_boot_loader() {
+    assert_clear_error(
+        &scratch("zero.img", &vec![0x00; 64 << 20]),
+        "no boot loader at offset 0",
+    );
+}
+
+#[test]
+fn larger_than_the_flash() {
+    assert_clear_error(
+        &scratch("big.img", &vec![0x5a; (64 << 20) + 4096]),
+        "needs exactly 67108864 bytes",
+    );
+}
+
+#[test]
+fn unreadable_file() {
+    // A file that exists but cannot be read: the emulator's own /proc/self/mem (EIO at 0).
+    assert_clear_error(std::path::Path::new("/proc/self/mem"), "cannot read");
+}
