@@ -41,6 +41,28 @@ pub trait Device {
     fn on_time(&mut self, _now_ns: u64) {}
 }
 
+/// Serves a read of `size` bytes with `read32`, a device's 32-bit register read: an 8-byte
+/// access (LDRD, VLDR) becomes two word reads, low word first; other widths pass through.
+pub fn split_read(offset: u64, size: u8, mut read32: impl FnMut(u64, u8) -> u64) -> u64 {
+    if size == 8 {
+        let lo = read32(offset, 4);
+        let hi = read32(offset.wrapping_add(4), 4);
+        return lo | (hi << 32);
+    }
+    read32(offset, size)
+}
+
+/// Serves a write of `size` bytes with `write32`: an 8-byte access becomes two word writes, low
+/// word first; other widths pass through.
+pub fn split_write(offset: u64, size: u8, value: u64, mut write32: impl FnMut(u64, u8, u64)) {
+    if size == 8 {
+        write32(offset, 4, value & 0xFFFF_FFFF);
+        write32(offset.wrapping_add(4), 4, value >> 32);
+        return;
+    }
+    write32(offset, size, value);
+}
+
 /// Extracts the bytes an access of `size` at byte `offset` touches within a 32-bit register,
 /// shifted down to bit 0. Helps devices accept byte and half-word accesses to word registers.
 pub fn subword(reg: u32, offset: u64, size: u8) -> u64 {
@@ -67,6 +89,29 @@ pub fn merge_subword(reg: u32, offset: u64, size: u8, value: u64) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wide_accesses_split_into_two_words() {
+        let mut seen = Vec::new();
+        let v = split_read(0x10, 8, |o, s| {
+            seen.push((o, s));
+            o
+        });
+        assert_eq!(v, 0x10 | (0x14 << 32));
+        assert_eq!(split_read(0x8, 2, |o, s| o + s as u64), 0xa);
+        split_write(0x20, 8, 0x1111_2222_3333_4444, |o, s, v| {
+            seen.push((o + v, s))
+        });
+        assert_eq!(
+            seen,
+            [
+                (0x10, 4),
+                (0x14, 4),
+                (0x20 + 0x3333_4444, 4),
+                (0x24 + 0x1111_2222, 4)
+            ]
+        );
+    }
 
     #[test]
     fn subword_extracts_bytes_and_halves() {

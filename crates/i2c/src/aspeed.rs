@@ -489,21 +489,11 @@ impl AspeedI2cBus {
 
 impl Device for AspeedI2cBus {
     fn read(&mut self, offset: u64, size: u8) -> u64 {
-        if size == 8 {
-            let lo = self.read32(offset, 4);
-            let hi = self.read32(offset.wrapping_add(4), 4);
-            return lo | (hi << 32);
-        }
-        self.read32(offset, size)
+        bus::split_read(offset, size, |o, s| self.read32(o, s))
     }
 
     fn write(&mut self, offset: u64, size: u8, value: u64) {
-        if size == 8 {
-            self.write32(offset, 4, value & 0xFFFF_FFFF);
-            self.write32(offset.wrapping_add(4), 4, value >> 32);
-            return;
-        }
-        self.write32(offset, size, value);
+        bus::split_write(offset, size, value, |o, s, v| self.write32(o, s, v));
     }
 
     /// SoC reset: registers to zero and any transfer ended. The targets are board devices and
@@ -612,21 +602,11 @@ impl AspeedI2cGlobal {
 
 impl Device for AspeedI2cGlobal {
     fn read(&mut self, offset: u64, size: u8) -> u64 {
-        if size == 8 {
-            let lo = self.read32(offset, 4);
-            let hi = self.read32(offset.wrapping_add(4), 4);
-            return lo | (hi << 32);
-        }
-        self.read32(offset, size)
+        bus::split_read(offset, size, |o, s| self.read32(o, s))
     }
 
     fn write(&mut self, offset: u64, size: u8, value: u64) {
-        if size == 8 {
-            self.write32(offset, 4, value & 0xFFFF_FFFF);
-            self.write32(offset.wrapping_add(4), 4, value >> 32);
-            return;
-        }
-        self.write32(offset, size, value);
+        bus::split_write(offset, size, value, |o, s, v| self.write32(o, s, v));
     }
 
     fn reset(&mut self) {

@@ -530,21 +530,11 @@ impl<W: Write> Uart<W> {
 
 impl<W: Write> Device for Uart<W> {
     fn read(&mut self, offset: u64, size: u8) -> u64 {
-        if size == 8 {
-            let lo = self.read32(offset, 4);
-            let hi = self.read32(offset.wrapping_add(4), 4);
-            return lo | (hi << 32);
-        }
-        self.read32(offset, size)
+        bus::split_read(offset, size, |o, s| self.read32(o, s))
     }
 
     fn write(&mut self, offset: u64, size: u8, value: u64) {
-        if size == 8 {
-            self.write32(offset, 4, value & 0xFFFF_FFFF);
-            self.write32(offset.wrapping_add(4), 4, value >> 32);
-            return;
-        }
-        self.write32(offset, size, value);
+        bus::split_write(offset, size, value, |o, s, v| self.write32(o, s, v));
     }
 
     fn reset(&mut self) {
