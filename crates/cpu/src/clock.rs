@@ -5,11 +5,16 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// Virtual time in nanoseconds since power-on: host time while the guest runs, plus every
-/// jump made while it idled. Monotonic. Cloning gives another view of the same clock.
+/// jump made while it idled, minus the time it stood paused (in a debugger). Monotonic.
+/// Cloning gives another view of the same clock.
 #[derive(Clone, Debug)]
 pub struct VirtualClock {
     start: Instant,
     skipped: Arc<AtomicU64>,
+    /// Host time spent paused, taken off the virtual time.
+    paused_total: Arc<AtomicU64>,
+    /// While paused: the frozen virtual time plus one; 0 while running.
+    frozen: Arc<AtomicU64>,
 }
 
 impl Default for VirtualClock {
@@ -24,16 +29,53 @@ impl VirtualClock {
         Self {
             start: Instant::now(),
             skipped: Arc::new(AtomicU64::new(0)),
+            paused_total: Arc::new(AtomicU64::new(0)),
+            frozen: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    fn running_ns(&self) -> u64 {
+        (self.start.elapsed().as_nanos() as u64 + self.skipped.load(Ordering::Relaxed))
+            .saturating_sub(self.paused_total.load(Ordering::Relaxed))
     }
 
     /// Current virtual time (ns).
     pub fn now_ns(&self) -> u64 {
-        self.start.elapsed().as_nanos() as u64 + self.skipped.load(Ordering::Relaxed)
+        match self.frozen.load(Ordering::Acquire) {
+            0 => self.running_ns(),
+            f => f - 1,
+        }
     }
 
-    /// Moves virtual time forward to `target_ns` if it is in the future (idle skip).
+    /// Stops virtual time (the guest is stopped in a debugger): timers do not fire behind a
+    /// debugger's back.
+    pub fn pause(&self) {
+        if self.frozen.load(Ordering::Acquire) == 0 {
+            self.frozen.store(self.running_ns() + 1, Ordering::Release);
+        }
+    }
+
+    /// Lets virtual time run again from where [`VirtualClock::pause`] stopped it.
+    pub fn resume(&self) {
+        let f = self.frozen.load(Ordering::Acquire);
+        if f != 0 {
+            let behind = self.running_ns().saturating_sub(f - 1);
+            self.paused_total.fetch_add(behind, Ordering::Relaxed);
+            self.frozen.store(0, Ordering::Release);
+        }
+    }
+
+    /// Whether time is paused.
+    pub fn is_paused(&self) -> bool {
+        self.frozen.load(Ordering::Acquire) != 0
+    }
+
+    /// Moves virtual time forward to `target_ns` if it is in the future (idle skip). Does
+    /// nothing while paused.
     pub fn advance_to(&self, target_ns: u64) {
+        if self.is_paused() {
+            return;
+        }
         let now = self.now_ns();
         if target_ns > now {
             self.skipped.fetch_add(target_ns - now, Ordering::Relaxed);
@@ -60,5 +102,25 @@ mod tests {
         c.advance_to(t0);
         assert!(c.now_ns() >= t1);
         assert!(c.skipped_ns() >= 4_900_000_000);
+    }
+
+    #[test]
+    fn paused_time_stands_still_and_resumes_where_it_stopped() {
+        let c = VirtualClock::new();
+        c.advance_to(1_000_000_000);
+        c.pause();
+        let frozen = c.now_ns();
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        assert_eq!(c.now_ns(), frozen, "time moved while paused");
+        c.advance_to(frozen + 5_000_000_000);
+        assert_eq!(c.now_ns(), frozen, "an idle skip moved paused time");
+        c.resume();
+        let after = c.now_ns();
+        assert!(after >= frozen, "time went backwards");
+        assert!(
+            after - frozen < 20_000_000,
+            "the 30 ms pause was not taken off: {} ns ahead",
+            after - frozen
+        );
     }
 }

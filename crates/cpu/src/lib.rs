@@ -52,6 +52,9 @@ pub enum Exit {
     Requested,
     /// The guest executed WFI and waits for an interrupt.
     WaitForInterrupt,
+    /// The guest reached a breakpoint set with [`Cpu::add_breakpoint`]; the instruction at
+    /// this address has not run yet.
+    Breakpoint(u64),
     /// The core stopped on an error it cannot recover from.
     Fault(String),
 }
@@ -238,6 +241,19 @@ pub struct Cpu {
     handle: CpuHandle,
     timer: Box<GenericTimer>,
     memory: Vec<Rc<dyn std::any::Any>>,
+    debug: Rc<DebugState>,
+    breakpoints: std::collections::BTreeMap<u64, unicorn_engine::UcHookId>,
+}
+
+/// What the debugging hooks share with [`Cpu`]: set from inside unicorn callbacks.
+#[derive(Default)]
+struct DebugState {
+    /// The breakpoint that stopped the last run.
+    hit: std::cell::Cell<Option<u64>>,
+    /// Stepping: breakpoints do not stop the first instruction.
+    stepping: std::cell::Cell<bool>,
+    /// Instructions started during a step.
+    stepped: std::cell::Cell<u32>,
 }
 
 impl Cpu {
@@ -271,6 +287,8 @@ impl Cpu {
             handle,
             timer,
             memory: Vec::new(),
+            debug: Rc::new(DebugState::default()),
+            breakpoints: std::collections::BTreeMap::new(),
         };
         cpu.reset()?;
         Ok(cpu)
@@ -402,6 +420,31 @@ impl Cpu {
             .map_err(|e| err(&format!("read virtual {addr:#x}"), e))
     }
 
+    /// Copies memory at virtual address `addr` as the guest's loads see it into `buf`.
+    pub fn read_virtual_data(&self, addr: u64, buf: &mut [u8]) -> Result<(), CpuError> {
+        self.uc
+            .vmem_read(addr, Prot::READ, buf)
+            .map_err(|e| err(&format!("read virtual {addr:#x}"), e))
+    }
+
+    /// Copies `data` to virtual address `addr` (through the guest's MMU, page by page), dropping
+    /// translated code it overwrites. Read-only mappings are written too, as a debugger expects.
+    pub fn write_virtual(&mut self, addr: u64, data: &[u8]) -> Result<(), CpuError> {
+        let mut done = 0usize;
+        while done < data.len() {
+            let va = addr + done as u64;
+            let in_page = (4096 - (va & 0xfff)) as usize;
+            let n = in_page.min(data.len() - done);
+            let pa = self
+                .uc
+                .vmem_translate(va, Prot::READ)
+                .map_err(|e| err(&format!("translate {va:#x}"), e))?;
+            self.write_memory(pa, &data[done..done + n])?;
+            done += n;
+        }
+        Ok(())
+    }
+
     /// Whether the CPU sits in a one-instruction loop (`b .`) with IRQs masked: only an FIQ could
     /// get it out (Linux's `machine_halt` after `poweroff` on a board with no power controller).
     pub fn is_stuck(&self) -> bool {
@@ -467,17 +510,118 @@ impl Cpu {
             .map_err(|e| err("cp15 write", e))
     }
 
-    /// Runs the guest from the current PC until an exit is requested or the CPU waits in WFI.
+    /// Runs the guest from the current PC until an exit is requested, the CPU waits in WFI or
+    /// it reaches a breakpoint. A breakpoint at the current PC itself does not stop it: that
+    /// instruction is where a debugger resumes from.
     pub fn run(&mut self) -> Exit {
+        if !self.breakpoints.is_empty()
+            && self.breakpoints.contains_key(&(self.reg(Reg::Pc) as u64))
+        {
+            match self.step() {
+                Exit::Requested => {}
+                other => return other,
+            }
+        }
+        self.debug.hit.set(None);
         let pc = self.resume_pc();
         let result = self.uc.emu_start(pc, 0, 0, 0);
+        self.exit_reason(result)
+    }
+
+    fn exit_reason(&mut self, result: Result<(), unicorn_engine::uc_error>) -> Exit {
         // SAFETY: a live engine.
         let halted = unsafe { ffi::uc_ast_halted(self.uc.get_handle()) } != 0;
+        if let Some(addr) = self.debug.hit.take() {
+            return Exit::Breakpoint(addr);
+        }
         match result {
             Ok(()) if halted => Exit::WaitForInterrupt,
             Ok(()) => Exit::Requested,
             Err(e) => Exit::Fault(format!("{e:?} at pc {:#010x}", self.reg(Reg::Pc))),
         }
+    }
+
+    /// Runs exactly one instruction (or enters one exception handler), for a debugger's single
+    /// step. Breakpoints do not stop the instruction at the current PC. Returns
+    /// [`Exit::Requested`] when the step completed, or why the CPU stopped instead.
+    pub fn step(&mut self) -> Exit {
+        let debug = self.debug.clone();
+        let hook = self.uc.add_code_hook(1, 0, move |uc, _addr, _size| {
+            let n = debug.stepped.get();
+            debug.stepped.set(n + 1);
+            if n >= 1 {
+                let _ = uc.emu_stop();
+            }
+        });
+        let hook = match hook {
+            Ok(h) => h,
+            Err(e) => return Exit::Fault(format!("step hook: {e:?}")),
+        };
+        // Blocks translated before the hook existed would not call it.
+        let _ = self.uc.ctl_flush_tb();
+        self.debug.stepping.set(true);
+        let mut exit = Exit::Requested;
+        // A pending exit request can end a run before its first instruction: try again.
+        for _ in 0..1000 {
+            self.debug.stepped.set(0);
+            self.debug.hit.set(None);
+            let pc = self.resume_pc();
+            let result = self.uc.emu_start(pc, 0, 0, 0);
+            exit = self.exit_reason(result);
+            // SAFETY: a live engine.
+            let halted = unsafe { ffi::uc_ast_halted(self.uc.get_handle()) } != 0;
+            if self.debug.stepped.get() > 0 || halted || matches!(exit, Exit::Fault(_)) {
+                break;
+            }
+        }
+        self.debug.stepping.set(false);
+        let _ = self.uc.remove_hook(hook);
+        let _ = self.uc.ctl_flush_tb();
+        match exit {
+            // A breakpoint on the next instruction ends the step where it would have anyway.
+            Exit::Breakpoint(_) => Exit::Requested,
+            other => other,
+        }
+    }
+
+    /// Stops [`Cpu::run`] before the instruction at virtual address `addr` runs (ARM or Thumb).
+    /// Works on the address the CPU fetches from, whatever the memory there holds, so it
+    /// survives code being copied or relocated.
+    pub fn add_breakpoint(&mut self, addr: u64) -> Result<(), CpuError> {
+        if self.breakpoints.contains_key(&addr) {
+            return Ok(());
+        }
+        let debug = self.debug.clone();
+        let id = self
+            .uc
+            .add_code_hook(addr, addr, move |uc, pc, _size| {
+                if debug.stepping.get() && debug.stepped.get() == 0 {
+                    return;
+                }
+                debug.hit.set(Some(pc));
+                let _ = uc.emu_stop();
+            })
+            .map_err(|e| err(&format!("breakpoint at {addr:#x}"), e))?;
+        self.breakpoints.insert(addr, id);
+        // Already-translated code would not call the hook.
+        self.uc.ctl_flush_tb().map_err(|e| err("tb flush", e))
+    }
+
+    /// Removes the breakpoint at `addr`; returns whether there was one.
+    pub fn remove_breakpoint(&mut self, addr: u64) -> bool {
+        match self.breakpoints.remove(&addr) {
+            Some(id) => {
+                let _ = self.uc.remove_hook(id);
+                let _ = self.uc.ctl_flush_tb();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The addresses of the breakpoints set.
+    pub fn breakpoints(&self) -> Vec<u64> {
+        self.breakpoints.keys().copied().collect()
     }
 
     /// Re-evaluates the generic timers against the counter: call when virtual time has

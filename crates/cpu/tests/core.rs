@@ -112,9 +112,70 @@ fn run_to_wfi(cpu: &mut Cpu) {
             Exit::WaitForInterrupt => return,
             Exit::Requested => continue,
             Exit::Fault(e) => panic!("core fault: {e}"),
+            Exit::Breakpoint(a) => panic!("unexpected breakpoint at {a:#x}"),
         }
     }
     panic!("guest never reached WFI");
+}
+
+/// Runs until the CPU stops at a breakpoint; returns its address.
+fn run_to_breakpoint(cpu: &mut Cpu) -> u64 {
+    for _ in 0..1000 {
+        match cpu.run() {
+            Exit::Breakpoint(a) => return a,
+            Exit::Requested => continue,
+            other => panic!("expected a breakpoint, got {other:?}"),
+        }
+    }
+    panic!("guest never reached the breakpoint");
+}
+
+#[test]
+fn breakpoints_stop_before_the_instruction_and_resume_past_it() {
+    let main = [
+        0xe3a00000, // 0x100 mov r0, #0
+        0xe2800001, // 0x104 1: add r0, r0, #1
+        0xe3500005, // 0x108 cmp r0, #5
+        0x1afffffc, // 0x10c bne 1b
+        0xe320f003, // 0x110 wfi
+    ];
+    let mut cpu = machine(&main, Box::new(NoOutputs), VirtualClock::new());
+    cpu.set_reg(Reg::Pc, 0x100);
+    // Let the loop get translated first: the breakpoint must still hit cached code.
+    assert_eq!(cpu.step(), Exit::Requested);
+    cpu.add_breakpoint(0x108).unwrap();
+    assert_eq!(cpu.breakpoints(), vec![0x108]);
+    for round in 1..=3u32 {
+        assert_eq!(run_to_breakpoint(&mut cpu), 0x108);
+        assert_eq!(cpu.reg(Reg::Pc), 0x108, "stopped before the instruction");
+        assert_eq!(cpu.reg(Reg::R(0)), round, "one loop iteration per continue");
+    }
+    // Single steps: cmp, bne (taken), add.
+    for pc in [0x10c, 0x104, 0x108] {
+        assert_eq!(cpu.step(), Exit::Requested);
+        assert_eq!(cpu.reg(Reg::Pc), pc);
+    }
+    assert_eq!(cpu.reg(Reg::R(0)), 4);
+    assert!(cpu.remove_breakpoint(0x108));
+    assert!(!cpu.remove_breakpoint(0x108));
+    run_to_wfi(&mut cpu);
+    assert_eq!(
+        cpu.reg(Reg::R(0)),
+        5,
+        "the loop finished once the breakpoint went"
+    );
+}
+
+#[test]
+fn virtual_writes_land_where_the_mmu_maps_them() {
+    let main = [0xe320f003]; // wfi
+    let mut cpu = machine(&main, Box::new(NoOutputs), VirtualClock::new());
+    cpu.write_virtual(0x2000, &[1, 2, 3, 4]).unwrap();
+    let mut back = [0u8; 4];
+    cpu.read_virtual_data(0x2000, &mut back).unwrap();
+    assert_eq!(back, [1, 2, 3, 4]);
+    cpu.read_memory(0x2000, &mut back).unwrap();
+    assert_eq!(back, [1, 2, 3, 4], "MMU off: virtual = physical");
 }
 
 #[test]
@@ -401,6 +462,7 @@ fn kicks_and_exit_requests_never_repeat_an_access() {
             Exit::WaitForInterrupt => break,
             Exit::Requested => exits += 1,
             Exit::Fault(e) => panic!("{e}"),
+            Exit::Breakpoint(a) => panic!("unexpected breakpoint at {a:#x}"),
         }
     }
     stop.store(true, Ordering::Relaxed);
