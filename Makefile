@@ -10,7 +10,7 @@
 # image) and qemu-system-arm (the fixture also boots on the reference model).
 DEB_PACKAGES := cmake libclang-dev pkg-config xz-utils patch libslirp-dev libglib2.0-dev \
     curl openssh-client sshpass iproute2 iputils-ping \
-    u-boot-tools squashfs-tools mtd-utils cpio linux-source-6.1 qemu-system-arm
+    u-boot-tools squashfs-tools mtd-utils cpio linux-source-6.1 qemu-system-arm gdb-multiarch
 CARGO ?= cargo
 FLASH ?=
 

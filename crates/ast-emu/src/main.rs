@@ -1,6 +1,7 @@
 //! `ast-emu`: boots Aspeed AST2600 BMC firmware from a SPI flash image.
 
 mod console;
+mod gdb;
 mod i2c_dev;
 mod image;
 mod net;
@@ -58,6 +59,20 @@ struct Args {
     /// temperature. The monitor (`Ctrl-a c`) command `temp BUS ADDR C` changes it while running.
     #[arg(long = "i2c-dev", value_name = "SPEC", value_parser = i2c_dev::parse)]
     i2c_dev: Vec<i2c_dev::I2cDevSpec>,
+
+    /// Serve the GDB remote protocol at `tcp:HOST:PORT` (`tcp::1234` is 127.0.0.1:1234).
+    /// GDB (`gdb-multiarch`, `target remote :1234`) may attach at any time; it stops the
+    /// guest, and virtual time with it, until it continues or detaches.
+    #[arg(long, value_name = "tcp:HOST:PORT", value_parser = gdb::parse_address)]
+    gdb: Option<String>,
+
+    /// Shorthand for `--gdb tcp:127.0.0.1:1234`.
+    #[arg(short = 's')]
+    gdb_default: bool,
+
+    /// Wait for GDB before the first instruction (at reset). Implies `-s` without `--gdb`.
+    #[arg(short = 'S')]
+    wait_gdb: bool,
 }
 
 fn init_logging(args: &Args) -> Result<(), String> {
@@ -170,14 +185,62 @@ fn main() -> ExitCode {
     }
     let (tx, rx) = crossbeam_channel::unbounded::<HostEvent>();
     let wake = soc.cpu_handle();
-    console::spawn_input(tx, move || wake.request_exit());
-    let stop = soc.run(&rx);
+    console::spawn_input(tx.clone(), move || wake.request_exit());
+    let gdb_address = args
+        .gdb
+        .clone()
+        .or_else(|| (args.gdb_default || args.wait_gdb).then(|| "127.0.0.1:1234".to_string()));
+    let mut gdb_now = None;
+    let gdb_later = match gdb_address {
+        Some(address) => {
+            let listener = match gdb::GdbListener::bind(&address) {
+                Ok(l) => l,
+                Err(e) => {
+                    drop(terminal);
+                    eprintln!("ast-emu: --gdb: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            if args.wait_gdb {
+                eprint!(
+                    "ast-emu: waiting for GDB on {} (target remote {})\r\n",
+                    listener.address(),
+                    listener.address()
+                );
+                match listener.accept() {
+                    Ok(stream) => gdb_now = Some(stream),
+                    Err(e) => {
+                        drop(terminal);
+                        eprintln!("ast-emu: --gdb: {e}");
+                        return ExitCode::from(1);
+                    }
+                }
+            } else {
+                eprint!("ast-emu: GDB stub on {}\r\n", listener.address());
+            }
+            Some(listener.spawn(tx.clone(), soc.waker()))
+        }
+        None => None,
+    };
+    drop(tx);
+    let stop = loop {
+        if let Some(stream) = gdb_now.take() {
+            match gdb::session(&mut soc, &rx, stream) {
+                gdb::SessionEnd::Detached => {}
+                gdb::SessionEnd::Stop(stop) => break stop,
+            }
+        }
+        match soc.run(&rx) {
+            Stop::Paused => gdb_now = gdb_later.as_ref().and_then(|r| r.try_recv().ok()),
+            stop => break stop,
+        }
+    };
     drop(terminal);
     if let Err(e) = soc.save_flash() {
         eprintln!("ast-emu: {e}");
     }
     match stop {
-        Stop::Quit => ExitCode::SUCCESS,
+        Stop::Quit | Stop::Paused => ExitCode::SUCCESS,
         Stop::Halted => {
             eprintln!("\nast-emu: the guest halted (power off); exiting");
             ExitCode::SUCCESS

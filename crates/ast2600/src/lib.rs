@@ -15,7 +15,7 @@ use std::io::Write;
 use std::rc::Rc;
 
 use bus::{Bus, IrqLine, MemoryBlock};
-use cpu::{Access, Cpu, CpuHandle, Exit, VirtualClock};
+use cpu::{Access, CpuHandle, Exit, VirtualClock};
 use crossbeam_channel::Receiver;
 use gic::{Gic, GicOutputs};
 use smc::{AspeedSmc, AspeedSmcWindow, SmcConfig};
@@ -31,6 +31,7 @@ pub use crate::i2c_devices::{
     MIN_CELSIUS,
 };
 pub use crate::mmio::MMIO_LOG_TARGET;
+pub use cpu::{Cpu, Reg};
 
 /// How the board is built.
 pub struct BoardConfig {
@@ -49,6 +50,9 @@ pub enum HostEvent {
     Monitor(String, crossbeam_channel::Sender<String>),
     /// Write the flash back to where it came from now (`Ctrl-a s`), if the host asked for that.
     SaveFlash,
+    /// Stop emulating for a while: [`Ast2600::run`] returns [`Stop::Paused`] (a debugger
+    /// attaches).
+    Pause,
     /// Stop emulating.
     Quit,
 }
@@ -69,6 +73,30 @@ pub enum Stop {
     Halted,
     /// The CPU stopped on an unrecoverable error.
     Fault(String),
+    /// The host asked for a pause ([`HostEvent::Pause`]); [`Ast2600::run`] can carry on.
+    Paused,
+}
+
+/// How a debugger lets the guest run ([`Ast2600::debug_run`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DebugResume {
+    /// Until a breakpoint, an interruption or a stop.
+    Continue,
+    /// One instruction.
+    Step,
+}
+
+/// Why [`Ast2600::debug_run`] returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DebugStop {
+    /// The CPU reached a breakpoint (its address); the instruction has not run.
+    Breakpoint(u64),
+    /// The single step is done.
+    Stepped,
+    /// The debugger has something to say (its `interrupted` check returned true).
+    Interrupted,
+    /// The emulation stopped for good or the host asked for something else.
+    Stop(Stop),
 }
 
 /// Errors building the SoC.
@@ -603,6 +631,7 @@ impl Ast2600 {
                 }
                 None
             }
+            HostEvent::Pause => Some(Stop::Paused),
             HostEvent::Quit => Some(Stop::Quit),
         }
     }
@@ -693,44 +722,92 @@ impl Ast2600 {
         (out, None)
     }
 
-    /// Runs the guest until the host quits or the CPU faults. Host events arrive on `events`;
-    /// whoever sends one must also call [`CpuHandle::request_exit`] so the CPU looks.
+    /// Runs the guest until the host quits or pauses or the CPU faults. Host events arrive on
+    /// `events`; whoever sends one must also call [`CpuHandle::request_exit`] so the CPU looks.
     pub fn run(&mut self, events: &Receiver<HostEvent>) -> Stop {
         let ticker = Ticker::start(self.cpu.handle());
-        let stop = self.run_loop(events);
+        let stop = match self.run_loop(events, DebugResume::Continue, &|| false) {
+            DebugStop::Stop(stop) => stop,
+            // No debugger: a breakpoint cannot be set, and nothing interrupts.
+            other => Stop::Fault(format!("unexpected debug stop {other:?}")),
+        };
         drop(ticker);
         stop
     }
 
-    fn run_loop(&mut self, events: &Receiver<HostEvent>) -> Stop {
+    /// Runs the guest for a debugger: until a breakpoint, one instruction, or until
+    /// `interrupted` says the debugger wants attention (checked whenever the CPU returns and
+    /// whenever the idle loop is woken: the debugger's connection wakes it with a
+    /// [`Waker`]). Virtual time runs only inside this call: it stands still while the
+    /// debugger holds the guest.
+    pub fn debug_run(
+        &mut self,
+        events: &Receiver<HostEvent>,
+        resume: DebugResume,
+        interrupted: &dyn Fn() -> bool,
+    ) -> DebugStop {
+        self.clock.resume();
+        let ticker = (resume == DebugResume::Continue).then(|| Ticker::start(self.cpu.handle()));
+        let stop = self.run_loop(events, resume, interrupted);
+        drop(ticker);
+        self.clock.pause();
+        stop
+    }
+
+    /// The core, for a debugger: registers, memory by virtual address, breakpoints.
+    pub fn cpu_mut(&mut self) -> &mut Cpu {
+        &mut self.cpu
+    }
+
+    fn run_loop(
+        &mut self,
+        events: &Receiver<HostEvent>,
+        resume: DebugResume,
+        interrupted: &dyn Fn() -> bool,
+    ) -> DebugStop {
         loop {
             while let Ok(ev) = events.try_recv() {
                 if let Some(stop) = self.handle_event(ev) {
-                    return stop;
+                    return DebugStop::Stop(stop);
                 }
             }
             if let Err(e) = self.service() {
-                return Stop::Fault(e.0);
+                return DebugStop::Stop(Stop::Fault(e.0));
+            }
+            if interrupted() {
+                return DebugStop::Interrupted;
             }
             self.fire_deadlines();
             self.stats.slices += 1;
-            match self.cpu.run() {
+            let exit = match resume {
+                DebugResume::Continue => self.cpu.run(),
+                DebugResume::Step => self.cpu.step(),
+            };
+            match exit {
+                Exit::Requested if resume == DebugResume::Step => return DebugStop::Stepped,
                 Exit::Requested => {
                     // Two looks in a row at a CPU spinning on itself with IRQs off: halted.
                     if self.cpu.is_stuck() {
                         self.stuck_exits += 1;
                         if self.stuck_exits >= 2 {
-                            return Stop::Halted;
+                            return DebugStop::Stop(Stop::Halted);
                         }
                     } else {
                         self.stuck_exits = 0;
                     }
                 }
-                Exit::Fault(e) => return Stop::Fault(e),
+                Exit::Breakpoint(addr) => return DebugStop::Breakpoint(addr),
+                Exit::Fault(e) => return DebugStop::Stop(Stop::Fault(e)),
+                Exit::WaitForInterrupt if resume == DebugResume::Step => {
+                    self.stats.wfi += 1;
+                    return DebugStop::Stepped;
+                }
                 Exit::WaitForInterrupt => {
                     self.stats.wfi += 1;
-                    if let Some(stop) = self.idle(events) {
-                        return stop;
+                    match self.idle(events, interrupted) {
+                        Idle::Resume => {}
+                        Idle::Interrupted => return DebugStop::Interrupted,
+                        Idle::Stop(stop) => return DebugStop::Stop(stop),
                     }
                 }
             }
@@ -739,14 +816,17 @@ impl Ast2600 {
 
     /// The CPU waits for an interrupt: apply pending work, then skip virtual time to the next
     /// deadline, or block for host events when there is none.
-    fn idle(&mut self, events: &Receiver<HostEvent>) -> Option<Stop> {
+    fn idle(&mut self, events: &Receiver<HostEvent>, interrupted: &dyn Fn() -> bool) -> Idle {
         loop {
             if let Err(e) = self.service() {
-                return Some(Stop::Fault(e.0));
+                return Idle::Stop(Stop::Fault(e.0));
             }
             self.fire_deadlines();
             if self.cpu_irq.pending() {
-                return None;
+                return Idle::Resume;
+            }
+            if interrupted() {
+                return Idle::Interrupted;
             }
             match self.next_deadline() {
                 Some(deadline) => {
@@ -768,7 +848,7 @@ impl Ast2600 {
                         match self.wait_host(events, Some(std::time::Duration::from_nanos(rest))) {
                             Some(HostWake::Event(ev)) => {
                                 if let Some(stop) = self.handle_event(ev) {
-                                    return Some(stop);
+                                    return Idle::Stop(stop);
                                 }
                             }
                             Some(HostWake::Backend) | None => {}
@@ -778,11 +858,11 @@ impl Ast2600 {
                 None => match self.wait_host(events, None) {
                     Some(HostWake::Event(ev)) => {
                         if let Some(stop) = self.handle_event(ev) {
-                            return Some(stop);
+                            return Idle::Stop(stop);
                         }
                     }
                     Some(HostWake::Backend) => {}
-                    None => return Some(Stop::Quit),
+                    None => return Idle::Stop(Stop::Quit),
                 },
             }
         }
@@ -963,6 +1043,16 @@ impl NicPort {
             self.queue.pop_front();
         }
     }
+}
+
+/// How the idle loop ended.
+enum Idle {
+    /// An interrupt is pending: run the CPU.
+    Resume,
+    /// The debugger wants attention.
+    Interrupted,
+    /// Stop running.
+    Stop(Stop),
 }
 
 /// Why the idle loop woke up.

@@ -1,0 +1,532 @@
+//! The GDB remote stub (`--gdb tcp:HOST:PORT`, `-s`, `-S`), on the `gdbstub` crate with
+//! `gdbstub_arch`'s ARM core registers.
+//!
+//! A debugger can attach at any time: a listener thread accepts the connection and pauses the
+//! SoC ([`HostEvent::Pause`]); `main` then runs [`session`] until the debugger detaches and
+//! carries on. With `-S` the SoC waits for the debugger before its first instruction.
+//!
+//! While GDB holds the guest stopped, virtual time stands still (timers do not fire behind its
+//! back). Breakpoints are on the address the CPU fetches from (a code hook, nothing is written
+//! to guest memory), so "software" and "hardware" breakpoints both work before and after
+//! u-boot relocates itself. Memory is read and written by virtual address, through the guest's
+//! MMU, as GDB expects. `monitor CMD` runs the emulator's monitor commands.
+
+use std::collections::BTreeSet;
+use std::io::{BufWriter, Read, Write};
+use std::net::{TcpListener, TcpStream};
+
+use ast2600::{Ast2600, DebugResume, DebugStop, HostEvent, Stop, Waker};
+use crossbeam_channel::{Receiver, Sender};
+use gdbstub::common::Signal;
+use gdbstub::conn::{Connection, ConnectionExt};
+use gdbstub::stub::{run_blocking, DisconnectReason, GdbStub, SingleThreadStopReason};
+use gdbstub::target::ext::base::singlethread::{
+    SingleThreadBase, SingleThreadResume, SingleThreadResumeOps, SingleThreadSingleStep,
+    SingleThreadSingleStepOps,
+};
+use gdbstub::target::ext::base::BaseOps;
+use gdbstub::target::ext::breakpoints::{
+    Breakpoints, BreakpointsOps, HwBreakpoint, HwBreakpointOps, SwBreakpoint, SwBreakpointOps,
+};
+use gdbstub::target::ext::monitor_cmd::{ConsoleOutput, MonitorCmd, MonitorCmdOps};
+use gdbstub::target::{Target, TargetError, TargetResult};
+use gdbstub_arch::arm::reg::ArmCoreRegs;
+use gdbstub_arch::arm::{ArmBreakpointKind, Armv4t};
+
+/// Where the stub listens: `tcp:HOST:PORT`, `HOST:PORT` or `PORT` (on 127.0.0.1).
+pub fn parse_address(spec: &str) -> Result<String, String> {
+    let rest = spec.strip_prefix("tcp:").unwrap_or(spec);
+    let addr = if rest.parse::<u16>().is_ok() {
+        format!("127.0.0.1:{rest}")
+    } else {
+        match rest.rsplit_once(':') {
+            Some((host, port)) if port.parse::<u16>().is_ok() => {
+                let host = if host.is_empty() { "127.0.0.1" } else { host };
+                format!("{host}:{port}")
+            }
+            _ => {
+                return Err(format!(
+                    "{spec:?}: expected tcp:HOST:PORT (for example tcp:127.0.0.1:1234)"
+                ))
+            }
+        }
+    };
+    Ok(addr)
+}
+
+/// The listening socket.
+pub struct GdbListener {
+    listener: TcpListener,
+    address: String,
+}
+
+impl GdbListener {
+    /// Binds `address` (from [`parse_address`]).
+    pub fn bind(address: &str) -> Result<Self, String> {
+        let listener = TcpListener::bind(address).map_err(|e| format!("{address}: {e}"))?;
+        let address = listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_else(|_| address.to_string());
+        Ok(Self { listener, address })
+    }
+
+    /// The address GDB connects to.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// Waits for GDB (`-S`).
+    pub fn accept(&self) -> std::io::Result<TcpStream> {
+        self.listener.accept().map(|(s, _)| s)
+    }
+
+    /// Accepts connections in the background: each one is handed over on the returned channel
+    /// and the SoC is asked to pause (through `events` and `waker`) so `main` can serve it.
+    pub fn spawn(self, events: Sender<HostEvent>, waker: Waker) -> Receiver<TcpStream> {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        std::thread::Builder::new()
+            .name("gdb-accept".into())
+            .spawn(move || {
+                for stream in self.listener.incoming().flatten() {
+                    if tx.send(stream).is_err() || events.send(HostEvent::Pause).is_err() {
+                        return;
+                    }
+                    waker.wake();
+                }
+            })
+            .expect("spawning the gdb accept thread");
+        rx
+    }
+}
+
+/// How a debugging session ended.
+pub enum SessionEnd {
+    /// GDB detached or went away: the guest carries on.
+    Detached,
+    /// The emulation is over (the guest halted, the user quit, GDB sent `kill`).
+    Stop(Stop),
+}
+
+/// Serves one GDB connection until it detaches or the emulation ends. The guest stays stopped
+/// until GDB resumes it.
+pub fn session(soc: &mut Ast2600, events: &Receiver<HostEvent>, stream: TcpStream) -> SessionEnd {
+    let peer = stream
+        .peer_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| "?".into());
+    log::warn!("gdb: debugger attached from {peer}");
+    eprint!("ast-emu: GDB attached from {peer}\r\n");
+    let conn = match GdbConnection::new(stream, soc.waker()) {
+        Ok(c) => c,
+        Err(e) => {
+            log::error!("gdb: {e}");
+            return SessionEnd::Detached;
+        }
+    };
+    soc.clock().pause();
+    let mut target = GdbTarget {
+        soc,
+        events,
+        resume: DebugResume::Continue,
+        sw: BTreeSet::new(),
+        hw: BTreeSet::new(),
+        ended: None,
+    };
+    let result = GdbStub::new(conn).run_blocking::<EventLoop<'_>>(&mut target);
+    // Whatever GDB left behind goes: the guest runs on undisturbed.
+    for addr in target.soc.cpu_mut().breakpoints() {
+        target.soc.cpu_mut().remove_breakpoint(addr);
+    }
+    let ended = target.ended.take();
+    target.soc.clock().resume();
+    eprint!("ast-emu: GDB detached\r\n");
+    match (result, ended) {
+        (_, Some(stop)) => SessionEnd::Stop(stop),
+        (Ok(DisconnectReason::Kill), None) => SessionEnd::Stop(Stop::Quit),
+        (Ok(_), None) => SessionEnd::Detached,
+        (Err(e), None) => {
+            log::warn!("gdb: session ended: {e}");
+            SessionEnd::Detached
+        }
+    }
+}
+
+/// The TCP connection: writes are buffered and flushed per packet; reads come from a thread
+/// that also wakes the SoC, so a Ctrl-C reaches a guest that is running or idle.
+struct GdbConnection {
+    out: BufWriter<TcpStream>,
+    input: Receiver<u8>,
+    peeked: Option<u8>,
+}
+
+impl GdbConnection {
+    fn new(stream: TcpStream, waker: Waker) -> std::io::Result<Self> {
+        stream.set_nodelay(true)?;
+        let mut reader = stream.try_clone()?;
+        let (tx, input) = crossbeam_channel::unbounded();
+        std::thread::Builder::new()
+            .name("gdb-read".into())
+            .spawn(move || {
+                let mut buf = [0u8; 4096];
+                loop {
+                    match Read::read(&mut reader, &mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            for &b in &buf[..n] {
+                                if tx.send(b).is_err() {
+                                    return;
+                                }
+                            }
+                            waker.wake();
+                        }
+                    }
+                }
+                // Dropping the sender tells the stub the connection is gone.
+                drop(tx);
+                waker.wake();
+            })?;
+        Ok(Self {
+            out: BufWriter::new(stream),
+            input,
+            peeked: None,
+        })
+    }
+
+    fn gone() -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "debugger went away")
+    }
+}
+
+impl Connection for GdbConnection {
+    type Error = std::io::Error;
+
+    fn write(&mut self, byte: u8) -> Result<(), Self::Error> {
+        self.out.write_all(&[byte])
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> Result<(), Self::Error> {
+        self.out.write_all(buf)
+    }
+
+    fn flush(&mut self) -> Result<(), Self::Error> {
+        self.out.flush()
+    }
+}
+
+impl ConnectionExt for GdbConnection {
+    fn read(&mut self) -> Result<u8, Self::Error> {
+        match self.peeked.take() {
+            Some(b) => Ok(b),
+            None => self.input.recv().map_err(|_| Self::gone()),
+        }
+    }
+
+    fn peek(&mut self) -> Result<Option<u8>, Self::Error> {
+        if self.peeked.is_none() {
+            match self.input.try_recv() {
+                Ok(b) => self.peeked = Some(b),
+                Err(crossbeam_channel::TryRecvError::Empty) => {}
+                Err(crossbeam_channel::TryRecvError::Disconnected) => return Err(Self::gone()),
+            }
+        }
+        Ok(self.peeked)
+    }
+}
+
+/// The SoC as GDB sees it.
+struct GdbTarget<'a> {
+    soc: &'a mut Ast2600,
+    events: &'a Receiver<HostEvent>,
+    resume: DebugResume,
+    sw: BTreeSet<u32>,
+    hw: BTreeSet<u32>,
+    /// Set when the emulation ended while GDB was attached.
+    ended: Option<Stop>,
+}
+
+/// Errors the target reports to the stub (it turns them into fatal errors).
+#[derive(Debug)]
+pub struct GdbError(String);
+
+impl std::fmt::Display for GdbError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Target for GdbTarget<'_> {
+    type Arch = Armv4t;
+    type Error = GdbError;
+
+    fn base_ops(&mut self) -> BaseOps<'_, Self::Arch, Self::Error> {
+        BaseOps::SingleThread(self)
+    }
+
+    fn support_breakpoints(&mut self) -> Option<BreakpointsOps<'_, Self>> {
+        Some(self)
+    }
+
+    fn support_monitor_cmd(&mut self) -> Option<MonitorCmdOps<'_, Self>> {
+        Some(self)
+    }
+}
+
+impl SingleThreadBase for GdbTarget<'_> {
+    fn read_registers(&mut self, regs: &mut ArmCoreRegs) -> TargetResult<(), Self> {
+        use ast2600::Reg;
+        let cpu = self.soc.cpu_mut();
+        for (n, r) in regs.r.iter_mut().enumerate() {
+            *r = cpu.reg(Reg::R(n as u8));
+        }
+        regs.sp = cpu.reg(Reg::Sp);
+        regs.lr = cpu.reg(Reg::Lr);
+        regs.pc = cpu.reg(Reg::Pc);
+        regs.cpsr = cpu.reg(Reg::Cpsr);
+        Ok(())
+    }
+
+    fn write_registers(&mut self, regs: &ArmCoreRegs) -> TargetResult<(), Self> {
+        use ast2600::Reg;
+        let cpu = self.soc.cpu_mut();
+        // CPSR first: it selects the register bank the others go to, and the Thumb bit the
+        // PC write keeps.
+        cpu.set_reg(Reg::Cpsr, regs.cpsr);
+        for (n, r) in regs.r.iter().enumerate() {
+            cpu.set_reg(Reg::R(n as u8), *r);
+        }
+        cpu.set_reg(Reg::Sp, regs.sp);
+        cpu.set_reg(Reg::Lr, regs.lr);
+        let thumb = (regs.cpsr >> 5) & 1;
+        cpu.set_reg(Reg::Pc, (regs.pc & !1) | thumb);
+        Ok(())
+    }
+
+    fn read_addrs(&mut self, start: u32, data: &mut [u8]) -> TargetResult<usize, Self> {
+        let cpu = self.soc.cpu_mut();
+        let mut done = 0usize;
+        while done < data.len() {
+            let va = start as u64 + done as u64;
+            let n = ((4096 - (va & 0xfff)) as usize).min(data.len() - done);
+            if cpu
+                .read_virtual_data(va, &mut data[done..done + n])
+                .is_err()
+            {
+                break;
+            }
+            done += n;
+        }
+        if done == 0 && !data.is_empty() {
+            return Err(TargetError::NonFatal);
+        }
+        Ok(done)
+    }
+
+    fn write_addrs(&mut self, start: u32, data: &[u8]) -> TargetResult<(), Self> {
+        self.soc
+            .cpu_mut()
+            .write_virtual(start as u64, data)
+            .map_err(|_| TargetError::NonFatal)
+    }
+
+    fn support_resume(&mut self) -> Option<SingleThreadResumeOps<'_, Self>> {
+        Some(self)
+    }
+}
+
+impl SingleThreadResume for GdbTarget<'_> {
+    fn resume(&mut self, _signal: Option<Signal>) -> Result<(), Self::Error> {
+        self.resume = DebugResume::Continue;
+        Ok(())
+    }
+
+    fn support_single_step(&mut self) -> Option<SingleThreadSingleStepOps<'_, Self>> {
+        Some(self)
+    }
+}
+
+impl SingleThreadSingleStep for GdbTarget<'_> {
+    fn step(&mut self, _signal: Option<Signal>) -> Result<(), Self::Error> {
+        self.resume = DebugResume::Step;
+        Ok(())
+    }
+}
+
+impl Breakpoints for GdbTarget<'_> {
+    fn support_sw_breakpoint(&mut self) -> Option<SwBreakpointOps<'_, Self>> {
+        Some(self)
+    }
+
+    fn support_hw_breakpoint(&mut self) -> Option<HwBreakpointOps<'_, Self>> {
+        Some(self)
+    }
+}
+
+impl GdbTarget<'_> {
+    fn add(&mut self, addr: u32, hw: bool) -> TargetResult<bool, Self> {
+        if let Err(e) = self.soc.cpu_mut().add_breakpoint(addr as u64) {
+            log::warn!("gdb: {e}");
+            return Ok(false);
+        }
+        if hw {
+            self.hw.insert(addr);
+        } else {
+            self.sw.insert(addr);
+        }
+        Ok(true)
+    }
+
+    fn remove(&mut self, addr: u32, hw: bool) -> TargetResult<bool, Self> {
+        let had = if hw {
+            self.hw.remove(&addr)
+        } else {
+            self.sw.remove(&addr)
+        };
+        if had && !self.sw.contains(&addr) && !self.hw.contains(&addr) {
+            self.soc.cpu_mut().remove_breakpoint(addr as u64);
+        }
+        Ok(had)
+    }
+}
+
+impl SwBreakpoint for GdbTarget<'_> {
+    fn add_sw_breakpoint(
+        &mut self,
+        addr: u32,
+        _kind: ArmBreakpointKind,
+    ) -> TargetResult<bool, Self> {
+        self.add(addr, false)
+    }
+
+    fn remove_sw_breakpoint(
+        &mut self,
+        addr: u32,
+        _kind: ArmBreakpointKind,
+    ) -> TargetResult<bool, Self> {
+        self.remove(addr, false)
+    }
+}
+
+impl HwBreakpoint for GdbTarget<'_> {
+    fn add_hw_breakpoint(
+        &mut self,
+        addr: u32,
+        _kind: ArmBreakpointKind,
+    ) -> TargetResult<bool, Self> {
+        self.add(addr, true)
+    }
+
+    fn remove_hw_breakpoint(
+        &mut self,
+        addr: u32,
+        _kind: ArmBreakpointKind,
+    ) -> TargetResult<bool, Self> {
+        self.remove(addr, true)
+    }
+}
+
+impl MonitorCmd for GdbTarget<'_> {
+    fn handle_monitor_cmd(
+        &mut self,
+        cmd: &[u8],
+        mut out: ConsoleOutput<'_>,
+    ) -> Result<(), Self::Error> {
+        let line = String::from_utf8_lossy(cmd);
+        let (text, stop) = self.soc.monitor(&line);
+        out.write_raw(text.as_bytes());
+        if stop.is_some() {
+            self.ended = stop;
+        }
+        Ok(())
+    }
+}
+
+/// Runs the guest between GDB's commands.
+struct EventLoop<'a>(std::marker::PhantomData<&'a ()>);
+
+impl<'a> run_blocking::BlockingEventLoop for EventLoop<'a> {
+    type Target = GdbTarget<'a>;
+    type Connection = GdbConnection;
+    type StopReason = SingleThreadStopReason<u32>;
+
+    #[allow(clippy::type_complexity)]
+    fn wait_for_stop_reason(
+        target: &mut Self::Target,
+        conn: &mut Self::Connection,
+    ) -> Result<
+        run_blocking::Event<Self::StopReason>,
+        run_blocking::WaitForStopReasonError<GdbError, std::io::Error>,
+    > {
+        use run_blocking::{Event, WaitForStopReasonError};
+        loop {
+            if let Some(stop) = &target.ended {
+                return Ok(Event::TargetStopped(stop_reason(stop)));
+            }
+            let pending = conn.input.clone();
+            let peeked = conn.peeked.is_some();
+            let interrupted = move || peeked || !pending.is_empty();
+            let outcome = target
+                .soc
+                .debug_run(target.events, target.resume, &interrupted);
+            match outcome {
+                DebugStop::Breakpoint(addr) => {
+                    let addr = addr as u32;
+                    return Ok(Event::TargetStopped(
+                        if target.hw.contains(&addr) && !target.sw.contains(&addr) {
+                            SingleThreadStopReason::HwBreak(())
+                        } else {
+                            SingleThreadStopReason::SwBreak(())
+                        },
+                    ));
+                }
+                DebugStop::Stepped => {
+                    return Ok(Event::TargetStopped(SingleThreadStopReason::DoneStep))
+                }
+                DebugStop::Interrupted => match conn.peek() {
+                    Ok(Some(_)) => {
+                        let byte = conn.read().map_err(WaitForStopReasonError::Connection)?;
+                        return Ok(Event::IncomingData(byte));
+                    }
+                    Ok(None) => continue,
+                    Err(e) => return Err(WaitForStopReasonError::Connection(e)),
+                },
+                // The host paused a guest that GDB already holds: nothing to do.
+                DebugStop::Stop(Stop::Paused) => continue,
+                DebugStop::Stop(stop) => {
+                    let reason = stop_reason(&stop);
+                    target.ended = Some(stop);
+                    return Ok(Event::TargetStopped(reason));
+                }
+            }
+        }
+    }
+
+    fn on_interrupt(_target: &mut Self::Target) -> Result<Option<Self::StopReason>, GdbError> {
+        Ok(Some(SingleThreadStopReason::Signal(Signal::SIGINT)))
+    }
+}
+
+fn stop_reason(stop: &Stop) -> SingleThreadStopReason<u32> {
+    match stop {
+        Stop::Fault(_) => SingleThreadStopReason::Terminated(Signal::SIGSEGV),
+        _ => SingleThreadStopReason::Exited(0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_parse_like_qemu() {
+        assert_eq!(
+            parse_address("tcp:127.0.0.1:1234").unwrap(),
+            "127.0.0.1:1234"
+        );
+        assert_eq!(parse_address("tcp::1234").unwrap(), "127.0.0.1:1234");
+        assert_eq!(parse_address("1234").unwrap(), "127.0.0.1:1234");
+        assert_eq!(parse_address("0.0.0.0:9000").unwrap(), "0.0.0.0:9000");
+        assert!(parse_address("tcp:localhost").is_err());
+        assert!(parse_address("tcp:host:99999").is_err());
+    }
+}

@@ -1,0 +1,264 @@
+//! The GDB stub: a scripted `gdb-multiarch` session on mainline u-boot and Linux (attach at
+//! reset, step, break at the kernel entry, read registers and memory, monitor commands,
+//! detach, the boot goes on), and Ctrl-C on the remote protocol itself.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use support::{shared_image, Emulator};
+
+/// The kernel's load address and entry in both FIT images (firmware-fixtures/ast2600.its and
+/// the reference images' ast2600-fit.its).
+const KERNEL_ENTRY: u32 = 0x8000_1000;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The reference mainline fixture when `../shared` has it, else the project's own image (also
+/// mainline u-boot and Linux 6.1). Returns the flash arguments and the ready line.
+fn mainline_image() -> (Vec<String>, &'static str) {
+    match shared_image("ast2600-mainline-fixture.img.xz") {
+        Some(path) => (
+            vec!["--flash".into(), path.to_string_lossy().into_owned()],
+            "FIXTURE-READY",
+        ),
+        None => {
+            eprintln!("(using the built-in image instead of the reference mainline fixture)");
+            (vec![], "AST-EMU-READY")
+        }
+    }
+}
+
+fn gdb_multiarch() -> Option<PathBuf> {
+    let found = Command::new("gdb-multiarch").arg("--version").output();
+    match found {
+        Ok(o) if o.status.success() => Some(PathBuf::from("gdb-multiarch")),
+        _ => {
+            eprintln!("SKIPPED: gdb-multiarch is not installed (make deps installs it)");
+            None
+        }
+    }
+}
+
+/// The value GDB printed for `name` in an `info registers` listing after `after`.
+fn register(out: &str, after: &str, name: &str) -> u32 {
+    let tail = &out[out
+        .find(after)
+        .unwrap_or_else(|| panic!("{after:?} not in:\n{out}"))..];
+    let line = tail
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(name))
+        .unwrap_or_else(|| panic!("no {name} after {after:?} in:\n{out}"));
+    let hex = line.split_whitespace().nth(1).unwrap();
+    u32::from_str_radix(hex.trim_start_matches("0x"), 16).unwrap()
+}
+
+#[test]
+fn gdb_breaks_at_the_kernel_entry_steps_reads_and_detaches_and_the_boot_goes_on() {
+    let Some(gdb) = gdb_multiarch() else {
+        return;
+    };
+    let port = free_port();
+    let (mut args, ready) = mainline_image();
+    args.extend(["--gdb".into(), format!("tcp:127.0.0.1:{port}"), "-S".into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut emu = Emulator::start(&args);
+    emu.expect("waiting for GDB");
+
+    let script = format!(
+        "set pagination off\n\
+         set confirm off\n\
+         set architecture arm\n\
+         target remote 127.0.0.1:{port}\n\
+         echo ==reset==\\n\n\
+         info registers pc cpsr\n\
+         stepi\n\
+         echo ==first-step==\\n\n\
+         info registers pc\n\
+         break *{KERNEL_ENTRY:#x}\n\
+         continue\n\
+         echo ==entry==\\n\n\
+         info registers\n\
+         echo ==memory==\\n\n\
+         x/2xw {KERNEL_ENTRY:#x}\n\
+         stepi\n\
+         echo ==stepped==\\n\n\
+         info registers pc\n\
+         echo ==monitor==\\n\n\
+         monitor info registers\n\
+         monitor x/2 {KERNEL_ENTRY:#x}\n\
+         monitor info mtree\n\
+         delete\n\
+         detach\n"
+    );
+    let dir = std::env::temp_dir().join(format!("ast-emu-gdb-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script_path = dir.join("session.gdb");
+    std::fs::write(&script_path, script).unwrap();
+    let out = Command::new(&gdb)
+        .args(["-nx", "-batch", "-x"])
+        .arg(&script_path)
+        .output()
+        .expect("run gdb-multiarch");
+    let _ = std::fs::remove_dir_all(&dir);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("{text}");
+
+    // Attached at reset: PC 0, Secure SVC with IRQs and FIQs masked.
+    assert_eq!(register(&text, "==reset==", "pc"), 0);
+    assert_eq!(register(&text, "==reset==", "cpsr") & 0x1ff, 0x1d3);
+    // u-boot's first instruction (before relocation) moved the PC.
+    assert_ne!(register(&text, "==first-step==", "pc"), 0);
+    // The breakpoint at the kernel entry was hit after u-boot relocated itself and loaded
+    // the kernel; r2 holds the device tree address u-boot passes in DRAM.
+    assert!(
+        text.contains(&format!("Breakpoint 1, {KERNEL_ENTRY:#x}")),
+        "breakpoint not reported:\n{text}"
+    );
+    assert_eq!(register(&text, "==entry==", "pc"), KERNEL_ENTRY);
+    let r2 = register(&text, "==entry==", "r2");
+    assert!(r2 >= 0x8000_0000, "r2 {r2:#x} is not a DRAM address");
+    // Memory through GDB (virtual, MMU off here) equals the monitor's physical read.
+    let mem_line = text[text.find("==memory==").unwrap()..]
+        .lines()
+        .nth(1)
+        .unwrap()
+        .to_string();
+    let gdb_words: Vec<u32> = mem_line
+        .split_whitespace()
+        .skip(1)
+        .map(|w| u32::from_str_radix(w.trim_start_matches("0x"), 16).unwrap())
+        .collect();
+    assert_eq!(gdb_words.len(), 2, "memory line {mem_line:?}");
+    let monitor_line = text
+        .lines()
+        .find(|l| l.starts_with(&format!("{KERNEL_ENTRY:#010x}:")))
+        .unwrap_or_else(|| panic!("no monitor x/2 output in:\n{text}"));
+    let monitor_words: Vec<u32> = monitor_line
+        .split_whitespace()
+        .skip(1)
+        .map(|w| u32::from_str_radix(w.trim_start_matches("0x"), 16).unwrap())
+        .collect();
+    assert_eq!(gdb_words, monitor_words);
+    // One instruction further.
+    assert_eq!(register(&text, "==stepped==", "pc"), KERNEL_ENTRY + 4);
+    // The monitor through `monitor`: a register block and the memory map with device names.
+    assert!(
+        text.contains(&format!("pc  = {:#010x}", KERNEL_ENTRY + 4)),
+        "monitor info registers:\n{text}"
+    );
+    assert!(text.contains("uart5") && text.contains("fmc-window"));
+    assert!(out.status.success(), "gdb failed:\n{text}");
+
+    // Detached: the boot carries on to the shell.
+    emu.expect("GDB detached");
+    emu.expect(ready);
+    emu.quit();
+}
+
+/// A minimal remote-protocol client: enough to continue the guest and interrupt it.
+struct Rsp(TcpStream);
+
+impl Rsp {
+    fn send(&mut self, body: &str) {
+        let sum = body.bytes().fold(0u8, |a, b| a.wrapping_add(b));
+        write!(self.0, "${body}#{sum:02x}").unwrap();
+    }
+
+    /// The next packet's body (acknowledging it), skipping acks.
+    fn packet(&mut self) -> String {
+        let mut byte = [0u8; 1];
+        loop {
+            self.0.read_exact(&mut byte).unwrap();
+            if byte[0] == b'$' {
+                break;
+            }
+        }
+        let mut body = Vec::new();
+        loop {
+            self.0.read_exact(&mut byte).unwrap();
+            if byte[0] == b'#' {
+                break;
+            }
+            body.push(byte[0]);
+        }
+        let mut sum = [0u8; 2];
+        self.0.read_exact(&mut sum).unwrap();
+        self.0.write_all(b"+").unwrap();
+        // Run-length encoding: `X*N` repeats X (N - 29) more times.
+        let mut out: Vec<u8> = Vec::new();
+        let mut i = 0;
+        while i < body.len() {
+            if body[i] == b'*' && i + 1 < body.len() {
+                let last = *out.last().unwrap();
+                out.extend(std::iter::repeat_n(last, (body[i + 1] - 29) as usize));
+                i += 2;
+            } else {
+                out.push(body[i]);
+                i += 1;
+            }
+        }
+        String::from_utf8(out).unwrap()
+    }
+}
+
+#[test]
+fn ctrl_c_stops_a_running_guest_and_detach_lets_it_go_on() {
+    let port = free_port();
+    let gdb = format!("tcp:127.0.0.1:{port}");
+    let mut emu = Emulator::start(&["--gdb", &gdb]);
+    emu.expect("GDB stub on");
+    emu.expect("U-Boot");
+    // Attach while u-boot runs: the guest stops.
+    let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(120)))
+        .unwrap();
+    let mut rsp = Rsp(stream);
+    rsp.send("?");
+    let stop = rsp.packet();
+    assert!(stop.starts_with('T') || stop.starts_with('S'), "{stop}");
+    emu.expect("GDB attached");
+    // Continue into the kernel, then interrupt: the stub answers with SIGINT (2).
+    rsp.send("c");
+    emu.expect("Starting kernel");
+    rsp.0.write_all(&[0x03]).unwrap();
+    let stop = rsp.packet();
+    assert!(
+        stop.starts_with("T02") || stop.starts_with("S02"),
+        "reply to Ctrl-C: {stop}"
+    );
+    // Registers while stopped: r0-r12, sp, lr, pc, FPA padding, CPSR (little-endian hex).
+    rsp.send("g");
+    let regs = rsp.packet();
+    let word = |n: usize| {
+        u32::from_str_radix(&regs[n * 8..n * 8 + 8], 16)
+            .unwrap()
+            .swap_bytes()
+    };
+    assert!(
+        regs.len() >= 16 * 8 + 8 * 24 + 8 + 8,
+        "g reply too short: {regs}"
+    );
+    let pc = word(15);
+    assert!(pc >= 0x8000_0000, "stopped in the kernel, not at {pc:#x}");
+    rsp.send("D");
+    assert_eq!(rsp.packet(), "OK");
+    emu.expect("GDB detached");
+    emu.expect("AST-EMU-READY");
+    emu.quit();
+}
