@@ -235,6 +235,28 @@ impl CpuHandle {
     }
 }
 
+/// Tells the MMIO handler being called which instruction made the access (for traces).
+///
+/// Not `Send`: it is for the emulation thread, from inside [`MmioHandler`] calls.
+pub struct IoPc {
+    engine: Arc<RwLock<Option<ffi::EnginePtr>>>,
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+impl IoPc {
+    /// The address of the instruction whose access is being served. Meaningful only inside
+    /// an [`MmioHandler`] call; it costs a lookup in the translated block's tables, so call
+    /// it only when the answer is wanted (a trace that is on).
+    pub fn pc(&self) -> u32 {
+        match self.engine.read().ok().and_then(|g| *g) {
+            // SAFETY: the engine is alive (the Cpu clears the pointer when dropped) and this
+            // runs on the emulation thread (the type is not Send), inside an access.
+            Some(p) => unsafe { ffi::uc_ast_io_pc(p.0) as u32 },
+            None => 0,
+        }
+    }
+}
+
 /// The emulated Cortex-A7.
 pub struct Cpu {
     uc: Unicorn<'static, ()>,
@@ -326,6 +348,14 @@ impl Cpu {
     /// The thread-safe input handle.
     pub fn handle(&self) -> CpuHandle {
         self.handle.clone()
+    }
+
+    /// A reader of the PC of the instruction making an MMIO access (traces).
+    pub fn io_pc(&self) -> IoPc {
+        IoPc {
+            engine: self.handle.engine.clone(),
+            _not_send: std::marker::PhantomData,
+        }
     }
 
     /// The generic timer (for deadlines and the counter).

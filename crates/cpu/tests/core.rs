@@ -544,3 +544,47 @@ fn mpidr_reports_the_affinity_the_soc_sets() {
     // MPIDR: multiprocessor format bit 31 plus the affinity fields.
     assert_eq!(cpu.cp15(Cp15::MPIDR).unwrap() & 0x8000_ffff, 0x8000_0f00);
 }
+
+/// Records, for each access, the PC of the instruction that made it.
+struct PcRecorder {
+    io_pc: cpu::IoPc,
+    seen: Vec<(u64, u32)>,
+}
+impl MmioHandler for PcRecorder {
+    fn read(&mut self, addr: u64, _size: u8) -> u64 {
+        self.seen.push((addr, self.io_pc.pc()));
+        0x55
+    }
+    fn write(&mut self, addr: u64, _size: u8, _value: u64) {
+        self.seen.push((addr, self.io_pc.pc()));
+    }
+}
+
+#[test]
+fn an_mmio_handler_learns_the_pc_of_the_accessing_instruction() {
+    let main = [
+        0xe300c000, // 0x100 movw r12, #0
+        0xe341c000, // 0x104 movt r12, #0x1000
+        0xe320f000, // 0x108 nop
+        0xe59c2000, // 0x10c ldr r2, [r12]
+        0xe58c2004, // 0x110 str r2, [r12, #4]
+        0xe320f003, // 0x114 wfi
+    ];
+    let mut cpu = machine(&main, Box::new(NoOutputs), VirtualClock::new());
+    let recorder = Rc::new(RefCell::new(PcRecorder {
+        io_pc: cpu.io_pc(),
+        seen: Vec::new(),
+    }));
+    cpu.map_mmio(MMIO_BASE, 0x1000, recorder.clone()).unwrap();
+    cpu.set_reg(Reg::Pc, 0x100);
+    run_to_wfi(&mut cpu);
+    assert_eq!(
+        cpu.reg(Reg::R(2)),
+        0x55,
+        "the block went on after the lookup"
+    );
+    assert_eq!(
+        recorder.borrow().seen,
+        vec![(MMIO_BASE, 0x10c), (MMIO_BASE + 4, 0x110)]
+    );
+}
