@@ -73,6 +73,54 @@ struct Args {
     /// Wait for GDB before the first instruction (at reset). Implies `-s` without `--gdb`.
     #[arg(short = 'S')]
     wait_gdb: bool,
+
+    /// Trace what the guest touches (repeatable), to the log (stderr, or --log-file):
+    /// `unimp` (unimplemented registers and unassigned addresses, once each),
+    /// `mmio=DEVICE[,DEVICE..]` (every access to the devices `info mtree` names, with PC,
+    /// offset, value and width; `i2c*` matches a prefix), `irq` (interrupt line changes).
+    #[arg(long, value_name = "WHAT", value_parser = parse_trace)]
+    trace: Vec<TraceSpec>,
+}
+
+/// One `--trace` argument.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum TraceSpec {
+    Unimp,
+    Mmio(Vec<String>),
+    Irq,
+}
+
+fn parse_trace(s: &str) -> Result<TraceSpec, String> {
+    match s.split_once('=') {
+        None if s == "unimp" => Ok(TraceSpec::Unimp),
+        None if s == "irq" => Ok(TraceSpec::Irq),
+        Some(("mmio", devices)) if !devices.is_empty() => Ok(TraceSpec::Mmio(
+            devices.split(',').map(str::to_string).collect(),
+        )),
+        _ => Err(format!(
+            "{s:?}: expected unimp, irq or mmio=DEVICE[,DEVICE..] (e.g. mmio=uart5)"
+        )),
+    }
+}
+
+/// The log directives `--trace` adds, and what the SoC traces.
+fn trace_settings(specs: &[TraceSpec]) -> (Vec<&'static str>, ast2600::Trace) {
+    let mut directives = Vec::new();
+    let mut trace = ast2600::Trace::default();
+    for spec in specs {
+        match spec {
+            TraceSpec::Unimp => directives.extend(["unimp=warn", "unassigned=warn"]),
+            TraceSpec::Mmio(devices) => {
+                directives.push("trace::mmio=info");
+                trace.mmio.extend(devices.iter().cloned());
+            }
+            TraceSpec::Irq => {
+                directives.push("trace::irq=info");
+                trace.irq = true;
+            }
+        }
+    }
+    (directives, trace)
 }
 
 fn init_logging(args: &Args) -> Result<(), String> {
@@ -83,6 +131,9 @@ fn init_logging(args: &Args) -> Result<(), String> {
         .unwrap_or_else(|| "error".into());
     let mut builder = env_logger::Builder::new();
     builder.parse_filters(&filter);
+    for directive in trace_settings(&args.trace).0 {
+        builder.parse_filters(directive);
+    }
     if let Some(path) = &args.log_file {
         let file = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
         builder.target(env_logger::Target::Pipe(Box::new(file)));
@@ -143,6 +194,10 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if let Err(e) = soc.set_trace(&trace_settings(&args.trace).1) {
+        eprintln!("ast-emu: --trace: {e}");
+        return ExitCode::from(2);
+    }
     if let Err(e) = i2c_dev::add_all(&mut soc, &args.i2c_dev) {
         eprintln!("ast-emu: {e}");
         return ExitCode::from(2);

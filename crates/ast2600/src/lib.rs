@@ -23,8 +23,13 @@ use spi_nor::{FlashModel, SpiNor};
 use uart::Uart;
 
 use crate::i2c_devices::I2cDevices;
+pub use crate::mmio::TRACE_MMIO_TARGET;
 use crate::mmio::{SocMmio, Unassigned};
-use crate::wiring::{CpuIrqInput, DramView, ResetRequest, SocClock, TimerToGic};
+pub use crate::wiring::TRACE_IRQ_TARGET;
+use crate::wiring::{
+    cpu_line_name, gic_line_name, CpuIrqInput, DramView, IrqTrace, ResetRequest, SocClock,
+    TimerToGic, TracedSink,
+};
 
 pub use crate::i2c_devices::{
     parse_celsius, SensorKind, TemperatureHandle, DEFAULT_MILLICELSIUS, I2C_BUS_COUNT, MAX_CELSIUS,
@@ -201,6 +206,17 @@ pub struct Ast2600 {
     stats: RunStats,
     skip: SkipBudget,
     stuck_exits: u32,
+    irq_trace: Rc<IrqTrace>,
+}
+
+/// What `--trace` turns on (all off by default, and free when off).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Trace {
+    /// Devices (bus names, as `info mtree` lists them) whose every access is logged at
+    /// [`TRACE_MMIO_TARGET`] with the PC, offset, value and width.
+    pub mmio: Vec<String>,
+    /// Log every interrupt line change at [`TRACE_IRQ_TARGET`].
+    pub irq: bool,
 }
 
 impl Ast2600 {
@@ -211,13 +227,15 @@ impl Ast2600 {
 
         // Interrupts: devices -> GIC -> CPU. The CPU's input exists only once the CPU does.
         let cpu_irq = Rc::new(CpuIrqInput::default());
+        let irq_trace = IrqTrace::new(clock.clone());
+        let cpu_inputs = TracedSink::wrap(cpu_irq.clone(), &irq_trace, 2, cpu_line_name);
         let (wake_tx, wake_rx) = crossbeam_channel::bounded(1);
         let gic = Gic::new(
             256,
             vec![
                 GicOutputs {
-                    irq: IrqLine::new(cpu_irq.clone(), 0),
-                    fiq: IrqLine::new(cpu_irq.clone(), 1),
+                    irq: IrqLine::new(cpu_inputs.clone(), 0),
+                    fiq: IrqLine::new(cpu_inputs, 1),
                 },
                 // CPU1 stays parked (see docs/architecture.md): its interface exists for Linux's
                 // target-mask probe.
@@ -227,9 +245,14 @@ impl Ast2600 {
                 },
             ],
         );
-        let spi_sink = gic.spi_sink();
+        let spi_sink = TracedSink::wrap(gic.spi_sink(), &irq_trace, 256, gic_line_name);
         let spi = |n: u32| IrqLine::new(spi_sink.clone(), map::gic_spi(n));
-        let timer_outputs = TimerToGic::new(gic.ppi_sink(0));
+        let timer_outputs = TimerToGic::new(TracedSink::wrap(
+            gic.ppi_sink(0),
+            &irq_trace,
+            32,
+            gic_line_name,
+        ));
         let mut cpu = Cpu::new(clock.clone(), Box::new(timer_outputs))?;
         cpu_irq.connect(cpu.handle());
         cpu.set_mp_affinity(map::CPU0_MPIDR_AFFINITY)?;
@@ -466,7 +489,39 @@ impl Ast2600 {
             stats: RunStats::default(),
             skip: SkipBudget::new(),
             stuck_exits: 0,
+            irq_trace,
         })
+    }
+
+    /// Turns traces on (see [`Trace`]). An unknown device name is an error that lists the
+    /// names there are.
+    pub fn set_trace(&mut self, trace: &Trace) -> Result<(), SocError> {
+        let mut ranges = Vec::new();
+        for name in &trace.mmio {
+            let found: Vec<_> = self
+                .bus
+                .mappings()
+                .filter(|m| {
+                    m.name == *name
+                        || (name.ends_with('*') && m.name.starts_with(name.trim_end_matches('*')))
+                })
+                .map(|m| (m.base, m.base + m.size, m.name.clone()))
+                .collect();
+            if found.is_empty() {
+                let names: Vec<String> = self.bus.mappings().map(|m| m.name.clone()).collect();
+                return Err(SocError(format!(
+                    "no device called {name:?}; devices: {}",
+                    names.join(", ")
+                )));
+            }
+            ranges.extend(found);
+        }
+        let io_pc = (!ranges.is_empty()).then(|| self.cpu.io_pc());
+        self.mmio
+            .borrow_mut()
+            .set_trace(ranges, io_pc, self.clock.clone());
+        self.irq_trace.on.set(trace.irq);
+        Ok(())
     }
 
     /// The CPU's thread-safe handle (for host threads that must wake the run loop).

@@ -96,6 +96,23 @@ pub mod spi {
     pub const I2C0: u32 = 110;
 }
 
+/// The device behind shared peripheral interrupt `n` (for traces).
+pub fn spi_name(n: u32) -> String {
+    match n {
+        spi::SDMC => "sdmc".into(),
+        spi::UART5 => "uart5".into(),
+        spi::SCU_IC0 => "scu-ic0".into(),
+        spi::SCU_IC1 => "scu-ic1".into(),
+        spi::FMC => "fmc".into(),
+        n if (spi::TIMER1..spi::TIMER1 + 8).contains(&n) => format!("timer{}", n - spi::TIMER1 + 1),
+        n if (spi::I2C0..spi::I2C0 + 16).contains(&n) => format!("i2c{}", n - spi::I2C0),
+        n => match spi::MACS.iter().position(|&m| m == n) {
+            Some(i) => format!("mac{}", i + 1),
+            None => "?".into(),
+        },
+    }
+}
+
 /// GIC interrupt ID of a shared peripheral interrupt.
 pub const fn gic_spi(spi: u32) -> u32 {
     32 + spi

@@ -13,6 +13,17 @@ use crate::map;
 /// Log target of unassigned-address reports (`RUST_LOG=unassigned=warn`).
 pub const MMIO_LOG_TARGET: &str = "unassigned";
 
+/// Log target of `--trace mmio=DEVICE`: every access to a traced device.
+pub const TRACE_MMIO_TARGET: &str = "trace::mmio";
+
+/// The devices whose accesses are logged.
+struct MmioTrace {
+    /// `[start, end)` and the device's bus name.
+    ranges: Vec<(u64, u64, String)>,
+    io_pc: cpu::IoPc,
+    clock: cpu::VirtualClock,
+}
+
 /// Dispatches CPU accesses to the devices on the bus.
 pub(crate) struct SocMmio {
     bus: Rc<Bus>,
@@ -20,6 +31,7 @@ pub(crate) struct SocMmio {
     cpu: CpuHandle,
     window_changed: bool,
     seen: HashSet<(u64, bool)>,
+    trace: Option<MmioTrace>,
 }
 
 impl SocMmio {
@@ -30,7 +42,42 @@ impl SocMmio {
             cpu,
             window_changed: false,
             seen: HashSet::new(),
+            trace: None,
         }
+    }
+
+    /// Logs every access to `ranges` from now on (none: tracing off).
+    pub(crate) fn set_trace(
+        &mut self,
+        ranges: Vec<(u64, u64, String)>,
+        io_pc: Option<cpu::IoPc>,
+        clock: cpu::VirtualClock,
+    ) {
+        self.trace = match io_pc {
+            Some(io_pc) if !ranges.is_empty() => Some(MmioTrace {
+                ranges,
+                io_pc,
+                clock,
+            }),
+            _ => None,
+        };
+    }
+
+    #[cold]
+    fn trace_access(&self, addr: u64, size: u8, value: u64, write: bool) {
+        let Some(t) = &self.trace else { return };
+        let Some((start, _, name)) = t.ranges.iter().find(|(s, e, _)| (*s..*e).contains(&addr))
+        else {
+            return;
+        };
+        log::info!(
+            target: TRACE_MMIO_TARGET,
+            "{:>14} ns pc={:#010x} {name} {} {:#06x} = {value:#x} ({size} bytes)",
+            t.clock.now_ns(),
+            t.io_pc.pc(),
+            if write { "write" } else { "read " },
+            addr - start
+        );
     }
 
     /// Whether the FMC asked for its window to be remapped since the last call.
@@ -51,16 +98,23 @@ impl SocMmio {
 
 impl MmioHandler for SocMmio {
     fn read(&mut self, addr: u64, size: u8) -> u64 {
-        match self.bus.read(addr, size) {
+        let value = match self.bus.read(addr, size) {
             Some(v) => v,
             None => {
                 self.unassigned(addr, false, 0);
                 0
             }
+        };
+        if self.trace.is_some() {
+            self.trace_access(addr, size, value, false);
         }
+        value
     }
 
     fn write(&mut self, addr: u64, size: u8, value: u64) {
+        if self.trace.is_some() {
+            self.trace_access(addr, size, value, true);
+        }
         if !self.bus.write(addr, size, value) {
             self.unassigned(addr, true, value);
             return;

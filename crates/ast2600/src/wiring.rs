@@ -7,7 +7,7 @@ use std::rc::Rc;
 use bus::{GuestMemory, IrqSink, MemoryBlock, MemoryError};
 use cpu::{CpuHandle, TimerOutputs, VirtualClock, TIMER_HYP, TIMER_PHYS, TIMER_SECURE, TIMER_VIRT};
 
-use crate::map::ppi;
+use crate::map::{self, ppi};
 
 /// The CPU's IRQ (line 0) and FIQ (line 1) inputs, as the GIC drives them.
 #[derive(Default)]
@@ -152,4 +152,76 @@ impl GuestMemory for DramView {
         self.memory.write(off, buf);
         Ok(())
     }
+}
+
+/// Log target of `--trace irq`: every level change of an interrupt line.
+pub const TRACE_IRQ_TARGET: &str = "trace::irq";
+
+/// Whether `--trace irq` is on, shared by every traced sink.
+pub(crate) struct IrqTrace {
+    pub(crate) on: Cell<bool>,
+    clock: VirtualClock,
+}
+
+impl IrqTrace {
+    pub(crate) fn new(clock: VirtualClock) -> Rc<Self> {
+        Rc::new(Self {
+            on: Cell::new(false),
+            clock,
+        })
+    }
+}
+
+/// Passes lines on to `inner`, logging each level change while the trace is on.
+pub(crate) struct TracedSink {
+    inner: Rc<dyn IrqSink>,
+    trace: Rc<IrqTrace>,
+    levels: Vec<Cell<bool>>,
+    name: fn(u32) -> String,
+}
+
+impl TracedSink {
+    pub(crate) fn wrap(
+        inner: Rc<dyn IrqSink>,
+        trace: &Rc<IrqTrace>,
+        lines: usize,
+        name: fn(u32) -> String,
+    ) -> Rc<dyn IrqSink> {
+        Rc::new(Self {
+            inner,
+            trace: trace.clone(),
+            levels: (0..lines).map(|_| Cell::new(false)).collect(),
+            name,
+        })
+    }
+}
+
+impl IrqSink for TracedSink {
+    fn set_irq(&self, line: u32, level: bool) {
+        if let Some(slot) = self.levels.get(line as usize) {
+            if slot.replace(level) != level && self.trace.on.get() {
+                log::info!(
+                    target: TRACE_IRQ_TARGET,
+                    "{:>14} ns {} {}",
+                    self.trace.clock.now_ns(),
+                    (self.name)(line),
+                    if level { "raised" } else { "lowered" }
+                );
+            }
+        }
+        self.inner.set_irq(line, level);
+    }
+}
+
+/// Names a GIC interrupt ID for traces: `gic 40 (uart5)`.
+pub(crate) fn gic_line_name(id: u32) -> String {
+    match id.checked_sub(32) {
+        Some(spi) => format!("gic {id} (spi {spi} {})", map::spi_name(spi)),
+        None => format!("gic {id} (ppi/sgi)"),
+    }
+}
+
+/// Names the CPU's inputs for traces.
+pub(crate) fn cpu_line_name(line: u32) -> String {
+    if line == 0 { "cpu0 IRQ" } else { "cpu0 FIQ" }.to_string()
 }
