@@ -358,7 +358,7 @@ impl Ast2600 {
                 Rc::new(RefCell::new(mdio)),
             )?;
         }
-        let i2c = Self::place_i2c(&mut bus, &spi)?;
+        let i2c = Self::place_i2c(&mut bus, &spi, &dram_view)?;
         bus.insert(
             map::GIC_DIST,
             gic::GICD_SIZE,
@@ -965,13 +965,21 @@ impl Ast2600 {
         }
     }
 
-    /// Builds the I2C controller with the EVB's devices.
-    fn place_i2c(bus: &mut Bus, spi: &dyn Fn(u32) -> IrqLine) -> Result<I2cDevices, SocError> {
+    /// Builds the I2C controller with the EVB's devices; buffer-mode transfers use the pool,
+    /// DMA transfers `dram`.
+    fn place_i2c(
+        bus: &mut Bus,
+        spi: &dyn Fn(u32) -> IrqLine,
+        dram: &Rc<dyn bus::GuestMemory>,
+    ) -> Result<I2cDevices, SocError> {
         use i2c::{bus_block_offset, AspeedI2cBus, AspeedI2cGlobal, AspeedI2cPool, BUS_BLOCK_SIZE};
+        let pool = AspeedI2cPool::new();
         let mut statuses = Vec::new();
         let mut buses = Vec::new();
         for n in 0..i2c::BUS_COUNT {
-            let ctrl = AspeedI2cBus::new(&format!("i2c{n}"), spi(map::spi::I2C0 + n as u32));
+            let mut ctrl = AspeedI2cBus::new(&format!("i2c{n}"), spi(map::spi::I2C0 + n as u32));
+            ctrl.connect_pool(pool.memory(), n);
+            ctrl.connect_dram(dram.clone());
             statuses.push(ctrl.irq_status());
             let ctrl = Rc::new(RefCell::new(ctrl));
             buses.push(ctrl.clone());
@@ -985,7 +993,6 @@ impl Ast2600 {
             "i2c-global",
             Rc::new(RefCell::new(global)),
         )?;
-        let pool = AspeedI2cPool::new();
         bus.insert(
             map::I2C + i2c::POOL_OFFSET,
             i2c::POOL_SIZE as u64,
@@ -1179,5 +1186,61 @@ impl Drop for Ticker {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bus::{GuestMemory, VecMemory};
+    use i2c::*;
+
+    /// The I2C controller as `place_i2c` wires it: bus n's buffer is its 32 bytes of the pool
+    /// the guest sees at +0xC00, and DMA reaches DRAM. Bus 7's EEPROM is read both ways.
+    #[test]
+    fn i2c_buses_transfer_through_their_pool_buffer_and_dram() {
+        let mut bus = Bus::new();
+        let dram = Rc::new(VecMemory::new(map::DRAM, 0x1000));
+        let dram_view: Rc<dyn GuestMemory> = dram.clone();
+        Ast2600::place_i2c(&mut bus, &|_| IrqLine::disconnected(), &dram_view).unwrap();
+        let regs = map::I2C + bus_block_offset(map::EEPROM_BUS);
+        let buffer = map::I2C + POOL_OFFSET + (map::EEPROM_BUS * POOL_BUS_BUFFER_SIZE) as u64;
+        let write = |offset: u64, value: u32| assert!(bus.write(regs + offset, 4, value.into()));
+        let status = || bus.read(regs + REG_INTR_STS, 4).unwrap() as u32;
+        let address = u32::from(map::EEPROM_ADDR) << 1;
+        write(REG_FUN_CTRL, FUN_MASTER_EN);
+
+        // Buffer mode: the address byte and the EEPROM offset (0) from the pool, then 7 bytes
+        // back into it.
+        assert!(bus.write(buffer, 4, u64::from(address)));
+        write(REG_POOL_CTRL, 1 << POOL_CTRL_TX_COUNT_SHIFT);
+        write(REG_CMD, CMD_M_START | CMD_M_TX | CMD_TX_BUFF_EN);
+        assert_eq!(status(), INTR_TX_ACK);
+        write(REG_INTR_STS, !0);
+        write(REG_BYTE_BUF, address | 1);
+        write(REG_POOL_CTRL, 6 << POOL_CTRL_RX_SIZE_SHIFT);
+        let rx = CMD_M_START | CMD_M_TX | CMD_M_RX | CMD_M_RX_LAST | CMD_M_STOP;
+        write(REG_CMD, rx | CMD_RX_BUFF_EN);
+        assert_eq!(status(), INTR_TX_ACK | INTR_RX_DONE | INTR_NORMAL_STOP);
+        let got: Vec<u8> = (0..7)
+            .map(|i| bus.read(buffer + i, 1).unwrap() as u8)
+            .collect();
+        assert_eq!(got, b"ast-emu");
+
+        // DMA mode: the same read (the EEPROM's offset went back to 0 with its address write).
+        write(REG_INTR_STS, !0);
+        dram.write(map::DRAM, &[address as u8, 0]).unwrap();
+        write(REG_DMA_ADDR, map::DRAM as u32);
+        write(REG_DMA_LEN, 2);
+        write(REG_CMD, CMD_M_START | CMD_M_TX | CMD_TX_DMA_EN);
+        assert_eq!(status(), INTR_TX_ACK);
+        write(REG_INTR_STS, !0);
+        write(REG_DMA_ADDR, map::DRAM as u32 + 0x100);
+        write(REG_DMA_LEN, 7);
+        write(REG_CMD, rx | CMD_RX_DMA_EN);
+        assert_eq!(status(), INTR_TX_ACK | INTR_RX_DONE | INTR_NORMAL_STOP);
+        let mut got = [0u8; 7];
+        dram.read(map::DRAM + 0x100, &mut got).unwrap();
+        assert_eq!(&got, b"ast-emu");
     }
 }

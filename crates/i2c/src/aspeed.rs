@@ -11,14 +11,38 @@
 //! (with the NAK of the last byte), STOP, bus recovery, in any combination in one command
 //! write, executed at once. An RX command waits while RX_DONE is still set and runs when the
 //! guest clears RX_DONE: Linux's interrupt handler queues the next RX before it acknowledges
-//! RX_DONE (QEMU `hw/i2c/aspeed_i2c.c` does the same). Buffer-pool and DMA transfers, slave
-//! mode and the new register mode are not implemented: using them logs a warning once and the
-//! command does nothing.
+//! RX_DONE (QEMU `hw/i2c/aspeed_i2c.c` does the same).
+//!
+//! Buffer (pool) mode and DMA mode are modelled too, as the buffer/DMA patches of `i2c-aspeed`
+//! (Aspeed SDK and OpenBMC kernels) and QEMU use them:
+//!
+//! - **Transmit stream.** With `TX_BUFF_EN` the bytes sent are bus n's buffer in the pool
+//!   (32 bytes at `0x20 * n`, see [`AspeedI2cBus::connect_pool`]), bytes `0 ..= TX_COUNT` of
+//!   [`REG_POOL_CTRL`]; with `TX_DMA_EN` they are the [`REG_DMA_LEN`] bytes of guest memory
+//!   at [`REG_DMA_ADDR`] (see [`AspeedI2cBus::connect_dram`]); otherwise the byte buffer. A
+//!   START takes its address byte from the front of that stream (the driver puts the address
+//!   in pool byte 0 or the first DMA byte) and TX sends the rest. The whole stream (address and
+//!   data) ends in one TX_ACK, or in TX_NAK at the first byte refused: nothing more is sent
+//!   and any RX of the same command is dropped; a STOP still runs.
+//! - **Receive.** With `RX_BUFF_EN`, `RX_SIZE + 1` bytes land in the bus's buffer (from byte 0,
+//!   or byte 16 when the AST2600's `BUF_ORGANIZATION` bit splits it) and `RX_COUNT` says how
+//!   many; with `RX_DMA_EN`, `DMA_LEN` bytes go to guest memory. One RX_DONE either way.
+//! - **DMA registers** count as the hardware does: `DMA_ADDR` moves past each byte and
+//!   `DMA_LEN` down to what is left (Linux computes the bytes received from it).
+//! - **Guest errors** are logged once per bus and never panic: a buffer range past the bus's
+//!   buffer or the pool is clamped, a DMA length of 0 moves nothing (a START with no DMA byte
+//!   for its address reports TX_NAK), a DMA access outside guest memory stops the transfer
+//!   (a TX then reports TX_NAK). Buffer or DMA commands on a bus with no pool / no guest
+//!   memory connected are ignored with a warning.
+//!
+//! Slave mode and the new register mode are not implemented: using them logs a warning once.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::ops::Range;
 use std::rc::Rc;
 
-use bus::{subword, Device, IrqLine, UnimplementedLog};
+use bus::{subword, Device, GuestMemory, IrqLine, UnimplementedLog};
 
 use crate::{I2cBus, I2cBusError, SharedTarget};
 
@@ -32,6 +56,13 @@ pub const GLOBAL_BLOCK_SIZE: u64 = 0x80;
 pub const POOL_OFFSET: u64 = 0xC00;
 /// Size of the buffer pool: 16 buses x 32 bytes (QEMU `aic->pool_size` for the AST2600).
 pub const POOL_SIZE: usize = 0x200;
+/// Size of one bus's buffer in the pool; bus n's starts at `0x20 * n` (QEMU
+/// `aspeed_2600_i2c_bus_pool_base`; the buffer-mode bindings give bus 0 `reg = <0x80 0x80>,
+/// <0xc00 0x20>`).
+pub const POOL_BUS_BUFFER_SIZE: usize = 0x20;
+/// Offset of the receive half of a bus's buffer when `POOL_CTRL_BUF_ORGANIZATION` splits it
+/// (QEMU `aspeed_i2c_bus_recv`: `pool_base += 16`).
+pub const POOL_SPLIT_RX_OFFSET: usize = 16;
 
 /// Offset of bus `n`'s register block from the controller's base: `0x80 * (n + 1)`
 /// (aspeed-g6.dtsi `i2c0: i2c-bus@80` .. `i2c15: i2c-bus@800`).
@@ -57,10 +88,31 @@ pub const REG_DEV_ADDR: u64 = 0x18;
 pub const REG_POOL_CTRL: u64 = 0x1C;
 /// Transmit (bits 7:0) / receive (bits 15:8) byte buffer: Linux `ASPEED_I2C_BYTE_BUF_REG`.
 pub const REG_BYTE_BUF: u64 = 0x20;
-/// DMA buffer address (DMA transfers not implemented): QEMU `I2CD_DMA_ADDR`.
+/// DMA buffer address in guest memory: Linux `ASPEED_I2C_DMA_ADDR_REG`, QEMU `I2CD_DMA_ADDR`.
 pub const REG_DMA_ADDR: u64 = 0x24;
-/// DMA transfer length (DMA transfers not implemented): QEMU `I2CD_DMA_LEN`.
+/// DMA length, counting down as bytes move: Linux `ASPEED_I2C_DMA_LEN_REG`, QEMU `I2CD_DMA_LEN`.
 pub const REG_DMA_LEN: u64 = 0x28;
+
+/// POOL_CTRL: RX in the second 16 bytes of the bus's buffer (AST2600): QEMU `BUF_ORGANIZATION`.
+pub const POOL_CTRL_BUF_ORGANIZATION: u32 = 1 << 0;
+/// POOL_CTRL: shift of TX_COUNT (bytes to send minus one): Linux `ASPEED_I2CD_BUF_TX_COUNT_MASK`.
+pub const POOL_CTRL_TX_COUNT_SHIFT: u32 = 8;
+/// POOL_CTRL: TX_COUNT, 5 bits on the AST2600: QEMU `TX_COUNT` (8, 5).
+pub const POOL_CTRL_TX_COUNT: u32 = 0x1F << POOL_CTRL_TX_COUNT_SHIFT;
+/// POOL_CTRL: shift of RX_SIZE (bytes to receive minus one): Linux `ASPEED_I2CD_BUF_RX_SIZE_MASK`.
+pub const POOL_CTRL_RX_SIZE_SHIFT: u32 = 16;
+/// POOL_CTRL: RX_SIZE, 5 bits on the AST2600: QEMU `RX_SIZE` (16, 5).
+pub const POOL_CTRL_RX_SIZE: u32 = 0x1F << POOL_CTRL_RX_SIZE_SHIFT;
+/// POOL_CTRL: shift of RX_COUNT (bytes received): Linux `ASPEED_I2CD_BUF_RX_COUNT_MASK`.
+pub const POOL_CTRL_RX_COUNT_SHIFT: u32 = 24;
+/// POOL_CTRL: RX_COUNT, 6 bits, set by the controller: QEMU `RX_COUNT` (24, 6).
+pub const POOL_CTRL_RX_COUNT: u32 = 0x3F << POOL_CTRL_RX_COUNT_SHIFT;
+/// POOL_CTRL: the bits the guest writes (QEMU keeps bits 23:0 of a write).
+pub const POOL_CTRL_WRITABLE: u32 = 0x00FF_FFFF;
+/// DMA_ADDR: the address bits, word aligned: Linux `ASPEED_I2CD_DMA_ADDR_MASK` (31:2).
+pub const DMA_ADDR_MASK: u32 = 0xFFFF_FFFC;
+/// DMA_LEN: the length bits (under 4 KiB): Linux `ASPEED_I2CD_DMA_LEN_MASK` (11:0).
+pub const DMA_LEN_MASK: u32 = 0xFFF;
 
 /// FUN_CTRL: master enable: Linux `ASPEED_I2CD_MASTER_EN`.
 pub const FUN_MASTER_EN: u32 = 1 << 0;
@@ -104,13 +156,13 @@ pub const CMD_M_RX: u32 = 1 << 3;
 pub const CMD_M_RX_LAST: u32 = 1 << 4;
 /// CMD: send a STOP: Linux `ASPEED_I2CD_M_STOP_CMD`.
 pub const CMD_M_STOP: u32 = 1 << 5;
-/// CMD: transmit from the buffer pool (not implemented): u-boot `I2CD_TX_BUFF_ENABLE`.
+/// CMD: the TX stream is the bus's pool buffer: Linux `ASPEED_I2CD_TX_BUFF_ENABLE`.
 pub const CMD_TX_BUFF_EN: u32 = 1 << 6;
-/// CMD: receive into the buffer pool (not implemented): u-boot `I2CD_RX_BUFF_ENABLE`.
+/// CMD: receive into the bus's pool buffer: Linux `ASPEED_I2CD_RX_BUFF_ENABLE`.
 pub const CMD_RX_BUFF_EN: u32 = 1 << 7;
-/// CMD: transmit by DMA (not implemented): u-boot `I2CD_TX_DMA_ENABLE`.
+/// CMD: the TX stream is guest memory, by DMA: Linux `ASPEED_I2CD_TX_DMA_ENABLE`.
 pub const CMD_TX_DMA_EN: u32 = 1 << 8;
-/// CMD: receive by DMA (not implemented): u-boot `I2CD_RX_DMA_ENABLE`.
+/// CMD: receive into guest memory, by DMA: Linux `ASPEED_I2CD_RX_DMA_ENABLE`.
 pub const CMD_RX_DMA_EN: u32 = 1 << 9;
 /// CMD: bus recovery (clock SCL until SDA is released): Linux `ASPEED_I2CD_BUS_RECOVER_CMD`.
 pub const CMD_BUS_RECOVER: u32 = 1 << 11;
@@ -130,6 +182,10 @@ pub const TX_STATE_MACTIVE: u32 = 0x8;
 pub const CMD_MASTER_CMDS: u32 = CMD_M_START | CMD_M_TX | CMD_M_RX | CMD_M_RX_LAST | CMD_M_STOP;
 /// The buffer-pool and DMA enable bits of CMD.
 pub const CMD_BUFFER_MODES: u32 = CMD_TX_BUFF_EN | CMD_RX_BUFF_EN | CMD_TX_DMA_EN | CMD_RX_DMA_EN;
+/// The transmit-mode bits of CMD.
+const CMD_TX_MODES: u32 = CMD_TX_BUFF_EN | CMD_TX_DMA_EN;
+/// The receive-mode bits of CMD.
+const CMD_RX_MODES: u32 = CMD_RX_BUFF_EN | CMD_RX_DMA_EN;
 /// The bits of CMD the guest writes (the rest are status): QEMU keeps `CMD[15:0]`.
 pub const CMD_WRITABLE: u32 = 0xFFFF;
 
@@ -150,8 +206,12 @@ pub const GLOBAL_CTRL_NEW_REG_MODE: u32 = 1 << 2;
 
 // Warnings given once per device.
 const WARN_SLAVE: u8 = 1 << 0;
-const WARN_BUFFER: u8 = 1 << 1;
+const WARN_NO_POOL: u8 = 1 << 1;
 const WARN_MASTER_OFF: u8 = 1 << 2;
+const WARN_NO_DRAM: u8 = 1 << 3;
+const WARN_POOL_CLAMP: u8 = 1 << 4;
+const WARN_DMA_EMPTY: u8 = 1 << 5;
+const WARN_DMA_FAULT: u8 = 1 << 6;
 
 /// Mask of the bytes an access of `size` at `offset` touches in its 32-bit register, and the
 /// written value moved into place.
@@ -232,6 +292,45 @@ pub struct AspeedI2cBus {
     unimplemented: UnimplementedLog,
     name: String,
     warned: u8,
+    /// The pool holding this bus's buffer, and the offset of the buffer in it.
+    pool: Option<(PoolMemory, usize)>,
+    /// Guest memory for DMA transfers.
+    dram: Option<Rc<dyn GuestMemory>>,
+}
+
+/// Where a command's transmit stream or received bytes live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// The byte buffer register.
+    Byte,
+    /// The bus's buffer in the pool.
+    Buffer,
+    /// Guest memory, by DMA.
+    Dma,
+}
+
+impl Mode {
+    /// The transmit mode of command `cmd` (buffer mode wins over DMA, as in QEMU).
+    fn tx(cmd: u32) -> Self {
+        if cmd & CMD_TX_BUFF_EN != 0 {
+            Mode::Buffer
+        } else if cmd & CMD_TX_DMA_EN != 0 {
+            Mode::Dma
+        } else {
+            Mode::Byte
+        }
+    }
+
+    /// The receive mode of command `cmd`.
+    fn rx(cmd: u32) -> Self {
+        if cmd & CMD_RX_BUFF_EN != 0 {
+            Mode::Buffer
+        } else if cmd & CMD_RX_DMA_EN != 0 {
+            Mode::Dma
+        } else {
+            Mode::Byte
+        }
+    }
 }
 
 impl AspeedI2cBus {
@@ -253,6 +352,8 @@ impl AspeedI2cBus {
             unimplemented: UnimplementedLog::new(name),
             name: name.into(),
             warned: 0,
+            pool: None,
+            dram: None,
         };
         let level = dev.irq_pending();
         dev.state.irq_level = level;
@@ -276,6 +377,20 @@ impl AspeedI2cBus {
     /// Makes `target` answer at 7-bit `address` on this bus.
     pub fn attach(&mut self, address: u8, target: SharedTarget) -> Result<(), I2cBusError> {
         self.bus.attach(address, target)
+    }
+
+    /// Gives buffer-mode transfers bus `index`'s buffer in `pool`: the [`POOL_BUS_BUFFER_SIZE`]
+    /// bytes at `POOL_BUS_BUFFER_SIZE * index` (the part of them inside the pool). Without it,
+    /// buffer-mode commands are ignored with a warning.
+    pub fn connect_pool(&mut self, pool: PoolMemory, index: usize) {
+        let base = index.saturating_mul(POOL_BUS_BUFFER_SIZE);
+        self.pool = Some((pool, base));
+    }
+
+    /// Gives DMA transfers guest memory; `DMA_ADDR` is a physical address in it. Without it,
+    /// DMA commands are ignored with a warning.
+    pub fn connect_dram(&mut self, dram: Rc<dyn GuestMemory>) {
+        self.dram = Some(dram);
     }
 
     /// The I2C bus with its targets.
@@ -305,6 +420,14 @@ impl AspeedI2cBus {
         if self.warned & flag == 0 {
             self.warned |= flag;
             log::warn!(target: "unimp", "{}: {what}", self.name);
+        }
+    }
+
+    /// Logs a guest programming error, once per kind (`flag`) for this bus.
+    fn guest_error_once(&mut self, flag: u8, what: fmt::Arguments<'_>) {
+        if self.warned & flag == 0 {
+            self.warned |= flag;
+            log::warn!("{}: {what} (further such errors are not logged)", self.name);
         }
     }
 
@@ -370,14 +493,14 @@ impl AspeedI2cBus {
                 }
             }
             REG_DEV_ADDR => s.dev_addr = merge(s.dev_addr, mask, value),
-            REG_POOL_CTRL => s.pool_ctrl = merge(s.pool_ctrl, mask, value),
+            REG_POOL_CTRL => s.pool_ctrl = merge(s.pool_ctrl, mask & POOL_CTRL_WRITABLE, value),
             REG_BYTE_BUF => {
                 if mask & 0xFF != 0 {
                     s.tx_byte = value as u8;
                 }
             }
-            REG_DMA_ADDR => s.dma_addr = merge(s.dma_addr, mask, value),
-            REG_DMA_LEN => s.dma_len = merge(s.dma_len, mask, value),
+            REG_DMA_ADDR => s.dma_addr = merge(s.dma_addr, mask, value) & DMA_ADDR_MASK,
+            REG_DMA_LEN => s.dma_len = merge(s.dma_len, mask, value) & DMA_LEN_MASK,
             _ => return false,
         }
         true
@@ -385,11 +508,21 @@ impl AspeedI2cBus {
 
     fn write_cmd(&mut self, value: u32) {
         self.state.cmd = value;
-        if value & CMD_BUFFER_MODES != 0 {
-            self.warn_once(
-                WARN_BUFFER,
-                "buffer-pool and DMA transfers are not implemented; command ignored",
-            );
+        let unconnected = if value & (CMD_TX_BUFF_EN | CMD_RX_BUFF_EN) != 0 && self.pool.is_none() {
+            Some((
+                WARN_NO_POOL,
+                "buffer-pool transfer on a bus with no buffer pool connected; command ignored",
+            ))
+        } else if value & (CMD_TX_DMA_EN | CMD_RX_DMA_EN) != 0 && self.dram.is_none() {
+            Some((
+                WARN_NO_DRAM,
+                "DMA transfer on a bus with no guest memory connected; command ignored",
+            ))
+        } else {
+            None
+        };
+        if let Some((flag, what)) = unconnected {
+            self.warn_once(flag, what);
             self.state.cmd &= !(CMD_BUFFER_MODES | CMD_MASTER_CMDS | CMD_BUS_RECOVER);
             return;
         }
@@ -424,37 +557,86 @@ impl AspeedI2cBus {
 
     /// Executes the queued master commands in bus order: START (+ address), TX, RX, STOP.
     fn run_commands(&mut self) {
-        let s = &mut self.state;
-        if s.cmd & CMD_M_START != 0 {
-            let address_byte = s.tx_byte;
-            // In byte mode the TX bit that comes with START sends the address byte itself.
-            s.cmd &= !(CMD_M_START | CMD_M_TX);
+        let tx_mode = Mode::tx(self.state.cmd);
+        let transmits = self.state.cmd & (CMD_M_START | CMD_M_TX) != 0;
+        // Buffer mode: the stream is bytes 0 ..= TX_COUNT of the bus's buffer, read up front.
+        let mut stream = Vec::new();
+        if transmits && tx_mode == Mode::Buffer {
+            let count = ((self.state.pool_ctrl & POOL_CTRL_TX_COUNT) >> POOL_CTRL_TX_COUNT_SHIFT)
+                as usize
+                + 1;
+            if let Some((pool, range)) = self.pool_window(0, count) {
+                stream = pool.read(range);
+            }
+        }
+        if transmits && tx_mode == Mode::Dma && self.state.dma_len == 0 {
+            self.guest_error_once(
+                WARN_DMA_EMPTY,
+                format_args!("DMA transfer with DMA_LEN 0: no bytes to send"),
+            );
+        }
+        // Next byte of `stream` to send.
+        let mut next = 0;
+        if self.state.cmd & CMD_M_START != 0 {
+            let address_byte = match tx_mode {
+                Mode::Byte => Some(self.state.tx_byte),
+                Mode::Buffer => {
+                    next = 1;
+                    stream.first().copied()
+                }
+                Mode::Dma => self.dma_read_byte(),
+            };
+            let s = &mut self.state;
+            s.cmd &= !CMD_M_START;
+            if tx_mode == Mode::Byte {
+                // In byte mode the TX bit that comes with START sends the address byte itself.
+                s.cmd &= !CMD_M_TX;
+            }
             s.bus_busy = true;
-            if self.bus.start(address_byte >> 1, address_byte & 1 != 0) {
-                s.intr_sts |= INTR_TX_ACK;
-            } else {
+            // No address byte (an empty DMA stream or pool window): nobody is addressed.
+            let ack = address_byte.is_some_and(|b| self.bus.start(b >> 1, b & 1 != 0));
+            if !ack {
                 // Nobody answered: the data phase is dropped; a STOP may still follow.
-                s.intr_sts |= INTR_TX_NAK;
-                s.cmd &= !(CMD_M_TX | CMD_M_RX | CMD_M_RX_LAST);
+                self.tx_nak();
+            } else if self.state.cmd & CMD_M_TX == 0 {
+                self.state.intr_sts |= INTR_TX_ACK;
             }
         }
-        if s.cmd & CMD_M_TX != 0 {
-            s.cmd &= !CMD_M_TX;
-            if self.bus.write(s.tx_byte) {
-                s.intr_sts |= INTR_TX_ACK;
+        if self.state.cmd & CMD_M_TX != 0 {
+            self.state.cmd &= !CMD_M_TX;
+            let ack = match tx_mode {
+                Mode::Byte => self.bus.write(self.state.tx_byte),
+                Mode::Buffer => {
+                    let data = stream.get(next..).unwrap_or_default();
+                    data.iter().all(|&b| self.bus.write(b))
+                }
+                Mode::Dma => self.dma_send(),
+            };
+            if ack {
+                self.state.intr_sts |= INTR_TX_ACK;
             } else {
-                s.intr_sts |= INTR_TX_NAK;
+                self.tx_nak();
             }
         }
+        if transmits {
+            self.state.cmd &= !CMD_TX_MODES;
+        }
+        let s = &mut self.state;
         if s.cmd & (CMD_M_RX | CMD_M_RX_LAST) != 0 {
             if s.intr_sts & INTR_RX_DONE != 0 {
                 // The previous byte is not acknowledged yet: wait (and keep the STOP queued).
                 return;
             }
-            s.cmd &= !(CMD_M_RX | CMD_M_RX_LAST);
-            s.rx_byte = self.bus.read();
-            s.intr_sts |= INTR_RX_DONE;
+            let rx_mode = Mode::rx(s.cmd);
+            s.cmd &= !(CMD_M_RX | CMD_M_RX_LAST | CMD_RX_MODES);
+            match rx_mode {
+                Mode::Byte => self.state.rx_byte = self.bus.read(),
+                Mode::Buffer => self.receive_into_pool(),
+                Mode::Dma => self.receive_by_dma(),
+            }
+            self.state.intr_sts |= INTR_RX_DONE;
         }
+        let s = &mut self.state;
         if s.cmd & CMD_M_STOP != 0 {
             s.cmd &= !CMD_M_STOP;
             if s.bus_busy {
@@ -466,6 +648,136 @@ impl AspeedI2cBus {
                 s.intr_sts |= INTR_ABNORMAL;
             }
         }
+    }
+
+    /// A byte sent was refused (or there was no address to send): TX_NAK, and the rest of the
+    /// data phase (more TX, any RX) is dropped. A STOP may still follow.
+    fn tx_nak(&mut self) {
+        let s = &mut self.state;
+        s.intr_sts |= INTR_TX_NAK;
+        s.cmd &= !(CMD_M_TX | CMD_M_RX | CMD_M_RX_LAST | CMD_RX_MODES);
+    }
+
+    /// The pool and the range of pool bytes that are bytes `offset .. offset + len` of this
+    /// bus's buffer, cut to the buffer and to the pool (a cut is a guest error, logged).
+    /// `None` (logged) when no pool is connected.
+    fn pool_window(&mut self, offset: usize, len: usize) -> Option<(PoolMemory, Range<usize>)> {
+        let Some((pool, base)) = self.pool.clone() else {
+            self.warn_once(
+                WARN_NO_POOL,
+                "buffer-pool transfer on a bus with no buffer pool connected; command ignored",
+            );
+            return None;
+        };
+        let buffer_end = base.saturating_add(POOL_BUS_BUFFER_SIZE).min(pool.len());
+        let start = base.saturating_add(offset).min(buffer_end);
+        let end = start.saturating_add(len).min(buffer_end);
+        if end - start < len {
+            self.guest_error_once(
+                WARN_POOL_CLAMP,
+                format_args!(
+                    "buffer bytes {offset}..{} of the buffer at pool offset {base:#x} are past \
+                     the buffer; cut to {} bytes",
+                    offset.saturating_add(len),
+                    end - start
+                ),
+            );
+        }
+        Some((pool, start..end))
+    }
+
+    /// Buffer-mode receive: `RX_SIZE + 1` bytes into the bus's buffer (its second half when
+    /// `BUF_ORGANIZATION` splits it), and their number in `RX_COUNT`.
+    fn receive_into_pool(&mut self) {
+        let ctrl = self.state.pool_ctrl;
+        let size = ((ctrl & POOL_CTRL_RX_SIZE) >> POOL_CTRL_RX_SIZE_SHIFT) as usize + 1;
+        let offset = if ctrl & POOL_CTRL_BUF_ORGANIZATION != 0 {
+            POOL_SPLIT_RX_OFFSET
+        } else {
+            0
+        };
+        let mut count = 0;
+        if let Some((pool, range)) = self.pool_window(offset, size) {
+            let bytes: Vec<u8> = range.clone().map(|_| self.bus.read()).collect();
+            pool.write(range.start, &bytes);
+            count = bytes.len() as u32;
+        }
+        self.state.pool_ctrl = (ctrl & !POOL_CTRL_RX_COUNT)
+            | ((count << POOL_CTRL_RX_COUNT_SHIFT) & POOL_CTRL_RX_COUNT);
+    }
+
+    /// The most bytes one DMA transfer moves (a restored state may hold a longer length).
+    fn dma_budget(&self) -> u32 {
+        self.state.dma_len.min(DMA_LEN_MASK)
+    }
+
+    /// Reads the next byte of the DMA stream, moving `DMA_ADDR` on and `DMA_LEN` down. `None`
+    /// when `DMA_LEN` is 0 or the address is outside guest memory (logged).
+    fn dma_read_byte(&mut self) -> Option<u8> {
+        if self.state.dma_len == 0 {
+            return None;
+        }
+        let addr = self.state.dma_addr;
+        let mut b = [0u8];
+        let ok = self
+            .dram
+            .as_ref()
+            .is_some_and(|d| d.read(u64::from(addr), &mut b).is_ok());
+        if !ok {
+            self.dma_fault(addr, "read");
+            return None;
+        }
+        self.dma_advance();
+        Some(b[0])
+    }
+
+    /// DMA transmit: the rest of the DMA stream. False when a byte is refused or guest memory
+    /// faults.
+    fn dma_send(&mut self) -> bool {
+        for _ in 0..self.dma_budget() {
+            match self.dma_read_byte() {
+                Some(b) if self.bus.write(b) => {}
+                _ => return false,
+            }
+        }
+        true
+    }
+
+    /// DMA receive: `DMA_LEN` bytes from the target into guest memory at `DMA_ADDR`.
+    fn receive_by_dma(&mut self) {
+        let len = self.dma_budget();
+        if len == 0 {
+            self.guest_error_once(
+                WARN_DMA_EMPTY,
+                format_args!("DMA receive with DMA_LEN 0: no bytes received"),
+            );
+        }
+        for _ in 0..len {
+            let byte = self.bus.read();
+            let addr = self.state.dma_addr;
+            let ok = self
+                .dram
+                .as_ref()
+                .is_some_and(|d| d.write(u64::from(addr), &[byte]).is_ok());
+            if !ok {
+                self.dma_fault(addr, "write");
+                return;
+            }
+            self.dma_advance();
+        }
+    }
+
+    fn dma_advance(&mut self) {
+        let s = &mut self.state;
+        s.dma_addr = s.dma_addr.wrapping_add(1);
+        s.dma_len = s.dma_len.saturating_sub(1);
+    }
+
+    fn dma_fault(&mut self, addr: u32, what: &str) {
+        self.guest_error_once(
+            WARN_DMA_FAULT,
+            format_args!("DMA {what} at {addr:#x} is outside guest memory; transfer stopped"),
+        );
     }
 
     fn read32(&mut self, offset: u64, size: u8) -> u64 {
@@ -614,10 +926,76 @@ impl Device for AspeedI2cGlobal {
     }
 }
 
-/// The controller's buffer pool: plain SRAM (32 bytes per bus) the guest can read and write.
-/// No transfer uses it yet (buffer-pool mode is not implemented).
+/// The bytes of the controller's buffer pool, shared by [`AspeedI2cPool`] (the guest's view)
+/// and the buses that transfer through it ([`AspeedI2cBus::connect_pool`]). Cloning gives
+/// another handle on the same bytes.
+#[derive(Clone, Debug)]
+pub struct PoolMemory(Rc<RefCell<Vec<u8>>>);
+
+impl PoolMemory {
+    /// A pool holding `bytes` (cut or zero-padded to [`POOL_SIZE`]).
+    pub fn new(bytes: &[u8]) -> Self {
+        let mut v = bytes.to_vec();
+        v.resize(POOL_SIZE, 0);
+        Self(Rc::new(RefCell::new(v)))
+    }
+
+    /// Size in bytes ([`POOL_SIZE`]).
+    pub fn len(&self) -> usize {
+        self.0.borrow().len()
+    }
+
+    /// Always false: the pool has [`POOL_SIZE`] bytes.
+    pub fn is_empty(&self) -> bool {
+        self.0.borrow().is_empty()
+    }
+
+    /// A copy of all the bytes.
+    pub fn to_vec(&self) -> Vec<u8> {
+        self.0.borrow().clone()
+    }
+
+    /// A copy of the bytes in `range` (the part of it inside the pool).
+    pub fn read(&self, range: Range<usize>) -> Vec<u8> {
+        let bytes = self.0.borrow();
+        let end = range.end.min(bytes.len());
+        bytes
+            .get(range.start.min(end)..end)
+            .unwrap_or_default()
+            .to_vec()
+    }
+
+    /// Copies `data` into the pool at `offset` (the part of it that fits).
+    pub fn write(&self, offset: usize, data: &[u8]) {
+        let mut bytes = self.0.borrow_mut();
+        let start = offset.min(bytes.len());
+        let n = data.len().min(bytes.len() - start);
+        bytes[start..start + n].copy_from_slice(&data[..n]);
+    }
+
+    fn byte(&self, offset: u64) -> Option<u8> {
+        let i = usize::try_from(offset).ok()?;
+        self.0.borrow().get(i).copied()
+    }
+
+    fn set_byte(&self, offset: u64, value: u8) -> bool {
+        let Ok(i) = usize::try_from(offset) else {
+            return false;
+        };
+        match self.0.borrow_mut().get_mut(i) {
+            Some(b) => {
+                *b = value;
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// The controller's buffer pool: SRAM (32 bytes per bus) the guest reads and writes, and that
+/// buffer-mode transfers send from and receive into.
 pub struct AspeedI2cPool {
-    bytes: Vec<u8>,
+    bytes: PoolMemory,
     unimplemented: UnimplementedLog,
 }
 
@@ -635,28 +1013,30 @@ impl AspeedI2cPool {
 
     /// A pool holding `bytes` (cut or zero-padded to [`POOL_SIZE`]).
     pub fn from_state(bytes: &[u8]) -> Self {
-        let mut v = bytes.to_vec();
-        v.resize(POOL_SIZE, 0);
         Self {
-            bytes: v,
+            bytes: PoolMemory::new(bytes),
             unimplemented: UnimplementedLog::new("i2c-pool"),
         }
     }
 
     /// A copy of the pool's bytes.
     pub fn state(&self) -> Vec<u8> {
+        self.bytes.to_vec()
+    }
+
+    /// A handle on the pool's bytes, for [`AspeedI2cBus::connect_pool`].
+    pub fn memory(&self) -> PoolMemory {
         self.bytes.clone()
     }
 }
 
 impl Device for AspeedI2cPool {
     fn read(&mut self, offset: u64, size: u8) -> u64 {
-        let n = usize::from(size.clamp(1, 8));
+        let n = u64::from(size.clamp(1, 8));
         let mut v = 0u64;
         for i in 0..n {
-            let addr = offset.checked_add(i as u64).map(|a| a as usize);
-            match addr.and_then(|a| self.bytes.get(a)) {
-                Some(b) => v |= u64::from(*b) << (8 * i),
+            match offset.checked_add(i).and_then(|a| self.bytes.byte(a)) {
+                Some(b) => v |= u64::from(b) << (8 * i),
                 None => {
                     self.unimplemented.read(offset, size);
                     return 0;
@@ -667,21 +1047,20 @@ impl Device for AspeedI2cPool {
     }
 
     fn write(&mut self, offset: u64, size: u8, value: u64) {
-        let n = usize::from(size.clamp(1, 8));
+        let n = u64::from(size.clamp(1, 8));
         for i in 0..n {
-            let addr = offset.checked_add(i as u64).map(|a| a as usize);
-            match addr.and_then(|a| self.bytes.get_mut(a)) {
-                Some(b) => *b = (value >> (8 * i)) as u8,
-                None => {
-                    self.unimplemented.write(offset, size, value);
-                    return;
-                }
+            let written = offset
+                .checked_add(i)
+                .is_some_and(|a| self.bytes.set_byte(a, (value >> (8 * i)) as u8));
+            if !written {
+                self.unimplemented.write(offset, size, value);
+                return;
             }
         }
     }
 
     fn reset(&mut self) {
-        self.bytes.fill(0);
+        self.bytes.0.borrow_mut().fill(0);
     }
 }
 
@@ -689,8 +1068,7 @@ impl Device for AspeedI2cPool {
 mod tests {
     use super::*;
     use crate::I2cTarget;
-    use bus::LevelRecorder;
-    use std::cell::RefCell;
+    use bus::{LevelRecorder, VecMemory};
 
     /// A target that answers from a script and records every bus event.
     #[derive(Default)]
@@ -698,6 +1076,8 @@ mod tests {
         events: Vec<String>,
         reads: Vec<u8>,
         nak_writes: Vec<u8>,
+        /// The 7-bit address of each START this target saw.
+        addresses: Vec<u8>,
     }
 
     impl I2cTarget for Scripted {
@@ -721,6 +1101,10 @@ mod tests {
         }
         fn stop(&mut self) {
             self.events.push("stop".into());
+        }
+        fn start_at(&mut self, address: u8, read: bool) -> bool {
+            self.addresses.push(address);
+            self.start(read)
         }
     }
 
@@ -965,16 +1349,24 @@ mod tests {
     }
 
     #[test]
-    fn commands_need_master_mode_and_buffer_modes_are_refused() {
+    fn commands_need_master_mode_and_buffer_modes_need_a_pool_or_memory() {
         let (mut d, t, _) = setup();
         d.write(REG_FUN_CTRL, 4, 0);
         d.write(REG_BYTE_BUF, 4, u64::from(ADDR << 1));
         cmd(&mut d, CMD_M_START | CMD_M_TX);
         assert_eq!(sts(&mut d), 0);
         d.write(REG_FUN_CTRL, 4, u64::from(FUN_MASTER_EN));
-        cmd(&mut d, CMD_M_START | CMD_TX_BUFF_EN);
-        assert_eq!(sts(&mut d), 0, "buffer mode: nothing happens");
+        cmd(&mut d, CMD_M_START | CMD_M_TX | CMD_TX_BUFF_EN);
+        assert_eq!(sts(&mut d), 0, "no pool connected: nothing happens");
         assert_eq!(d.read(REG_CMD, 4) as u32 & 0xFFFF, 0);
+        d.write(REG_DMA_LEN, 4, 4);
+        cmd(&mut d, CMD_M_START | CMD_M_TX | CMD_TX_DMA_EN);
+        assert_eq!(sts(&mut d), 0, "no guest memory connected: nothing happens");
+        assert_eq!(d.read(REG_CMD, 4) as u32 & 0xFFFF, 0);
+        assert_eq!(
+            d.warned & (WARN_NO_POOL | WARN_NO_DRAM),
+            WARN_NO_POOL | WARN_NO_DRAM
+        );
         assert!(t.borrow().events.is_empty());
     }
 
@@ -1131,5 +1523,356 @@ mod tests {
         assert_eq!(p.state()[0x23], 0x44);
         p.reset();
         assert_eq!(p.read(0x20, 4), 0);
+    }
+
+    // ---- buffer (pool) mode and DMA mode ----
+
+    /// The bus under test is bus 3: its buffer is pool bytes 0x60..0x80.
+    const BUS_INDEX: usize = 3;
+    const BUF: usize = BUS_INDEX * POOL_BUS_BUFFER_SIZE;
+    /// Where the fake guest memory starts (the AST2600's DRAM base).
+    const DRAM: u64 = 0x8000_0000;
+    const DRAM_SIZE: usize = 0x1000;
+
+    /// A bus as [`setup`] makes it, with bus 3's buffer in a pool (all 0xAA, so bytes the
+    /// controller writes stand out) and 4 KiB of guest memory at [`DRAM`].
+    fn setup_buffered() -> (
+        AspeedI2cBus,
+        Rc<RefCell<Scripted>>,
+        AspeedI2cPool,
+        Rc<VecMemory>,
+    ) {
+        let (mut d, t, _) = setup();
+        let pool = AspeedI2cPool::from_state(&[0xAA; POOL_SIZE]);
+        d.connect_pool(pool.memory(), BUS_INDEX);
+        let dram = Rc::new(VecMemory::new(DRAM, DRAM_SIZE));
+        d.connect_dram(dram.clone());
+        (d, t, pool, dram)
+    }
+
+    /// Writes `bytes` into the pool at `offset` the way the guest does, through the pool's
+    /// registers.
+    fn fill_pool(p: &mut AspeedI2cPool, offset: usize, bytes: &[u8]) {
+        for (i, b) in bytes.iter().enumerate() {
+            p.write((offset + i) as u64, 1, u64::from(*b));
+        }
+    }
+
+    fn pool_ctrl(d: &mut AspeedI2cBus) -> u32 {
+        d.read(REG_POOL_CTRL, 4) as u32
+    }
+
+    fn rx_count(d: &mut AspeedI2cBus) -> u32 {
+        (pool_ctrl(d) & POOL_CTRL_RX_COUNT) >> POOL_CTRL_RX_COUNT_SHIFT
+    }
+
+    fn dram_bytes(m: &VecMemory, addr: u64, n: usize) -> Vec<u8> {
+        let mut v = vec![0; n];
+        m.read(addr, &mut v).unwrap();
+        v
+    }
+
+    #[test]
+    fn buffer_mode_write_sends_the_address_and_data_from_the_bus_buffer() {
+        let (mut d, t, mut p, _) = setup_buffered();
+        // Linux aspeed_i2c_prepare_tx_buf for a 3-byte write: the address byte, then the data,
+        // TX_COUNT = 3 (4 bytes less one), START | TX | TX_BUFF_EN; no BYTE_BUF write.
+        fill_pool(&mut p, 0, &[0x99; 4]); // bus 0's buffer: must not be sent
+        fill_pool(&mut p, BUF, &[ADDR << 1, 0x11, 0x22, 0x33]);
+        d.write(
+            REG_POOL_CTRL,
+            4,
+            u64::from(3u32 << POOL_CTRL_TX_COUNT_SHIFT),
+        );
+        cmd(&mut d, CMD_M_START | CMD_M_TX | CMD_TX_BUFF_EN);
+        assert_eq!(sts(&mut d), INTR_TX_ACK, "one TX_ACK for the whole buffer");
+        assert_eq!(
+            d.read(REG_CMD, 4) as u32 & CMD_WRITABLE,
+            0,
+            "commands and mode bits done"
+        );
+        assert_eq!(
+            pool_ctrl(&mut d) & POOL_CTRL_TX_COUNT,
+            3 << POOL_CTRL_TX_COUNT_SHIFT,
+            "TX_COUNT reads back"
+        );
+        // The next chunk (aspeed_i2c_master_handle_tx_first): data from byte 0, no START.
+        ack_all(&mut d);
+        fill_pool(&mut p, BUF, &[0x44, 0x55]);
+        d.write(
+            REG_POOL_CTRL,
+            4,
+            u64::from(1u32 << POOL_CTRL_TX_COUNT_SHIFT),
+        );
+        cmd(&mut d, CMD_M_TX | CMD_TX_BUFF_EN);
+        assert_eq!(sts(&mut d), INTR_TX_ACK);
+        ack_all(&mut d);
+        cmd(&mut d, CMD_M_STOP);
+        assert_eq!(sts(&mut d), INTR_NORMAL_STOP);
+        let t = t.borrow();
+        assert_eq!(t.addresses, [ADDR]);
+        assert_eq!(
+            t.events,
+            [
+                "start-write",
+                "write 0x11",
+                "write 0x22",
+                "write 0x33",
+                "write 0x44",
+                "write 0x55",
+                "stop"
+            ]
+        );
+    }
+
+    #[test]
+    fn buffer_mode_read_fills_the_bus_buffer_and_sets_rx_count() {
+        let (mut d, t, mut p, _) = setup_buffered();
+        t.borrow_mut().reads = vec![1, 2, 3, 4, 5, 6, 7];
+        // Linux aspeed_i2c_prepare_rx_buf for a 5-byte read: RX_SIZE = 4, the address in
+        // BYTE_BUF, START | TX | RX | RX_BUFF_EN | RX_LAST.
+        d.write(REG_BYTE_BUF, 4, u64::from((ADDR << 1) | 1));
+        d.write(REG_POOL_CTRL, 4, u64::from(4u32 << POOL_CTRL_RX_SIZE_SHIFT));
+        cmd(
+            &mut d,
+            CMD_M_START | CMD_M_TX | CMD_M_RX | CMD_RX_BUFF_EN | CMD_M_RX_LAST,
+        );
+        assert_eq!(sts(&mut d), INTR_TX_ACK | INTR_RX_DONE);
+        assert_eq!(rx_count(&mut d), 5);
+        let pool = p.state();
+        assert_eq!(pool[BUF..BUF + 5], [1, 2, 3, 4, 5]);
+        assert_eq!(
+            pool[BUF - 1],
+            0xAA,
+            "the previous bus's buffer is untouched"
+        );
+        assert_eq!(pool[BUF + 5], 0xAA, "nothing past RX_SIZE + 1");
+        assert_eq!(p.read((BUF + 1) as u64, 2), 0x0302, "the guest reads them");
+        assert_eq!(
+            pool_ctrl(&mut d) & !POOL_CTRL_RX_COUNT,
+            4 << POOL_CTRL_RX_SIZE_SHIFT,
+            "RX_SIZE kept"
+        );
+        // A second chunk queued before RX_DONE is acknowledged (as Linux does) waits for it;
+        // the split buffer puts it in the second half.
+        d.write(
+            REG_POOL_CTRL,
+            4,
+            u64::from((1u32 << POOL_CTRL_RX_SIZE_SHIFT) | POOL_CTRL_BUF_ORGANIZATION),
+        );
+        assert_eq!(rx_count(&mut d), 5, "RX_COUNT is read-only");
+        cmd(&mut d, CMD_M_RX | CMD_RX_BUFF_EN | CMD_M_RX_LAST);
+        assert_eq!(p.state()[BUF + POOL_SPLIT_RX_OFFSET], 0xAA, "waiting");
+        d.write(REG_INTR_STS, 4, u64::from(INTR_TX_ACK | INTR_RX_DONE));
+        assert_eq!(sts(&mut d), INTR_RX_DONE, "the queued RX ran");
+        assert_eq!(rx_count(&mut d), 2);
+        let at = BUF + POOL_SPLIT_RX_OFFSET;
+        assert_eq!(p.state()[at..at + 3], [6, 7, 0xAA]);
+        cmd(&mut d, CMD_M_STOP);
+        assert_ne!(sts(&mut d) & INTR_NORMAL_STOP, 0);
+        assert_eq!(t.borrow().events.last().map(String::as_str), Some("stop"));
+        assert_eq!(t.borrow().events.len(), 1 + 7 + 1);
+    }
+
+    #[test]
+    fn buffer_mode_write_stops_at_a_nak() {
+        let (mut d, t, mut p, _) = setup_buffered();
+        t.borrow_mut().nak_writes = vec![0x22];
+        fill_pool(&mut p, BUF, &[ADDR << 1, 0x11, 0x22, 0x33, 0x44]);
+        d.write(
+            REG_POOL_CTRL,
+            4,
+            u64::from(4u32 << POOL_CTRL_TX_COUNT_SHIFT),
+        );
+        cmd(&mut d, CMD_M_START | CMD_M_TX | CMD_TX_BUFF_EN);
+        assert_eq!(sts(&mut d), INTR_TX_NAK, "NAK, and no TX_ACK");
+        assert_ne!(
+            d.read(REG_CMD, 4) as u32 & CMD_BUS_BUSY_STS,
+            0,
+            "the driver sends the STOP"
+        );
+        ack_all(&mut d);
+        cmd(&mut d, CMD_M_STOP);
+        assert_eq!(sts(&mut d), INTR_NORMAL_STOP);
+        assert_eq!(
+            t.borrow().events,
+            ["start-write", "write 0x11", "write 0x22", "stop"],
+            "nothing after the refused byte"
+        );
+        // A refused address: no data at all, and an RX in the same command is dropped.
+        t.borrow_mut().events.clear();
+        ack_all(&mut d);
+        fill_pool(&mut p, BUF, &[0x33 << 1, 0x11]);
+        d.write(
+            REG_POOL_CTRL,
+            4,
+            u64::from(1u32 << POOL_CTRL_TX_COUNT_SHIFT),
+        );
+        cmd(
+            &mut d,
+            CMD_M_START | CMD_M_TX | CMD_TX_BUFF_EN | CMD_M_RX | CMD_RX_BUFF_EN | CMD_M_STOP,
+        );
+        assert_eq!(sts(&mut d), INTR_TX_NAK | INTR_NORMAL_STOP);
+        assert_eq!(d.read(REG_CMD, 4) as u32 & CMD_WRITABLE, 0);
+        assert!(t.borrow().events.is_empty());
+    }
+
+    #[test]
+    fn dma_write_sends_guest_memory() {
+        let (mut d, t, _, dram) = setup_buffered();
+        // Linux aspeed_i2c_prepare_tx_buf in DMA mode: the address byte then the data in the
+        // DMA buffer, DMA_LEN counting both.
+        let at = DRAM + 0x100;
+        dram.write(at, &[ADDR << 1, 0xA1, 0xB2, 0xC3]).unwrap();
+        d.write(REG_DMA_ADDR, 4, at);
+        d.write(REG_DMA_LEN, 4, 4);
+        cmd(&mut d, CMD_M_START | CMD_M_TX | CMD_TX_DMA_EN | CMD_M_STOP);
+        assert_eq!(sts(&mut d), INTR_TX_ACK | INTR_NORMAL_STOP);
+        assert_eq!(d.read(REG_DMA_ADDR, 4), at + 4, "the address moved on");
+        assert_eq!(d.read(REG_DMA_LEN, 4), 0, "nothing left");
+        assert_eq!(d.read(REG_CMD, 4) as u32 & CMD_WRITABLE, 0);
+        assert_eq!(t.borrow().addresses, [ADDR]);
+        assert_eq!(
+            t.borrow().events,
+            [
+                "start-write",
+                "write 0xa1",
+                "write 0xb2",
+                "write 0xc3",
+                "stop"
+            ]
+        );
+        // A NAK stops the DMA; DMA_LEN says how much was not sent.
+        t.borrow_mut().events.clear();
+        t.borrow_mut().nak_writes = vec![0xB2];
+        ack_all(&mut d);
+        d.write(REG_DMA_ADDR, 4, at);
+        d.write(REG_DMA_LEN, 4, 4);
+        cmd(&mut d, CMD_M_START | CMD_M_TX | CMD_TX_DMA_EN);
+        assert_eq!(sts(&mut d), INTR_TX_NAK);
+        assert_eq!(d.read(REG_DMA_LEN, 4), 1);
+        assert_eq!(
+            t.borrow().events,
+            ["start-write", "write 0xa1", "write 0xb2"]
+        );
+    }
+
+    #[test]
+    fn dma_read_lands_in_guest_memory() {
+        let (mut d, t, _, dram) = setup_buffered();
+        t.borrow_mut().reads = vec![0x10, 0x20, 0x30, 0x40];
+        let at = DRAM + 0x200;
+        // Linux aspeed_i2c_prepare_rx_buf in DMA mode: address in BYTE_BUF, DMA_LEN = length.
+        d.write(REG_BYTE_BUF, 4, u64::from((ADDR << 1) | 1));
+        d.write(REG_DMA_ADDR, 4, at);
+        d.write(REG_DMA_LEN, 4, 3);
+        cmd(
+            &mut d,
+            CMD_M_START | CMD_M_TX | CMD_M_RX | CMD_RX_DMA_EN | CMD_M_RX_LAST,
+        );
+        assert_eq!(sts(&mut d), INTR_TX_ACK | INTR_RX_DONE);
+        assert_eq!(dram_bytes(&dram, at, 4), [0x10, 0x20, 0x30, 0]);
+        assert_eq!(
+            d.read(REG_DMA_LEN, 4),
+            0,
+            "Linux: received = length - DMA_LEN"
+        );
+        assert_eq!(d.read(REG_DMA_ADDR, 4), at + 3);
+        ack_all(&mut d);
+        cmd(&mut d, CMD_M_STOP);
+        assert_eq!(sts(&mut d), INTR_NORMAL_STOP);
+        assert_eq!(
+            t.borrow().events,
+            ["start-read", "read 0x10", "read 0x20", "read 0x30", "stop"]
+        );
+    }
+
+    #[test]
+    fn empty_and_out_of_range_transfers_are_cut_and_logged() {
+        let (mut d, t, mut p, dram) = setup_buffered();
+        // DMA registers keep only their bits.
+        d.write(REG_DMA_ADDR, 4, 0x8000_0203);
+        d.write(REG_DMA_LEN, 4, 0xFFFF_FFFF);
+        assert_eq!(d.read(REG_DMA_ADDR, 4), 0x8000_0200);
+        assert_eq!(d.read(REG_DMA_LEN, 4), u64::from(DMA_LEN_MASK));
+
+        // DMA_LEN 0: a START has no address byte (NAK, nobody addressed); an RX gets nothing.
+        d.write(REG_DMA_LEN, 4, 0);
+        cmd(&mut d, CMD_M_START | CMD_M_TX | CMD_TX_DMA_EN);
+        assert_eq!(sts(&mut d), INTR_TX_NAK);
+        assert_ne!(d.warned & WARN_DMA_EMPTY, 0, "logged");
+        ack_all(&mut d);
+        cmd(&mut d, CMD_M_STOP);
+        assert_eq!(sts(&mut d), INTR_NORMAL_STOP);
+        ack_all(&mut d);
+        d.write(REG_BYTE_BUF, 4, u64::from((ADDR << 1) | 1));
+        cmd(&mut d, CMD_M_START | CMD_M_TX | CMD_M_RX | CMD_RX_DMA_EN);
+        assert_eq!(
+            sts(&mut d),
+            INTR_TX_ACK | INTR_RX_DONE,
+            "done, with no bytes"
+        );
+        assert_eq!(t.borrow().events, ["start-read"]);
+        ack_all(&mut d);
+
+        // DMA past the end of guest memory: stops at the last byte inside, logged.
+        let last = DRAM + DRAM_SIZE as u64 - 4;
+        d.write(REG_DMA_ADDR, 4, last);
+        d.write(REG_DMA_LEN, 4, 8);
+        cmd(&mut d, CMD_M_RX | CMD_RX_DMA_EN);
+        assert_eq!(sts(&mut d), INTR_RX_DONE);
+        assert_eq!(dram_bytes(&dram, last, 4), [0xEE; 4]);
+        assert_eq!(d.read(REG_DMA_LEN, 4), 4, "four bytes never moved");
+        assert_ne!(d.warned & WARN_DMA_FAULT, 0, "logged");
+        ack_all(&mut d);
+        d.write(REG_DMA_ADDR, 4, 0x1000);
+        d.write(REG_DMA_LEN, 4, 2);
+        cmd(&mut d, CMD_M_TX | CMD_TX_DMA_EN | CMD_M_STOP);
+        assert_eq!(
+            sts(&mut d),
+            INTR_TX_NAK | INTR_NORMAL_STOP,
+            "TX from outside RAM"
+        );
+
+        // A split buffer leaves 16 bytes for RX: a 32-byte RX is cut there, logged.
+        ack_all(&mut d);
+        t.borrow_mut().events.clear();
+        d.write(REG_BYTE_BUF, 4, u64::from((ADDR << 1) | 1));
+        d.write(
+            REG_POOL_CTRL,
+            4,
+            u64::from(POOL_CTRL_RX_SIZE | POOL_CTRL_BUF_ORGANIZATION),
+        );
+        cmd(&mut d, CMD_M_START | CMD_M_TX | CMD_M_RX | CMD_RX_BUFF_EN);
+        assert_eq!(sts(&mut d), INTR_TX_ACK | INTR_RX_DONE);
+        assert_eq!(rx_count(&mut d), 16);
+        assert_eq!(t.borrow().events.len(), 1 + 16);
+        let next_bus = BUF + POOL_BUS_BUFFER_SIZE;
+        assert_eq!(
+            p.state()[next_bus],
+            0xAA,
+            "the next bus's buffer is untouched"
+        );
+        assert_ne!(d.warned & WARN_POOL_CLAMP, 0, "logged");
+        ack_all(&mut d);
+        cmd(&mut d, CMD_M_STOP);
+
+        // A bus whose buffer would be past the end of the pool sends and receives nothing.
+        let (mut e, u, _) = setup();
+        e.connect_pool(p.memory(), POOL_SIZE / POOL_BUS_BUFFER_SIZE);
+        fill_pool(&mut p, POOL_SIZE - 1, &[ADDR << 1]);
+        e.write(
+            REG_POOL_CTRL,
+            4,
+            u64::from(POOL_CTRL_TX_COUNT | POOL_CTRL_RX_SIZE),
+        );
+        cmd(&mut e, CMD_M_START | CMD_M_TX | CMD_TX_BUFF_EN);
+        assert_eq!(sts(&mut e), INTR_TX_NAK, "no address byte");
+        ack_all(&mut e);
+        cmd(&mut e, CMD_M_RX | CMD_RX_BUFF_EN | CMD_M_STOP);
+        assert_eq!(sts(&mut e), INTR_RX_DONE | INTR_NORMAL_STOP);
+        assert_eq!(rx_count(&mut e), 0);
+        assert!(u.borrow().events.is_empty());
+        assert_ne!(e.warned & WARN_POOL_CLAMP, 0, "logged");
     }
 }

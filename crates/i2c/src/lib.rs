@@ -9,6 +9,12 @@
 //!   and u-boot's `ast_i2c` drive ("old" register mode). [`AspeedI2cGlobal`] is the controller's
 //!   global register block (which bus interrupted) and [`AspeedI2cPool`] its buffer pool SRAM.
 //!
+//! Transfer modes modelled (master side): byte mode (one byte through `BYTE_BUF`), buffer
+//! (pool) mode (up to 32 bytes through the bus's buffer in the pool, once
+//! [`AspeedI2cBus::connect_pool`] gave it one) and DMA mode (up to 4 KiB to or from guest
+//! memory, once [`AspeedI2cBus::connect_dram`] gave it some); `src/aspeed.rs` describes each.
+//! Slave mode and the AST2600's new register mode are not modelled.
+//!
 //! Transfers complete the moment the guest writes the command register: there is no bus timing.
 #![deny(missing_docs)]
 

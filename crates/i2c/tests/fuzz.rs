@@ -1,7 +1,9 @@
 //! Fuzz target for the AST2600 I2C controller: arbitrary sequences of reads and writes of any
 //! width at any offset to one bus's registers, the global registers and the buffer pool, with
-//! master commands (START / TX / RX / STOP / recovery, byte mode and the unimplemented buffer
-//! and DMA modes) aimed at scripted targets that acknowledge or refuse at random, and resets.
+//! master commands (START / TX / RX / STOP / recovery, in byte, buffer-pool and DMA mode) aimed
+//! at scripted targets that acknowledge or refuse at random, and resets. The bus's buffer is a
+//! random one of the pool's (or one past its end) and DMA reaches a small guest memory (or
+//! misses it).
 //!
 //! Checked after every operation: nothing panics, a read of N bytes fits in N bytes, each
 //! operation returns within [`OP_BUDGET`] (a hang fails the case through proptest's per-case
@@ -15,7 +17,7 @@ use std::fmt::Debug;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use bus::{Device, LevelRecorder};
+use bus::{Device, LevelRecorder, VecMemory};
 use i2c::*;
 use proptest::prelude::*;
 use proptest::test_runner::{FileFailurePersistence, TestCaseError};
@@ -165,6 +167,10 @@ fn address_byte() -> impl Strategy<Value = u8> {
     ]
 }
 
+/// Where the fuzzed bus's guest memory starts, and its size.
+const DRAM: u64 = 0x8000_0000;
+const DRAM_SIZE: usize = 0x400;
+
 fn command() -> impl Strategy<Value = u32> {
     prop_oneof![
         4 => prop::sample::select(vec![
@@ -176,8 +182,19 @@ fn command() -> impl Strategy<Value = u32> {
             CMD_M_START | CMD_M_TX | CMD_M_RX_LAST | CMD_M_STOP,
             CMD_M_START | CMD_M_TX | CMD_M_STOP,
             CMD_BUS_RECOVER,
-            CMD_M_START | CMD_TX_BUFF_EN,
             CMD_S_TX,
+        ]),
+        3 => prop::sample::select(vec![
+            CMD_M_START | CMD_TX_BUFF_EN,
+            CMD_M_START | CMD_M_TX | CMD_TX_BUFF_EN,
+            CMD_M_TX | CMD_TX_BUFF_EN | CMD_M_STOP,
+            CMD_M_START | CMD_M_TX | CMD_M_RX | CMD_RX_BUFF_EN,
+            CMD_M_RX | CMD_RX_BUFF_EN | CMD_M_RX_LAST | CMD_M_STOP,
+            CMD_M_START | CMD_M_TX | CMD_TX_DMA_EN | CMD_M_STOP,
+            CMD_M_TX | CMD_TX_DMA_EN,
+            CMD_M_START | CMD_M_TX | CMD_M_RX | CMD_RX_DMA_EN | CMD_M_RX_LAST,
+            CMD_M_RX | CMD_RX_DMA_EN | CMD_M_STOP,
+            CMD_M_START | CMD_M_TX | CMD_TX_BUFF_EN | CMD_M_RX | CMD_RX_DMA_EN,
         ]),
         1 => any::<u32>(),
     ]
@@ -194,6 +211,11 @@ fn op() -> impl Strategy<Value = Op> {
         u64::from(GLOBAL_CTRL_NEW_REG_MODE),
         0xA0,
         0xA1,
+        u64::from(POOL_CTRL_TX_COUNT | POOL_CTRL_RX_SIZE | POOL_CTRL_BUF_ORGANIZATION),
+        u64::from(POOL_CTRL_RX_SIZE),
+        DRAM,
+        DRAM + DRAM_SIZE as u64 - 2,
+        u64::from(DMA_LEN_MASK),
     ];
     prop_oneof![
         8 => (offset(BUS_BLOCK_SIZE), width()).prop_map(|(o, w)| Op::BusRead(o, w)),
@@ -204,6 +226,14 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (offset(POOL_SIZE as u64), width(), any::<u64>()).prop_map(|(o, w, v)| Op::PoolWrite(o, w, v)),
         8 => (address_byte(), command()).prop_map(|(byte, cmd)| Op::Command { byte, cmd }),
         2 => Just(Op::BusWrite(REG_FUN_CTRL, 4, u64::from(FUN_MASTER_EN))),
+        2 => (any::<u8>(), any::<u8>(), any::<bool>()).prop_map(|(tx, rx, split)| {
+            let v = (u32::from(tx) << POOL_CTRL_TX_COUNT_SHIFT)
+                | (u32::from(rx) << POOL_CTRL_RX_SIZE_SHIFT)
+                | u32::from(split);
+            Op::BusWrite(REG_POOL_CTRL, 4, u64::from(v))
+        }),
+        1 => (0u64..DRAM_SIZE as u64 + 8).prop_map(|o| Op::BusWrite(REG_DMA_ADDR, 4, DRAM + o)),
+        1 => (0u64..64).prop_map(|n| Op::BusWrite(REG_DMA_LEN, 4, n)),
         2 => Just(Op::BusWrite(REG_INTR_CTRL, 4, u64::from(INTR_STS_MASK))),
         3 => Just(Op::BusWrite(REG_INTR_STS, 4, u64::from(INTR_STS_MASK))),
         1 => Just(Op::Reset),
@@ -224,10 +254,15 @@ proptest! {
     fn i2c_survives_arbitrary_mmio(
         eeprom in target(),
         sensor in target(),
+        // A bus's buffer in the pool; BUS_COUNT is one past the end of the pool.
+        buffer in 0..=BUS_COUNT,
         ops in prop::collection::vec(op(), OPS),
     ) {
         let rec = LevelRecorder::new();
         let mut bus = AspeedI2cBus::new("i2c-fuzz", rec.line(0));
+        let mut pool = AspeedI2cPool::new();
+        bus.connect_pool(pool.memory(), buffer);
+        bus.connect_dram(Rc::new(VecMemory::new(DRAM, DRAM_SIZE)));
         let scripted = |(acks, data): (Vec<bool>, Vec<u8>)| {
             Rc::new(RefCell::new(ScriptedTarget { acks, data, step: 0, active: false, violations: vec![] }))
         };
@@ -238,7 +273,6 @@ proptest! {
         bus.attach(0x51, eeprom.clone()).expect("free address");
         bus.attach(0x48, sensor.clone()).expect("free address");
         let mut global = AspeedI2cGlobal::new(vec![BusIrqStatus::new(), bus.irq_status()]);
-        let mut pool = AspeedI2cPool::new();
         for op in &ops {
             match *op {
                 Op::BusRead(offset, size) => {
