@@ -74,3 +74,47 @@ fn an_unknown_trace_device_is_a_clear_error() {
     assert!(out.contains("no device called \"uart9\""), "{out}");
     assert!(out.contains("uart5"), "the error lists the devices: {out}");
 }
+
+#[test]
+fn timeline_reports_boot_milestones_in_order_and_where_the_time_went() {
+    let mut emu = Emulator::start(&["--timeline"]);
+    emu.expect("AST-EMU-READY");
+    emu.expect("login:");
+    emu.send("\x01x");
+    emu.expect("skipped while idle");
+    assert!(emu.wait().success());
+    let out = emu.transcript();
+    let report = &out[out.rfind("timeline ").expect("no timeline report")..];
+    let row = |label: &str| -> (f64, f64) {
+        let line = report
+            .lines()
+            .find(|l| l.trim_start().starts_with(label))
+            .unwrap_or_else(|| panic!("no {label:?} row in:\n{report}"));
+        let nums: Vec<f64> = line
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        (nums[nums.len() - 2], nums[nums.len() - 1])
+    };
+    let order = [
+        "u-boot banner",
+        "Starting kernel",
+        "Linux version",
+        "ready line",
+        "login prompt",
+        "exit",
+    ];
+    let rows: Vec<(f64, f64)> = order.iter().map(|l| row(l)).collect();
+    for pair in rows.windows(2) {
+        assert!(pair[0].0 <= pair[1].0, "wall times out of order:\n{report}");
+        assert!(
+            pair[0].1 <= pair[1].1,
+            "virtual times out of order:\n{report}"
+        );
+    }
+    // The kernel's sleeps were skipped: virtual time ran ahead of the wall clock.
+    let (wall, virt) = rows[rows.len() - 1];
+    assert!(virt > wall, "no idle time skipped:\n{report}");
+    assert!(report.contains("MMIO accesses at"), "{report}");
+    assert!(report.contains("skipped while idle"), "{report}");
+}

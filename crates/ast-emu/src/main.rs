@@ -6,6 +6,7 @@ mod i2c_dev;
 mod image;
 mod net;
 mod persist;
+mod timeline;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -80,6 +81,12 @@ struct Args {
     /// offset, value and width; `i2c*` matches a prefix), `irq` (interrupt line changes).
     #[arg(long, value_name = "WHAT", value_parser = parse_trace)]
     trace: Vec<TraceSpec>,
+
+    /// At exit, print when each console milestone appeared (u-boot banner, `Starting
+    /// kernel`, `Linux version`, the ready line, `login:`) in wall and virtual time, and the
+    /// shares of wall time spent in the CPU, in device work and idle.
+    #[arg(long)]
+    timeline: bool,
 }
 
 /// One `--trace` argument.
@@ -181,12 +188,20 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let timeline = args.timeline.then(timeline::Timeline::new);
+    let console: Box<dyn std::io::Write> = match &timeline {
+        Some(t) => Box::new(timeline::TimelineWriter {
+            inner: console::ConsoleOut,
+            timeline: t.clone(),
+        }),
+        None => Box::new(console::ConsoleOut),
+    };
     let mut soc = match Ast2600::new(
         BoardConfig {
             flash,
             dram_size: 1 << 30,
         },
-        Box::new(console::ConsoleOut),
+        console,
     ) {
         Ok(s) => s,
         Err(e) => {
@@ -194,6 +209,10 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if let Some(t) = &timeline {
+        t.borrow_mut().set_clock(soc.clock().clone());
+        soc.set_timing(true);
+    }
     if let Err(e) = soc.set_trace(&trace_settings(&args.trace).1) {
         eprintln!("ast-emu: --trace: {e}");
         return ExitCode::from(2);
@@ -291,6 +310,9 @@ fn main() -> ExitCode {
         }
     };
     drop(terminal);
+    if let Some(t) = &timeline {
+        eprint!("\n{}", t.borrow().report(&soc.stats()));
+    }
     if let Err(e) = soc.save_flash() {
         eprintln!("ast-emu: {e}");
     }

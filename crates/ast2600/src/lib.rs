@@ -15,7 +15,7 @@ use std::io::Write;
 use std::rc::Rc;
 
 use bus::{Bus, IrqLine, MemoryBlock};
-use cpu::{Access, CpuHandle, Exit, VirtualClock};
+use cpu::{Access, CpuHandle, Exit};
 use crossbeam_channel::Receiver;
 use gic::{Gic, GicOutputs};
 use smc::{AspeedSmc, AspeedSmcWindow, SmcConfig};
@@ -36,7 +36,7 @@ pub use crate::i2c_devices::{
     MIN_CELSIUS,
 };
 pub use crate::mmio::MMIO_LOG_TARGET;
-pub use cpu::{Cpu, Reg};
+pub use cpu::{Cpu, Reg, VirtualClock};
 
 /// How the board is built.
 pub struct BoardConfig {
@@ -145,6 +145,13 @@ pub struct RunStats {
     pub skipped_ns: u64,
     /// Wall time spent waiting for a deadline because the skip budget was used up (ns).
     pub waited_ns: u64,
+    /// Wall time the run loop spent blocked while the CPU idled (ns), measured.
+    pub idle_wall_ns: u64,
+    /// Wall time in device work (ns): deadlines and pending work between CPU slices, plus
+    /// every MMIO access while [`Ast2600::set_timing`] is on.
+    pub device_wall_ns: u64,
+    /// MMIO accesses timed (only while [`Ast2600::set_timing`] is on).
+    pub mmio_accesses: u64,
 }
 
 /// How far idle time may be skipped: a token bucket of virtual nanoseconds.
@@ -207,6 +214,8 @@ pub struct Ast2600 {
     skip: SkipBudget,
     stuck_exits: u32,
     irq_trace: Rc<IrqTrace>,
+    /// Measured wall time blocked in idle waits (ns), added to [`RunStats::idle_wall_ns`].
+    idle_wall_ns: std::cell::Cell<u64>,
 }
 
 /// What `--trace` turns on (all off by default, and free when off).
@@ -490,6 +499,7 @@ impl Ast2600 {
             skip: SkipBudget::new(),
             stuck_exits: 0,
             irq_trace,
+            idle_wall_ns: std::cell::Cell::new(0),
         })
     }
 
@@ -535,8 +545,19 @@ impl Ast2600 {
     }
 
     /// What the run loop has done so far.
-    pub fn stats(&self) -> &RunStats {
-        &self.stats
+    pub fn stats(&self) -> RunStats {
+        let mut stats = self.stats.clone();
+        stats.idle_wall_ns = self.idle_wall_ns.get();
+        let (ns, count) = self.mmio.borrow().timing();
+        stats.device_wall_ns += ns;
+        stats.mmio_accesses = count;
+        stats
+    }
+
+    /// Times every MMIO access (for `--timeline`: the share of wall time in device
+    /// callbacks). Off by default: it costs two clock reads per access.
+    pub fn set_timing(&mut self, on: bool) {
+        self.mmio.borrow_mut().set_timing(on);
     }
 
     /// The memory map as placed on the bus: (base, size, name).
@@ -728,7 +749,7 @@ impl Ast2600 {
                 let _ = writeln!(
                     out,
                     "{:?} virtual time {} ns",
-                    self.stats,
+                    self.stats(),
                     self.clock.now_ns()
                 );
             }
@@ -826,6 +847,7 @@ impl Ast2600 {
                     return DebugStop::Stop(stop);
                 }
             }
+            let device_start = std::time::Instant::now();
             if let Err(e) = self.service() {
                 return DebugStop::Stop(Stop::Fault(e.0));
             }
@@ -833,6 +855,7 @@ impl Ast2600 {
                 return DebugStop::Interrupted;
             }
             self.fire_deadlines();
+            self.stats.device_wall_ns += device_start.elapsed().as_nanos() as u64;
             self.stats.slices += 1;
             let exit = match resume {
                 DebugResume::Continue => self.cpu.run(),
@@ -933,10 +956,14 @@ impl Ast2600 {
         let mut sel = crossbeam_channel::Select::new();
         let ev_idx = sel.recv(events);
         let wake_idx = sel.recv(&self.wake_rx);
+        let waited = std::time::Instant::now();
         let op = match timeout {
-            Some(t) => sel.select_timeout(t).ok()?,
-            None => sel.select(),
+            Some(t) => sel.select_timeout(t),
+            None => Ok(sel.select()),
         };
+        self.idle_wall_ns
+            .set(self.idle_wall_ns.get() + waited.elapsed().as_nanos() as u64);
+        let op = op.ok()?;
         match op.index() {
             i if i == ev_idx => match op.recv(events) {
                 Ok(ev) => Some(HostWake::Event(ev)),

@@ -32,6 +32,8 @@ pub(crate) struct SocMmio {
     window_changed: bool,
     seen: HashSet<(u64, bool)>,
     trace: Option<MmioTrace>,
+    /// While timing: wall ns spent in accesses and their count.
+    timing: Option<(u64, u64)>,
 }
 
 impl SocMmio {
@@ -43,7 +45,35 @@ impl SocMmio {
             window_changed: false,
             seen: HashSet::new(),
             trace: None,
+            timing: None,
         }
+    }
+
+    /// Starts or stops timing accesses (the totals so far are kept while on).
+    pub(crate) fn set_timing(&mut self, on: bool) {
+        self.timing = match (on, self.timing) {
+            (true, Some(t)) => Some(t),
+            (true, None) => Some((0, 0)),
+            (false, _) => None,
+        };
+    }
+
+    /// Wall ns spent in timed accesses, and how many there were.
+    pub(crate) fn timing(&self) -> (u64, u64) {
+        self.timing.unwrap_or((0, 0))
+    }
+
+    fn timed<T>(&mut self, f: impl FnOnce(&mut Self) -> T) -> T {
+        if self.timing.is_none() {
+            return f(self);
+        }
+        let start = std::time::Instant::now();
+        let out = f(self);
+        if let Some((ns, n)) = &mut self.timing {
+            *ns += start.elapsed().as_nanos() as u64;
+            *n += 1;
+        }
+        out
     }
 
     /// Logs every access to `ranges` from now on (none: tracing off).
@@ -98,6 +128,16 @@ impl SocMmio {
 
 impl MmioHandler for SocMmio {
     fn read(&mut self, addr: u64, size: u8) -> u64 {
+        self.timed(|m| m.read_untimed(addr, size))
+    }
+
+    fn write(&mut self, addr: u64, size: u8, value: u64) {
+        self.timed(|m| m.write_untimed(addr, size, value))
+    }
+}
+
+impl SocMmio {
+    fn read_untimed(&mut self, addr: u64, size: u8) -> u64 {
         let value = match self.bus.read(addr, size) {
             Some(v) => v,
             None => {
@@ -111,7 +151,7 @@ impl MmioHandler for SocMmio {
         value
     }
 
-    fn write(&mut self, addr: u64, size: u8, value: u64) {
+    fn write_untimed(&mut self, addr: u64, size: u8, value: u64) {
         if self.trace.is_some() {
             self.trace_access(addr, size, value, true);
         }
