@@ -5,6 +5,7 @@ mod i2c_dev;
 mod image;
 mod net;
 mod persist;
+mod signals;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -40,8 +41,8 @@ struct Args {
     #[arg(long, value_name = "SPEC")]
     nic: Option<String>,
 
-    /// Write guest changes to the flash back into the --flash file: atomically, at exit, on
-    /// `Ctrl-a s` and before each guest reboot. Without it the file is never modified.
+    /// Write guest changes to the flash back into the --flash file: atomically, at exit
+    /// (including on SIGTERM/SIGINT/SIGHUP), on `Ctrl-a s` and before each guest reboot. Without it the file is never modified.
     #[arg(long)]
     persist: bool,
 
@@ -77,6 +78,8 @@ fn init_logging(args: &Args) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
+    // Before any thread starts, so that they all leave these signals to the signal thread.
+    signals::block();
     let args = Args::parse();
     if let Err(e) = init_logging(&args) {
         eprintln!("ast-emu: log file: {e}");
@@ -154,15 +157,7 @@ fn main() -> ExitCode {
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         // Leave the terminal usable even if something goes badly wrong.
-        // SAFETY: resetting fd 0 to sane cooked mode is harmless when it is not a terminal.
-        unsafe {
-            let mut t: libc::termios = std::mem::zeroed();
-            if libc::tcgetattr(0, &mut t) == 0 {
-                t.c_lflag |= libc::ICANON | libc::ECHO | libc::ISIG;
-                t.c_oflag |= libc::OPOST;
-                libc::tcsetattr(0, libc::TCSANOW, &t);
-            }
-        }
+        console::restore_terminal();
         default_hook(info);
     }));
     if terminal.is_raw() {
@@ -170,7 +165,9 @@ fn main() -> ExitCode {
     }
     let (tx, rx) = crossbeam_channel::unbounded::<HostEvent>();
     let wake = soc.cpu_handle();
-    console::spawn_input(tx, move || wake.request_exit());
+    console::spawn_input(tx.clone(), move || wake.request_exit());
+    let wake = soc.cpu_handle();
+    signals::forward(tx, move || wake.request_exit());
     let stop = soc.run(&rx);
     drop(terminal);
     if let Err(e) = soc.save_flash() {
