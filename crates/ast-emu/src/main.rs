@@ -118,6 +118,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if args.persist {
+        if let Some(path) = &args.flash {
+            if let Err(e) = persist::check(path) {
+                eprintln!("ast-emu: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     let mut soc = match Ast2600::new(
         BoardConfig {
             flash,
