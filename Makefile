@@ -2,17 +2,22 @@
 #   make run                   build and boot the project's own image on the console
 #   make run FLASH=image.mtd   ... or another image
 #   make test                  build and run every test
-.PHONY: all deps unicorn build run test clean
+#   make container             build the container image localhost/ast-emu (podman;
+#                              CONTAINER=docker for Docker), see README.md "Container"
+.PHONY: all deps unicorn build run test container clean
 
 # Debian packages the build needs: cmake (libunicorn), libclang (bindgen), pkg-config,
 # libslirp + glib (user-mode networking), and for the tests curl, ssh and sshpass,
 # xz-utils (tests compress images), patch; the firmware-fixture tools (reproducing the
-# image) and qemu-system-arm (the fixture also boots on the reference model).
+# image) and qemu-system-arm (the fixture also boots on the reference model); podman and runc
+# build and run the container image (tests/container.rs).
 DEB_PACKAGES := cmake libclang-dev pkg-config xz-utils patch libslirp-dev libglib2.0-dev \
     curl openssh-client sshpass iproute2 iputils-ping \
-    u-boot-tools squashfs-tools mtd-utils cpio linux-source-6.1 qemu-system-arm gdb-multiarch
+    u-boot-tools squashfs-tools mtd-utils cpio linux-source-6.1 qemu-system-arm gdb-multiarch \
+    podman runc
 CARGO ?= cargo
 FLASH ?=
+CONTAINER ?= podman
 
 all: build
 
@@ -37,6 +42,9 @@ run: build
 
 test: unicorn
 	$(CARGO) test --release --workspace
+
+container: build
+	CONTAINER="$(CONTAINER)" scripts/container-image
 
 clean:
 	$(CARGO) clean

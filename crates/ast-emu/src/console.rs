@@ -50,6 +50,21 @@ impl Drop for RawTerminal {
     }
 }
 
+/// Puts the terminal on stdin back into cooked mode (echo, line editing, signals), for the way
+/// out when [`RawTerminal`] cannot be dropped (a panic, a forced exit). Harmless when stdin is
+/// not a terminal.
+pub fn restore_terminal() {
+    // SAFETY: tcgetattr/tcsetattr on fd 0 with a termios it filled.
+    unsafe {
+        let mut t: libc::termios = std::mem::zeroed();
+        if libc::tcgetattr(0, &mut t) == 0 {
+            t.c_lflag |= libc::ICANON | libc::ECHO | libc::ISIG;
+            t.c_oflag |= libc::OPOST;
+            libc::tcsetattr(0, libc::TCSANOW, &t);
+        }
+    }
+}
+
 /// Splits console input into guest bytes and escape commands.
 #[derive(Default)]
 pub struct EscapeParser {

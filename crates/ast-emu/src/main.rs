@@ -6,12 +6,14 @@ mod i2c_dev;
 mod image;
 mod net;
 mod persist;
+mod signals;
 mod timeline;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use ast2600::{Ast2600, BoardConfig, HostEvent, Stop};
+use clap::builder::BoolishValueParser;
 use clap::Parser;
 
 /// The project's own firmware (see firmware-fixtures/README.md: mainline u-boot, Linux 6.1, a
@@ -27,8 +29,14 @@ static DEFAULT_IMAGE: &[u8] = include_bytes!("../../../firmware-fixtures/ast2600
 struct Args {
     /// The boot flash image (raw, or .xz compressed); 64 MiB. Without it, the project's own
     /// image (firmware-fixtures/ast2600-evb.img.xz, built into this binary) boots.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", env = "AST_EMU_FLASH")]
     flash: Option<PathBuf>,
+
+    /// The image to boot when --flash is not given, if this file exists; otherwise the built-in
+    /// image boots. The container image sets it to /flash/image.mtd, so mounting an image
+    /// there is enough to boot it.
+    #[arg(long, value_name = "PATH", env = "AST_EMU_DEFAULT_FLASH")]
+    default_flash: Option<PathBuf>,
 
     /// Log filter (env_logger syntax). `unimp=warn,unassigned=warn` reports every
     /// unimplemented register and unassigned address once. Defaults to RUST_LOG, else `error`.
@@ -38,17 +46,19 @@ struct Args {
     /// A network for MAC1 (Linux eth0), QEMU-style: `user` gives user-mode networking (DHCP
     /// 10.0.2.15, the host as 10.0.2.2, DNS at 10.0.2.3) with forwarded ports, e.g.
     /// `user,hostfwd=tcp:127.0.0.1:2222-:22,hostfwd=tcp::8080-:80`. Ports listen on 127.0.0.1
-    /// unless an address is given. `tap,ifname=NAME` bridges to a host TAP device.
-    #[arg(long, value_name = "SPEC")]
+    /// unless an address is given. `tap,ifname=NAME` bridges to a host TAP device; `none` (or an
+    /// empty value) leaves the NIC unconnected, as no --nic does.
+    #[arg(long, value_name = "SPEC", env = "AST_EMU_NIC")]
     nic: Option<String>,
 
-    /// Write guest changes to the flash back into the --flash file: atomically, at exit, on
-    /// `Ctrl-a s` and before each guest reboot. Without it the file is never modified.
-    #[arg(long)]
+    /// Write guest changes to the flash back into the --flash file: atomically, at exit
+    /// (including on SIGTERM/SIGINT/SIGHUP), on `Ctrl-a s` and before each guest reboot.
+    /// Without it the file is never modified. The variable takes 1/true/yes/on or 0/false/no/off.
+    #[arg(long, env = "AST_EMU_PERSIST", value_parser = BoolishValueParser::new())]
     persist: bool,
 
     /// Accept an image smaller than the flash, filling the rest with 0xFF (erased NOR).
-    #[arg(long)]
+    #[arg(long, env = "AST_EMU_PAD", value_parser = BoolishValueParser::new())]
     pad: bool,
 
     /// Write the log to this file instead of stderr.
@@ -149,18 +159,48 @@ fn init_logging(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
+/// The image to boot: --flash, else --default-flash when that file exists, else the built-in
+/// image (`None`). Says which on stderr when --default-flash is given (the container log).
+fn flash_path(args: &Args) -> Option<PathBuf> {
+    if let Some(p) = &args.flash {
+        return Some(p.clone());
+    }
+    let fallback = args.default_flash.as_ref()?;
+    if fallback.exists() {
+        eprintln!("ast-emu: booting {}", fallback.display());
+        Some(fallback.clone())
+    } else {
+        eprintln!(
+            "ast-emu: no {}; booting the built-in image",
+            fallback.display()
+        );
+        None
+    }
+}
+
 fn main() -> ExitCode {
-    let args = Args::parse();
+    // Before any thread starts, so that they all leave these signals to the signal thread.
+    signals::block();
+    let mut args = Args::parse();
     if let Err(e) = init_logging(&args) {
         eprintln!("ast-emu: log file: {e}");
         return ExitCode::from(2);
     }
+    args.flash = flash_path(&args);
     if args.persist {
         match &args.flash {
             None => {
-                eprintln!(
-                    "ast-emu: --persist needs --flash FILE (the built-in image cannot be written)"
-                );
+                match &args.default_flash {
+                    Some(p) => eprintln!(
+                        "ast-emu: --persist needs an image file: give --flash FILE or put the \
+                         image at {} (the built-in image cannot be written)",
+                        p.display()
+                    ),
+                    None => eprintln!(
+                        "ast-emu: --persist needs --flash FILE (the built-in image cannot be \
+                         written)"
+                    ),
+                }
                 return ExitCode::from(2);
             }
             Some(p) if p.extension().is_some_and(|e| e == "xz") => {
@@ -188,6 +228,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if args.persist {
+        if let Some(path) = &args.flash {
+            if let Err(e) = persist::check(path) {
+                eprintln!("ast-emu: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     let timeline = args.timeline.then(timeline::Timeline::new);
     let console: Box<dyn std::io::Write> = match &timeline {
         Some(t) => Box::new(timeline::TimelineWriter {
@@ -222,7 +270,8 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     // Keep the network running for as long as the SoC runs.
-    let _network = match &args.nic {
+    let _network = match args.nic.as_deref() {
+        None | Some("" | "none") => None,
         Some(spec) => match net::connect(&mut soc, spec) {
             Ok(net) => Some(net),
             Err(e) => {
@@ -230,7 +279,6 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         },
-        None => None,
     };
     if args.persist {
         if let Some(path) = args.flash.clone() {
@@ -243,15 +291,7 @@ fn main() -> ExitCode {
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         // Leave the terminal usable even if something goes badly wrong.
-        // SAFETY: resetting fd 0 to sane cooked mode is harmless when it is not a terminal.
-        unsafe {
-            let mut t: libc::termios = std::mem::zeroed();
-            if libc::tcgetattr(0, &mut t) == 0 {
-                t.c_lflag |= libc::ICANON | libc::ECHO | libc::ISIG;
-                t.c_oflag |= libc::OPOST;
-                libc::tcsetattr(0, libc::TCSANOW, &t);
-            }
-        }
+        console::restore_terminal();
         default_hook(info);
     }));
     if terminal.is_raw() {
@@ -296,7 +336,8 @@ fn main() -> ExitCode {
         }
         None => None,
     };
-    drop(tx);
+    let wake = soc.cpu_handle();
+    signals::forward(tx, move || wake.request_exit());
     let stop = loop {
         if let Some(stream) = gdb_now.take() {
             match gdb::session(&mut soc, &rx, stream) {
