@@ -144,11 +144,14 @@ mod tests {
             inner: Vec::new(),
             timeline: tl.clone(),
         };
-        w.write_all(b"\r\nU-Boot 2023.10 (x)\r\n## Loading\r\nStart")
-            .unwrap();
-        w.write_all(b"ing kernel ...\r\n").unwrap();
-        w.write_all(b"U-Boot again\r\n[ 0.0] Linux version 6.1\r\nlogin: ")
-            .unwrap();
+        let chunks: [&[u8]; 3] = [
+            b"\r\nU-Boot 2023.10 (x)\r\n## Loading\r\nStart",
+            b"ing kernel ...\r\n",
+            b"U-Boot again\r\n[ 0.0] Linux version 6.1\r\nlogin: ",
+        ];
+        for chunk in chunks {
+            w.write_all(chunk).unwrap();
+        }
         let labels: Vec<&str> = tl.borrow().seen.iter().map(|s| s.0).collect();
         assert_eq!(
             labels,
