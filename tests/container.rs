@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use support::shared_image;
+use support::{free_port, have, retry_until_ok, shared_image};
 
 /// Generous: the tests wait for boot milestones, they do not time them.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(300);
@@ -55,23 +55,6 @@ fn ok(cmd: &mut Command) -> String {
         text(&out.stderr)
     );
     text(&out.stdout)
-}
-
-fn have(tool: &str) -> bool {
-    Command::new("which")
-        .arg(tool)
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
-
-/// A port nobody listens on right now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A folder of its own under cargo's temporary folder.
@@ -227,18 +210,6 @@ fn wait_for_log(container: &str, needle: &str) {
             "waited for {needle:?} in the log of {container} ({st}); log tail:\n{}",
             tail(&log)
         );
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
-
-/// Runs `cmd` until it succeeds (a server may still be starting), up to `limit`.
-fn retry_until_ok(limit: Duration, mut cmd: impl FnMut() -> Output) -> Output {
-    let deadline = Instant::now() + limit;
-    loop {
-        let out = cmd();
-        if out.status.success() || Instant::now() > deadline {
-            return out;
-        }
         std::thread::sleep(Duration::from_millis(250));
     }
 }

@@ -1,21 +1,17 @@
 //! The project's own firmware: the committed image matches its manifest, the assembly step
 //! reproduces it byte for byte, and it also boots on QEMU's ast2600-evb (the reference model).
 
+mod support;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use support::have;
+
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../firmware-fixtures")
-}
-
-fn have(tool: &str) -> bool {
-    Command::new("which")
-        .arg(tool)
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
 }
 
 #[test]

@@ -5,24 +5,16 @@
 mod support;
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use support::{shared_image, Emulator};
+use support::{free_port, shared_image, Emulator};
 
 /// The kernel's load address and entry in both FIT images (firmware-fixtures/ast2600.its and
 /// the reference images' ast2600-fit.its).
 const KERNEL_ENTRY: u32 = 0x8000_1000;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// The reference mainline fixture when `../shared` has it, else the project's own image (also
 /// mainline u-boot and Linux 6.1). Returns the flash arguments and the ready line.

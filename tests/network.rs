@@ -6,38 +6,10 @@ mod support;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::{shared_image, Emulator};
+use support::{free_port, have, retry_until_ok, shared_image, Emulator};
 
-/// A port nobody listens on right now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Runs `cmd` until it succeeds (the guest's server may still be starting), up to `limit`.
-fn retry_until_ok(
-    limit: Duration,
-    mut cmd: impl FnMut() -> std::process::Output,
-) -> std::process::Output {
-    let deadline = Instant::now() + limit;
-    loop {
-        let out = cmd();
-        if out.status.success() || Instant::now() > deadline {
-            return out;
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
-}
-
-fn have(tool: &str) -> bool {
-    let ok = Command::new("which")
-        .arg(tool)
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
+fn need(tool: &str) -> bool {
+    let ok = have(tool);
     if !ok {
         eprintln!("SKIPPED: {tool} is not installed (make deps installs it)");
     }
@@ -49,7 +21,7 @@ fn dhcp_ping_and_http_through_a_forwarded_port() {
     let Some(image) = shared_image("ast2600-fixture.img.xz") else {
         return;
     };
-    if !have("curl") {
+    if !need("curl") {
         return;
     }
     let port = free_port();
@@ -82,7 +54,7 @@ fn ssh_and_scp_into_the_sdk_image() {
     let Some(image) = shared_image("ast2600-sdk.img.xz") else {
         return;
     };
-    if !have("ssh") || !have("sshpass") || !have("scp") {
+    if !need("ssh") || !need("sshpass") || !need("scp") {
         return;
     }
     let port = free_port();

@@ -191,3 +191,36 @@ pub fn image_head(path: &Path, n: usize) -> Vec<u8> {
     let _ = child.wait();
     buf
 }
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Whether `tool` is on the PATH.
+pub fn have(tool: &str) -> bool {
+    Command::new("which")
+        .arg(tool)
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+/// Runs `cmd` until it succeeds (a server may still be starting), up to `limit`.
+pub fn retry_until_ok(
+    limit: Duration,
+    mut cmd: impl FnMut() -> std::process::Output,
+) -> std::process::Output {
+    let deadline = Instant::now() + limit;
+    loop {
+        let out = cmd();
+        if out.status.success() || Instant::now() > deadline {
+            return out;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
