@@ -44,7 +44,7 @@ fn hello_in_thumb_state_prints_on_the_console() {
 #[test]
 fn every_benchmark_guest_runs_to_its_end_marker() {
     for g in bench_guests::ALL {
-        let path = scratch(&format!("{}.elf", g.name), &g.with_iterations(1000));
+        let path = scratch(&format!("{}.elf", g.name), &g.with_iterations(100));
         let mut emu = Emulator::start(&["--elf", path.to_str().unwrap()]);
         emu.expect_within(bench_guests::START_MARKER, TIMEOUT);
         emu.expect_within(bench_guests::END_MARKER, TIMEOUT);
