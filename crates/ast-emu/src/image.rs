@@ -31,9 +31,7 @@ impl fmt::Display for ImageError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ImageError::Missing(p) => write!(f, "{}: no such file", p.display()),
-            ImageError::Directory(p) => {
-                write!(f, "{}: is a directory, not a flash image", p.display())
-            }
+            ImageError::Directory(p) => write!(f, "{}: is a directory, not a file", p.display()),
             ImageError::Unreadable(p, e) => write!(f, "{}: cannot read: {e}", p.display()),
             ImageError::Empty(p) => write!(f, "{}: the file is empty", p.display()),
             ImageError::BadXz(p, e) => {
@@ -84,6 +82,13 @@ pub fn load_padded(path: &Path, pad: bool) -> Result<Vec<u8>, ImageError> {
 
 /// Reads a raw or `.xz` flash image and checks it fits the board.
 pub fn load(path: &Path) -> Result<Vec<u8>, ImageError> {
+    let raw = read_file(path)?;
+    decode(path, raw)
+}
+
+/// Reads a whole input file, with the errors a user can get wrong (missing, a directory,
+/// unreadable); `Empty` if it has no bytes.
+pub fn read_file(path: &Path) -> Result<Vec<u8>, ImageError> {
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -98,7 +103,10 @@ pub fn load(path: &Path) -> Result<Vec<u8>, ImageError> {
     let mut raw = Vec::with_capacity(meta.len() as usize);
     file.read_to_end(&mut raw)
         .map_err(|e| ImageError::Unreadable(path.into(), e))?;
-    decode(path, raw)
+    if raw.is_empty() {
+        return Err(ImageError::Empty(path.into()));
+    }
+    Ok(raw)
 }
 
 /// Checks (and decompresses, for `.xz`) an image already in memory; `path` names it in errors.

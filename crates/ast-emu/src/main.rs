@@ -61,6 +61,13 @@ struct Args {
     #[arg(long, env = "AST_EMU_PAD", value_parser = BoolishValueParser::new())]
     pad: bool,
 
+    /// Run a bare-metal 32-bit ARM ELF instead of booting the flash, as QEMU's `-kernel` does:
+    /// its segments are loaded at their physical addresses (DRAM or SRAM) and the CPU starts
+    /// at its entry point in SVC mode with interrupts masked. The flash is blank unless --flash
+    /// is given. The console is UART5 (0x1E784000).
+    #[arg(long, value_name = "FILE")]
+    elf: Option<PathBuf>,
+
     /// Write the log to this file instead of stderr.
     #[arg(long, value_name = "PATH")]
     log_file: Option<PathBuf>,
@@ -216,6 +223,8 @@ fn main() -> ExitCode {
     }
     let loaded = match &args.flash {
         Some(path) => image::load_padded(path, args.pad),
+        // A bare-metal ELF needs no firmware: blank (erased) flash.
+        None if args.elf.is_some() => Ok(vec![0xff; image::ACCEPTED_SIZES[0]]),
         None => image::decode(
             std::path::Path::new("(built-in ast2600-evb.img.xz)"),
             DEFAULT_IMAGE.to_vec(),
@@ -264,6 +273,18 @@ fn main() -> ExitCode {
     if let Err(e) = soc.set_trace(&trace_settings(&args.trace).1) {
         eprintln!("ast-emu: --trace: {e}");
         return ExitCode::from(2);
+    }
+    if let Some(path) = &args.elf {
+        let loaded = image::read_file(path)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| {
+                soc.load_elf(&bytes)
+                    .map_err(|e| format!("{}: {e}", path.display()))
+            });
+        if let Err(e) = loaded {
+            eprintln!("ast-emu: --elf {e}");
+            return ExitCode::from(2);
+        }
     }
     if let Err(e) = i2c_dev::add_all(&mut soc, &args.i2c_dev) {
         eprintln!("ast-emu: {e}");

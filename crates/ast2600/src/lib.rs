@@ -5,6 +5,7 @@
 //! loop that gives the CPU time, fires device deadlines and skips idle time.
 #![deny(missing_docs)]
 
+mod elf;
 mod i2c_devices;
 pub mod map;
 mod mmio;
@@ -216,6 +217,7 @@ pub struct Ast2600 {
     irq_trace: Rc<IrqTrace>,
     /// Measured wall time blocked in idle waits (ns), added to [`RunStats::idle_wall_ns`].
     idle_wall_ns: std::cell::Cell<u64>,
+    dram_size: u64,
 }
 
 /// What `--trace` turns on (all off by default, and free when off).
@@ -500,6 +502,7 @@ impl Ast2600 {
             stuck_exits: 0,
             irq_trace,
             idle_wall_ns: std::cell::Cell::new(0),
+            dram_size: config.dram_size,
         })
     }
 
@@ -566,6 +569,91 @@ impl Ast2600 {
             .mappings()
             .map(|m| (m.base, m.size, m.name.clone()))
             .collect()
+    }
+
+    /// Loads a bare-metal 32-bit ARM ELF (`bytes`) as QEMU's `-kernel` does for a non-Linux
+    /// image: each PT_LOAD segment copied to its physical address (zero-filled past its file
+    /// bytes), then the CPU pointed at the entry point ([`Ast2600::start_at`]). Segments must lie
+    /// in DRAM or SRAM. Returns the entry point. Errors are one line, for a user.
+    pub fn load_elf(&mut self, bytes: &[u8]) -> Result<u32, SocError> {
+        let image = elf::parse(bytes).map_err(SocError)?;
+        for seg in &image.segments {
+            if !self.is_ram(seg.addr, seg.mem_size) {
+                return Err(SocError(format!(
+                    "the segment at {:#x} ({} bytes) is outside RAM (DRAM {:#x}-{:#x}, SRAM {:#x}-{:#x})",
+                    seg.addr,
+                    seg.mem_size,
+                    map::DRAM,
+                    map::DRAM + self.dram_size - 1,
+                    map::SRAM,
+                    map::SRAM + map::SRAM_SIZE - 1
+                )));
+            }
+        }
+        for seg in &image.segments {
+            self.write_physical(seg.addr, seg.file_bytes)?;
+            let zeros = seg.mem_size - seg.file_bytes.len() as u64;
+            if zeros > 0 {
+                let at = seg.addr + seg.file_bytes.len() as u64;
+                self.write_physical(at, &vec![0; zeros as usize])?;
+            }
+        }
+        self.start_at(image.entry);
+        Ok(image.entry)
+    }
+
+    /// Whether `[addr, addr + len)` lies within DRAM or within SRAM.
+    fn is_ram(&self, addr: u64, len: u64) -> bool {
+        let Some(end) = addr.checked_add(len) else {
+            return false;
+        };
+        [(map::DRAM, self.dram_size), (map::SRAM, map::SRAM_SIZE)]
+            .iter()
+            .any(|&(base, size)| addr >= base && end <= base + size)
+    }
+
+    /// Copies `data` into RAM (DRAM or SRAM) at physical `addr`, dropping translated code it
+    /// overwrites (loaders, test harnesses).
+    pub fn write_physical(&mut self, addr: u64, data: &[u8]) -> Result<(), SocError> {
+        if !self.is_ram(addr, data.len() as u64) {
+            return Err(SocError(format!("{addr:#x}+{:#x} is not RAM", data.len())));
+        }
+        Ok(self.cpu.write_memory(addr, data)?)
+    }
+
+    /// Points the CPU at `entry` (Thumb state if bit 0 is set) in SVC mode with IRQ and FIQ
+    /// masked, the state QEMU's `-kernel` starts a bare-metal ELF in. Other registers keep
+    /// their values.
+    pub fn start_at(&mut self, entry: u32) {
+        self.cpu.set_reg(cpu::Reg::Cpsr, 0x1d3);
+        self.cpu.set_reg(cpu::Reg::Pc, entry);
+    }
+
+    /// Runs the guest until the CPU waits in WFI with no interrupt pending: for small guests
+    /// in tests and benchmarks. Devices are serviced and their deadlines fired each time the
+    /// CPU returns, but there are no host events, no idle skipping and no ticker: a guest that
+    /// neither executes WFI nor makes a device stop the CPU never returns.
+    pub fn run_until_wfi(&mut self) -> Result<(), SocError> {
+        loop {
+            self.service()?;
+            self.fire_deadlines();
+            self.stats.slices += 1;
+            match self.cpu.run() {
+                Exit::Requested => {}
+                Exit::Fault(e) => return Err(SocError(e)),
+                Exit::Breakpoint(a) => {
+                    return Err(SocError(format!("stopped at a breakpoint at {a:#x}")))
+                }
+                Exit::WaitForInterrupt => {
+                    self.stats.wfi += 1;
+                    self.service()?;
+                    self.fire_deadlines();
+                    if !self.cpu_irq.pending() {
+                        return Ok(());
+                    }
+                }
+            }
+        }
     }
 
     /// Whether the guest changed the boot flash since power-on.

@@ -1,0 +1,93 @@
+//! Bare-metal ARM ELF images (`--elf`): parsing and the checks that give clear errors.
+
+use goblin::elf::header::{EI_CLASS, EI_DATA, ELFCLASS32, ELFDATA2LSB, EM_ARM};
+use goblin::elf::program_header::PT_LOAD;
+use goblin::elf::Elf;
+
+/// A PT_LOAD segment: `file_bytes` at physical address `addr`, zero-filled up to `mem_size`.
+pub(crate) struct Segment<'a> {
+    pub(crate) addr: u64,
+    pub(crate) file_bytes: &'a [u8],
+    pub(crate) mem_size: u64,
+}
+
+/// What loading an ELF needs: its entry point and loadable segments.
+pub(crate) struct ElfImage<'a> {
+    pub(crate) entry: u32,
+    pub(crate) segments: Vec<Segment<'a>>,
+}
+
+/// Parses `bytes` as a 32-bit little-endian ARM executable. Errors are one line for a user.
+pub(crate) fn parse(bytes: &[u8]) -> Result<ElfImage<'_>, String> {
+    if bytes.len() < 16 || &bytes[..4] != b"\x7fELF" {
+        return Err("not an ELF file".into());
+    }
+    if bytes[EI_CLASS] != ELFCLASS32 || bytes[EI_DATA] != ELFDATA2LSB {
+        return Err(format!(
+            "not a 32-bit little-endian ELF ({}-bit, {} endian): the AST2600 runs 32-bit ARM code",
+            if bytes[EI_CLASS] == ELFCLASS32 {
+                32
+            } else {
+                64
+            },
+            if bytes[EI_DATA] == ELFDATA2LSB {
+                "little"
+            } else {
+                "big"
+            },
+        ));
+    }
+    let elf = Elf::parse(bytes).map_err(|e| format!("corrupt or truncated ELF: {e}"))?;
+    if elf.header.e_machine != EM_ARM {
+        return Err(format!(
+            "not an ARM ELF (machine {}, {})",
+            elf.header.e_machine,
+            goblin::elf::header::machine_to_str(elf.header.e_machine)
+        ));
+    }
+    let mut segments = Vec::new();
+    for ph in elf.program_headers.iter().filter(|p| p.p_type == PT_LOAD) {
+        if ph.p_memsz == 0 {
+            continue;
+        }
+        let start = ph.p_offset as usize;
+        let file_bytes = start
+            .checked_add(ph.p_filesz as usize)
+            .and_then(|end| bytes.get(start..end))
+            .ok_or_else(|| {
+                format!(
+                    "corrupt ELF: the segment at {:#x} lies beyond the end of the file",
+                    ph.p_paddr
+                )
+            })?;
+        if ph.p_filesz > ph.p_memsz {
+            return Err(format!(
+                "corrupt ELF: the segment at {:#x} has more file bytes than memory",
+                ph.p_paddr
+            ));
+        }
+        segments.push(Segment {
+            addr: ph.p_paddr,
+            file_bytes,
+            mem_size: ph.p_memsz,
+        });
+    }
+    if segments.is_empty() {
+        return Err("the ELF has no loadable segment".into());
+    }
+    // The entry point is a virtual address; the image runs with the MMU off, so it is moved
+    // into the physical address of the segment that holds it (as QEMU's ELF loader does).
+    let entry = elf.entry;
+    let phys_entry = elf
+        .program_headers
+        .iter()
+        .filter(|p| p.p_type == PT_LOAD && p.p_memsz > 0)
+        .find(|p| (p.p_vaddr..p.p_vaddr + p.p_memsz).contains(&(entry & !1)))
+        .map(|p| (p.p_paddr + ((entry & !1) - p.p_vaddr)) as u32 | (entry & 1) as u32);
+    match phys_entry {
+        Some(entry) => Ok(ElfImage { entry, segments }),
+        None => Err(format!(
+            "the entry point {entry:#010x} is not in a loadable segment"
+        )),
+    }
+}

@@ -1,0 +1,25 @@
+@ As hello.S, in Thumb state: the ELF entry has bit 0 set.
+    .syntax unified
+    .arch armv7-a
+    .thumb
+    .section .text.start, "ax"
+    .global _start
+    .thumb_func
+_start:
+    ldr r1, =0x1E784000                 @ UART5
+    adr r0, message
+1:  ldrb r2, [r0], #1
+    cbz r2, 3f
+2:  ldr r3, [r1, #0x14]                 @ LSR
+    tst r3, #0x20                       @ THR empty
+    beq 2b
+    str r2, [r1]                        @ THR
+    b 1b
+3:  cpsid if
+    wfi
+    b 3b
+    .balign 4
+message:
+    .asciz "Hello from Thumb code\r\n"
+    .balign 4
+    .ltorg
