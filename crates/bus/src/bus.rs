@@ -50,10 +50,15 @@ impl fmt::Display for BusError {
 
 impl std::error::Error for BusError {}
 
-/// The memory-mapped I/O bus: a `BTreeMap` from base address to [`Mapping`].
+/// The device a hot loop hits again and again: `(base, size, device)`.
+type LastHit = Option<(u64, u64, Rc<RefCell<dyn Device>>)>;
+
+/// The memory-mapped I/O bus: a `BTreeMap` from base address to [`Mapping`], with the last
+/// device accessed remembered (a guest polls one register far more often than it moves on).
 #[derive(Default)]
 pub struct Bus {
     ranges: BTreeMap<u64, Mapping>,
+    last: RefCell<LastHit>,
 }
 
 impl Bus {
@@ -85,6 +90,7 @@ impl Bus {
                 existing: m.name.clone(),
             });
         }
+        self.last.replace(None);
         self.ranges.insert(
             base,
             Mapping {
@@ -106,17 +112,30 @@ impl Bus {
             .filter(|m| addr - m.base < m.size)
     }
 
+    /// The device serving `addr` and its base: the last one hit, else a lookup.
+    fn device_at(&self, addr: u64) -> Option<(u64, Rc<RefCell<dyn Device>>)> {
+        if let Some((base, size, dev)) = &*self.last.borrow() {
+            if addr.wrapping_sub(*base) < *size {
+                return Some((*base, dev.clone()));
+            }
+        }
+        let m = self.find(addr)?;
+        self.last.replace(Some((m.base, m.size, m.device.clone())));
+        Some((m.base, m.device.clone()))
+    }
+
     /// Reads from the device at `addr`; `None` when no device is mapped there.
     pub fn read(&self, addr: u64, size: u8) -> Option<u64> {
-        let m = self.find(addr)?;
-        Some(m.device.borrow_mut().read(addr - m.base, size))
+        let (base, dev) = self.device_at(addr)?;
+        let value = dev.borrow_mut().read(addr - base, size);
+        Some(value)
     }
 
     /// Writes to the device at `addr`; returns false when no device is mapped there.
     pub fn write(&self, addr: u64, size: u8, value: u64) -> bool {
-        match self.find(addr) {
-            Some(m) => {
-                m.device.borrow_mut().write(addr - m.base, size, value);
+        match self.device_at(addr) {
+            Some((base, dev)) => {
+                dev.borrow_mut().write(addr - base, size, value);
                 true
             }
             None => false,
@@ -188,6 +207,26 @@ mod tests {
         assert_eq!(bus.read(0x1200, 4), None);
         assert_eq!(bus.read(0xfff, 4), None);
         assert!(!bus.write(0x1200, 4, 1));
+    }
+
+    #[test]
+    fn the_remembered_device_never_serves_an_address_outside_it() {
+        let mut bus = Bus::new();
+        bus.insert(0x1000, 0x100, "a", dev(0)).unwrap();
+        assert_eq!(bus.read(0x1010, 4), Some(0x10));
+        // Just past a's end, then back, then below it, then a new device placed later.
+        assert_eq!(bus.read(0x1100, 4), None);
+        assert_eq!(bus.read(0x10fc, 4), Some(0xfc));
+        assert_eq!(bus.read(0x0ffc, 4), None);
+        assert_eq!(bus.read(0x1000, 4), Some(0));
+        bus.insert(0x1100, 0x100, "b", dev(0x50)).unwrap();
+        assert_eq!(bus.read(0x1100, 4), Some(0x50));
+        assert_eq!(bus.read(0x1000, 4), Some(0));
+        for i in 0..64u64 {
+            // Alternating between the two: each answer comes from the right one.
+            assert_eq!(bus.read(0x1000 + i, 1), Some(i));
+            assert_eq!(bus.read(0x1100 + i, 1), Some(0x50 + i));
+        }
     }
 
     #[test]
