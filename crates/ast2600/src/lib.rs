@@ -267,6 +267,9 @@ impl Ast2600 {
         let mut cpu = Cpu::new(clock.clone(), Box::new(timer_outputs))?;
         cpu_irq.connect(cpu.handle());
         cpu.set_mp_affinity(map::CPU0_MPIDR_AFFINITY)?;
+        // A write to the FMC's registers can switch its window between direct memory and the
+        // controller: the CPU must stop right after it, before it touches the window.
+        cpu.set_io_barrier(map::FMC, 0x1000);
         let reset = Rc::new(ResetRequest::new(cpu.handle()));
 
         // Memory.

@@ -29,7 +29,16 @@ loop_start:
     str r2, [r10, #FMC_CE0_CTRL]        @ user mode, deselected
     str r12, [r10, #FMC_CE0_CTRL]       @ select
     ldr r1, =FMC_WINDOW
-    bl send_read                        @ (see send_read)
+    @ READ and the 3-byte address, in the same translated block as the control write above:
+    @ the window must already be the controller's (ast-emu ends the block after a store to
+    @ the FMC's registers, so the switch takes effect before the next instruction).
+    mov r2, #0x03                       @ READ
+    strb r2, [r1]
+    mov r2, r14, lsr #16
+    strb r2, [r1]
+    mov r2, r14, lsr #8
+    strb r2, [r1]
+    strb r14, [r1]
     mov r3, #CHUNK / 32
 1:  ldm r1, {r2, r4-r9, r11}
     subs r3, r3, #1
@@ -44,20 +53,6 @@ loop_start:
     subs r0, r0, #1
     bne loop_start
     pop {r4-r11, pc}
-
-@ send_read: shifts READ and the 3-byte address r14 out through the window at r1. Clobbers r2.
-@ Like a driver's helper it runs in a later translated block than the control register write
-@ that selected user mode: ast-emu switches the window from direct memory to the controller
-@ at a block boundary, so a window access in the same block would still see direct memory.
-send_read:
-    mov r2, #0x03                       @ READ
-    strb r2, [r1]
-    mov r2, r14, lsr #16
-    strb r2, [r1]
-    mov r2, r14, lsr #8
-    strb r2, [r1]
-    strb r14, [r1]
-    bx lr
 
     .data
     .global iterations, per_iteration

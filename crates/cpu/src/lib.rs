@@ -350,6 +350,15 @@ impl Cpu {
         self.handle.clone()
     }
 
+    /// Makes every store to guest physical `[start, start + len)` the last instruction of its
+    /// translated block, so that an exit requested from its MMIO callback
+    /// ([`CpuHandle::request_exit`]) stops the CPU before the next instruction runs: for a
+    /// controller whose register writes remap memory. `len` 0 turns it off.
+    pub fn set_io_barrier(&mut self, start: u64, len: u64) {
+        // SAFETY: a live engine, on its own thread.
+        unsafe { ffi::uc_ast_set_io_barrier(self.uc.get_handle(), start, len) }
+    }
+
     /// A reader of the PC of the instruction making an MMIO access (traces).
     pub fn io_pc(&self) -> IoPc {
         IoPc {
