@@ -23,16 +23,19 @@ fn boot_to_shell(image: &str, login: bool) -> Option<Emulator> {
     Some(emu)
 }
 
-/// Runs `cmd` in the guest shell and returns its output (between the echoed command and the
-/// next prompt). A marker makes the end unambiguous.
+/// Runs `cmd` in the guest shell and returns its output. The end marker is spelled with a
+/// quote in the command (`@@DO''NE@@`), so only the shell's output contains it as
+/// `@@DONE@@`: the command line may be echoed twice (by the tty, then by the shell's line
+/// editor, when it is typed while the shell is still busy), and the output starts after the
+/// last echo.
 fn shell(emu: &mut Emulator, cmd: &str) -> String {
-    emu.send(&format!("{cmd}; echo @@DONE@@\r"));
-    // The echo of the command line itself contains the marker once; the output's end is the
-    // second one.
-    emu.expect("@@DONE@@");
+    const ECHOED: &str = "@@DO''NE@@";
+    emu.send(&format!("{cmd}; echo {ECHOED}\r"));
     let out = emu.expect("@@DONE@@");
     emu.expect("# ");
-    out.trim_end_matches("@@DONE@@").replace('\r', "")
+    let out = out.trim_end_matches("@@DONE@@");
+    let out = out.rsplit_once(ECHOED).map_or(out, |(_, after)| after);
+    out.replace('\r', "")
 }
 
 fn arch_timer_count(emu: &mut Emulator) -> u64 {
@@ -47,7 +50,8 @@ fn arch_timer_count(emu: &mut Emulator) -> u64 {
 }
 
 fn check_linux(mut emu: Emulator, poweroff: &str) {
-    assert!(shell(&mut emu, "uname -r").contains("6.1.192"));
+    let release = shell(&mut emu, "uname -r");
+    assert!(release.contains("6.1.192"), "uname -r: {release:?}");
     let mtd = shell(&mut emu, "cat /proc/mtd");
     for part in [
         "\"bmc\"",

@@ -10,45 +10,12 @@
 //! direct reads return the array bytes (wrapping at the end of the chip). Cases:
 //! `PROPTEST_CASES` (256 by default) x [`OPS`] operations; see docs/fuzzing.md.
 
-use std::fmt::Debug;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
 
 use bus::MemoryBlock;
+use mmio_fuzz::*;
 use proptest::prelude::*;
-use proptest::test_runner::{FileFailurePersistence, TestCaseError};
 use spi_nor::*;
-
-// ---- harness shared by every device's tests/fuzz.rs (kept identical; the MMIO strategies
-// width / offset / value / read_fits are left out here: the chip has no registers) ----
-
-/// Operations per case: 256 cases (proptest's default) x 400 = 102 400 operations.
-const OPS: usize = 400;
-/// The longest one operation may take, in wall time. Operations take microseconds (the
-/// slowest, a 32 MiB SMC checksum DMA, about 0.2 s); the margin absorbs a loaded machine.
-const OP_BUDGET: Duration = Duration::from_secs(5);
-
-/// Case count from `PROPTEST_CASES` (default 256). A case running longer than 30 s fails as a
-/// hang (proptest then runs the cases in a child process it can kill). Failing cases are kept
-/// in `tests/fuzz.proptest-regressions` and replayed first on every run.
-fn config() -> ProptestConfig {
-    ProptestConfig {
-        timeout: 30_000,
-        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
-            "proptest-regressions",
-        ))),
-        ..ProptestConfig::default()
-    }
-}
-
-/// Runs `f` (operation `op`), failing the case if it takes longer than [`OP_BUDGET`].
-fn timed<R>(op: &dyn Debug, f: impl FnOnce() -> R) -> Result<R, TestCaseError> {
-    let start = Instant::now();
-    let r = f();
-    let took = start.elapsed();
-    prop_assert!(took < OP_BUDGET, "{:?} took {:?}", op, took);
-    Ok(r)
-}
 
 // ---- the SPI NOR chip ----
 
