@@ -52,6 +52,10 @@ pub const RTL8211E_EPAGSR: u8 = 0x1e;
 pub const RTL8211E_PAGSEL: u8 = 0x1f;
 /// The page whose registers are selected by EPAGSR: Linux `rtl8211x_select_ext_page` (page 7).
 pub const RTL8211E_EXT_PAGE: u16 = 7;
+/// PAGSEL bits that select a page (RTL8211E datasheet: pages 0..=7).
+pub const RTL8211E_PAGE_MASK: u16 = 0x7;
+/// EPAGSR bits that select an extension page (0x00..=0xff).
+pub const RTL8211E_EXT_PAGE_MASK: u16 = 0xff;
 
 /// BMCR: software reset, self-clearing: Linux `BMCR_RESET`.
 pub const BMCR_RESET: u16 = 0x8000;
@@ -456,12 +460,13 @@ impl Phy {
     pub fn write(&mut self, reg: u8, value: u16) {
         let reg = reg & 0x1f;
         match reg {
+            // Only the selecting bits are kept, which also bounds the paged storage.
             RTL8211E_PAGSEL => {
-                self.state.page = value;
+                self.state.page = value & RTL8211E_PAGE_MASK;
                 return;
             }
             RTL8211E_EPAGSR => {
-                self.state.ext_page = value;
+                self.state.ext_page = value & RTL8211E_EXT_PAGE_MASK;
                 return;
             }
             _ => {}
@@ -675,6 +680,25 @@ mod tests {
         phy.write(RTL8211E_PAGSEL, 7);
         phy.write(RTL8211E_EPAGSR, 0xa4);
         assert_eq!(phy.read(0x1c), 0x1800, "kept");
+    }
+
+    #[test]
+    fn a_hostile_guest_cannot_grow_the_paged_storage_without_bound() {
+        let mut phy = Phy::new(true);
+        for page in 0..=u16::MAX {
+            phy.write(RTL8211E_PAGSEL, page);
+            phy.write(RTL8211E_EPAGSR, page);
+            phy.write(0x10, page);
+            phy.write(0x1c, page);
+        }
+        // Pages 1..=7 (page 0 is the IEEE registers), 256 extension pages on page 7.
+        assert!(
+            phy.state.paged.len() <= 6 * 2 + 256 * 2,
+            "{}",
+            phy.state.paged.len()
+        );
+        phy.write(RTL8211E_PAGSEL, 0x0f);
+        assert_eq!(phy.read(RTL8211E_PAGSEL), 7, "only the page bits are kept");
     }
 
     #[test]
