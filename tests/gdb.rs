@@ -90,6 +90,7 @@ fn gdb_breaks_at_the_kernel_entry_steps_reads_and_detaches_and_the_boot_goes_on(
          monitor info registers\n\
          monitor x/2 {KERNEL_ENTRY:#x}\n\
          monitor info mtree\n\
+         monitor info banked\n\
          delete\n\
          detach\n"
     );
@@ -154,6 +155,12 @@ fn gdb_breaks_at_the_kernel_entry_steps_reads_and_detaches_and_the_boot_goes_on(
         "monitor info registers:\n{text}"
     );
     assert!(text.contains("uart5") && text.contains("fmc-window"));
+    // Banked registers of the other modes (the kernel starts in SVC; u-boot set up others).
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("svc ") && l.contains("0x")),
+        "monitor info banked:\n{text}"
+    );
     assert!(out.status.success(), "gdb failed:\n{text}");
 
     // Detached: the boot carries on to the shell.

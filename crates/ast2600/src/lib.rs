@@ -831,6 +831,13 @@ impl Ast2600 {
                     self.cpu.reg(cpu::Reg::Cpsr)
                 );
             }
+            ["info", "banked"] => {
+                let _ = writeln!(out, "mode     sp          lr          spsr");
+                for (mode, sp, lr, spsr) in self.cpu.banked_registers() {
+                    let spsr = spsr.map_or("-".to_string(), |v| format!("{v:#010x}"));
+                    let _ = writeln!(out, "{mode:<8} {sp:#010x}  {lr:#010x}  {spsr}");
+                }
+            }
             ["info", "mtree"] => {
                 for (base, size, name) in self.memory_map() {
                     let _ = writeln!(out, "{base:#010x}-{:#010x} {name}", base + size - 1);
@@ -1257,7 +1264,7 @@ impl Waker {
 }
 
 /// What the monitor understands.
-pub const MONITOR_HELP: &str = "monitor commands:\n  info registers     core registers\n  info mtree         the memory map with device names\n  info stats         what the run loop did\n  x/N ADDR           N words of physical memory at ADDR\n  temp C             set the EVB temperature sensor (i2c bus 8, 0x4d) to C degrees\n  temp BUS ADDR C    set the sensor at i2c BUS, ADDR (temp alone lists them)\n  reset              reset the SoC\n  quit               quit the emulator\n";
+pub const MONITOR_HELP: &str = "monitor commands:\n  info registers     core registers\n  info banked        SP, LR and SPSR of every mode\n  info mtree         the memory map with device names\n  info stats         what the run loop did\n  x/N ADDR           N words of physical memory at ADDR\n  temp C             set the EVB temperature sensor (i2c bus 8, 0x4d) to C degrees\n  temp BUS ADDR C    set the sensor at i2c BUS, ADDR (temp alone lists them)\n  reset              reset the SoC\n  quit               quit the emulator\n";
 
 fn parse_number(s: &str) -> Option<u64> {
     match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {

@@ -513,6 +513,31 @@ impl Cpu {
         }
     }
 
+    /// The banked registers of every mode: (mode name, SP, LR, SPSR; no SPSR for usr/sys).
+    /// Read by switching the core to each mode and back; the current state is unchanged.
+    pub fn banked_registers(&mut self) -> Vec<(&'static str, u32, u32, Option<u32>)> {
+        const MODES: [(&str, u32); 7] = [
+            ("usr/sys", 0x1f),
+            ("fiq", 0x11),
+            ("irq", 0x12),
+            ("svc", 0x13),
+            ("mon", 0x16),
+            ("abt", 0x17),
+            ("und", 0x1b),
+        ];
+        let cpsr = self.reg(Reg::Cpsr);
+        let out = MODES
+            .iter()
+            .map(|&(name, mode)| {
+                self.set_reg(Reg::Cpsr, (cpsr & !0x1f) | mode);
+                let spsr = (mode != 0x1f).then(|| self.reg(Reg::Spsr));
+                (name, self.reg(Reg::Sp), self.reg(Reg::Lr), spsr)
+            })
+            .collect();
+        self.set_reg(Reg::Cpsr, cpsr);
+        out
+    }
+
     /// The address of the next instruction, with bit 0 set in Thumb state.
     pub fn resume_pc(&self) -> u64 {
         let thumb = self.reg(Reg::Cpsr) & (1 << 5) != 0;

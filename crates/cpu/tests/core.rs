@@ -588,3 +588,29 @@ fn an_mmio_handler_learns_the_pc_of_the_accessing_instruction() {
         vec![(MMIO_BASE, 0x10c), (MMIO_BASE + 4, 0x110)]
     );
 }
+
+#[test]
+fn banked_registers_of_every_mode_are_read_without_changing_the_current_one() {
+    let main = [0xe320f003]; // wfi
+    let mut cpu = machine(&main, Box::new(NoOutputs), VirtualClock::new());
+    cpu.set_reg(Reg::Cpsr, 0x1d2); // IRQ mode
+    cpu.set_reg(Reg::Sp, 0x1000);
+    cpu.set_reg(Reg::Lr, 0x1004);
+    cpu.set_reg(Reg::Cpsr, 0x1d3); // SVC mode
+    cpu.set_reg(Reg::Sp, 0x2000);
+    cpu.set_reg(Reg::R(0), 42);
+    let banked = cpu.banked_registers();
+    let irq = banked.iter().find(|b| b.0 == "irq").unwrap();
+    let svc = banked.iter().find(|b| b.0 == "svc").unwrap();
+    assert_eq!((irq.1, irq.2), (0x1000, 0x1004));
+    assert_eq!(svc.1, 0x2000);
+    assert!(banked
+        .iter()
+        .find(|b| b.0 == "usr/sys")
+        .unwrap()
+        .3
+        .is_none());
+    assert_eq!(cpu.reg(Reg::Cpsr) & 0x1ff, 0x1d3, "still in SVC mode");
+    assert_eq!(cpu.reg(Reg::Sp), 0x2000);
+    assert_eq!(cpu.reg(Reg::R(0)), 42);
+}
