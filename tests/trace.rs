@@ -118,3 +118,22 @@ fn timeline_reports_boot_milestones_in_order_and_where_the_time_went() {
     assert!(report.contains("MMIO accesses at"), "{report}");
     assert!(report.contains("skipped while idle"), "{report}");
 }
+
+#[test]
+fn skipping_busy_waits_passes_the_uboot_countdown_and_still_boots() {
+    let mut emu = Emulator::start(&["--skip-busy-waits", "--timeline"]);
+    emu.expect("Hit any key to stop autoboot");
+    emu.expect("Starting kernel");
+    emu.expect("AST-EMU-READY");
+    emu.expect("login:");
+    emu.send("\x01x");
+    let line = emu.expect("in busy waits");
+    assert!(emu.wait().success());
+    // "..., 2.030 s in busy waits": u-boot's 2 s countdown polls the counter.
+    let skipped: f64 = line
+        .rsplit_once(", ")
+        .and_then(|(_, tail)| tail.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no busy-wait figure in {line:?}"));
+    assert!(skipped >= 1.0, "only {skipped} s of busy waits skipped");
+}

@@ -104,6 +104,13 @@ struct Args {
     /// shares of wall time spent in the CPU, in device work and idle.
     #[arg(long)]
     timeline: bool,
+
+    /// Skip busy waits: while the guest polls the timer counter in a tight loop (u-boot's
+    /// udelay and autoboot countdown, Linux's udelay), move virtual time ahead on each read,
+    /// never past the next timer or device deadline. Faster boots for CI; but u-boot's
+    /// countdown then passes before a person could press a key, so it is off by default.
+    #[arg(long, env = "AST_EMU_SKIP_BUSY_WAITS", value_parser = BoolishValueParser::new())]
+    skip_busy_waits: bool,
 }
 
 /// One `--trace` argument.
@@ -266,6 +273,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    soc.set_busy_wait_skip(args.skip_busy_waits);
     if let Some(t) = &timeline {
         t.borrow_mut().set_clock(soc.clock().clone());
         soc.set_timing(true);

@@ -103,11 +103,13 @@ impl Timeline {
         );
         let _ = writeln!(
             out,
-            "virtual {virt:.3} s: {:.3} s skipped while idle ({} skips, {} WFI, {} CPU slices)",
+            "virtual {virt:.3} s: {:.3} s skipped while idle ({} skips, {} WFI, {} CPU slices), \
+             {:.3} s in busy waits",
             stats.skipped_ns as f64 / 1e9,
             stats.idle_skips,
             stats.wfi,
-            stats.slices
+            stats.slices,
+            stats.busy_skipped_ns as f64 / 1e9
         );
         out
     }

@@ -153,6 +153,8 @@ pub struct RunStats {
     pub device_wall_ns: u64,
     /// MMIO accesses timed (only while [`Ast2600::set_timing`] is on).
     pub mmio_accesses: u64,
+    /// Virtual time skipped in busy waits (ns), with [`Ast2600::set_busy_wait_skip`] on.
+    pub busy_skipped_ns: u64,
 }
 
 /// How far idle time may be skipped: a token bucket of virtual nanoseconds.
@@ -217,6 +219,8 @@ pub struct Ast2600 {
     irq_trace: Rc<IrqTrace>,
     /// Measured wall time blocked in idle waits (ns), added to [`RunStats::idle_wall_ns`].
     idle_wall_ns: std::cell::Cell<u64>,
+    /// Whether busy waits are skipped ([`Ast2600::set_busy_wait_skip`]).
+    busy_skip: bool,
     dram_size: u64,
 }
 
@@ -505,6 +509,7 @@ impl Ast2600 {
             stuck_exits: 0,
             irq_trace,
             idle_wall_ns: std::cell::Cell::new(0),
+            busy_skip: false,
             dram_size: config.dram_size,
         })
     }
@@ -554,10 +559,24 @@ impl Ast2600 {
     pub fn stats(&self) -> RunStats {
         let mut stats = self.stats.clone();
         stats.idle_wall_ns = self.idle_wall_ns.get();
+        stats.busy_skipped_ns = self.cpu.timer().busy_wait_skipped_ns();
         let (ns, count) = self.mmio.borrow().timing();
         stats.device_wall_ns += ns;
         stats.mmio_accesses = count;
         stats
+    }
+
+    /// Skips busy waits: while the guest polls the generic timer's counter in a tight loop
+    /// (u-boot's `udelay` and autoboot countdown, Linux's `udelay`), virtual time moves ahead
+    /// on each read, never past the next timer or device deadline. Off by default: it also
+    /// makes u-boot's autoboot countdown pass before a person could press a key.
+    pub fn set_busy_wait_skip(&mut self, on: bool) {
+        self.cpu.timer().set_busy_wait_skip(on);
+        let limit = self.cpu.timer().busy_wait_limit();
+        self.mmio
+            .borrow_mut()
+            .set_deadline_limit(on.then_some(limit));
+        self.busy_skip = on;
     }
 
     /// Times every MMIO access (for `--timeline`: the share of wall time in device
@@ -953,6 +972,10 @@ impl Ast2600 {
                 return DebugStop::Interrupted;
             }
             self.fire_deadlines();
+            if self.busy_skip {
+                let next = self.bus.next_deadline().unwrap_or(u64::MAX);
+                self.cpu.timer().busy_wait_limit().set(next);
+            }
             self.stats.device_wall_ns += device_start.elapsed().as_nanos() as u64;
             self.stats.slices += 1;
             let exit = match resume {

@@ -34,6 +34,9 @@ pub(crate) struct SocMmio {
     trace: Option<MmioTrace>,
     /// While timing: wall ns spent in accesses and their count.
     timing: Option<(u64, u64)>,
+    /// While busy waits are skipped: the limit they may not pass, lowered to any device
+    /// deadline a write sets.
+    deadline_limit: Option<std::rc::Rc<std::cell::Cell<u64>>>,
 }
 
 impl SocMmio {
@@ -46,7 +49,13 @@ impl SocMmio {
             seen: HashSet::new(),
             trace: None,
             timing: None,
+            deadline_limit: None,
         }
+    }
+
+    /// Keeps `limit` at or below every device deadline after each write (busy-wait skipping).
+    pub(crate) fn set_deadline_limit(&mut self, limit: Option<std::rc::Rc<std::cell::Cell<u64>>>) {
+        self.deadline_limit = limit;
     }
 
     /// Starts or stops timing accesses (the totals so far are kept while on).
@@ -158,6 +167,11 @@ impl SocMmio {
         if !self.bus.write(addr, size, value) {
             self.unassigned(addr, true, value);
             return;
+        }
+        if let Some(limit) = &self.deadline_limit {
+            if let Some(d) = self.bus.next_deadline() {
+                limit.set(limit.get().min(d));
+            }
         }
         if (map::FMC..map::FMC + 0x1000).contains(&addr)
             && self.fmc.borrow_mut().take_mapping_changed()

@@ -30,7 +30,34 @@ pub struct GenericTimer {
     base_count: Cell<u64>,
     levels: [Cell<bool>; 4],
     deadlines: [Cell<u64>; 4],
+    busy: BusyWait,
 }
+
+/// Skipping busy waits: a guest that reads the counter over and over (u-boot's `udelay` and
+/// autoboot countdown, Linux's `udelay`) is waiting for time to pass, so time is moved ahead
+/// on each of its reads, never past the next deadline of any timer or device.
+#[derive(Default)]
+struct BusyWait {
+    enabled: Cell<bool>,
+    /// Virtual time of the previous counter read.
+    last_read: Cell<u64>,
+    /// Reads in a row, each within [`BUSY_GAP_NS`] of the one before.
+    streak: Cell<u32>,
+    /// No skipping past this virtual time (the SoC's next deadline), shared with the SoC.
+    limit: std::rc::Rc<Cell<u64>>,
+    /// Virtual time skipped so far (ns).
+    skipped: Cell<u64>,
+    /// The engine, to stop the CPU when a skip reaches the limit.
+    engine: Cell<Option<ffi::EnginePtr>>,
+}
+
+/// Reads closer together than this (virtual ns) count as one busy wait.
+const BUSY_GAP_NS: u64 = 2_000;
+/// Reads in a row before time starts to move ahead (a few microseconds of polling: not a
+/// burst of timestamp reads).
+const BUSY_STREAK: u32 = 200;
+/// How far each further read moves time ahead (ns).
+const BUSY_STEP_NS: u64 = 2_000;
 
 const NS_PER_S: u128 = 1_000_000_000;
 
@@ -46,12 +73,69 @@ impl GenericTimer {
             base_count: Cell::new(0),
             levels: Default::default(),
             deadlines: [const { Cell::new(u64::MAX) }; 4],
+            busy: BusyWait {
+                limit: std::rc::Rc::new(Cell::new(u64::MAX)),
+                ..BusyWait::default()
+            },
         }
+    }
+
+    /// Turns busy-wait skipping on or off (see [`GenericTimer::set_busy_wait_limit`]).
+    pub fn set_busy_wait_skip(&self, on: bool) {
+        self.busy.enabled.set(on);
+        self.busy.streak.set(0);
+    }
+
+    /// The virtual time (ns) a skip may not pass: the SoC's next device deadline, which the
+    /// SoC keeps up to date through this shared cell. The generic timers' own deadlines are
+    /// always respected.
+    pub fn busy_wait_limit(&self) -> std::rc::Rc<Cell<u64>> {
+        self.busy.limit.clone()
+    }
+
+    /// Virtual time skipped in busy waits so far (ns).
+    pub fn busy_wait_skipped_ns(&self) -> u64 {
+        self.busy.skipped.get()
+    }
+
+    /// Moves time ahead when the guest is polling the counter; returns the time to count at.
+    fn skip_busy_wait(&self, now: u64) -> u64 {
+        let b = &self.busy;
+        let close = now.wrapping_sub(b.last_read.get()) < BUSY_GAP_NS;
+        b.streak.set(if close {
+            b.streak.get().saturating_add(1)
+        } else {
+            0
+        });
+        let mut now = now;
+        if b.streak.get() >= BUSY_STREAK {
+            let limit = b
+                .limit
+                .get()
+                .min(self.next_deadline_ns().unwrap_or(u64::MAX));
+            let target = now.saturating_add(BUSY_STEP_NS).min(limit);
+            if target > now {
+                self.clock.advance_to(target);
+                let after = self.clock.now_ns();
+                b.skipped.set(b.skipped.get() + after.saturating_sub(now));
+                now = after;
+            }
+            if now >= limit {
+                // A deadline is due: let the run loop fire it now rather than at its next tick.
+                if let Some(p) = b.engine.get() {
+                    // SAFETY: the engine is alive while it calls back into this timer.
+                    unsafe { ffi::uc_ast_request_exit(p.0) };
+                }
+            }
+        }
+        b.last_read.set(now);
+        now
     }
 
     /// # Safety
     /// `self` must stay at this address for as long as the engine lives.
     pub(crate) unsafe fn install(&mut self, uc: *mut unicorn_engine::uc_engine) {
+        self.busy.engine.set(Some(ffi::EnginePtr(uc)));
         let opaque = self as *mut GenericTimer as *mut std::ffi::c_void;
         // SAFETY: forwarded from the caller.
         unsafe { ffi::uc_ast_set_timer_callbacks(uc, counter_cb, timer_cb, opaque) };
@@ -64,7 +148,10 @@ impl GenericTimer {
 
     /// The counter (CNTPCT) now, for `cntfrq` Hz; a new rate takes effect from this moment.
     fn counter(&self, cntfrq: u64) -> u64 {
-        let now = self.clock.now_ns();
+        let mut now = self.clock.now_ns();
+        if self.busy.enabled.get() {
+            now = self.skip_busy_wait(now);
+        }
         if cntfrq != self.freq.get() && cntfrq != 0 {
             let count = self.count_at(now);
             self.base_ns.set(now);

@@ -614,3 +614,45 @@ fn banked_registers_of_every_mode_are_read_without_changing_the_current_one() {
     assert_eq!(cpu.reg(Reg::Sp), 0x2000);
     assert_eq!(cpu.reg(Reg::R(0)), 42);
 }
+
+/// Polls the counter until one second (at 62.5 MHz) has passed, then waits in WFI.
+const ONE_SECOND_POLL: [u32; 8] = [
+    0xec554f0e, // 0x100 mrrc p15, 0, r4, r5, c14   (CNTPCT: the start)
+    0xe30a6ca0, // 0x104 movw r6, #0xaca0
+    0xe34063b9, // 0x108 movt r6, #0x03b9          (62 500 000 counts)
+    0xe0844006, // 0x10c add r4, r4, r6
+    0xec510f0e, // 0x110 1: mrrc p15, 0, r0, r1, c14
+    0xe1500004, // 0x114 cmp r0, r4
+    0x3afffffc, // 0x118 blo 1b
+    0xe320f003, // 0x11c wfi
+];
+
+#[test]
+fn busy_waits_on_the_counter_are_skipped_up_to_the_deadline_limit() {
+    let clock = VirtualClock::new();
+    let mut cpu = machine(&ONE_SECOND_POLL, Box::new(NoOutputs), clock.clone());
+    cpu.set_cp15(Cp15::CNTFRQ, 62_500_000).unwrap();
+    cpu.set_reg(Reg::Pc, 0x100);
+    cpu.timer().set_busy_wait_skip(true);
+    // A device deadline 50 ms ahead: skipping stops there and the CPU returns to let it fire.
+    let limit = clock.now_ns() + 50_000_000;
+    cpu.timer().busy_wait_limit().set(limit);
+    loop {
+        match cpu.run() {
+            Exit::Requested if clock.now_ns() >= limit => break,
+            Exit::Requested => continue,
+            other => panic!("the poll ended early: {other:?}"),
+        }
+    }
+    let skipped = cpu.timer().busy_wait_skipped_ns();
+    assert!(skipped > 0, "nothing skipped");
+    assert!(skipped <= 50_000_000, "skipped {skipped} ns past the limit");
+    // Deadline handled: no limit any more, the rest of the second is skipped.
+    cpu.timer().busy_wait_limit().set(u64::MAX);
+    run_to_wfi(&mut cpu);
+    assert!(
+        cpu.timer().busy_wait_skipped_ns() > 900_000_000,
+        "only {} ns skipped of a 1 s busy wait",
+        cpu.timer().busy_wait_skipped_ns()
+    );
+}
