@@ -1,5 +1,7 @@
 //! A bad image gets one clear line and a non-zero exit code, never a panic.
 
+mod support;
+
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -11,25 +13,8 @@ fn scratch(name: &str, data: &[u8]) -> PathBuf {
     p
 }
 
-/// Runs ast-emu on `path`; returns (exit code, stderr).
-fn run(path: &std::path::Path) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_ast-emu"))
-        .arg("--flash")
-        .arg(path)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 fn assert_clear_error(path: &std::path::Path, needle: &str) {
-    let (code, stderr) = run(path);
-    assert_eq!(code, 2, "exit code for {}: {stderr}", path.display());
-    assert!(!stderr.contains("panicked"), "no panic: {stderr}");
-    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr:?}");
-    assert!(stderr.contains(needle), "{stderr:?} should say {needle:?}");
+    support::assert_clear_error("--flash", path, needle);
 }
 
 #[test]

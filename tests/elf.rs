@@ -4,7 +4,6 @@
 mod support;
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 use support::Emulator;
@@ -52,26 +51,8 @@ fn every_benchmark_guest_runs_to_its_end_marker() {
     }
 }
 
-/// Runs ast-emu on `path`; returns (exit code, stderr).
-fn run(path: &std::path::Path) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_ast-emu"))
-        .arg("--elf")
-        .arg(path)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 fn assert_clear_error(path: &std::path::Path, needle: &str) {
-    let (code, stderr) = run(path);
-    assert_eq!(code, 2, "exit code for {}: {stderr}", path.display());
-    assert!(!stderr.contains("panicked"), "no panic: {stderr}");
-    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr:?}");
-    assert!(stderr.contains(needle), "{stderr:?} should say {needle:?}");
+    support::assert_clear_error("--elf", path, needle);
 }
 
 fn le32(b: &[u8], at: usize) -> usize {

@@ -224,3 +224,27 @@ pub fn retry_until_ok(
         std::thread::sleep(Duration::from_millis(250));
     }
 }
+
+/// Runs ast-emu with `option PATH` (stdin empty) to its exit; returns (exit code, stderr).
+pub fn run_to_exit(option: &str, path: &Path) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ast-emu"))
+        .arg(option)
+        .arg(path)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// ast-emu with `option PATH` exits with code 2 and one line on stderr that says `needle`,
+/// without a panic.
+pub fn assert_clear_error(option: &str, path: &Path, needle: &str) {
+    let (code, stderr) = run_to_exit(option, path);
+    assert_eq!(code, 2, "exit code for {}: {stderr}", path.display());
+    assert!(!stderr.contains("panicked"), "no panic: {stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr:?}");
+    assert!(stderr.contains(needle), "{stderr:?} should say {needle:?}");
+}
