@@ -230,9 +230,9 @@ pub struct ConsoleOut;
 
 impl Write for ConsoleOut {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let mut out = io::stdout().lock();
-        out.write_all(buf)?;
-        out.flush()?;
+        // Standard output buffers by line; the SoC flushes after each CPU slice, so a prompt
+        // without a newline appears within a slice.
+        io::stdout().lock().write_all(buf)?;
         Ok(buf.len())
     }
 

@@ -379,6 +379,8 @@ fn main() -> ExitCode {
             stop => break stop,
         }
     };
+    // The console's last bytes (the SoC flushes once per slice).
+    let _ = std::io::Write::flush(&mut std::io::stdout());
     drop(terminal);
     if let Some(t) = &timeline {
         eprint!("\n{}", t.borrow().report(&soc.stats()));

@@ -767,10 +767,16 @@ impl Ast2600 {
         for nic in &mut self.nics {
             nic.deliver(&self.macs[nic.mac]);
         }
-        if !self.pending_input.is_empty() {
+        {
             let mut uart = self.uart5.borrow_mut();
-            let n = uart.enqueue_rx(&self.pending_input);
-            self.pending_input.drain(..n);
+            if !self.pending_input.is_empty() {
+                let n = uart.enqueue_rx(&self.pending_input);
+                self.pending_input.drain(..n);
+            }
+            // Console bytes are written as sent and flushed here, once per slice.
+            if let Err(e) = uart.flush_output() {
+                log::warn!("console: {e}");
+            }
         }
         Ok(())
     }
