@@ -69,18 +69,26 @@ impl TimerOutputs for NoTimerOutputs {
     fn set_level(&mut self, _timer: usize, _level: bool) {}
 }
 
-/// Copies the PT_LOAD segments of `elf` with `write` and returns the entry point.
+/// Loads the guest's PT_LOAD segments (parsed as `--elf` parses them) through `write`;
+/// returns the entry point.
 fn load_segments(elf: &[u8], mut write: impl FnMut(u64, &[u8])) -> u32 {
-    let parsed = goblin::elf::Elf::parse(elf).expect("guest ELF");
-    for ph in parsed.program_headers.iter() {
-        if ph.p_type != goblin::elf::program_header::PT_LOAD || ph.p_memsz == 0 {
-            continue;
-        }
-        let mut bytes = elf[ph.p_offset as usize..(ph.p_offset + ph.p_filesz) as usize].to_vec();
-        bytes.resize(ph.p_memsz as usize, 0);
-        write(ph.p_paddr, &bytes);
+    let image = ast2600::elf::parse(elf).expect("guest ELF");
+    for seg in &image.segments {
+        let mut bytes = seg.file_bytes.to_vec();
+        bytes.resize(seg.mem_size as usize, 0);
+        write(seg.addr, &bytes);
     }
-    parsed.entry as u32
+    image.entry
+}
+
+/// Checks the warm-up run printed the guest's end marker once.
+fn assert_ran_to_end(console: &Console, guest: &Guest) {
+    assert_eq!(
+        console.take_count(bench_guests::END_MARKER),
+        1,
+        "{} ran to its end",
+        guest.name
+    );
 }
 
 /// A guest on the bare core (no SoC).
@@ -125,12 +133,7 @@ impl CoreGuest {
             console,
         };
         g.run(1);
-        assert_eq!(
-            g.console.take_count(bench_guests::END_MARKER),
-            1,
-            "{} ran to its end",
-            guest.name
-        );
+        assert_ran_to_end(&g.console, &guest);
         g
     }
 
@@ -186,12 +189,7 @@ impl SocGuest {
             console,
         };
         g.run(1);
-        assert_eq!(
-            g.console.take_count(bench_guests::END_MARKER),
-            1,
-            "{} ran to its end",
-            guest.name
-        );
+        assert_ran_to_end(&g.console, &guest);
         g
     }
 

@@ -5,20 +5,25 @@ use goblin::elf::program_header::PT_LOAD;
 use goblin::elf::Elf;
 
 /// A PT_LOAD segment: `file_bytes` at physical address `addr`, zero-filled up to `mem_size`.
-pub(crate) struct Segment<'a> {
-    pub(crate) addr: u64,
-    pub(crate) file_bytes: &'a [u8],
-    pub(crate) mem_size: u64,
+pub struct Segment<'a> {
+    /// Physical load address.
+    pub addr: u64,
+    /// The bytes the file holds for it.
+    pub file_bytes: &'a [u8],
+    /// Its size in memory (the rest after `file_bytes` is zeros).
+    pub mem_size: u64,
 }
 
 /// What loading an ELF needs: its entry point and loadable segments.
-pub(crate) struct ElfImage<'a> {
-    pub(crate) entry: u32,
-    pub(crate) segments: Vec<Segment<'a>>,
+pub struct ElfImage<'a> {
+    /// Physical entry address (bit 0 set for Thumb).
+    pub entry: u32,
+    /// The PT_LOAD segments.
+    pub segments: Vec<Segment<'a>>,
 }
 
 /// Parses `bytes` as a 32-bit little-endian ARM executable. Errors are one line for a user.
-pub(crate) fn parse(bytes: &[u8]) -> Result<ElfImage<'_>, String> {
+pub fn parse(bytes: &[u8]) -> Result<ElfImage<'_>, String> {
     if bytes.len() < 16 || &bytes[..4] != b"\x7fELF" {
         return Err("not an ELF file".into());
     }

@@ -5,7 +5,7 @@
 //! loop that gives the CPU time, fires device deadlines and skips idle time.
 #![deny(missing_docs)]
 
-mod elf;
+pub mod elf;
 mod i2c_devices;
 pub mod map;
 mod mmio;
