@@ -7,19 +7,7 @@ mod support;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::Emulator;
-
-fn login(emu: &mut Emulator) {
-    emu.expect("AST-EMU-READY");
-    emu.expect("login:");
-    emu.send("root\r");
-    emu.expect("Password:");
-    emu.send("ast-emu\r");
-    emu.expect("root login on");
-    emu.expect("Enter 'help'");
-    emu.send("\r");
-    emu.expect("# ");
-}
+use support::{login_to_default_image, Emulator};
 
 #[test]
 fn default_image_boots_with_rofs_rwfs_and_services() {
@@ -31,7 +19,7 @@ fn default_image_boots_with_rofs_rwfs_and_services() {
     let nic = format!("user,hostfwd=tcp:127.0.0.1:{port}-:80");
     let mut emu = Emulator::start(&["--nic", &nic]);
     emu.expect("U-Boot SPL 2023.01");
-    login(&mut emu);
+    login_to_default_image(&mut emu);
     // The quote keeps the marker out of the echoed command line (see tests/linux.rs `shell`).
     emu.send("mount; echo @@MOUN''TS@@\r");
     let mounts = emu.expect("@@MOUNTS@@");
@@ -68,7 +56,7 @@ fn default_image_boots_with_rofs_rwfs_and_services() {
     // A file written through the overlay lands on the jffs2 rwfs and survives a reboot.
     emu.send("echo kept-across-reboot > /root/note; sync; reboot\r");
     emu.expect("U-Boot SPL 2023.01");
-    login(&mut emu);
+    login_to_default_image(&mut emu);
     emu.send("cat /root/note\r");
     emu.expect("kept-across-reboot");
     emu.send("poweroff\r");

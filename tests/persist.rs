@@ -6,7 +6,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use support::Emulator;
+use support::{login_to_default_image, Emulator};
 
 fn sha256(path: &Path) -> String {
     let out = Command::new("sha256sum").arg(path).output().unwrap();
@@ -30,18 +30,6 @@ fn scratch_image() -> PathBuf {
     img
 }
 
-fn login(emu: &mut Emulator) {
-    emu.expect("AST-EMU-READY");
-    emu.expect("login:");
-    emu.send("root\r");
-    emu.expect("Password:");
-    emu.send("ast-emu\r");
-    emu.expect("root login on");
-    emu.expect("Enter 'help'");
-    emu.send("\r");
-    emu.expect("# ");
-}
-
 /// Boots `img`, runs `cmd` in the guest, syncs and powers off.
 fn boot_and_run(img: &Path, persist: bool, cmd: &str, expect: Option<&str>) {
     let mut args = vec!["--flash", img.to_str().unwrap()];
@@ -49,7 +37,7 @@ fn boot_and_run(img: &Path, persist: bool, cmd: &str, expect: Option<&str>) {
         args.push("--persist");
     }
     let mut emu = Emulator::start(&args);
-    login(&mut emu);
+    login_to_default_image(&mut emu);
     emu.send(&format!("{cmd}; sync\r"));
     if let Some(text) = expect {
         emu.expect(text);

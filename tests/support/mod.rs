@@ -248,3 +248,17 @@ pub fn assert_clear_error(option: &str, path: &Path, needle: &str) {
     assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr:?}");
     assert!(stderr.contains(needle), "{stderr:?} should say {needle:?}");
 }
+
+/// Logs in as root on the project's image (firmware-fixtures: password `ast-emu`), from boot to
+/// the shell prompt.
+pub fn login_to_default_image(emu: &mut Emulator) {
+    emu.expect("AST-EMU-READY");
+    emu.expect("login:");
+    emu.send("root\r");
+    emu.expect("Password:");
+    emu.send("ast-emu\r");
+    emu.expect("root login on");
+    emu.expect("Enter 'help'");
+    emu.send("\r");
+    emu.expect("# ");
+}

@@ -19,9 +19,6 @@ use proptest::prelude::*;
 
 // ---- the timer block ----
 
-/// Virtual time never goes past this (292 years).
-const END_OF_TIME: u64 = 1 << 63;
-
 #[derive(Clone, Debug)]
 enum Op {
     Read(u64, u8),
@@ -31,15 +28,6 @@ enum Op {
     /// What the SoC does: `on_time(now)` if the device's deadline has come.
     Deliver,
     Reset,
-}
-
-fn advance() -> impl Strategy<Value = u64> {
-    prop_oneof![
-        4 => 0u64..2_000,
-        3 => 0u64..2_000_000,
-        2 => 0u64..(1 << 40),
-        1 => any::<u64>(),
-    ]
 }
 
 fn op() -> impl Strategy<Value = Op> {

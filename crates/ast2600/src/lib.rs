@@ -219,8 +219,6 @@ pub struct Ast2600 {
     irq_trace: Rc<IrqTrace>,
     /// Measured wall time blocked in idle waits (ns), added to [`RunStats::idle_wall_ns`].
     idle_wall_ns: std::cell::Cell<u64>,
-    /// Whether busy waits are skipped ([`Ast2600::set_busy_wait_skip`]).
-    busy_skip: bool,
     dram_size: u64,
 }
 
@@ -509,7 +507,6 @@ impl Ast2600 {
             stuck_exits: 0,
             irq_trace,
             idle_wall_ns: std::cell::Cell::new(0),
-            busy_skip: false,
             dram_size: config.dram_size,
         })
     }
@@ -576,7 +573,6 @@ impl Ast2600 {
         self.mmio
             .borrow_mut()
             .set_deadline_limit(on.then_some(limit));
-        self.busy_skip = on;
     }
 
     /// Times every MMIO access (for `--timeline`: the share of wall time in device
@@ -978,7 +974,7 @@ impl Ast2600 {
                 return DebugStop::Interrupted;
             }
             self.fire_deadlines();
-            if self.busy_skip {
+            if self.cpu.timer().busy_wait_skip() {
                 let next = self.bus.next_deadline().unwrap_or(u64::MAX);
                 self.cpu.timer().busy_wait_limit().set(next);
             }

@@ -86,6 +86,11 @@ impl GenericTimer {
         self.busy.streak.set(0);
     }
 
+    /// Whether busy waits are skipped.
+    pub fn busy_wait_skip(&self) -> bool {
+        self.busy.enabled.get()
+    }
+
     /// The virtual time (ns) a skip may not pass: the SoC's next device deadline, which the
     /// SoC keeps up to date through this shared cell. The generic timers' own deadlines are
     /// always respected.

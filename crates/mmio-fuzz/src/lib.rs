@@ -79,3 +79,17 @@ pub fn timed<R>(op: &dyn Debug, f: impl FnOnce() -> R) -> Result<R, TestCaseErro
     prop_assert!(took < OP_BUDGET, "{:?} took {:?}", op, took);
     Ok(r)
 }
+
+/// Virtual time never goes past this (292 years): for devices with deadlines.
+pub const END_OF_TIME: u64 = 1 << 63;
+
+/// How far to move virtual time in one step: mostly short (a register poll), sometimes a
+/// timer period, sometimes hours, sometimes anything.
+pub fn advance() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        4 => 0u64..2_000,
+        3 => 0u64..2_000_000,
+        2 => 0u64..(1 << 40),
+        1 => any::<u64>(),
+    ]
+}
