@@ -243,6 +243,15 @@ fn have_ssh() -> bool {
     have("ssh") && have("sshpass")
 }
 
+/// What the SSH tests need; says why when something is missing.
+fn ssh_and_podman() -> bool {
+    if !have_ssh() {
+        eprintln!("SKIPPED: ssh or sshpass is not installed (make deps installs them)");
+        return false;
+    }
+    podman_works()
+}
+
 /// `podman stop`: the emulator must quit on SIGTERM (exit code 0, well before the 30 s after
 /// which podman would SIGKILL it); then `podman rm`, and nothing of it is left: not in
 /// `podman ps -a`, no host process naming it (conmon), its published ports closed.
@@ -352,11 +361,7 @@ fn sdk_image_mounted_at_flash_answers_ssh() {
     let Some(xz) = shared_image("ast2600-sdk.img.xz") else {
         return;
     };
-    if !have_ssh() {
-        eprintln!("SKIPPED: ssh or sshpass is not installed (make deps installs them)");
-        return;
-    }
-    if !podman_works() {
+    if !ssh_and_podman() {
         return;
     }
     let mut made = Made::default();
@@ -396,11 +401,7 @@ fn sdk_image_mounted_at_flash_answers_ssh() {
 
 #[test]
 fn persist_writes_the_mounted_image_back_on_podman_stop() {
-    if !have_ssh() {
-        eprintln!("SKIPPED: ssh or sshpass is not installed (make deps installs them)");
-        return;
-    }
-    if !podman_works() {
+    if !ssh_and_podman() {
         return;
     }
     let mut made = Made::default();
