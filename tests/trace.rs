@@ -2,7 +2,7 @@
 
 mod support;
 
-use support::Emulator;
+use support::{have, Emulator};
 
 #[test]
 fn traces_show_uart_thr_writes_interrupt_changes_and_unimplemented_registers() {
@@ -119,9 +119,18 @@ fn timeline_reports_boot_milestones_in_order_and_where_the_time_went() {
     assert!(report.contains("skipped while idle"), "{report}");
 }
 
+/// Seconds of busy waits skipped, from the timeline's "..., 2.030 s in busy waits" line.
+fn busy_wait_seconds(line: &str) -> f64 {
+    line.rsplit_once(", ")
+        .and_then(|(_, tail)| tail.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no busy-wait figure in {line:?}"))
+}
+
+/// With a script at the console (stdin a pipe), `--skip-busy-waits` is `auto` = on by default.
 #[test]
-fn skipping_busy_waits_passes_the_uboot_countdown_and_still_boots() {
-    let mut emu = Emulator::start(&["--skip-busy-waits", "--timeline"]);
+fn a_scripted_console_skips_busy_waits_by_default_and_still_boots() {
+    let mut emu = Emulator::start(&["--timeline"]);
     emu.expect("Hit any key to stop autoboot");
     emu.expect("Starting kernel");
     emu.expect("AST-EMU-READY");
@@ -129,11 +138,38 @@ fn skipping_busy_waits_passes_the_uboot_countdown_and_still_boots() {
     emu.send("\x01x");
     let line = emu.expect("in busy waits");
     assert!(emu.wait().success());
-    // "..., 2.030 s in busy waits": u-boot's 2 s countdown polls the counter.
-    let skipped: f64 = line
-        .rsplit_once(", ")
-        .and_then(|(_, tail)| tail.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no busy-wait figure in {line:?}"));
+    // u-boot's 2 s countdown polls the counter.
+    let skipped = busy_wait_seconds(&line);
     assert!(skipped >= 1.0, "only {skipped} s of busy waits skipped");
+}
+
+/// `--skip-busy-waits=off`: the countdown takes its virtual seconds.
+#[test]
+fn busy_waits_take_their_time_when_skipping_is_off() {
+    let mut emu = Emulator::start(&["--timeline", "--skip-busy-waits=off"]);
+    // The countdown's second step (" 2", backspaces, " 1"): a second of it has passed.
+    emu.expect("Hit any key to stop autoboot:  2 \u{8}\u{8}\u{8} 1");
+    emu.send("\x01x");
+    let line = emu.expect("in busy waits");
+    assert!(emu.wait().success());
+    assert_eq!(busy_wait_seconds(&line), 0.0, "{line}");
+}
+
+/// A terminal on stdin is a person who may want to stop autoboot: `auto` skips nothing.
+#[test]
+fn a_terminal_at_the_console_gets_the_countdown_in_real_time() {
+    if !have("script") {
+        eprintln!("SKIPPED: no `script` (util-linux) to give the emulator a terminal");
+        return;
+    }
+    // script(1) runs the emulator on a new pseudo-terminal and copies our pipe to it.
+    let mut emu = Emulator::start_wrapped(
+        &["sh", "-c", "exec script -qfec \"$0 $*\" /dev/null"],
+        &["--timeline"],
+    );
+    emu.expect("Hit any key to stop autoboot:  2 \u{8}\u{8}\u{8} 1");
+    emu.send("\x01x");
+    let line = emu.expect("in busy waits");
+    assert!(emu.wait().success());
+    assert_eq!(busy_wait_seconds(&line), 0.0, "{line}");
 }

@@ -14,6 +14,11 @@ fn expected_md_line(image: &std::path::Path) -> String {
     format!("20000000: {}", words.join(" "))
 }
 
+/// The console here is a pipe, so busy waits would be skipped (`auto`) and the autoboot
+/// countdown would pass before the key below is sent: these tests stand in for a person, who
+/// gets the countdown in real time.
+const PERSON_AT_THE_CONSOLE: &str = "--skip-busy-waits=off";
+
 fn interrupt_autoboot_and_query(
     emu: &mut Emulator,
     prompt: &str,
@@ -43,7 +48,7 @@ fn sdk_uboot_prompt_answers() {
     let Some(image) = shared_image("ast2600-sdk.img.xz") else {
         return;
     };
-    let mut emu = Emulator::start(&["--flash", image.to_str().unwrap()]);
+    let mut emu = Emulator::start(&["--flash", image.to_str().unwrap(), PERSON_AT_THE_CONSOLE]);
     emu.expect("U-Boot 2019.04");
     emu.expect("SOC: AST2600-A3");
     emu.expect("DRAM:");
@@ -76,7 +81,7 @@ fn mainline_uboot_prompt_answers() {
     let Some(image) = shared_image("ast2600-mainline.img.xz") else {
         return;
     };
-    let mut emu = Emulator::start(&["--flash", image.to_str().unwrap()]);
+    let mut emu = Emulator::start(&["--flash", image.to_str().unwrap(), PERSON_AT_THE_CONSOLE]);
     emu.expect("U-Boot SPL 2023.01");
     emu.expect("U-Boot 2023.01");
     emu.expect("DRAM:");

@@ -105,12 +105,55 @@ struct Args {
     #[arg(long)]
     timeline: bool,
 
-    /// Skip busy waits: while the guest polls the timer counter in a tight loop (u-boot's
-    /// udelay and autoboot countdown, Linux's udelay), move virtual time ahead on each read,
-    /// never past the next timer or device deadline. Faster boots for CI; but u-boot's
-    /// countdown then passes before a person could press a key, so it is off by default.
-    #[arg(long, env = "AST_EMU_SKIP_BUSY_WAITS", value_parser = BoolishValueParser::new())]
-    skip_busy_waits: bool,
+    /// Skip busy waits (`auto`, `on` or `off`; the flag alone means `on`): while the guest
+    /// polls the timer counter in a tight loop (u-boot's udelay and autoboot countdown,
+    /// Linux's udelay), move virtual time ahead on each read, never past the next timer or
+    /// device deadline. `auto` (the default) skips them unless stdin is a terminal: a person
+    /// at the console gets u-boot's countdown in real time to press a key; a script, CI or
+    /// a detached container gets the faster boot. Give `off` to a script that waits for
+    /// "Hit any key" before it sends one.
+    #[arg(
+        long,
+        env = "AST_EMU_SKIP_BUSY_WAITS",
+        value_name = "WHEN",
+        num_args = 0..=1,
+        require_equals = true,
+        default_value = "auto",
+        default_missing_value = "on",
+        value_parser = parse_skip_busy_waits
+    )]
+    skip_busy_waits: SkipBusyWaits,
+}
+
+/// When `--skip-busy-waits` applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SkipBusyWaits {
+    /// Unless stdin is a terminal.
+    Auto,
+    /// Always.
+    On,
+    /// Never: busy waits take their time, as on hardware.
+    Off,
+}
+
+impl SkipBusyWaits {
+    /// Whether to skip, given whether stdin is a terminal.
+    fn resolve(self, stdin_is_terminal: bool) -> bool {
+        match self {
+            SkipBusyWaits::Auto => !stdin_is_terminal,
+            SkipBusyWaits::On => true,
+            SkipBusyWaits::Off => false,
+        }
+    }
+}
+
+fn parse_skip_busy_waits(s: &str) -> Result<SkipBusyWaits, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "auto" => Ok(SkipBusyWaits::Auto),
+        "1" | "true" | "yes" | "on" => Ok(SkipBusyWaits::On),
+        "0" | "false" | "no" | "off" => Ok(SkipBusyWaits::Off),
+        _ => Err(format!("{s:?}: expected auto, on or off")),
+    }
 }
 
 /// One `--trace` argument.
@@ -273,7 +316,10 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    soc.set_busy_wait_skip(args.skip_busy_waits);
+    soc.set_busy_wait_skip(
+        args.skip_busy_waits
+            .resolve(std::io::IsTerminal::is_terminal(&std::io::stdin())),
+    );
     if let Some(t) = &timeline {
         t.borrow_mut().set_clock(soc.clock().clone());
         soc.set_timing(true);
@@ -398,5 +444,41 @@ fn main() -> ExitCode {
             eprintln!("\nast-emu: the CPU stopped: {e}");
             ExitCode::from(1)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skip_busy_waits_takes_auto_on_off_and_the_flag_alone_means_on() {
+        let parse = |argv: &[&str]| Args::try_parse_from(argv).map(|a| a.skip_busy_waits);
+        assert_eq!(parse(&["ast-emu"]).unwrap(), SkipBusyWaits::Auto);
+        assert_eq!(
+            parse(&["ast-emu", "--skip-busy-waits"]).unwrap(),
+            SkipBusyWaits::On
+        );
+        assert_eq!(
+            parse(&["ast-emu", "--skip-busy-waits=off"]).unwrap(),
+            SkipBusyWaits::Off
+        );
+        assert_eq!(
+            parse(&["ast-emu", "--skip-busy-waits=yes"]).unwrap(),
+            SkipBusyWaits::On
+        );
+        // The flag alone does not swallow the next argument.
+        let args = Args::try_parse_from(["ast-emu", "--skip-busy-waits", "--pad"]).unwrap();
+        assert_eq!(args.skip_busy_waits, SkipBusyWaits::On);
+        assert!(args.pad);
+        assert!(parse(&["ast-emu", "--skip-busy-waits=sometimes"]).is_err());
+    }
+
+    #[test]
+    fn auto_skips_busy_waits_unless_a_terminal_is_at_the_console() {
+        assert!(SkipBusyWaits::Auto.resolve(false));
+        assert!(!SkipBusyWaits::Auto.resolve(true));
+        assert!(SkipBusyWaits::On.resolve(true));
+        assert!(!SkipBusyWaits::Off.resolve(false));
     }
 }
