@@ -8,6 +8,7 @@ const GUESTS: &[(&str, &str, u32)] = &[
     ("alu", "alu.S", 0),
     ("ldst", "ldst.S", 0),
     ("ldst_same", "ldst.S", 1),
+    ("copy", "copy.S", 0),
     ("mmio", "mmio.S", 0),
     ("irq", "irq.S", 0),
     ("spi_read", "spi_read.S", 0),

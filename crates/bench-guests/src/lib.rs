@@ -90,6 +90,13 @@ pub const LDST_SAME_PAGE: Guest = Guest {
     unit: Unit::Instructions,
     elf: elf!("ldst_same"),
 };
+/// Memory copy (LDM/STM) across a 512 KiB working set.
+pub const COPY: Guest = Guest {
+    name: "copy",
+    description: "memory copy: LDM/STM, 256 KiB per pass, 512 KiB of data touched",
+    unit: Unit::Instructions,
+    elf: elf!("copy"),
+};
 /// Loads and stores to UART5's scratch register.
 pub const MMIO: Guest = Guest {
     name: "mmio",
@@ -120,7 +127,16 @@ pub const SPI_USER: Guest = Guest {
 };
 
 /// Every benchmark guest.
-pub const ALL: &[Guest] = &[ALU, LDST, LDST_SAME_PAGE, MMIO, IRQ, SPI_READ, SPI_USER];
+pub const ALL: &[Guest] = &[
+    ALU,
+    LDST,
+    LDST_SAME_PAGE,
+    COPY,
+    MMIO,
+    IRQ,
+    SPI_READ,
+    SPI_USER,
+];
 
 /// Prints "Hello from a bare-metal ARM ELF" on UART5 and parks (ARM state).
 pub const HELLO: &[u8] = elf!("hello");
