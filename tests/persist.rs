@@ -89,6 +89,23 @@ fn an_xz_image_cannot_be_persisted() {
     );
 }
 
+/// The container's case: --persist with --default-flash naming no file is refused up front,
+/// without first announcing the built-in image.
+#[test]
+fn persist_without_an_image_file_is_refused_before_anything_boots() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ast-emu"))
+        .args(["--default-flash", "/nonexistent/image.mtd", "--persist"])
+        .env_remove("AST_EMU_FLASH")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--persist needs an image file") && !err.contains("booting"),
+        "{err}"
+    );
+}
+
 #[test]
 fn pad_fills_a_short_image() {
     let dir = std::env::temp_dir().join(format!("ast-emu-pad-{}", std::process::id()));

@@ -227,10 +227,13 @@ fn flash_path(args: &Args) -> Option<PathBuf> {
         eprintln!("ast-emu: booting {}", fallback.display());
         Some(fallback.clone())
     } else {
-        eprintln!(
-            "ast-emu: no {}; booting the built-in image",
-            fallback.display()
-        );
+        // With --persist, main refuses the built-in image next: no "booting" line before that.
+        if !args.persist {
+            eprintln!(
+                "ast-emu: no {}; booting the built-in image",
+                fallback.display()
+            );
+        }
         None
     }
 }
