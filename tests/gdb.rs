@@ -1,6 +1,7 @@
 //! The GDB stub: a scripted `gdb-multiarch` session on mainline u-boot and Linux (attach at
 //! reset, step, break at the kernel entry, read registers and memory, monitor commands,
-//! detach, the boot goes on), and Ctrl-C on the remote protocol itself.
+//! detach, the boot goes on), watchpoints on a bare-metal guest, and Ctrl-C on the remote
+//! protocol itself.
 
 mod support;
 
@@ -260,4 +261,87 @@ fn ctrl_c_stops_a_running_guest_and_detach_lets_it_go_on() {
     emu.expect("GDB detached");
     emu.expect("AST-EMU-READY");
     emu.quit();
+}
+
+/// Watchpoints on a bare-metal guest (the load/store benchmark loop, three iterations): a
+/// write watchpoint stops right after each store to the watched word, with the value stored;
+/// a read watchpoint stops after the load of another word.
+#[test]
+fn gdb_watchpoints_stop_after_the_accesses_to_the_watched_words() {
+    let Some(gdb) = gdb_multiarch() else {
+        return;
+    };
+    let guest = bench_guests::LDST;
+    let elf = guest.with_iterations(3);
+    let buffer = bench_guests::symbol(&elf, "buffer")
+        .expect("ldst has `buffer`")
+        .0;
+    let loop_start = bench_guests::symbol(&elf, "loop_start")
+        .expect("ldst has `loop_start`")
+        .0;
+    let dir = std::env::temp_dir().join(format!("ast-emu-gdb-watch-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let elf_path = dir.join("ldst.elf");
+    std::fs::write(&elf_path, &elf).unwrap();
+    let port = free_port();
+    let mut emu = Emulator::start(&[
+        "--elf",
+        elf_path.to_str().unwrap(),
+        "--gdb",
+        &format!("tcp:127.0.0.1:{port}"),
+        "-S",
+    ]);
+    emu.expect("waiting for GDB");
+
+    let script = format!(
+        "set pagination off\n\
+         set confirm off\n\
+         set architecture arm\n\
+         target remote 127.0.0.1:{port}\n\
+         watch *(unsigned int *){buffer:#x}\n\
+         continue\n\
+         echo ==first-store==\\n\n\
+         info registers pc r2\n\
+         continue\n\
+         echo ==second-store==\\n\n\
+         info registers pc r2\n\
+         delete\n\
+         rwatch *(unsigned int *){:#x}\n\
+         continue\n\
+         echo ==load==\\n\n\
+         info registers pc r10\n\
+         delete\n\
+         detach\n",
+        buffer + 32
+    );
+    let script_path = dir.join("watch.gdb");
+    std::fs::write(&script_path, script).unwrap();
+    let out = Command::new(&gdb)
+        .args(["-nx", "-batch", "-x"])
+        .arg(&script_path)
+        .output()
+        .expect("run gdb-multiarch");
+    let _ = std::fs::remove_dir_all(&dir);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("{text}");
+
+    // GDB used the stub's watchpoints (a software one would say "Watchpoint 1").
+    assert!(text.contains("Hardware watchpoint 1"), "{text}");
+    assert!(text.contains("Old value = 0\nNew value = 1"), "{text}");
+    assert!(text.contains("Old value = 1\nNew value = 2"), "{text}");
+    // Stopped after `str r2, [r1]` (the loop's third instruction), before the next load.
+    assert_eq!(register(&text, "==first-store==", "pc"), loop_start + 12);
+    assert_eq!(register(&text, "==first-store==", "r2"), 1);
+    assert_eq!(register(&text, "==second-store==", "pc"), loop_start + 12);
+    assert_eq!(register(&text, "==second-store==", "r2"), 2);
+    // `ldr r10, [r1, #32]` is the loop's 13th instruction.
+    assert!(text.contains("Hardware read watchpoint 2"), "{text}");
+    assert_eq!(register(&text, "==load==", "pc"), loop_start + 13 * 4);
+    // Detached: the guest finishes its loop.
+    emu.expect(bench_guests::END_MARKER);
+    assert!(emu.quit().success());
 }

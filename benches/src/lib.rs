@@ -153,7 +153,7 @@ impl CoreGuest {
                 Exit::WaitForInterrupt => break,
                 Exit::Requested => continue,
                 Exit::Fault(e) => panic!("{}: core fault: {e}", self.guest.name),
-                Exit::Breakpoint(a) => panic!("{}: breakpoint at {a:#x}", self.guest.name),
+                other => panic!("{}: unexpected {other:?}", self.guest.name),
             }
         }
         start.elapsed()

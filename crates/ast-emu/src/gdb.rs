@@ -9,13 +9,16 @@
 //! back). Breakpoints are on the address the CPU fetches from (a code hook, nothing is written
 //! to guest memory), so "software" and "hardware" breakpoints both work before and after
 //! u-boot relocates itself. Memory is read and written by virtual address, through the guest's
-//! MMU, as GDB expects. `monitor CMD` runs the emulator's monitor commands.
+//! MMU, as GDB expects. Watchpoints (`watch`, `rwatch`, `awatch`) stop right after the
+//! instruction that accessed the memory; they watch the physical memory the address maps to
+//! when they are set (a variable, up to one page). `monitor CMD` runs the emulator's monitor
+//! commands.
 
 use std::collections::BTreeSet;
 use std::io::{BufWriter, Read, Write};
 use std::net::{TcpListener, TcpStream};
 
-use ast2600::{Ast2600, DebugResume, DebugStop, HostEvent, Stop, Waker};
+use ast2600::{Ast2600, DebugResume, DebugStop, HostEvent, Stop, Waker, WatchKind};
 use crossbeam_channel::{Receiver, Sender};
 use gdbstub::common::Signal;
 use gdbstub::conn::{Connection, ConnectionExt};
@@ -26,7 +29,8 @@ use gdbstub::target::ext::base::singlethread::{
 };
 use gdbstub::target::ext::base::BaseOps;
 use gdbstub::target::ext::breakpoints::{
-    Breakpoints, BreakpointsOps, HwBreakpoint, HwBreakpointOps, SwBreakpoint, SwBreakpointOps,
+    Breakpoints, BreakpointsOps, HwBreakpoint, HwBreakpointOps, HwWatchpoint, HwWatchpointOps,
+    SwBreakpoint, SwBreakpointOps, WatchKind as GdbWatchKind,
 };
 use gdbstub::target::ext::monitor_cmd::{ConsoleOutput, MonitorCmd, MonitorCmdOps};
 use gdbstub::target::{Target, TargetError, TargetResult};
@@ -137,6 +141,9 @@ pub fn session(soc: &mut Ast2600, events: &Receiver<HostEvent>, stream: TcpStrea
     // Whatever GDB left behind goes: the guest runs on undisturbed.
     for addr in target.soc.cpu_mut().breakpoints() {
         target.soc.cpu_mut().remove_breakpoint(addr);
+    }
+    for (addr, len, kind, _) in target.soc.cpu_mut().watchpoints() {
+        target.soc.cpu_mut().remove_watchpoint(addr, len, kind);
     }
     let ended = target.ended.take();
     target.soc.clock().resume();
@@ -360,6 +367,51 @@ impl Breakpoints for GdbTarget<'_> {
     fn support_hw_breakpoint(&mut self) -> Option<HwBreakpointOps<'_, Self>> {
         Some(self)
     }
+
+    fn support_hw_watchpoint(&mut self) -> Option<HwWatchpointOps<'_, Self>> {
+        Some(self)
+    }
+}
+
+fn watch_kind(kind: GdbWatchKind) -> WatchKind {
+    match kind {
+        GdbWatchKind::Write => WatchKind::Write,
+        GdbWatchKind::Read => WatchKind::Read,
+        GdbWatchKind::ReadWrite => WatchKind::ReadWrite,
+    }
+}
+
+impl HwWatchpoint for GdbTarget<'_> {
+    fn add_hw_watchpoint(
+        &mut self,
+        addr: u32,
+        len: u32,
+        kind: GdbWatchKind,
+    ) -> TargetResult<bool, Self> {
+        match self
+            .soc
+            .cpu_mut()
+            .add_watchpoint(addr.into(), len.into(), watch_kind(kind))
+        {
+            Ok(()) => Ok(true),
+            Err(e) => {
+                log::warn!("gdb: {e}");
+                Ok(false)
+            }
+        }
+    }
+
+    fn remove_hw_watchpoint(
+        &mut self,
+        addr: u32,
+        len: u32,
+        kind: GdbWatchKind,
+    ) -> TargetResult<bool, Self> {
+        Ok(self
+            .soc
+            .cpu_mut()
+            .remove_watchpoint(addr.into(), len.into(), watch_kind(kind)))
+    }
 }
 
 impl GdbTarget<'_> {
@@ -478,6 +530,25 @@ impl<'a> run_blocking::BlockingEventLoop for EventLoop<'a> {
                             SingleThreadStopReason::SwBreak(())
                         },
                     ));
+                }
+                DebugStop::Watchpoint(hit) => {
+                    // An access watchpoint (awatch) reports as one, whichever way it was hit.
+                    let access = target
+                        .soc
+                        .cpu_mut()
+                        .watchpoints()
+                        .iter()
+                        .any(|w| w.0 == hit.watch_addr && w.2 == WatchKind::ReadWrite);
+                    let kind = match (access, hit.write) {
+                        (true, _) => GdbWatchKind::ReadWrite,
+                        (false, true) => GdbWatchKind::Write,
+                        (false, false) => GdbWatchKind::Read,
+                    };
+                    return Ok(Event::TargetStopped(SingleThreadStopReason::Watch {
+                        tid: (),
+                        kind,
+                        addr: hit.addr as u32,
+                    }));
                 }
                 DebugStop::Stepped => {
                     return Ok(Event::TargetStopped(SingleThreadStopReason::DoneStep))

@@ -37,7 +37,7 @@ pub use crate::i2c_devices::{
     MIN_CELSIUS,
 };
 pub use crate::mmio::MMIO_LOG_TARGET;
-pub use cpu::{Cpu, Reg, VirtualClock};
+pub use cpu::{Cpu, Reg, VirtualClock, WatchHit, WatchKind};
 
 /// How the board is built.
 pub struct BoardConfig {
@@ -97,6 +97,8 @@ pub enum DebugResume {
 pub enum DebugStop {
     /// The CPU reached a breakpoint (its address); the instruction has not run.
     Breakpoint(u64),
+    /// An instruction accessed watched memory; it has run, the next one has not.
+    Watchpoint(WatchHit),
     /// The single step is done.
     Stepped,
     /// The debugger has something to say (its `interrupted` check returned true).
@@ -662,6 +664,12 @@ impl Ast2600 {
                 Exit::Breakpoint(a) => {
                     return Err(SocError(format!("stopped at a breakpoint at {a:#x}")))
                 }
+                Exit::Watchpoint(w) => {
+                    return Err(SocError(format!(
+                        "stopped at a watchpoint at {:#x}",
+                        w.addr
+                    )))
+                }
                 Exit::WaitForInterrupt => {
                     self.stats.wfi += 1;
                     self.service()?;
@@ -998,6 +1006,7 @@ impl Ast2600 {
                     }
                 }
                 Exit::Breakpoint(addr) => return DebugStop::Breakpoint(addr),
+                Exit::Watchpoint(hit) => return DebugStop::Watchpoint(hit),
                 Exit::Fault(e) => return DebugStop::Stop(Stop::Fault(e)),
                 Exit::WaitForInterrupt if resume == DebugResume::Step => {
                     self.stats.wfi += 1;

@@ -35,4 +35,5 @@ extern "C" {
     pub(crate) fn uc_ast_invalidate_phys(uc: *mut uc_engine, addr: u64, len: u64);
     pub(crate) fn uc_ast_io_pc(uc: *mut uc_engine) -> u64;
     pub(crate) fn uc_ast_set_io_barrier(uc: *mut uc_engine, start: u64, len: u64);
+    pub(crate) fn uc_ast_stop_before_access(uc: *mut uc_engine);
 }

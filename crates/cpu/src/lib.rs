@@ -55,8 +55,40 @@ pub enum Exit {
     /// The guest reached a breakpoint set with [`Cpu::add_breakpoint`]; the instruction at
     /// this address has not run yet.
     Breakpoint(u64),
+    /// An instruction is about to access memory a watchpoint set with
+    /// [`Cpu::add_watchpoint`] covers: the CPU stopped before the access, with the PC on the
+    /// instruction and memory unchanged (as ARM debug hardware does, and GDB expects).
+    Watchpoint(WatchHit),
     /// The core stopped on an error it cannot recover from.
     Fault(String),
+}
+
+/// Which accesses a watchpoint stops on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum WatchKind {
+    /// Stores.
+    Write,
+    /// Loads.
+    Read,
+    /// Loads and stores.
+    ReadWrite,
+}
+
+/// The access that stopped the CPU at a watchpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WatchHit {
+    /// The watchpoint's virtual address as it was set (what a debugger matches on).
+    pub watch_addr: u64,
+    /// The virtual address of the accessed byte within the watched range.
+    pub addr: u64,
+    /// Whether the access was a store.
+    pub write: bool,
+}
+
+/// A watchpoint: where it was set and the hooks that implement it.
+struct Watchpoint {
+    phys: u64,
+    hooks: Vec<unicorn_engine::UcHookId>,
 }
 
 /// Errors from setting the core up.
@@ -265,6 +297,15 @@ pub struct Cpu {
     memory: Vec<Rc<dyn std::any::Any>>,
     debug: Rc<DebugState>,
     breakpoints: std::collections::BTreeMap<u64, unicorn_engine::UcHookId>,
+    /// Watchpoints by (virtual address, length, kind).
+    watchpoints: std::collections::BTreeMap<(u64, u64, WatchKind), Watchpoint>,
+    /// The PC of the instruction the last watchpoint stop held back: it completes when the
+    /// CPU resumes there.
+    watch_stop_pc: Option<u64>,
+    /// The breakpoint the CPU last stopped at: resuming there runs its instruction. (The CPU
+    /// can also stop at a breakpoint's address without having hit it, when an exit request
+    /// ends a run at that block's start: then the breakpoint must still fire.)
+    bp_stop_pc: Option<u64>,
 }
 
 /// What the debugging hooks share with [`Cpu`]: set from inside unicorn callbacks.
@@ -276,6 +317,10 @@ struct DebugState {
     stepping: std::cell::Cell<bool>,
     /// Instructions started during a step.
     stepped: std::cell::Cell<u32>,
+    /// The watchpoint access that stopped the last run.
+    watch_hit: std::cell::Cell<Option<WatchHit>>,
+    /// Watchpoints do not stop this step (resuming over the access they held back).
+    watch_muted: std::cell::Cell<bool>,
 }
 
 impl Cpu {
@@ -311,6 +356,9 @@ impl Cpu {
             memory: Vec::new(),
             debug: Rc::new(DebugState::default()),
             breakpoints: std::collections::BTreeMap::new(),
+            watchpoints: std::collections::BTreeMap::new(),
+            watch_stop_pc: None,
+            bp_stop_pc: None,
         };
         cpu.reset()?;
         Ok(cpu)
@@ -575,12 +623,12 @@ impl Cpu {
     }
 
     /// Runs the guest from the current PC until an exit is requested, the CPU waits in WFI or
-    /// it reaches a breakpoint. A breakpoint at the current PC itself does not stop it: that
-    /// instruction is where a debugger resumes from.
+    /// it reaches a breakpoint or watchpoint. Resuming from a breakpoint or watchpoint stop
+    /// runs the instruction it held back first.
     pub fn run(&mut self) -> Exit {
-        if !self.breakpoints.is_empty()
-            && self.breakpoints.contains_key(&(self.reg(Reg::Pc) as u64))
-        {
+        let pc = self.reg(Reg::Pc) as u64;
+        let at_breakpoint = self.bp_stop_pc == Some(pc) && self.breakpoints.contains_key(&pc);
+        if at_breakpoint || self.watch_stop_pc == Some(pc) {
             match self.step() {
                 Exit::Requested => {}
                 other => return other,
@@ -595,7 +643,13 @@ impl Cpu {
     fn exit_reason(&mut self, result: Result<(), unicorn_engine::uc_error>) -> Exit {
         // SAFETY: a live engine.
         let halted = unsafe { ffi::uc_ast_halted(self.uc.get_handle()) } != 0;
+        if let Some(hit) = self.debug.watch_hit.take() {
+            self.debug.hit.set(None);
+            self.watch_stop_pc = Some(self.reg(Reg::Pc) as u64);
+            return Exit::Watchpoint(hit);
+        }
         if let Some(addr) = self.debug.hit.take() {
+            self.bp_stop_pc = Some(addr);
             return Exit::Breakpoint(addr);
         }
         match result {
@@ -606,9 +660,22 @@ impl Cpu {
     }
 
     /// Runs exactly one instruction (or enters one exception handler), for a debugger's single
-    /// step. Breakpoints do not stop the instruction at the current PC. Returns
-    /// [`Exit::Requested`] when the step completed, or why the CPU stopped instead.
+    /// step. Breakpoints do not stop the instruction at the current PC, nor do watchpoints
+    /// when they stopped it last. Returns [`Exit::Requested`] when the step completed, or
+    /// why the CPU stopped instead.
     pub fn step(&mut self) -> Exit {
+        let pc = self.reg(Reg::Pc) as u64;
+        self.bp_stop_pc = None;
+        let muted = self.watch_stop_pc.take() == Some(pc);
+        self.debug.watch_muted.set(muted);
+        let exit = self.step_one();
+        self.debug.watch_muted.set(false);
+        // A step that ends on a breakpoint's address has not run it: the next run stops there.
+        self.bp_stop_pc = None;
+        exit
+    }
+
+    fn step_one(&mut self) -> Exit {
         let debug = self.debug.clone();
         let hook = self.uc.add_code_hook(1, 0, move |uc, _addr, _size| {
             let n = debug.stepped.get();
@@ -686,6 +753,87 @@ impl Cpu {
     /// The addresses of the breakpoints set.
     pub fn breakpoints(&self) -> Vec<u64> {
         self.breakpoints.keys().copied().collect()
+    }
+
+    /// Stops [`Cpu::run`] before an instruction loads or stores (as `kind` says) any of the
+    /// `len` bytes at virtual address `addr`: the PC stays on the instruction and memory is
+    /// unchanged; resuming runs it. The range is watched at the physical addresses it maps
+    /// to now (one page at most: a debugger watches a variable), so it follows the memory,
+    /// not later changes of the mapping. While watchpoints are set, every load and store
+    /// takes the slow path: slower, as watchpoints are on any emulator.
+    pub fn add_watchpoint(&mut self, addr: u64, len: u64, kind: WatchKind) -> Result<(), CpuError> {
+        let key = (addr, len, kind);
+        if self.watchpoints.contains_key(&key) {
+            return Ok(());
+        }
+        if len == 0 || (addr & 0xfff) + len > 0x1000 {
+            return Err(CpuError(format!(
+                "watchpoint at {addr:#x}: {len} bytes do not fit one page"
+            )));
+        }
+        let phys = self
+            .uc
+            .vmem_translate(addr, Prot::READ)
+            .map_err(|e| err(&format!("watchpoint at {addr:#x}: translate"), e))?;
+        let mut hooks = Vec::new();
+        let types: &[(unicorn_engine::HookType, bool)] = match kind {
+            WatchKind::Write => &[(unicorn_engine::HookType::MEM_WRITE, true)],
+            WatchKind::Read => &[(unicorn_engine::HookType::MEM_READ, false)],
+            WatchKind::ReadWrite => &[
+                (unicorn_engine::HookType::MEM_WRITE, true),
+                (unicorn_engine::HookType::MEM_READ, false),
+            ],
+        };
+        for &(hook_type, write) in types {
+            let debug = self.debug.clone();
+            let added =
+                self.uc
+                    .add_mem_hook(hook_type, phys, phys + len - 1, move |uc, _, pa, _, _| {
+                        if debug.watch_muted.get() || debug.watch_hit.get().is_some() {
+                            return true;
+                        }
+                        debug.watch_hit.set(Some(WatchHit {
+                            watch_addr: addr,
+                            addr: addr + pa.saturating_sub(phys).min(len - 1),
+                            write,
+                        }));
+                        // SAFETY: the live engine this hook belongs to, inside its callback.
+                        unsafe { ffi::uc_ast_stop_before_access(uc.get_handle()) };
+                        true
+                    });
+            match added {
+                Ok(id) => hooks.push(id),
+                Err(e) => {
+                    for id in hooks {
+                        let _ = self.uc.remove_hook(id);
+                    }
+                    return Err(err(&format!("watchpoint at {addr:#x}"), e));
+                }
+            }
+        }
+        self.watchpoints.insert(key, Watchpoint { phys, hooks });
+        // Code translated before would take the fast path, which calls no hooks.
+        self.uc.ctl_flush_tb().map_err(|e| err("tb flush", e))
+    }
+
+    /// Removes the watchpoint set with these arguments; returns whether there was one.
+    pub fn remove_watchpoint(&mut self, addr: u64, len: u64, kind: WatchKind) -> bool {
+        let Some(w) = self.watchpoints.remove(&(addr, len, kind)) else {
+            return false;
+        };
+        for id in w.hooks {
+            let _ = self.uc.remove_hook(id);
+        }
+        let _ = self.uc.ctl_flush_tb();
+        true
+    }
+
+    /// The watchpoints set: (virtual address, length, kind, the physical address watched).
+    pub fn watchpoints(&self) -> Vec<(u64, u64, WatchKind, u64)> {
+        self.watchpoints
+            .iter()
+            .map(|(&(a, l, k), w)| (a, l, k, w.phys))
+            .collect()
     }
 
     /// Re-evaluates the generic timers against the counter: call when virtual time has

@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use cpu::{
-    Access, Cp15, Cpu, CpuHandle, Exit, MmioHandler, Reg, TimerOutputs, VirtualClock, TIMER_SECURE,
+    Access, Cp15, Cpu, CpuHandle, Exit, MmioHandler, Reg, TimerOutputs, VirtualClock, WatchHit,
+    WatchKind, TIMER_SECURE,
 };
 
 /// Vectors at 0 and handlers that record what they saw in registers, then WFI.
@@ -113,6 +114,7 @@ fn run_to_wfi(cpu: &mut Cpu) {
             Exit::Requested => continue,
             Exit::Fault(e) => panic!("core fault: {e}"),
             Exit::Breakpoint(a) => panic!("unexpected breakpoint at {a:#x}"),
+            Exit::Watchpoint(w) => panic!("unexpected watchpoint {w:?}"),
         }
     }
     panic!("guest never reached WFI");
@@ -163,6 +165,118 @@ fn breakpoints_stop_before_the_instruction_and_resume_past_it() {
         cpu.reg(Reg::R(0)),
         5,
         "the loop finished once the breakpoint went"
+    );
+}
+
+/// The CPU can stop at a breakpoint's address without having hit it (here a single step
+/// ends there; in a run, an exit request at that block's start): the next run must stop at
+/// the breakpoint before its instruction, not step over it as when resuming from a hit.
+#[test]
+fn a_breakpoint_reached_by_a_step_still_stops_the_next_run() {
+    let main = [
+        0xe3a00000, // 0x100 mov r0, #0
+        0xe2800001, // 0x104 1: add r0, r0, #1
+        0xe3500005, // 0x108 cmp r0, #5
+        0x1afffffc, // 0x10c bne 1b
+        0xe320f003, // 0x110 wfi
+    ];
+    let mut cpu = machine(&main, Box::new(NoOutputs), VirtualClock::new());
+    cpu.set_reg(Reg::Pc, 0x100);
+    cpu.add_breakpoint(0x108).unwrap();
+    assert_eq!(cpu.step(), Exit::Requested);
+    assert_eq!(cpu.step(), Exit::Requested);
+    assert_eq!((cpu.reg(Reg::Pc), cpu.reg(Reg::R(0))), (0x108, 1));
+    assert_eq!(run_to_breakpoint(&mut cpu), 0x108);
+    assert_eq!(
+        cpu.reg(Reg::R(0)),
+        1,
+        "stopped at once, the loop did not go round"
+    );
+    // Resuming from that stop runs the instruction: the next hit is one iteration on.
+    assert_eq!(run_to_breakpoint(&mut cpu), 0x108);
+    assert_eq!(cpu.reg(Reg::R(0)), 2);
+}
+
+/// Runs until the CPU stops at a watchpoint.
+fn run_to_watchpoint(cpu: &mut Cpu) -> WatchHit {
+    for _ in 0..1000 {
+        match cpu.run() {
+            Exit::Watchpoint(w) => return w,
+            Exit::Requested => continue,
+            other => panic!("expected a watchpoint, got {other:?}"),
+        }
+    }
+    panic!("guest never reached the watchpoint");
+}
+
+#[test]
+fn watchpoints_stop_before_the_access_and_resuming_completes_it() {
+    let main = [
+        0xe3a01a02, // 0x100 mov r1, #0x2000
+        0xe3a00000, // 0x104 mov r0, #0
+        0xe2800001, // 0x108 1: add r0, r0, #1
+        0xe5810008, // 0x10c str r0, [r1, #8]
+        0xe5912004, // 0x110 ldr r2, [r1, #4]
+        0xe5913008, // 0x114 ldr r3, [r1, #8]
+        0xe3500003, // 0x118 cmp r0, #3
+        0x1afffff9, // 0x11c bne 1b
+        0xe320f003, // 0x120 wfi
+    ];
+    let mut cpu = machine(&main, Box::new(NoOutputs), VirtualClock::new());
+    cpu.set_reg(Reg::Pc, 0x100);
+    let word = |cpu: &Cpu| {
+        let mut w = [0u8; 4];
+        cpu.read_memory(0x2008, &mut w).unwrap();
+        u32::from_le_bytes(w)
+    };
+    // Translated before the watchpoint exists: it must still see the accesses.
+    assert_eq!(cpu.step(), Exit::Requested);
+    cpu.add_watchpoint(0x2008, 4, WatchKind::Write).unwrap();
+    let hit = run_to_watchpoint(&mut cpu);
+    assert_eq!(
+        hit,
+        WatchHit {
+            watch_addr: 0x2008,
+            addr: 0x2008,
+            write: true
+        }
+    );
+    assert_eq!(cpu.reg(Reg::Pc), 0x10c, "stopped on the store");
+    assert_eq!(
+        (cpu.reg(Reg::R(0)), word(&cpu)),
+        (1, 0),
+        "the store has not happened"
+    );
+    // Resuming completes the store; loads of the other word do not stop a write
+    // watchpoint; the next iteration's store does.
+    assert!(run_to_watchpoint(&mut cpu).write);
+    assert_eq!(cpu.reg(Reg::Pc), 0x10c);
+    assert_eq!((cpu.reg(Reg::R(0)), word(&cpu)), (2, 1));
+    // A single step over the held-back store completes it too.
+    assert_eq!(cpu.step(), Exit::Requested);
+    assert_eq!((cpu.reg(Reg::Pc), word(&cpu)), (0x110, 2));
+    // A read watchpoint on the word the loop reads next.
+    assert!(cpu.remove_watchpoint(0x2008, 4, WatchKind::Write));
+    cpu.add_watchpoint(0x2008, 4, WatchKind::Read).unwrap();
+    let hit = run_to_watchpoint(&mut cpu);
+    assert!(!hit.write);
+    assert_eq!(cpu.reg(Reg::Pc), 0x114, "stopped on ldr r3");
+    assert_eq!(
+        cpu.watchpoints(),
+        vec![(0x2008, 4, WatchKind::Read, 0x2008)]
+    );
+    assert!(cpu.remove_watchpoint(0x2008, 4, WatchKind::Read));
+    assert!(!cpu.remove_watchpoint(0x2008, 4, WatchKind::Read));
+    run_to_wfi(&mut cpu);
+    assert_eq!(
+        cpu.reg(Reg::R(0)),
+        3,
+        "the loop finished once the watchpoint went"
+    );
+    assert_eq!(cpu.reg(Reg::R(3)), 3);
+    assert!(
+        cpu.add_watchpoint(0x2ffe, 4, WatchKind::Write).is_err(),
+        "a range across a page boundary is refused"
     );
 }
 
@@ -462,7 +576,7 @@ fn kicks_and_exit_requests_never_repeat_an_access() {
             Exit::WaitForInterrupt => break,
             Exit::Requested => exits += 1,
             Exit::Fault(e) => panic!("{e}"),
-            Exit::Breakpoint(a) => panic!("unexpected breakpoint at {a:#x}"),
+            other => panic!("unexpected {other:?}"),
         }
     }
     stop.store(true, Ordering::Relaxed);
