@@ -56,6 +56,28 @@ fn register(out: &str, after: &str, name: &str) -> u32 {
     u32::from_str_radix(hex.trim_start_matches("0x"), 16).unwrap()
 }
 
+/// Runs `script` with `gdb -batch`; returns what GDB printed (also echoed for failures).
+fn run_gdb_script(gdb: &std::path::Path, name: &str, script: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("ast-emu-gdb-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script_path = dir.join(format!("{name}.gdb"));
+    std::fs::write(&script_path, script).unwrap();
+    let out = Command::new(gdb)
+        .args(["-nx", "-batch", "-x"])
+        .arg(&script_path)
+        .output()
+        .expect("run gdb-multiarch");
+    let _ = std::fs::remove_dir_all(&dir);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("{text}");
+    assert!(out.status.success(), "gdb failed:\n{text}");
+    text
+}
+
 #[test]
 fn gdb_breaks_at_the_kernel_entry_steps_reads_and_detaches_and_the_boot_goes_on() {
     let Some(gdb) = gdb_multiarch() else {
@@ -95,22 +117,7 @@ fn gdb_breaks_at_the_kernel_entry_steps_reads_and_detaches_and_the_boot_goes_on(
          delete\n\
          detach\n"
     );
-    let dir = std::env::temp_dir().join(format!("ast-emu-gdb-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let script_path = dir.join("session.gdb");
-    std::fs::write(&script_path, script).unwrap();
-    let out = Command::new(&gdb)
-        .args(["-nx", "-batch", "-x"])
-        .arg(&script_path)
-        .output()
-        .expect("run gdb-multiarch");
-    let _ = std::fs::remove_dir_all(&dir);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    eprintln!("{text}");
+    let text = run_gdb_script(&gdb, "session", &script);
 
     // Attached at reset: PC 0, Secure SVC with IRQs and FIQs masked.
     assert_eq!(register(&text, "==reset==", "pc"), 0);
@@ -162,7 +169,6 @@ fn gdb_breaks_at_the_kernel_entry_steps_reads_and_detaches_and_the_boot_goes_on(
             .any(|l| l.starts_with("svc ") && l.contains("0x")),
         "monitor info banked:\n{text}"
     );
-    assert!(out.status.success(), "gdb failed:\n{text}");
 
     // Detached: the boot carries on to the shell.
     emu.expect("GDB detached");
@@ -279,7 +285,7 @@ fn gdb_watchpoints_stop_after_the_accesses_to_the_watched_words() {
     let loop_start = bench_guests::symbol(&elf, "loop_start")
         .expect("ldst has `loop_start`")
         .0;
-    let dir = std::env::temp_dir().join(format!("ast-emu-gdb-watch-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("ast-emu-gdb-elf-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let elf_path = dir.join("ldst.elf");
     std::fs::write(&elf_path, &elf).unwrap();
@@ -314,20 +320,8 @@ fn gdb_watchpoints_stop_after_the_accesses_to_the_watched_words() {
          detach\n",
         buffer + 32
     );
-    let script_path = dir.join("watch.gdb");
-    std::fs::write(&script_path, script).unwrap();
-    let out = Command::new(&gdb)
-        .args(["-nx", "-batch", "-x"])
-        .arg(&script_path)
-        .output()
-        .expect("run gdb-multiarch");
+    let text = run_gdb_script(&gdb, "watch", &script);
     let _ = std::fs::remove_dir_all(&dir);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    eprintln!("{text}");
 
     // GDB used the stub's watchpoints (a software one would say "Watchpoint 1").
     assert!(text.contains("Hardware watchpoint 1"), "{text}");

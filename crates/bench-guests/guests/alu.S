@@ -2,12 +2,7 @@
 @ per_iteration: guest instructions in one iteration of the loop.
     .include "common.inc"
 
-    .text
-    .global main
-main:
-    push {r4-r11, lr}
-    ldr r0, =iterations
-    ldr r0, [r0]
+    main_counting_in_r0
     mov r1, #1
     mov r2, #2
     mov r3, #3

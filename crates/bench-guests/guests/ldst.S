@@ -4,12 +4,7 @@
 @ per_iteration: guest instructions in one iteration of the loop.
     .include "common.inc"
 
-    .text
-    .global main
-main:
-    push {r4-r11, lr}
-    ldr r0, =iterations
-    ldr r0, [r0]
+    main_counting_in_r0
     ldr r1, =buffer
     add r11, r1, #16
     mov r2, #0

@@ -3,12 +3,7 @@
 @ per_iteration: MMIO accesses in one iteration of the loop.
     .include "common.inc"
 
-    .text
-    .global main
-main:
-    push {r4-r11, lr}
-    ldr r0, =iterations
-    ldr r0, [r0]
+    main_counting_in_r0
     ldr r1, =UART5
     mov r2, #0
 loop_start:

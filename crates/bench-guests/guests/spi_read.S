@@ -5,12 +5,7 @@
 
     .equ FMC_WINDOW,    0x20000000
 
-    .text
-    .global main
-main:
-    push {r4-r11, lr}
-    ldr r0, =iterations
-    ldr r0, [r0]
+    main_counting_in_r0
     ldr r1, =FMC_WINDOW
 loop_start:
     ldm r1!, {r2-r9}

@@ -11,12 +11,7 @@
     .equ FMC_WINDOW,    0x20000000
     .equ CHUNK,         4096
 
-    .text
-    .global main
-main:
-    push {r4-r11, lr}
-    ldr r0, =iterations
-    ldr r0, [r0]
+    main_counting_in_r0
     ldr r10, =FMC
     ldr r11, [r10, #FMC_CE0_CTRL]       @ the read-mode setting, restored after each read
     ldr r2, =saved_ctrl

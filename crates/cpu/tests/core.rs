@@ -120,28 +120,41 @@ fn run_to_wfi(cpu: &mut Cpu) {
     panic!("guest never reached WFI");
 }
 
-/// Runs until the CPU stops at a breakpoint; returns its address.
-fn run_to_breakpoint(cpu: &mut Cpu) -> u64 {
+/// Runs until the CPU stops for a reason `wanted` accepts (requested exits run on);
+/// returns what it made of it.
+fn run_until<T>(cpu: &mut Cpu, what: &str, wanted: impl Fn(&Exit) -> Option<T>) -> T {
     for _ in 0..1000 {
         match cpu.run() {
-            Exit::Breakpoint(a) => return a,
             Exit::Requested => continue,
-            other => panic!("expected a breakpoint, got {other:?}"),
+            exit => match wanted(&exit) {
+                Some(t) => return t,
+                None => panic!("expected a {what}, got {exit:?}"),
+            },
         }
     }
-    panic!("guest never reached the breakpoint");
+    panic!("guest never reached the {what}");
 }
+
+/// Runs until the CPU stops at a breakpoint; returns its address.
+fn run_to_breakpoint(cpu: &mut Cpu) -> u64 {
+    run_until(cpu, "breakpoint", |e| match e {
+        Exit::Breakpoint(a) => Some(*a),
+        _ => None,
+    })
+}
+
+/// A loop counting r0 to 5, for the breakpoint tests.
+const COUNT_TO_FIVE: [u32; 5] = [
+    0xe3a00000, // 0x100 mov r0, #0
+    0xe2800001, // 0x104 1: add r0, r0, #1
+    0xe3500005, // 0x108 cmp r0, #5
+    0x1afffffc, // 0x10c bne 1b
+    0xe320f003, // 0x110 wfi
+];
 
 #[test]
 fn breakpoints_stop_before_the_instruction_and_resume_past_it() {
-    let main = [
-        0xe3a00000, // 0x100 mov r0, #0
-        0xe2800001, // 0x104 1: add r0, r0, #1
-        0xe3500005, // 0x108 cmp r0, #5
-        0x1afffffc, // 0x10c bne 1b
-        0xe320f003, // 0x110 wfi
-    ];
-    let mut cpu = machine(&main, Box::new(NoOutputs), VirtualClock::new());
+    let mut cpu = machine(&COUNT_TO_FIVE, Box::new(NoOutputs), VirtualClock::new());
     cpu.set_reg(Reg::Pc, 0x100);
     // Let the loop get translated first: the breakpoint must still hit cached code.
     assert_eq!(cpu.step(), Exit::Requested);
@@ -173,14 +186,7 @@ fn breakpoints_stop_before_the_instruction_and_resume_past_it() {
 /// the breakpoint before its instruction, not step over it as when resuming from a hit.
 #[test]
 fn a_breakpoint_reached_by_a_step_still_stops_the_next_run() {
-    let main = [
-        0xe3a00000, // 0x100 mov r0, #0
-        0xe2800001, // 0x104 1: add r0, r0, #1
-        0xe3500005, // 0x108 cmp r0, #5
-        0x1afffffc, // 0x10c bne 1b
-        0xe320f003, // 0x110 wfi
-    ];
-    let mut cpu = machine(&main, Box::new(NoOutputs), VirtualClock::new());
+    let mut cpu = machine(&COUNT_TO_FIVE, Box::new(NoOutputs), VirtualClock::new());
     cpu.set_reg(Reg::Pc, 0x100);
     cpu.add_breakpoint(0x108).unwrap();
     assert_eq!(cpu.step(), Exit::Requested);
@@ -199,14 +205,10 @@ fn a_breakpoint_reached_by_a_step_still_stops_the_next_run() {
 
 /// Runs until the CPU stops at a watchpoint.
 fn run_to_watchpoint(cpu: &mut Cpu) -> WatchHit {
-    for _ in 0..1000 {
-        match cpu.run() {
-            Exit::Watchpoint(w) => return w,
-            Exit::Requested => continue,
-            other => panic!("expected a watchpoint, got {other:?}"),
-        }
-    }
-    panic!("guest never reached the watchpoint");
+    run_until(cpu, "watchpoint", |e| match e {
+        Exit::Watchpoint(w) => Some(*w),
+        _ => None,
+    })
 }
 
 #[test]
