@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use support::{free_port, have, retry_until_ok, shared_image};
+use support::{free_port, have, retry_until_ok, shared_image, ssh};
 
 /// Generous: the tests wait for boot milestones, they do not time them.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(300);
@@ -217,24 +217,6 @@ fn wait_for_log(container: &str, needle: &str) {
 fn curl(url: &str) -> Output {
     Command::new("curl")
         .args(["-s", "-m", "10", url])
-        .output()
-        .unwrap()
-}
-
-fn ssh(port: u16, password: &str, cmd: &str) -> Output {
-    Command::new("sshpass")
-        .args(["-p", password, "ssh"])
-        .args([
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-            "-o",
-            "LogLevel=ERROR",
-            "-o",
-            "ConnectTimeout=20",
-        ])
-        .args(["-p", &port.to_string(), "root@127.0.0.1", cmd])
         .output()
         .unwrap()
 }

@@ -6,7 +6,7 @@ mod support;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::{free_port, have, retry_until_ok, shared_image, Emulator};
+use support::{free_port, have, retry_until_ok, shared_image, ssh, Emulator, SSH_OPTIONS};
 
 fn need(tool: &str) -> bool {
     let ok = have(tool);
@@ -61,23 +61,9 @@ fn ssh_and_scp_into_the_sdk_image() {
     let nic = format!("user,hostfwd=tcp:127.0.0.1:{port}-:22");
     let mut emu = Emulator::start(&["--flash", image.to_str().unwrap(), "--nic", &nic]);
     emu.expect("login:");
-    let ssh_opts = [
-        "-o",
-        "StrictHostKeyChecking=no",
-        "-o",
-        "UserKnownHostsFile=/dev/null",
-        "-o",
-        "LogLevel=ERROR",
-    ];
-    let ssh = |cmd: &str| {
-        Command::new("sshpass")
-            .args(["-p", "passw0rd", "ssh"])
-            .args(ssh_opts)
-            .args(["-p", &port.to_string(), "root@127.0.0.1", cmd])
-            .output()
-            .unwrap()
-    };
-    let out = retry_until_ok(Duration::from_secs(90), || ssh("uname -a"));
+    let out = retry_until_ok(Duration::from_secs(90), || {
+        ssh(port, "passw0rd", "uname -a")
+    });
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.starts_with("Linux"),
@@ -97,7 +83,7 @@ fn ssh_and_scp_into_the_sdk_image() {
     let scp = |from: &str, to: &str| {
         Command::new("sshpass")
             .args(["-p", "passw0rd", "scp", "-O"])
-            .args(ssh_opts)
+            .args(SSH_OPTIONS)
             .args(["-P", &port.to_string(), from, to])
             .output()
             .unwrap()

@@ -262,3 +262,25 @@ pub fn login_to_default_image(emu: &mut Emulator) {
     emu.send("\r");
     emu.expect("# ");
 }
+
+/// OpenSSH options for a throwaway guest: no host-key checks or records, errors only.
+pub const SSH_OPTIONS: [&str; 8] = [
+    "-o",
+    "StrictHostKeyChecking=no",
+    "-o",
+    "UserKnownHostsFile=/dev/null",
+    "-o",
+    "LogLevel=ERROR",
+    "-o",
+    "ConnectTimeout=20",
+];
+
+/// Runs `cmd` as root on 127.0.0.1:`port` over SSH with `password` (sshpass).
+pub fn ssh(port: u16, password: &str, cmd: &str) -> std::process::Output {
+    Command::new("sshpass")
+        .args(["-p", password, "ssh"])
+        .args(SSH_OPTIONS)
+        .args(["-p", &port.to_string(), "root@127.0.0.1", cmd])
+        .output()
+        .unwrap()
+}
