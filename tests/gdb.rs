@@ -56,12 +56,32 @@ fn register(out: &str, after: &str, name: &str) -> u32 {
     u32::from_str_radix(hex.trim_start_matches("0x"), 16).unwrap()
 }
 
-/// Runs `script` with `gdb -batch`; returns what GDB printed (also echoed for failures).
-fn run_gdb_script(gdb: &std::path::Path, name: &str, script: &str) -> String {
+/// Starts the emulator with `args`, its GDB stub on a free port and the CPU held at its first
+/// instruction until GDB attaches (`-S`); returns it and the port.
+fn start_held_for_gdb(args: &[&str]) -> (Emulator, u16) {
+    let port = free_port();
+    let address = format!("tcp:127.0.0.1:{port}");
+    let mut all = args.to_vec();
+    all.extend(["--gdb", &address, "-S"]);
+    let mut emu = Emulator::start(&all);
+    emu.expect("waiting for GDB");
+    (emu, port)
+}
+
+/// Runs GDB's `commands` with `gdb -batch`, attached to the stub on `port`; returns what GDB
+/// printed (also echoed for failures).
+fn run_gdb_session(gdb: &std::path::Path, name: &str, port: u16, commands: &str) -> String {
+    let script = format!(
+        "set pagination off\n\
+         set confirm off\n\
+         set architecture arm\n\
+         target remote 127.0.0.1:{port}\n\
+         {commands}"
+    );
     let dir = std::env::temp_dir().join(format!("ast-emu-gdb-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let script_path = dir.join(format!("{name}.gdb"));
-    std::fs::write(&script_path, script).unwrap();
+    std::fs::write(&script_path, &script).unwrap();
     let out = Command::new(gdb)
         .args(["-nx", "-batch", "-x"])
         .arg(&script_path)
@@ -83,19 +103,12 @@ fn gdb_breaks_at_the_kernel_entry_steps_reads_and_detaches_and_the_boot_goes_on(
     let Some(gdb) = gdb_multiarch() else {
         return;
     };
-    let port = free_port();
-    let (mut args, ready) = mainline_image();
-    args.extend(["--gdb".into(), format!("tcp:127.0.0.1:{port}"), "-S".into()]);
+    let (args, ready) = mainline_image();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut emu = Emulator::start(&args);
-    emu.expect("waiting for GDB");
+    let (mut emu, port) = start_held_for_gdb(&args);
 
-    let script = format!(
-        "set pagination off\n\
-         set confirm off\n\
-         set architecture arm\n\
-         target remote 127.0.0.1:{port}\n\
-         echo ==reset==\\n\n\
+    let commands = format!(
+        "echo ==reset==\\n\n\
          info registers pc cpsr\n\
          stepi\n\
          echo ==first-step==\\n\n\
@@ -117,7 +130,7 @@ fn gdb_breaks_at_the_kernel_entry_steps_reads_and_detaches_and_the_boot_goes_on(
          delete\n\
          detach\n"
     );
-    let text = run_gdb_script(&gdb, "session", &script);
+    let text = run_gdb_session(&gdb, "session", port, &commands);
 
     // Attached at reset: PC 0, Secure SVC with IRQs and FIQs masked.
     assert_eq!(register(&text, "==reset==", "pc"), 0);
@@ -289,22 +302,10 @@ fn gdb_watchpoints_stop_after_the_accesses_to_the_watched_words() {
     std::fs::create_dir_all(&dir).unwrap();
     let elf_path = dir.join("ldst.elf");
     std::fs::write(&elf_path, &elf).unwrap();
-    let port = free_port();
-    let mut emu = Emulator::start(&[
-        "--elf",
-        elf_path.to_str().unwrap(),
-        "--gdb",
-        &format!("tcp:127.0.0.1:{port}"),
-        "-S",
-    ]);
-    emu.expect("waiting for GDB");
+    let (mut emu, port) = start_held_for_gdb(&["--elf", elf_path.to_str().unwrap()]);
 
-    let script = format!(
-        "set pagination off\n\
-         set confirm off\n\
-         set architecture arm\n\
-         target remote 127.0.0.1:{port}\n\
-         watch *(unsigned int *){buffer:#x}\n\
+    let commands = format!(
+        "watch *(unsigned int *){buffer:#x}\n\
          continue\n\
          echo ==first-store==\\n\n\
          info registers pc r2\n\
@@ -320,7 +321,7 @@ fn gdb_watchpoints_stop_after_the_accesses_to_the_watched_words() {
          detach\n",
         buffer + 32
     );
-    let text = run_gdb_script(&gdb, "watch", &script);
+    let text = run_gdb_session(&gdb, "watch", port, &commands);
     let _ = std::fs::remove_dir_all(&dir);
 
     // GDB used the stub's watchpoints (a software one would say "Watchpoint 1").
