@@ -9,10 +9,10 @@
 //! back). Breakpoints are on the address the CPU fetches from (a code hook, nothing is written
 //! to guest memory), so "software" and "hardware" breakpoints both work before and after
 //! u-boot relocates itself. Memory is read and written by virtual address, through the guest's
-//! MMU, as GDB expects. Watchpoints (`watch`, `rwatch`, `awatch`) stop right after the
-//! instruction that accessed the memory; they watch the physical memory the address maps to
-//! when they are set (a variable, up to one page). `monitor CMD` runs the emulator's monitor
-//! commands.
+//! MMU, as GDB expects. Watchpoints (`watch`, `rwatch`, `awatch`) stop before the access, with
+//! the PC on the instruction (GDB then steps over it and shows the old and new value); they
+//! watch the physical memory the address maps to when they are set (a variable, up to one
+//! page). `monitor CMD` runs the emulator's monitor commands.
 
 use std::collections::BTreeSet;
 use std::io::{BufWriter, Read, Write};
@@ -533,16 +533,10 @@ impl<'a> run_blocking::BlockingEventLoop for EventLoop<'a> {
                 }
                 DebugStop::Watchpoint(hit) => {
                     // An access watchpoint (awatch) reports as one, whichever way it was hit.
-                    let access = target
-                        .soc
-                        .cpu_mut()
-                        .watchpoints()
-                        .iter()
-                        .any(|w| w.0 == hit.watch_addr && w.2 == WatchKind::ReadWrite);
-                    let kind = match (access, hit.write) {
-                        (true, _) => GdbWatchKind::ReadWrite,
-                        (false, true) => GdbWatchKind::Write,
-                        (false, false) => GdbWatchKind::Read,
+                    let kind = match (hit.kind, hit.write) {
+                        (WatchKind::ReadWrite, _) => GdbWatchKind::ReadWrite,
+                        (_, true) => GdbWatchKind::Write,
+                        (_, false) => GdbWatchKind::Read,
                     };
                     return Ok(Event::TargetStopped(SingleThreadStopReason::Watch {
                         tid: (),

@@ -81,6 +81,8 @@ pub struct WatchHit {
     pub watch_addr: u64,
     /// The virtual address of the accessed byte within the watched range.
     pub addr: u64,
+    /// The kind of the watchpoint that stopped the CPU.
+    pub kind: WatchKind,
     /// Whether the access was a store.
     pub write: bool,
 }
@@ -795,6 +797,7 @@ impl Cpu {
                         debug.watch_hit.set(Some(WatchHit {
                             watch_addr: addr,
                             addr: addr + pa.saturating_sub(phys).min(len - 1),
+                            kind,
                             write,
                         }));
                         // SAFETY: the live engine this hook belongs to, inside its callback.

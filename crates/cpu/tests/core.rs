@@ -240,6 +240,7 @@ fn watchpoints_stop_before_the_access_and_resuming_completes_it() {
         WatchHit {
             watch_addr: 0x2008,
             addr: 0x2008,
+            kind: WatchKind::Write,
             write: true
         }
     );
