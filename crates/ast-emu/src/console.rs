@@ -11,9 +11,12 @@ const ESCAPE: u8 = 0x01;
 /// Help shown for `Ctrl-a h`.
 pub const HELP: &str = "\r\nast-emu console escapes:\r\n  Ctrl-a x   quit the emulator\r\n  Ctrl-a c   one monitor command (type help there)\r\n  Ctrl-a s   write the flash back now (with --persist)\r\n  Ctrl-a h   this help\r\n  Ctrl-a a   send Ctrl-a to the guest\r\n";
 
+/// The terminal's settings from before [`RawTerminal::enable`]: what every way out restores.
+static SAVED: std::sync::OnceLock<libc::termios> = std::sync::OnceLock::new();
+
 /// Puts the terminal on stdin into raw mode while alive; restores it when dropped.
 pub struct RawTerminal {
-    saved: Option<libc::termios>,
+    raw: bool,
 }
 
 impl RawTerminal {
@@ -22,46 +25,38 @@ impl RawTerminal {
         // SAFETY: isatty/tcgetattr/tcsetattr on fd 0 with a zeroed, then filled, termios.
         unsafe {
             if libc::isatty(0) != 1 {
-                return Self { saved: None };
+                return Self { raw: false };
             }
             let mut t: libc::termios = std::mem::zeroed();
             if libc::tcgetattr(0, &mut t) != 0 {
-                return Self { saved: None };
+                return Self { raw: false };
             }
-            let saved = t;
+            let _ = SAVED.set(t);
             libc::cfmakeraw(&mut t);
             libc::tcsetattr(0, libc::TCSANOW, &t);
-            Self { saved: Some(saved) }
+            Self { raw: true }
         }
     }
 
     /// Whether the terminal is in raw mode.
     pub fn is_raw(&self) -> bool {
-        self.saved.is_some()
+        self.raw
     }
 }
 
 impl Drop for RawTerminal {
     fn drop(&mut self) {
-        if let Some(t) = self.saved {
-            // SAFETY: restores the attributes read in `enable`.
-            unsafe { libc::tcsetattr(0, libc::TCSANOW, &t) };
-        }
+        restore_terminal();
     }
 }
 
-/// Puts the terminal on stdin back into cooked mode (echo, line editing, signals), for the way
-/// out when [`RawTerminal`] cannot be dropped (a panic, a forced exit). Harmless when stdin is
-/// not a terminal.
+/// Gives the terminal on stdin back the settings [`RawTerminal::enable`] found: also the way
+/// out when a `RawTerminal` cannot be dropped (a panic, a forced exit). Does nothing when raw
+/// mode was never entered.
 pub fn restore_terminal() {
-    // SAFETY: tcgetattr/tcsetattr on fd 0 with a termios it filled.
-    unsafe {
-        let mut t: libc::termios = std::mem::zeroed();
-        if libc::tcgetattr(0, &mut t) == 0 {
-            t.c_lflag |= libc::ICANON | libc::ECHO | libc::ISIG;
-            t.c_oflag |= libc::OPOST;
-            libc::tcsetattr(0, libc::TCSANOW, &t);
-        }
+    if let Some(t) = SAVED.get() {
+        // SAFETY: restores attributes tcgetattr filled in `enable`.
+        unsafe { libc::tcsetattr(0, libc::TCSANOW, t) };
     }
 }
 
