@@ -14,14 +14,13 @@ use std::io::Write;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use ast2600::map::{DRAM, UART5};
 use ast2600::{Ast2600, BoardConfig};
 use bench_guests::Guest;
 use bus::MemoryBlock;
-use cpu::{Access, Cpu, Exit, MmioHandler, Reg, TimerOutputs, VirtualClock};
+use cpu::{Access, Cpu, Exit, MmioHandler, TimerOutputs, VirtualClock};
 
-const DRAM: u64 = 0x8000_0000;
 const CORE_RAM: u64 = 16 << 20;
-const UART5: u64 = 0x1E78_4000;
 
 /// Console output shared between a guest's UART and the harness.
 #[derive(Clone, Default)]
@@ -29,7 +28,7 @@ pub struct Console(Rc<RefCell<Vec<u8>>>);
 
 impl Console {
     /// How many times `marker` was printed; clears the output.
-    pub fn take_count(&self, marker: &str) -> usize {
+    fn take_count(&self, marker: &str) -> usize {
         let text = String::from_utf8_lossy(&self.0.borrow()).into_owned();
         self.0.borrow_mut().clear();
         text.matches(marker).count()
@@ -96,6 +95,7 @@ pub struct CoreGuest {
     cpu: Cpu,
     guest: Guest,
     entry: u32,
+    iterations_addr: u64,
     console: Console,
 }
 
@@ -130,6 +130,7 @@ impl CoreGuest {
             cpu,
             guest,
             entry,
+            iterations_addr: guest.iterations_addr().into(),
             console,
         };
         g.run(1);
@@ -140,13 +141,9 @@ impl CoreGuest {
     /// Runs the loop `iterations` times (from the entry to the final WFI); returns the time.
     pub fn run(&mut self, iterations: u32) -> Duration {
         self.cpu
-            .write_memory(
-                u64::from(self.guest.iterations_addr()),
-                &iterations.to_le_bytes(),
-            )
+            .write_memory(self.iterations_addr, &iterations.to_le_bytes())
             .expect("iterations");
-        self.cpu.set_reg(Reg::Cpsr, 0x1d3);
-        self.cpu.set_reg(Reg::Pc, self.entry);
+        self.cpu.start_at(self.entry);
         let start = Instant::now();
         loop {
             match self.cpu.run() {
@@ -165,6 +162,7 @@ pub struct SocGuest {
     soc: Ast2600,
     guest: Guest,
     entry: u32,
+    iterations_addr: u64,
     console: Console,
 }
 
@@ -186,6 +184,7 @@ impl SocGuest {
             soc,
             guest,
             entry,
+            iterations_addr: guest.iterations_addr().into(),
             console,
         };
         g.run(1);
@@ -196,10 +195,7 @@ impl SocGuest {
     /// Runs the loop `iterations` times (from the entry to the final WFI); returns the time.
     pub fn run(&mut self, iterations: u32) -> Duration {
         self.soc
-            .write_physical(
-                u64::from(self.guest.iterations_addr()),
-                &iterations.to_le_bytes(),
-            )
+            .write_physical(self.iterations_addr, &iterations.to_le_bytes())
             .expect("iterations");
         self.soc.start_at(self.entry);
         let start = Instant::now();
@@ -207,11 +203,6 @@ impl SocGuest {
             panic!("{}: {e}", self.guest.name);
         }
         start.elapsed()
-    }
-
-    /// The SoC (for checks after a run).
-    pub fn soc(&mut self) -> &mut Ast2600 {
-        &mut self.soc
     }
 }
 

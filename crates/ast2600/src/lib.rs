@@ -645,8 +645,7 @@ impl Ast2600 {
     /// masked, the state QEMU's `-kernel` starts a bare-metal ELF in. Other registers keep
     /// their values.
     pub fn start_at(&mut self, entry: u32) {
-        self.cpu.set_reg(cpu::Reg::Cpsr, 0x1d3);
-        self.cpu.set_reg(cpu::Reg::Pc, entry);
+        self.cpu.start_at(entry);
     }
 
     /// Runs the guest until the CPU waits in WFI with no interrupt pending: for small guests

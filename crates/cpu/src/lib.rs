@@ -93,6 +93,9 @@ struct Watchpoint {
     hooks: Vec<unicorn_engine::UcHookId>,
 }
 
+/// CPSR at reset and for [`Cpu::start_at`]: SVC mode, ARM state, IRQ, FIQ and aborts masked.
+const CPSR_SVC_MASKED: u32 = 0x1d3;
+
 /// Errors from setting the core up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CpuError(pub String);
@@ -366,6 +369,14 @@ impl Cpu {
         Ok(cpu)
     }
 
+    /// Points the core at `entry` (Thumb state if bit 0 is set) in SVC mode with IRQ, FIQ and
+    /// aborts masked, the state QEMU's `-kernel` starts a bare-metal ELF in. Other registers
+    /// keep their values.
+    pub fn start_at(&mut self, entry: u32) {
+        self.set_reg(Reg::Cpsr, CPSR_SVC_MASKED);
+        self.set_reg(Reg::Pc, entry);
+    }
+
     /// Puts the core back to its reset state: Secure SVC, IRQ/FIQ/aborts masked, PC 0.
     pub fn reset(&mut self) -> Result<(), CpuError> {
         for n in 0..13 {
@@ -376,7 +387,7 @@ impl Cpu {
         // Unicorn starts non-secure; the silicon starts in Secure state.
         self.set_cp15(Cp15::SCR, 0)?;
         self.uc
-            .reg_write(RegisterARM::CPSR, 0x1d3)
+            .reg_write(RegisterARM::CPSR, CPSR_SVC_MASKED.into())
             .map_err(|e| err("cpsr", e))?;
         self.set_reg(Reg::Pc, 0);
         self.uc.ctl_flush_tb().map_err(|e| err("tb flush", e))?;
