@@ -169,7 +169,8 @@ impl SocMmio {
             return;
         }
         if let Some(limit) = &self.deadline_limit {
-            if let Some(d) = self.bus.next_deadline() {
+            // Only the device written can have moved its deadline.
+            if let Some(d) = self.bus.deadline_at(addr) {
                 limit.set(limit.get().min(d));
             }
         }

@@ -154,6 +154,14 @@ impl Bus {
         }
     }
 
+    /// The deadline of the device serving `addr`, if it has one: after a write there, what
+    /// that write may have set (the last device hit answers without a lookup).
+    pub fn deadline_at(&self, addr: u64) -> Option<u64> {
+        let (_, device) = self.device_at(addr)?;
+        let deadline = device.borrow().next_deadline();
+        deadline
+    }
+
     /// The earliest deadline any device asked for.
     pub fn next_deadline(&self) -> Option<u64> {
         self.ranges
@@ -227,6 +235,37 @@ mod tests {
             assert_eq!(bus.read(0x1000 + i, 1), Some(i));
             assert_eq!(bus.read(0x1100 + i, 1), Some(0x50 + i));
         }
+    }
+
+    /// A device whose deadline is its register's value (0: none).
+    struct Alarm(u64);
+    impl Device for Alarm {
+        fn read(&mut self, _offset: u64, _size: u8) -> u64 {
+            self.0
+        }
+        fn write(&mut self, _offset: u64, _size: u8, value: u64) {
+            self.0 = value;
+        }
+        fn next_deadline(&self) -> Option<u64> {
+            (self.0 != 0).then_some(self.0)
+        }
+    }
+
+    #[test]
+    fn deadlines_come_from_the_device_at_an_address_or_the_earliest_of_all() {
+        let mut bus = Bus::new();
+        bus.insert(0x1000, 0x100, "a", Rc::new(RefCell::new(Alarm(0))))
+            .unwrap();
+        bus.insert(0x2000, 0x100, "b", Rc::new(RefCell::new(Alarm(500))))
+            .unwrap();
+        bus.insert(0x3000, 0x100, "plain", dev(0)).unwrap();
+        assert_eq!(bus.deadline_at(0x1010), None);
+        assert_eq!(bus.deadline_at(0x2010), Some(500));
+        assert_eq!(bus.deadline_at(0x3000), None);
+        assert_eq!(bus.deadline_at(0x4000), None, "nothing mapped");
+        assert!(bus.write(0x1004, 4, 300));
+        assert_eq!(bus.deadline_at(0x1004), Some(300));
+        assert_eq!(bus.next_deadline(), Some(300));
     }
 
     #[test]
