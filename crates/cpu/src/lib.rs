@@ -87,10 +87,19 @@ pub struct WatchHit {
     pub write: bool,
 }
 
-/// A watchpoint: where it was set and the hooks that implement it.
+/// A watchpoint: where it was set and the hook that implements it.
 struct Watchpoint {
     phys: u64,
-    hooks: Vec<unicorn_engine::UcHookId>,
+    hook: unicorn_engine::UcHookId,
+}
+
+/// The instruction a debugging stop held back (at this PC): the next run or step lets it run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Held {
+    /// Stopped before the instruction at a breakpoint.
+    Breakpoint(u64),
+    /// Stopped before the instruction's access to watched memory.
+    Watchpoint(u64),
 }
 
 /// CPSR at reset and for [`Cpu::start_at`]: SVC mode, ARM state, IRQ, FIQ and aborts masked.
@@ -304,13 +313,11 @@ pub struct Cpu {
     breakpoints: std::collections::BTreeMap<u64, unicorn_engine::UcHookId>,
     /// Watchpoints by (virtual address, length, kind).
     watchpoints: std::collections::BTreeMap<(u64, u64, WatchKind), Watchpoint>,
-    /// The PC of the instruction the last watchpoint stop held back: it completes when the
-    /// CPU resumes there.
-    watch_stop_pc: Option<u64>,
-    /// The breakpoint the CPU last stopped at: resuming there runs its instruction. (The CPU
-    /// can also stop at a breakpoint's address without having hit it, when an exit request
-    /// ends a run at that block's start: then the breakpoint must still fire.)
-    bp_stop_pc: Option<u64>,
+    /// What the last stop held back, if it was a breakpoint or watchpoint. Taken by the next
+    /// run or step: only a resume straight from that stop runs the instruction past it (the
+    /// CPU can also come to rest at a breakpoint's address without having hit it, when an exit
+    /// request ends a run at that block's start: then the breakpoint must still fire).
+    held: Option<Held>,
 }
 
 /// What the debugging hooks share with [`Cpu`]: set from inside unicorn callbacks.
@@ -362,8 +369,7 @@ impl Cpu {
             debug: Rc::new(DebugState::default()),
             breakpoints: std::collections::BTreeMap::new(),
             watchpoints: std::collections::BTreeMap::new(),
-            watch_stop_pc: None,
-            bp_stop_pc: None,
+            held: None,
         };
         cpu.reset()?;
         Ok(cpu)
@@ -639,15 +645,19 @@ impl Cpu {
     /// it reaches a breakpoint or watchpoint. Resuming from a breakpoint or watchpoint stop
     /// runs the instruction it held back first.
     pub fn run(&mut self) -> Exit {
-        let pc = self.reg(Reg::Pc) as u64;
-        let at_breakpoint = self.bp_stop_pc == Some(pc) && self.breakpoints.contains_key(&pc);
-        if at_breakpoint || self.watch_stop_pc == Some(pc) {
-            match self.step() {
-                Exit::Requested => {}
-                other => return other,
+        if let Some(held) = self.held.take() {
+            let pc = self.reg(Reg::Pc) as u64;
+            let holds = match held {
+                Held::Breakpoint(at) => at == pc && self.breakpoints.contains_key(&pc),
+                Held::Watchpoint(at) => at == pc,
+            };
+            if holds {
+                match self.step_past(Some(held)) {
+                    Exit::Requested => {}
+                    other => return other,
+                }
             }
         }
-        self.debug.hit.set(None);
         let pc = self.resume_pc();
         let result = self.uc.emu_start(pc, 0, 0, 0);
         self.exit_reason(result)
@@ -658,11 +668,11 @@ impl Cpu {
         let halted = unsafe { ffi::uc_ast_halted(self.uc.get_handle()) } != 0;
         if let Some(hit) = self.debug.watch_hit.take() {
             self.debug.hit.set(None);
-            self.watch_stop_pc = Some(self.reg(Reg::Pc) as u64);
+            self.held = Some(Held::Watchpoint(self.reg(Reg::Pc) as u64));
             return Exit::Watchpoint(hit);
         }
         if let Some(addr) = self.debug.hit.take() {
-            self.bp_stop_pc = Some(addr);
+            self.held = Some(Held::Breakpoint(addr));
             return Exit::Breakpoint(addr);
         }
         match result {
@@ -677,14 +687,22 @@ impl Cpu {
     /// when they stopped it last. Returns [`Exit::Requested`] when the step completed, or
     /// why the CPU stopped instead.
     pub fn step(&mut self) -> Exit {
+        let held = self.held.take();
+        self.step_past(held)
+    }
+
+    /// One step; a watchpoint stop `held` back at the current PC lets its access through.
+    fn step_past(&mut self, held: Option<Held>) -> Exit {
         let pc = self.reg(Reg::Pc) as u64;
-        self.bp_stop_pc = None;
-        let muted = self.watch_stop_pc.take() == Some(pc);
-        self.debug.watch_muted.set(muted);
+        self.debug
+            .watch_muted
+            .set(held == Some(Held::Watchpoint(pc)));
         let exit = self.step_one();
         self.debug.watch_muted.set(false);
         // A step that ends on a breakpoint's address has not run it: the next run stops there.
-        self.bp_stop_pc = None;
+        if matches!(self.held, Some(Held::Breakpoint(_))) {
+            self.held = None;
+        }
         exit
     }
 
@@ -708,13 +726,12 @@ impl Cpu {
         // A pending exit request can end a run before its first instruction: try again.
         for _ in 0..1000 {
             self.debug.stepped.set(0);
-            self.debug.hit.set(None);
             let pc = self.resume_pc();
             let result = self.uc.emu_start(pc, 0, 0, 0);
             exit = self.exit_reason(result);
-            // SAFETY: a live engine.
-            let halted = unsafe { ffi::uc_ast_halted(self.uc.get_handle()) } != 0;
-            if self.debug.stepped.get() > 0 || halted || matches!(exit, Exit::Fault(_)) {
+            if self.debug.stepped.get() > 0
+                || matches!(exit, Exit::WaitForInterrupt | Exit::Fault(_))
+            {
                 break;
             }
         }
@@ -788,44 +805,37 @@ impl Cpu {
             .uc
             .vmem_translate(addr, Prot::READ)
             .map_err(|e| err(&format!("watchpoint at {addr:#x}: translate"), e))?;
-        let mut hooks = Vec::new();
-        let types: &[(unicorn_engine::HookType, bool)] = match kind {
-            WatchKind::Write => &[(unicorn_engine::HookType::MEM_WRITE, true)],
-            WatchKind::Read => &[(unicorn_engine::HookType::MEM_READ, false)],
-            WatchKind::ReadWrite => &[
-                (unicorn_engine::HookType::MEM_WRITE, true),
-                (unicorn_engine::HookType::MEM_READ, false),
-            ],
-        };
-        for &(hook_type, write) in types {
-            let debug = self.debug.clone();
-            let added =
-                self.uc
-                    .add_mem_hook(hook_type, phys, phys + len - 1, move |uc, _, pa, _, _| {
-                        if debug.watch_muted.get() || debug.watch_hit.get().is_some() {
-                            return true;
-                        }
-                        debug.watch_hit.set(Some(WatchHit {
-                            watch_addr: addr,
-                            addr: addr + pa.saturating_sub(phys).min(len - 1),
-                            kind,
-                            write,
-                        }));
-                        // SAFETY: the live engine this hook belongs to, inside its callback.
-                        unsafe { ffi::uc_ast_stop_before_access(uc.get_handle()) };
-                        true
-                    });
-            match added {
-                Ok(id) => hooks.push(id),
-                Err(e) => {
-                    for id in hooks {
-                        let _ = self.uc.remove_hook(id);
-                    }
-                    return Err(err(&format!("watchpoint at {addr:#x}"), e));
-                }
+        let hook_type = match kind {
+            WatchKind::Write => unicorn_engine::HookType::MEM_WRITE,
+            WatchKind::Read => unicorn_engine::HookType::MEM_READ,
+            WatchKind::ReadWrite => {
+                unicorn_engine::HookType::MEM_READ | unicorn_engine::HookType::MEM_WRITE
             }
-        }
-        self.watchpoints.insert(key, Watchpoint { phys, hooks });
+        };
+        let debug = self.debug.clone();
+        let hook = self
+            .uc
+            .add_mem_hook(
+                hook_type,
+                phys,
+                phys + len - 1,
+                move |uc, access, pa, _, _| {
+                    if debug.watch_muted.get() || debug.watch_hit.get().is_some() {
+                        return true;
+                    }
+                    debug.watch_hit.set(Some(WatchHit {
+                        watch_addr: addr,
+                        addr: addr + pa.saturating_sub(phys).min(len - 1),
+                        kind,
+                        write: access == unicorn_engine::MemType::WRITE,
+                    }));
+                    // SAFETY: the live engine this hook belongs to, inside its callback.
+                    unsafe { ffi::uc_ast_stop_before_access(uc.get_handle()) };
+                    true
+                },
+            )
+            .map_err(|e| err(&format!("watchpoint at {addr:#x}"), e))?;
+        self.watchpoints.insert(key, Watchpoint { phys, hook });
         // Code translated before would take the fast path, which calls no hooks.
         self.uc.ctl_flush_tb().map_err(|e| err("tb flush", e))
     }
@@ -835,9 +845,7 @@ impl Cpu {
         let Some(w) = self.watchpoints.remove(&(addr, len, kind)) else {
             return false;
         };
-        for id in w.hooks {
-            let _ = self.uc.remove_hook(id);
-        }
+        let _ = self.uc.remove_hook(w.hook);
         let _ = self.uc.ctl_flush_tb();
         true
     }

@@ -270,6 +270,19 @@ fn watchpoints_stop_before_the_access_and_resuming_completes_it() {
     );
     assert!(cpu.remove_watchpoint(0x2008, 4, WatchKind::Read));
     assert!(!cpu.remove_watchpoint(0x2008, 4, WatchKind::Read));
+    // An access watchpoint stops on the next store and then on the load after it.
+    cpu.add_watchpoint(0x2008, 4, WatchKind::ReadWrite).unwrap();
+    let hit = run_to_watchpoint(&mut cpu);
+    assert_eq!(
+        (hit.kind, hit.write, cpu.reg(Reg::Pc)),
+        (WatchKind::ReadWrite, true, 0x10c)
+    );
+    let hit = run_to_watchpoint(&mut cpu);
+    assert_eq!(
+        (hit.kind, hit.write, cpu.reg(Reg::Pc)),
+        (WatchKind::ReadWrite, false, 0x114)
+    );
+    assert!(cpu.remove_watchpoint(0x2008, 4, WatchKind::ReadWrite));
     run_to_wfi(&mut cpu);
     assert_eq!(
         cpu.reg(Reg::R(0)),
