@@ -219,8 +219,6 @@ pub struct Ast2600 {
     skip: SkipBudget,
     stuck_exits: u32,
     irq_trace: Rc<IrqTrace>,
-    /// Measured wall time blocked in idle waits (ns), added to [`RunStats::idle_wall_ns`].
-    idle_wall_ns: std::cell::Cell<u64>,
     dram_size: u64,
 }
 
@@ -273,7 +271,7 @@ impl Ast2600 {
         cpu.set_mp_affinity(map::CPU0_MPIDR_AFFINITY)?;
         // A write to the FMC's registers can switch its window between direct memory and the
         // controller: the CPU must stop right after it, before it touches the window.
-        cpu.set_io_barrier(map::FMC, 0x1000);
+        cpu.set_io_barrier(map::FMC, map::FMC_SIZE);
         let reset = Rc::new(ResetRequest::new(cpu.handle()));
 
         // Memory.
@@ -317,7 +315,7 @@ impl Ast2600 {
         fmc.borrow_mut()
             .attach_flash(0, boot_flash.clone())
             .map_err(|_| SocError("the FMC has no chip select 0".into()))?;
-        bus.insert(map::FMC, 0x1000, "fmc", fmc.clone())?;
+        bus.insert(map::FMC, map::FMC_SIZE, "fmc", fmc.clone())?;
         let spi1 = AspeedSmc::new(
             SmcConfig::ast2600_spi1(map::DRAM),
             IrqLine::disconnected(),
@@ -508,7 +506,6 @@ impl Ast2600 {
             skip: SkipBudget::new(),
             stuck_exits: 0,
             irq_trace,
-            idle_wall_ns: std::cell::Cell::new(0),
             dram_size: config.dram_size,
         })
     }
@@ -557,7 +554,6 @@ impl Ast2600 {
     /// What the run loop has done so far.
     pub fn stats(&self) -> RunStats {
         let mut stats = self.stats.clone();
-        stats.idle_wall_ns = self.idle_wall_ns.get();
         stats.busy_skipped_ns = self.cpu.timer().busy_wait_skipped_ns();
         let (ns, count) = self.mmio.borrow().timing();
         stats.device_wall_ns += ns;
@@ -660,14 +656,8 @@ impl Ast2600 {
             match self.cpu.run() {
                 Exit::Requested => {}
                 Exit::Fault(e) => return Err(SocError(e)),
-                Exit::Breakpoint(a) => {
-                    return Err(SocError(format!("stopped at a breakpoint at {a:#x}")))
-                }
-                Exit::Watchpoint(w) => {
-                    return Err(SocError(format!(
-                        "stopped at a watchpoint at {:#x}",
-                        w.addr
-                    )))
+                debug @ (Exit::Breakpoint(_) | Exit::Watchpoint(_)) => {
+                    return Err(SocError(format!("unexpected debug stop {debug:?}")))
                 }
                 Exit::WaitForInterrupt => {
                     self.stats.wfi += 1;
@@ -776,8 +766,9 @@ impl Ast2600 {
                 let n = uart.enqueue_rx(&self.pending_input);
                 self.pending_input.drain(..n);
             }
-            // Console bytes are written as sent and flushed here, once per slice.
-            if let Err(e) = uart.flush_output() {
+            // Console bytes are written as sent and flushed here, once per slice (a flush per
+            // byte would cost a system call each on a chatty console).
+            if let Err(e) = uart.output_mut().flush() {
                 log::warn!("console: {e}");
             }
         }
@@ -1080,7 +1071,7 @@ impl Ast2600 {
     /// Waits (at most `timeout`, or forever) for a host event or a backend's wake-up (a frame
     /// from the network). `None`: the timeout passed, or every host sender is gone.
     fn wait_host(
-        &self,
+        &mut self,
         events: &Receiver<HostEvent>,
         timeout: Option<std::time::Duration>,
     ) -> Option<HostWake> {
@@ -1092,8 +1083,7 @@ impl Ast2600 {
             Some(t) => sel.select_timeout(t),
             None => Ok(sel.select()),
         };
-        self.idle_wall_ns
-            .set(self.idle_wall_ns.get() + waited.elapsed().as_nanos() as u64);
+        self.stats.idle_wall_ns += waited.elapsed().as_nanos() as u64;
         let op = op.ok()?;
         match op.index() {
             i if i == ev_idx => match op.recv(events) {

@@ -18,6 +18,8 @@ pub const PERIPHERALS: u64 = 0x1E60_0000;
 pub const PERIPHERALS_SIZE: u64 = 0x20_0000;
 /// FMC register block.
 pub const FMC: u64 = 0x1E62_0000;
+/// Size of the FMC register block.
+pub const FMC_SIZE: u64 = 0x1000;
 /// SPI1 controller registers.
 pub const SPI1: u64 = 0x1E63_0000;
 /// SPI2 controller registers.
@@ -104,8 +106,12 @@ pub fn spi_name(n: u32) -> String {
         spi::SCU_IC0 => "scu-ic0".into(),
         spi::SCU_IC1 => "scu-ic1".into(),
         spi::FMC => "fmc".into(),
-        n if (spi::TIMER1..spi::TIMER1 + 8).contains(&n) => format!("timer{}", n - spi::TIMER1 + 1),
-        n if (spi::I2C0..spi::I2C0 + 16).contains(&n) => format!("i2c{}", n - spi::I2C0),
+        n if (spi::TIMER1..spi::TIMER1 + aspeed_timer::CHANNELS as u32).contains(&n) => {
+            format!("timer{}", n - spi::TIMER1 + 1)
+        }
+        n if (spi::I2C0..spi::I2C0 + i2c::BUS_COUNT as u32).contains(&n) => {
+            format!("i2c{}", n - spi::I2C0)
+        }
         n => match spi::MACS.iter().position(|&m| m == n) {
             Some(i) => format!("mac{}", i + 1),
             None => "?".into(),

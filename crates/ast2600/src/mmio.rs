@@ -174,7 +174,7 @@ impl SocMmio {
                 limit.set(limit.get().min(d));
             }
         }
-        if (map::FMC..map::FMC + 0x1000).contains(&addr)
+        if (map::FMC..map::FMC + map::FMC_SIZE).contains(&addr)
             && self.fmc.borrow_mut().take_mapping_changed()
         {
             // The window must switch before the guest touches it: stop at the block boundary.

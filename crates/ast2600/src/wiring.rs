@@ -213,7 +213,7 @@ impl IrqSink for TracedSink {
     }
 }
 
-/// Names a GIC interrupt ID for traces: `gic 40 (uart5)`.
+/// Names a GIC interrupt ID for traces: `gic 40 (spi 8 uart5)`.
 pub(crate) fn gic_line_name(id: u32) -> String {
     match id.checked_sub(32) {
         Some(spi) => format!("gic {id} (spi {spi} {})", map::spi_name(spi)),

@@ -259,13 +259,6 @@ impl<W: Write> Uart<W> {
         &mut self.out
     }
 
-    /// Flushes the output writer. Transmitted bytes are written as they go but not flushed one
-    /// by one (a system call per byte would dominate a chatty console): the owner flushes,
-    /// the SoC at the end of every CPU slice and before it waits.
-    pub fn flush_output(&mut self) -> std::io::Result<()> {
-        self.out.flush()
-    }
-
     /// Bytes of room in the RX FIFO: how many bytes [`Uart::enqueue_rx`] would accept now.
     /// Zero in loopback mode, where the receiver is disconnected from the serial input.
     pub fn rx_space(&self) -> usize {
