@@ -71,15 +71,14 @@ impl VirtualClock {
     }
 
     /// Moves virtual time forward to `target_ns` if it is in the future (idle skip). Does
-    /// nothing while paused.
-    pub fn advance_to(&self, target_ns: u64) {
-        if self.is_paused() {
-            return;
-        }
+    /// nothing while paused. Returns the virtual time it leaves (saves the caller a read).
+    pub fn advance_to(&self, target_ns: u64) -> u64 {
         let now = self.now_ns();
-        if target_ns > now {
-            self.skipped.fetch_add(target_ns - now, Ordering::Relaxed);
+        if self.is_paused() || target_ns <= now {
+            return now;
         }
+        self.skipped.fetch_add(target_ns - now, Ordering::Relaxed);
+        target_ns
     }
 
     /// Total time skipped while idle (ns).

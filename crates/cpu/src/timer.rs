@@ -80,7 +80,7 @@ impl GenericTimer {
         }
     }
 
-    /// Turns busy-wait skipping on or off (see [`GenericTimer::set_busy_wait_limit`]).
+    /// Turns busy-wait skipping on or off (see [`GenericTimer::busy_wait_limit`]).
     pub fn set_busy_wait_skip(&self, on: bool) {
         self.busy.enabled.set(on);
         self.busy.streak.set(0);
@@ -120,8 +120,7 @@ impl GenericTimer {
                 .min(self.next_deadline_ns().unwrap_or(u64::MAX));
             let target = now.saturating_add(BUSY_STEP_NS).min(limit);
             if target > now {
-                self.clock.advance_to(target);
-                let after = self.clock.now_ns();
+                let after = self.clock.advance_to(target);
                 b.skipped.set(b.skipped.get() + after.saturating_sub(now));
                 now = after;
             }
