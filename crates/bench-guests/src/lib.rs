@@ -55,8 +55,6 @@ impl Unit {
 pub struct Guest {
     /// Short name (also the ELF's file name without `.elf`).
     pub name: &'static str,
-    /// What it measures.
-    pub description: &'static str,
     /// What `per_iteration` counts.
     pub unit: Unit,
     /// The linked ELF.
@@ -69,62 +67,33 @@ macro_rules! elf {
     };
 }
 
-/// Register-only ALU loop.
-pub const ALU: Guest = Guest {
-    name: "alu",
-    description: "ALU loop (16 data-processing instructions + subs/bne)",
-    unit: Unit::Instructions,
-    elf: elf!("alu"),
-};
+/// The guest built as `$name.elf`, counting in `$unit`.
+macro_rules! guest {
+    ($name:literal, $unit:expr) => {
+        Guest {
+            name: $name,
+            unit: $unit,
+            elf: elf!($name),
+        }
+    };
+}
+
+/// Register-only ALU loop: 16 data-processing instructions and subs/bne.
+pub const ALU: Guest = guest!("alu", Unit::Instructions);
 /// Load/store loop with its buffer on a data page of its own.
-pub const LDST: Guest = Guest {
-    name: "ldst",
-    description: "load/store loop, data on its own page",
-    unit: Unit::Instructions,
-    elf: elf!("ldst"),
-};
+pub const LDST: Guest = guest!("ldst", Unit::Instructions);
 /// The same load/store loop with its buffer on the code's page.
-pub const LDST_SAME_PAGE: Guest = Guest {
-    name: "ldst_same",
-    description: "load/store loop, data on the code's page",
-    unit: Unit::Instructions,
-    elf: elf!("ldst_same"),
-};
-/// Memory copy (LDM/STM) across a 512 KiB working set.
-pub const COPY: Guest = Guest {
-    name: "copy",
-    description: "memory copy: LDM/STM, 256 KiB per pass, 512 KiB of data touched",
-    unit: Unit::Instructions,
-    elf: elf!("copy"),
-};
+pub const LDST_SAME_PAGE: Guest = guest!("ldst_same", Unit::Instructions);
+/// Memory copy (LDM/STM), 256 KiB per pass: 512 KiB of data touched.
+pub const COPY: Guest = guest!("copy", Unit::Instructions);
 /// Loads and stores to UART5's scratch register.
-pub const MMIO: Guest = Guest {
-    name: "mmio",
-    description: "MMIO loop: str/ldr to UART5 SCR",
-    unit: Unit::MmioAccesses,
-    elf: elf!("mmio"),
-};
-/// UART5 THR-empty interrupts raised, taken and acknowledged.
-pub const IRQ: Guest = Guest {
-    name: "irq",
-    description: "interrupt round trip: UART5 raises, GIC, handler acknowledges",
-    unit: Unit::Interrupts,
-    elf: elf!("irq"),
-};
-/// SPI NOR reads through the FMC window in read mode.
-pub const SPI_READ: Guest = Guest {
-    name: "spi_read",
-    description: "SPI NOR reads through the FMC window in read mode (LDM)",
-    unit: Unit::Bytes,
-    elf: elf!("spi_read"),
-};
-/// SPI NOR reads through the FMC in user mode (command, address, data through the window).
-pub const SPI_USER: Guest = Guest {
-    name: "spi_user",
-    description: "SPI NOR reads in FMC user mode: READ command + 4 KiB through the window",
-    unit: Unit::Bytes,
-    elf: elf!("spi_user"),
-};
+pub const MMIO: Guest = guest!("mmio", Unit::MmioAccesses);
+/// UART5 THR-empty interrupts raised, taken through the GIC and acknowledged.
+pub const IRQ: Guest = guest!("irq", Unit::Interrupts);
+/// SPI NOR reads through the FMC window in read mode (LDM).
+pub const SPI_READ: Guest = guest!("spi_read", Unit::Bytes);
+/// SPI NOR reads in FMC user mode: READ command, then 4 KiB through the window.
+pub const SPI_USER: Guest = guest!("spi_user", Unit::Bytes);
 
 /// Every benchmark guest.
 pub const ALL: &[Guest] = &[
