@@ -197,7 +197,7 @@ fn trace_settings(specs: &[TraceSpec]) -> (Vec<&'static str>, ast2600::Trace) {
     (directives, trace)
 }
 
-fn init_logging(args: &Args) -> Result<(), String> {
+fn init_logging(args: &Args, trace_directives: &[&str]) -> Result<(), String> {
     let filter = args
         .log
         .clone()
@@ -205,7 +205,7 @@ fn init_logging(args: &Args) -> Result<(), String> {
         .unwrap_or_else(|| "error".into());
     let mut builder = env_logger::Builder::new();
     builder.parse_filters(&filter);
-    for directive in trace_settings(&args.trace).0 {
+    for directive in trace_directives {
         builder.parse_filters(directive);
     }
     if let Some(path) = &args.log_file {
@@ -238,42 +238,48 @@ fn flash_path(args: &Args) -> Option<PathBuf> {
     }
 }
 
+/// With --persist: the image file to write back to (the flash given or found), or why there
+/// is none that can be written. Without: `None`.
+fn persist_target(args: &Args) -> Result<Option<PathBuf>, String> {
+    if !args.persist {
+        return Ok(None);
+    }
+    match &args.flash {
+        None => Err(match &args.default_flash {
+            Some(p) => format!(
+                "--persist needs an image file: give --flash FILE or put the image at {} (the \
+                 built-in image cannot be written)",
+                p.display()
+            ),
+            None => "--persist needs --flash FILE (the built-in image cannot be written)".into(),
+        }),
+        Some(p) if p.extension().is_some_and(|e| e == "xz") => Err(format!(
+            "{}: a .xz image cannot be persisted; decompress it first (xz -dk {})",
+            p.display(),
+            p.display()
+        )),
+        Some(p) => Ok(Some(p.clone())),
+    }
+}
+
 fn main() -> ExitCode {
     // Before any thread starts, so that they all leave these signals to the signal thread.
     signals::block();
     let mut args = Args::parse();
-    if let Err(e) = init_logging(&args) {
+    let (trace_directives, trace) = trace_settings(&args.trace);
+    if let Err(e) = init_logging(&args, &trace_directives) {
         eprintln!("ast-emu: log file: {e}");
         return ExitCode::from(2);
     }
     args.flash = flash_path(&args);
-    if args.persist {
-        match &args.flash {
-            None => {
-                match &args.default_flash {
-                    Some(p) => eprintln!(
-                        "ast-emu: --persist needs an image file: give --flash FILE or put the \
-                         image at {} (the built-in image cannot be written)",
-                        p.display()
-                    ),
-                    None => eprintln!(
-                        "ast-emu: --persist needs --flash FILE (the built-in image cannot be \
-                         written)"
-                    ),
-                }
-                return ExitCode::from(2);
-            }
-            Some(p) if p.extension().is_some_and(|e| e == "xz") => {
-                eprintln!(
-                    "ast-emu: {}: a .xz image cannot be persisted; decompress it first (xz -dk {})",
-                    p.display(),
-                    p.display()
-                );
-                return ExitCode::from(2);
-            }
-            Some(_) => {}
+    // The file guest writes go back to (--persist), checked before anything boots.
+    let persist_path = match persist_target(&args) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("ast-emu: {e}");
+            return ExitCode::from(2);
         }
-    }
+    };
     let loaded = match &args.flash {
         Some(path) => image::load_padded(path, args.pad),
         // A bare-metal ELF needs no firmware: blank (erased) flash.
@@ -290,12 +296,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if args.persist {
-        if let Some(path) = &args.flash {
-            if let Err(e) = persist::check(path) {
-                eprintln!("ast-emu: {e}");
-                return ExitCode::from(2);
-            }
+    if let Some(path) = &persist_path {
+        if let Err(e) = persist::check(path) {
+            eprintln!("ast-emu: {e}");
+            return ExitCode::from(2);
         }
     }
     let timeline = args.timeline.then(timeline::Timeline::new);
@@ -327,7 +331,7 @@ fn main() -> ExitCode {
         t.borrow_mut().set_clock(soc.clock().clone());
         soc.set_timing(true);
     }
-    if let Err(e) = soc.set_trace(&trace_settings(&args.trace).1) {
+    if let Err(e) = soc.set_trace(&trace) {
         eprintln!("ast-emu: --trace: {e}");
         return ExitCode::from(2);
     }
@@ -358,12 +362,10 @@ fn main() -> ExitCode {
             }
         },
     };
-    if args.persist {
-        if let Some(path) = args.flash.clone() {
-            soc.set_flash_sink(Box::new(move |bytes: &[u8]| {
-                persist::write_atomically(&path, bytes)
-            }));
-        }
+    if let Some(path) = persist_path {
+        soc.set_flash_sink(Box::new(move |bytes: &[u8]| {
+            persist::write_atomically(&path, bytes)
+        }));
     }
     let terminal = console::RawTerminal::enable();
     let default_hook = std::panic::take_hook();
