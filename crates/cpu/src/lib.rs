@@ -254,30 +254,27 @@ pub struct CpuHandle {
 }
 
 impl CpuHandle {
-    fn with(&self, f: impl FnOnce(*mut unicorn_engine::uc_engine)) {
-        if let Ok(guard) = self.engine.read() {
-            if let Some(p) = *guard {
-                f(p.0);
-            }
-        }
+    fn with<R>(&self, f: impl FnOnce(*mut unicorn_engine::uc_engine) -> R) -> Option<R> {
+        let guard = self.engine.read().ok()?;
+        guard.map(|p| f(p.0))
     }
 
     /// Drives the IRQ input to `level`. The CPU takes it at its next block boundary.
     pub fn set_irq(&self, level: bool) {
         // SAFETY: the engine is alive while the read lock is held; the call is thread-safe.
-        self.with(|uc| unsafe { ffi::uc_ast_set_irq_line(uc, 0, level as i32) });
+        let _ = self.with(|uc| unsafe { ffi::uc_ast_set_irq_line(uc, 0, level as i32) });
     }
 
     /// Drives the FIQ input to `level`.
     pub fn set_fiq(&self, level: bool) {
         // SAFETY: as in `set_irq`.
-        self.with(|uc| unsafe { ffi::uc_ast_set_irq_line(uc, 1, level as i32) });
+        let _ = self.with(|uc| unsafe { ffi::uc_ast_set_irq_line(uc, 1, level as i32) });
     }
 
     /// Makes [`Cpu::run`] return at the next block boundary (never mid-instruction).
     pub fn request_exit(&self) {
         // SAFETY: as in `set_irq`.
-        self.with(|uc| unsafe { ffi::uc_ast_request_exit(uc) });
+        let _ = self.with(|uc| unsafe { ffi::uc_ast_request_exit(uc) });
     }
 }
 
@@ -285,7 +282,7 @@ impl CpuHandle {
 ///
 /// Not `Send`: it is for the emulation thread, from inside [`MmioHandler`] calls.
 pub struct IoPc {
-    engine: Arc<RwLock<Option<ffi::EnginePtr>>>,
+    handle: CpuHandle,
     _not_send: std::marker::PhantomData<*const ()>,
 }
 
@@ -294,12 +291,11 @@ impl IoPc {
     /// an [`MmioHandler`] call; it costs a lookup in the translated block's tables, so call
     /// it only when the answer is wanted (a trace that is on).
     pub fn pc(&self) -> u32 {
-        match self.engine.read().ok().and_then(|g| *g) {
-            // SAFETY: the engine is alive (the Cpu clears the pointer when dropped) and this
-            // runs on the emulation thread (the type is not Send), inside an access.
-            Some(p) => unsafe { ffi::uc_ast_io_pc(p.0) as u32 },
-            None => 0,
-        }
+        // SAFETY: the engine is alive while the lock is held (the Cpu clears the pointer when
+        // dropped) and this runs on the emulation thread (the type is not Send), in an access.
+        self.handle
+            .with(|uc| unsafe { ffi::uc_ast_io_pc(uc) as u32 })
+            .unwrap_or(0)
     }
 }
 
@@ -429,7 +425,7 @@ impl Cpu {
     /// A reader of the PC of the instruction making an MMIO access (traces).
     pub fn io_pc(&self) -> IoPc {
         IoPc {
-            engine: self.handle.engine.clone(),
+            handle: self.handle.clone(),
             _not_send: std::marker::PhantomData,
         }
     }
