@@ -533,10 +533,9 @@ impl Ast2600 {
             }
             ranges.extend(found);
         }
-        let io_pc = (!ranges.is_empty()).then(|| self.cpu.io_pc());
         self.mmio
             .borrow_mut()
-            .set_trace(ranges, io_pc, self.clock.clone());
+            .set_trace(ranges, self.cpu.io_pc(), self.clock.clone());
         self.irq_trace.on.set(trace.irq);
         Ok(())
     }

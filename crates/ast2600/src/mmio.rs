@@ -24,6 +24,28 @@ struct MmioTrace {
     clock: cpu::VirtualClock,
 }
 
+impl MmioTrace {
+    /// Logs the access if it falls in a traced device.
+    #[cold]
+    fn log(&self, addr: u64, size: u8, value: u64, write: bool) {
+        let Some((start, _, name)) = self
+            .ranges
+            .iter()
+            .find(|(s, e, _)| (*s..*e).contains(&addr))
+        else {
+            return;
+        };
+        log::info!(
+            target: TRACE_MMIO_TARGET,
+            "{:>14} ns pc={:#010x} {name} {} {:#06x} = {value:#x} ({size} bytes)",
+            self.clock.now_ns(),
+            self.io_pc.pc(),
+            if write { "write" } else { "read " },
+            addr - start
+        );
+    }
+}
+
 /// Dispatches CPU accesses to the devices on the bus.
 pub(crate) struct SocMmio {
     bus: Rc<Bus>,
@@ -89,34 +111,14 @@ impl SocMmio {
     pub(crate) fn set_trace(
         &mut self,
         ranges: Vec<(u64, u64, String)>,
-        io_pc: Option<cpu::IoPc>,
+        io_pc: cpu::IoPc,
         clock: cpu::VirtualClock,
     ) {
-        self.trace = match io_pc {
-            Some(io_pc) if !ranges.is_empty() => Some(MmioTrace {
-                ranges,
-                io_pc,
-                clock,
-            }),
-            _ => None,
-        };
-    }
-
-    #[cold]
-    fn trace_access(&self, addr: u64, size: u8, value: u64, write: bool) {
-        let Some(t) = &self.trace else { return };
-        let Some((start, _, name)) = t.ranges.iter().find(|(s, e, _)| (*s..*e).contains(&addr))
-        else {
-            return;
-        };
-        log::info!(
-            target: TRACE_MMIO_TARGET,
-            "{:>14} ns pc={:#010x} {name} {} {:#06x} = {value:#x} ({size} bytes)",
-            t.clock.now_ns(),
-            t.io_pc.pc(),
-            if write { "write" } else { "read " },
-            addr - start
-        );
+        self.trace = (!ranges.is_empty()).then_some(MmioTrace {
+            ranges,
+            io_pc,
+            clock,
+        });
     }
 
     /// Whether the FMC asked for its window to be remapped since the last call.
@@ -154,15 +156,15 @@ impl SocMmio {
                 0
             }
         };
-        if self.trace.is_some() {
-            self.trace_access(addr, size, value, false);
+        if let Some(t) = &self.trace {
+            t.log(addr, size, value, false);
         }
         value
     }
 
     fn write_untimed(&mut self, addr: u64, size: u8, value: u64) {
-        if self.trace.is_some() {
-            self.trace_access(addr, size, value, true);
+        if let Some(t) = &self.trace {
+            t.log(addr, size, value, true);
         }
         if !self.bus.write(addr, size, value) {
             self.unassigned(addr, true, value);
