@@ -73,9 +73,7 @@ impl TimerOutputs for NoTimerOutputs {
 fn load_segments(elf: &[u8], mut write: impl FnMut(u64, &[u8])) -> u32 {
     let image = ast2600::elf::parse(elf).expect("guest ELF");
     for seg in &image.segments {
-        let mut bytes = seg.file_bytes.to_vec();
-        bytes.resize(seg.mem_size as usize, 0);
-        write(seg.addr, &bytes);
+        write(seg.addr, &seg.contents());
     }
     image.entry
 }

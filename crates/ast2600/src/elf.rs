@@ -14,6 +14,15 @@ pub struct Segment<'a> {
     pub mem_size: u64,
 }
 
+impl Segment<'_> {
+    /// What memory holds from `addr` on once loaded: the file bytes, then zeros.
+    pub fn contents(&self) -> Vec<u8> {
+        let mut bytes = self.file_bytes.to_vec();
+        bytes.resize(self.mem_size as usize, 0);
+        bytes
+    }
+}
+
 /// What loading an ELF needs: its entry point and loadable segments.
 pub struct ElfImage<'a> {
     /// Physical entry address (bit 0 set for Thumb).
@@ -50,10 +59,18 @@ pub fn parse(bytes: &[u8]) -> Result<ElfImage<'_>, String> {
             goblin::elf::header::machine_to_str(elf.header.e_machine)
         ));
     }
+    // The entry point is a virtual address; the image runs with the MMU off, so it is moved
+    // into the physical address of the segment that holds it (as QEMU's ELF loader does).
+    let entry = elf.entry;
+    let mut phys_entry = None;
     let mut segments = Vec::new();
     for ph in elf.program_headers.iter().filter(|p| p.p_type == PT_LOAD) {
         if ph.p_memsz == 0 {
             continue;
+        }
+        if phys_entry.is_none() && (ph.p_vaddr..ph.p_vaddr + ph.p_memsz).contains(&(entry & !1)) {
+            phys_entry =
+                Some((ph.p_paddr + ((entry & !1) - ph.p_vaddr)) as u32 | (entry & 1) as u32);
         }
         let start = ph.p_offset as usize;
         let file_bytes = start
@@ -80,15 +97,6 @@ pub fn parse(bytes: &[u8]) -> Result<ElfImage<'_>, String> {
     if segments.is_empty() {
         return Err("the ELF has no loadable segment".into());
     }
-    // The entry point is a virtual address; the image runs with the MMU off, so it is moved
-    // into the physical address of the segment that holds it (as QEMU's ELF loader does).
-    let entry = elf.entry;
-    let phys_entry = elf
-        .program_headers
-        .iter()
-        .filter(|p| p.p_type == PT_LOAD && p.p_memsz > 0)
-        .find(|p| (p.p_vaddr..p.p_vaddr + p.p_memsz).contains(&(entry & !1)))
-        .map(|p| (p.p_paddr + ((entry & !1) - p.p_vaddr)) as u32 | (entry & 1) as u32);
     match phys_entry {
         Some(entry) => Ok(ElfImage { entry, segments }),
         None => Err(format!(

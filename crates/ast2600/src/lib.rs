@@ -606,12 +606,7 @@ impl Ast2600 {
             }
         }
         for seg in &image.segments {
-            self.write_physical(seg.addr, seg.file_bytes)?;
-            let zeros = seg.mem_size - seg.file_bytes.len() as u64;
-            if zeros > 0 {
-                let at = seg.addr + seg.file_bytes.len() as u64;
-                self.write_physical(at, &vec![0; zeros as usize])?;
-            }
+            self.write_physical(seg.addr, &seg.contents())?;
         }
         self.start_at(image.entry);
         Ok(image.entry)
