@@ -3,9 +3,12 @@
 //! `cargo bench -p ast-emu-benches --bench cpu`. Criterion's "time" is one guest loop
 //! iteration; its throughput is in guest instructions per second.
 
-use ast_emu_benches::{summary, CoreGuest};
+#[path = "group.rs"]
+mod group;
+
+use ast_emu_benches::CoreGuest;
 use bench_guests::{Guest, ALU, COPY, LDST, LDST_SAME_PAGE};
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, Criterion};
 
 fn guests() -> [(Guest, &'static str, u32); 4] {
     // (guest, benchmark name, loop count of the summary run: about a second)
@@ -18,16 +21,7 @@ fn guests() -> [(Guest, &'static str, u32); 4] {
 }
 
 fn core(c: &mut Criterion) {
-    let mut group = c.benchmark_group("core");
-    for (guest, name, long) in guests() {
-        let mut g = CoreGuest::new(guest);
-        println!("{}", summary(&guest, long, g.run(long)));
-        group.throughput(Throughput::Elements(u64::from(guest.per_iteration())));
-        group.bench_function(name, |b| {
-            b.iter_custom(|iters| g.run(u32::try_from(iters).expect("loop count fits u32")))
-        });
-    }
-    group.finish();
+    group::bench_guests(c, "core", &guests(), CoreGuest::new, CoreGuest::run);
 }
 
 criterion_group!(benches, core);

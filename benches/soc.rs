@@ -5,9 +5,12 @@
 //! iteration: 8 MMIO accesses (`mmio`), one interrupt raised, taken and acknowledged (`irq`),
 //! 32 bytes (`spi_nor_read_mode`) or 4 KiB (`spi_nor_user_mode`) read from the flash.
 
-use ast_emu_benches::{summary, SocGuest};
-use bench_guests::{Guest, Unit, IRQ, MMIO, SPI_READ, SPI_USER};
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+#[path = "group.rs"]
+mod group;
+
+use ast_emu_benches::SocGuest;
+use bench_guests::{Guest, IRQ, MMIO, SPI_READ, SPI_USER};
+use criterion::{criterion_group, criterion_main, Criterion};
 
 fn guests() -> [(Guest, &'static str, u32); 4] {
     // (guest, benchmark name, loop count of the summary run: about a second)
@@ -20,20 +23,7 @@ fn guests() -> [(Guest, &'static str, u32); 4] {
 }
 
 fn soc(c: &mut Criterion) {
-    let mut group = c.benchmark_group("soc");
-    for (guest, name, long) in guests() {
-        let mut g = SocGuest::new(guest);
-        println!("{}", summary(&guest, long, g.run(long)));
-        let per = u64::from(guest.per_iteration());
-        group.throughput(match guest.unit {
-            Unit::Bytes => Throughput::Bytes(per),
-            _ => Throughput::Elements(per),
-        });
-        group.bench_function(name, |b| {
-            b.iter_custom(|iters| g.run(u32::try_from(iters).expect("loop count fits u32")))
-        });
-    }
-    group.finish();
+    group::bench_guests(c, "soc", &guests(), SocGuest::new, SocGuest::run);
 }
 
 criterion_group!(benches, soc);
