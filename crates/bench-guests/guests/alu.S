@@ -33,9 +33,4 @@ loop_start:
 loop_end:
     pop {r4-r11, pc}
 
-    .data
-    .global iterations, per_iteration
-iterations:
-    .word 250000000
-per_iteration:
-    .word (loop_end - loop_start) / 4
+    parameters 250000000, (loop_end - loop_start) / 4

@@ -23,13 +23,8 @@ pass:
     bne pass
     pop {r4-r11, pc}
 
-    .data
-    .global iterations, per_iteration
-iterations:
-    .word 4000
-per_iteration:
-    @ ldr, ldr, mov; 4 per 32 bytes; subs, bne
-    .word 3 + (COPY_BYTES / 32) * 4 + 2
+    @ per_iteration: ldr, ldr, mov; 4 per 32 bytes; subs, bne
+    parameters 4000, 3 + (COPY_BYTES / 32) * 4 + 2
 
     .bss
     .balign 4096

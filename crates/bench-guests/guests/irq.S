@@ -85,9 +85,4 @@ loop_start:
     str r2, [r0, #GICC_CTLR]
     pop {r4-r11, pc}
 
-    .data
-    .global iterations, per_iteration
-iterations:
-    .word 600000
-per_iteration:
-    .word 1
+    parameters 600000, 1

@@ -37,16 +37,11 @@ buffer:
     .space 64
 .endif
 
-    .data
-    .global iterations, per_iteration
-iterations:
 .if SAME_PAGE
-    .word 1000000
+    parameters 1000000, (loop_end - loop_start) / 4
 .else
-    .word 60000000
+    parameters 60000000, (loop_end - loop_start) / 4
 .endif
-per_iteration:
-    .word (loop_end - loop_start) / 4
 .if !SAME_PAGE
     .balign 64
 buffer:

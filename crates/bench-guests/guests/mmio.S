@@ -23,9 +23,4 @@ loop_start:
     bne loop_start
     pop {r4-r11, pc}
 
-    .data
-    .global iterations, per_iteration
-iterations:
-    .word 1600000
-per_iteration:
-    .word 8
+    parameters 1600000, 8

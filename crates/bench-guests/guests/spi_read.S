@@ -14,9 +14,4 @@ loop_start:
     bne loop_start
     pop {r4-r11, pc}
 
-    .data
-    .global iterations, per_iteration
-iterations:
-    .word 1000000
-per_iteration:
-    .word 32
+    parameters 1000000, 32

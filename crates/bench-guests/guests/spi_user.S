@@ -49,11 +49,6 @@ loop_start:
     bne loop_start
     pop {r4-r11, pc}
 
-    .data
-    .global iterations, per_iteration
-iterations:
-    .word 10000
-per_iteration:
-    .word CHUNK
+    parameters 10000, CHUNK
 saved_ctrl:
     .word 0
