@@ -1,0 +1,447 @@
+//! Finding the board from the device trees inside a flash image.
+//!
+//! An OpenBMC image carries the board's Linux device tree in a FIT (the `kernel` partition,
+//! usually at 0x100000), and u-boot carries its own device tree (appended to u-boot, or in
+//! u-boot's FIT behind an SPL). The image is scanned for flattened device trees; a FIT's
+//! `flat_dt` images are opened; the Linux one wins over u-boot's. The first tree whose root
+//! `compatible` list names a board picks it.
+
+use crate::Board;
+
+/// FDT header magic, big endian.
+const FDT_MAGIC: [u8; 4] = [0xd0, 0x0d, 0xfe, 0xed];
+/// Size of the FDT header (version 17).
+const FDT_HEADER_SIZE: usize = 40;
+/// Largest tree taken for a device tree or a FIT (a FIT holds a kernel: tens of MiB).
+const MAX_TREE_SIZE: usize = 64 << 20;
+
+/// Where a device tree was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TreeKind {
+    /// Inside a FIT that boots Linux: the tree the kernel gets.
+    Linux {
+        /// Flash offset of the FIT.
+        fit_offset: usize,
+    },
+    /// Inside a FIT without a Linux kernel (u-boot's own FIT behind an SPL).
+    OtherFit {
+        /// Flash offset of the FIT.
+        fit_offset: usize,
+    },
+    /// A bare device tree (u-boot's, appended to its binary).
+    Plain {
+        /// Flash offset of the tree.
+        offset: usize,
+    },
+}
+
+impl TreeKind {
+    /// How much a tree of this kind says about the board: Linux's first.
+    fn rank(&self) -> u8 {
+        match self {
+            TreeKind::Linux { .. } => 0,
+            TreeKind::OtherFit { .. } | TreeKind::Plain { .. } => 1,
+        }
+    }
+}
+
+/// A device tree found in an image: what its root says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceTree {
+    /// Where it is.
+    pub kind: TreeKind,
+    /// The root `compatible` strings, most specific first.
+    pub compatible: Vec<String>,
+    /// The root `model`, if any.
+    pub model: Option<String>,
+}
+
+impl DeviceTree {
+    /// `the Linux device tree in the FIT at 0x100000` and the like.
+    pub fn place(&self) -> String {
+        match self.kind {
+            TreeKind::Linux { fit_offset } => {
+                format!("the Linux device tree in the FIT at {fit_offset:#x}")
+            }
+            TreeKind::OtherFit { fit_offset } => format!("the device tree in the FIT at {fit_offset:#x}"),
+            TreeKind::Plain { offset } => format!("the device tree at {offset:#x}"),
+        }
+    }
+
+    /// `model "X", compatible "a", "b"`.
+    pub fn describe(&self) -> String {
+        let compatible: Vec<String> = self.compatible.iter().map(|c| format!("{c:?}")).collect();
+        match &self.model {
+            Some(m) => format!("model {m:?}, compatible {}", compatible.join(", ")),
+            None => format!("compatible {}", compatible.join(", ")),
+        }
+    }
+}
+
+/// What [`detect`] concluded.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Choice<'a> {
+    /// A tree names this board.
+    Board {
+        /// The board.
+        board: &'a Board,
+        /// The tree that named it.
+        tree: DeviceTree,
+        /// The compatible string that matched.
+        compatible: String,
+    },
+    /// Device trees were found but none names a board here (the best one is given).
+    Unknown(DeviceTree),
+    /// No device tree in the image.
+    NoTree,
+}
+
+impl Choice<'_> {
+    /// One line for the user: which board and why.
+    pub fn explain(&self) -> String {
+        match self {
+            Choice::Board {
+                board,
+                tree,
+                compatible,
+            } => format!(
+                "board {} (found {compatible:?} in {}: {})",
+                board.name,
+                tree.place(),
+                tree.describe()
+            ),
+            Choice::Unknown(tree) => format!(
+                "no board matches {} ({}); booting as {}",
+                tree.place(),
+                tree.describe(),
+                crate::DEFAULT_BOARD
+            ),
+            Choice::NoTree => format!(
+                "no device tree found in the image; booting as {}",
+                crate::DEFAULT_BOARD
+            ),
+        }
+    }
+}
+
+/// Picks the board for `flash` among `boards`: the best-ranked tree (Linux's before u-boot's,
+/// then by offset) whose compatible list names one; a tree's strings are tried most specific
+/// first.
+pub fn detect<'a>(flash: &[u8], boards: &'a [Board]) -> Choice<'a> {
+    let mut trees = device_trees(flash);
+    trees.sort_by_key(|t| t.kind.rank());
+    for tree in &trees {
+        for c in &tree.compatible {
+            if let Some(board) = boards.iter().find(|b| b.compatible.contains(c)) {
+                return Choice::Board {
+                    board,
+                    tree: tree.clone(),
+                    compatible: c.clone(),
+                };
+            }
+        }
+    }
+    match trees.into_iter().next() {
+        Some(t) => Choice::Unknown(t),
+        None => Choice::NoTree,
+    }
+}
+
+/// Every device tree in `flash`, in flash order (a FIT's trees at the FIT's offset).
+pub fn device_trees(flash: &[u8]) -> Vec<DeviceTree> {
+    let mut trees = Vec::new();
+    let mut off = 0;
+    while off + FDT_HEADER_SIZE <= flash.len() {
+        if flash[off..off + 4] != FDT_MAGIC {
+            off += 4;
+            continue;
+        }
+        match tree_at(flash, off) {
+            Some((blob, fdt)) => {
+                read_tree(&fdt, off, &mut trees);
+                off += blob.len().next_multiple_of(4);
+            }
+            None => off += 4,
+        }
+    }
+    trees
+}
+
+/// The well-formed tree at `off`, if its header holds up.
+fn tree_at(flash: &[u8], off: usize) -> Option<(&[u8], fdt::Fdt<'_>)> {
+    let be32 = |at: usize| u32::from_be_bytes(flash[off + at..off + at + 4].try_into().unwrap());
+    let total = be32(4) as usize;
+    if !(FDT_HEADER_SIZE..=MAX_TREE_SIZE).contains(&total) || off + total > flash.len() {
+        return None;
+    }
+    let version = be32(20);
+    if !(16..=17).contains(&version) {
+        return None;
+    }
+    let blob = &flash[off..off + total];
+    fdt::Fdt::new(blob).ok().map(|f| (blob, f))
+}
+
+fn root_of(fdt: &fdt::Fdt<'_>) -> (Vec<String>, Option<String>) {
+    let root = fdt.find_node("/");
+    let compatible = root
+        .as_ref()
+        .and_then(|r| r.compatible())
+        .map(|c| c.all().map(str::to_string).collect())
+        .unwrap_or_default();
+    let model = root
+        .and_then(|r| r.property("model"))
+        .and_then(|p| p.as_str())
+        .map(str::to_string);
+    (compatible, model)
+}
+
+fn read_tree(fdt: &fdt::Fdt<'_>, off: usize, trees: &mut Vec<DeviceTree>) {
+    let Some(images) = fdt.find_node("/images") else {
+        let (compatible, model) = root_of(fdt);
+        if !compatible.is_empty() {
+            trees.push(DeviceTree {
+                kind: TreeKind::Plain { offset: off },
+                compatible,
+                model,
+            });
+        }
+        return;
+    };
+    // A FIT: does it boot Linux, and which of its trees are device trees?
+    let prop_str = |n: &fdt::node::FdtNode<'_, '_>, name: &str| {
+        n.property(name).and_then(|p| p.as_str()).map(str::to_string)
+    };
+    let boots_linux = images.children().any(|n| {
+        prop_str(&n, "type").as_deref() == Some("kernel")
+            && prop_str(&n, "os").as_deref() == Some("linux")
+    });
+    let kind = if boots_linux {
+        TreeKind::Linux { fit_offset: off }
+    } else {
+        TreeKind::OtherFit { fit_offset: off }
+    };
+    for image in images.children() {
+        if prop_str(&image, "type").as_deref() != Some("flat_dt") {
+            continue;
+        }
+        let Some(data) = image.property("data") else {
+            continue; // data outside the FIT (mkimage -E): not read
+        };
+        let Ok(inner) = fdt::Fdt::new(data.value) else {
+            continue;
+        };
+        let (compatible, model) = root_of(&inner);
+        if !compatible.is_empty() {
+            trees.push(DeviceTree {
+                kind: kind.clone(),
+                compatible,
+                model,
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A minimal FDT with a root `compatible` (and `model`), or a FIT of such trees.
+    struct Writer {
+        structs: Vec<u8>,
+        strings: Vec<u8>,
+    }
+
+    impl Writer {
+        fn new() -> Self {
+            Self {
+                structs: Vec::new(),
+                strings: Vec::new(),
+            }
+        }
+        fn begin(&mut self, name: &str) {
+            self.structs.extend(1u32.to_be_bytes());
+            self.structs.extend(name.as_bytes());
+            self.structs.push(0);
+            self.pad();
+        }
+        fn end(&mut self) {
+            self.structs.extend(2u32.to_be_bytes());
+        }
+        fn prop(&mut self, name: &str, value: &[u8]) {
+            let nameoff = match self
+                .strings
+                .windows(name.len() + 1)
+                .position(|w| &w[..name.len()] == name.as_bytes() && w[name.len()] == 0)
+            {
+                Some(p) => p,
+                None => {
+                    let p = self.strings.len();
+                    self.strings.extend(name.as_bytes());
+                    self.strings.push(0);
+                    p
+                }
+            };
+            self.structs.extend(3u32.to_be_bytes());
+            self.structs.extend((value.len() as u32).to_be_bytes());
+            self.structs.extend((nameoff as u32).to_be_bytes());
+            self.structs.extend(value);
+            self.pad();
+        }
+        fn str_prop(&mut self, name: &str, values: &[&str]) {
+            let mut v = Vec::new();
+            for s in values {
+                v.extend(s.as_bytes());
+                v.push(0);
+            }
+            self.prop(name, &v);
+        }
+        fn pad(&mut self) {
+            while self.structs.len() % 4 != 0 {
+                self.structs.push(0);
+            }
+        }
+        fn finish(mut self) -> Vec<u8> {
+            self.structs.extend(9u32.to_be_bytes());
+            let rsvmap = FDT_HEADER_SIZE;
+            let off_struct = rsvmap + 16;
+            let off_strings = off_struct + self.structs.len();
+            let total = off_strings + self.strings.len();
+            let mut out = Vec::new();
+            for v in [
+                0xd00d_feed_u32,
+                total as u32,
+                off_struct as u32,
+                off_strings as u32,
+                rsvmap as u32,
+                17,
+                16,
+                0,
+                self.strings.len() as u32,
+                self.structs.len() as u32,
+            ] {
+                out.extend(v.to_be_bytes());
+            }
+            out.extend([0u8; 16]);
+            out.extend(self.structs);
+            out.extend(self.strings);
+            out
+        }
+    }
+
+    fn tree(compatible: &[&str], model: &str) -> Vec<u8> {
+        let mut w = Writer::new();
+        w.begin("");
+        w.str_prop("model", &[model]);
+        w.str_prop("compatible", compatible);
+        w.end();
+        w.finish()
+    }
+
+    fn fit(os: &str, dtb: &[u8]) -> Vec<u8> {
+        let mut w = Writer::new();
+        w.begin("");
+        w.begin("images");
+        w.begin("kernel-1");
+        w.str_prop("type", &[if os == "linux" { "kernel" } else { "firmware" }]);
+        w.str_prop("os", &[os]);
+        w.prop("data", &[0xd0, 0x0d, 0xfe, 0xed, 0, 0, 0, 0]);
+        w.end();
+        w.begin("fdt-1");
+        w.str_prop("type", &["flat_dt"]);
+        w.prop("data", dtb);
+        w.end();
+        w.end();
+        w.end();
+        w.finish()
+    }
+
+    fn board(name: &str, compatible: &[&str]) -> Board {
+        let mut b = crate::default_board().clone();
+        b.name = name.into();
+        b.compatible = compatible.iter().map(|s| s.to_string()).collect();
+        b
+    }
+
+    fn flash_with(parts: &[(usize, Vec<u8>)]) -> Vec<u8> {
+        let mut flash = vec![0xff; 4 << 20];
+        for (at, bytes) in parts {
+            flash[*at..at + bytes.len()].copy_from_slice(bytes);
+        }
+        flash
+    }
+
+    #[test]
+    fn the_linux_tree_in_a_fit_wins_over_u_boots_own_tree() {
+        let boards = [
+            board("evb", &["aspeed,ast2600-evb"]),
+            board("rainier-bmc", &["ibm,rainier-bmc"]),
+        ];
+        let uboot_dt = tree(&["aspeed,ast2600-evb", "aspeed,ast2600"], "AST2600 EVB");
+        let linux_dt = tree(&["ibm,rainier-bmc", "aspeed,ast2600"], "Rainier");
+        let flash = flash_with(&[
+            (0x1_0000, fit("u-boot", &uboot_dt)),
+            (0x10_0000, fit("linux", &linux_dt)),
+        ]);
+        let trees = device_trees(&flash);
+        assert_eq!(trees.len(), 2, "{trees:?}");
+        assert_eq!(trees[0].kind, TreeKind::OtherFit { fit_offset: 0x1_0000 });
+        match detect(&flash, &boards) {
+            Choice::Board {
+                board,
+                tree,
+                compatible,
+            } => {
+                assert_eq!(board.name, "rainier-bmc");
+                assert_eq!(compatible, "ibm,rainier-bmc");
+                assert_eq!(tree.kind, TreeKind::Linux { fit_offset: 0x10_0000 });
+                assert_eq!(tree.model.as_deref(), Some("Rainier"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let line = detect(&flash, &boards).explain();
+        assert!(line.contains("rainier-bmc") && line.contains("0x100000"), "{line}");
+    }
+
+    #[test]
+    fn an_unknown_linux_tree_falls_back_to_u_boots_and_then_to_nothing() {
+        let boards = [board("evb", &["aspeed,ast2600-evb"])];
+        let uboot_dt = tree(&["aspeed,ast2600-evb"], "EVB");
+        let linux_dt = tree(&["acme,widget-bmc", "aspeed,ast2600"], "Widget");
+        // u-boot's DT appended at an unaligned-to-64K but 4-aligned offset.
+        let flash = flash_with(&[(0x4_3a0c, uboot_dt), (0x10_0000, fit("linux", &linux_dt))]);
+        match detect(&flash, &boards) {
+            Choice::Board { board, tree, .. } => {
+                assert_eq!(board.name, "evb");
+                assert_eq!(tree.kind, TreeKind::Plain { offset: 0x4_3a0c });
+            }
+            other => panic!("{other:?}"),
+        }
+        let flash = flash_with(&[(0x10_0000, fit("linux", &linux_dt))]);
+        match detect(&flash, &boards) {
+            Choice::Unknown(t) => {
+                assert_eq!(t.model.as_deref(), Some("Widget"));
+                assert!(Choice::Unknown(t).explain().contains("\"acme,widget-bmc\""));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(detect(&flash_with(&[]), &boards), Choice::NoTree);
+    }
+
+    #[test]
+    fn broken_headers_and_truncated_trees_are_skipped() {
+        let boards = [board("evb", &["aspeed,ast2600-evb"])];
+        let good = tree(&["aspeed,ast2600-evb"], "EVB");
+        let mut truncated = good.clone();
+        truncated[4..8].copy_from_slice(&(64u32 << 20).to_be_bytes());
+        let mut garbage = FDT_MAGIC.to_vec();
+        garbage.extend([0xff; 64]);
+        let mut flash = flash_with(&[(0x1000, garbage), (0x2000, truncated), (0x3000, good)]);
+        assert_eq!(device_trees(&flash).len(), 1);
+        assert!(matches!(detect(&flash, &boards), Choice::Board { .. }));
+        // A magic in the last bytes of the image.
+        let n = flash.len();
+        flash[n - 4..].copy_from_slice(&FDT_MAGIC);
+        assert_eq!(device_trees(&flash).len(), 1);
+    }
+}
