@@ -4,6 +4,7 @@ mod console;
 mod gdb;
 mod i2c_dev;
 mod image;
+mod machine;
 mod net;
 mod persist;
 mod signals;
@@ -20,17 +21,36 @@ use clap::Parser;
 /// squashfs + jffs2 userland; root password `ast-emu`), embedded so a fresh build boots it.
 static DEFAULT_IMAGE: &[u8] = include_bytes!("../../../firmware-fixtures/ast2600-evb.img.xz");
 
-/// Emulates an Aspeed AST2600 BMC (ast2600-evb) and boots its firmware from SPI flash.
+/// Emulates an Aspeed AST2600 BMC and boots its firmware from SPI flash. The board is found
+/// from the device tree in the image (or named with --machine).
 #[derive(Parser, Debug)]
 #[command(
     version,
     after_help = "Console: Ctrl-a x quits, Ctrl-a h lists the escapes."
 )]
 struct Args {
-    /// The boot flash image (raw, or .xz compressed); 64 MiB. Without it, the project's own
-    /// image (firmware-fixtures/ast2600-evb.img.xz, built into this binary) boots.
+    /// A flash image (raw, or .xz compressed), exactly the size of its chip. Repeatable, in
+    /// QEMU's `-drive if=mtd` order: the boot flash (FMC CE0) first, then FMC CE1, ..., SPI1
+    /// CE0, ... (`--list-machines` shows each board's chips); chips without an image are
+    /// erased. Without it, the project's own image (firmware-fixtures/ast2600-evb.img.xz,
+    /// built into this binary) boots.
     #[arg(long, value_name = "PATH", env = "AST_EMU_FLASH")]
-    flash: Option<PathBuf>,
+    flash: Vec<PathBuf>,
+
+    /// The board: a name from --list-machines (QEMU's: ast2600-evb, rainier-bmc, ...) or a
+    /// board description file (NAME.toml, the format of the boards/ folder). Without it the
+    /// board is found from the device tree inside the boot image; an image without a known
+    /// one boots as the ast2600-evb.
+    #[arg(long, short = 'M', value_name = "NAME", env = "AST_EMU_MACHINE")]
+    machine: Option<String>,
+
+    /// List the boards and exit.
+    #[arg(long)]
+    list_machines: bool,
+
+    /// The UART on the terminal (`uart1`..`uart13`) instead of the board's console UART.
+    #[arg(long, value_name = "UART")]
+    console: Option<String>,
 
     /// The image to boot when --flash is not given, if this file exists; otherwise the built-in
     /// image boots. The container image sets it to /flash/image.mtd, so mounting an image
@@ -216,10 +236,11 @@ fn init_logging(args: &Args, trace_directives: &[&str]) -> Result<(), String> {
     Ok(())
 }
 
-/// The image to boot: --flash, else --default-flash when that file exists, else the built-in
-/// image (`None`). Says which on stderr when --default-flash is given (the container log).
+/// The image to boot: the first --flash, else --default-flash when that file exists, else the
+/// built-in image (`None`). Says which on stderr when --default-flash is given (the container
+/// log).
 fn flash_path(args: &Args) -> Option<PathBuf> {
-    if let Some(p) = &args.flash {
+    if let Some(p) = args.flash.first() {
         return Some(p.clone());
     }
     let fallback = args.default_flash.as_ref()?;
@@ -238,65 +259,77 @@ fn flash_path(args: &Args) -> Option<PathBuf> {
     }
 }
 
-/// With --persist: the image file to write back to (the flash given or found), or why there
-/// is none that can be written. Without: `None`.
-fn persist_target(args: &Args) -> Result<Option<PathBuf>, String> {
+/// With --persist: the image files to write back to (the flashes given or found, in flash
+/// order), or why they cannot be written. Without: none.
+fn persist_targets(args: &Args, boot: Option<&PathBuf>) -> Result<Vec<PathBuf>, String> {
     if !args.persist {
-        return Ok(None);
+        return Ok(Vec::new());
     }
-    match &args.flash {
-        None => Err(match &args.default_flash {
+    let Some(boot) = boot else {
+        return Err(match &args.default_flash {
             Some(p) => format!(
                 "--persist needs an image file: give --flash FILE or put the image at {} (the \
                  built-in image cannot be written)",
                 p.display()
             ),
             None => "--persist needs --flash FILE (the built-in image cannot be written)".into(),
-        }),
-        Some(p) if p.extension().is_some_and(|e| e == "xz") => Err(format!(
-            "{}: a .xz image cannot be persisted; decompress it first (xz -dk {})",
-            p.display(),
-            p.display()
-        )),
-        Some(p) => Ok(Some(p.clone())),
+        });
+    };
+    let mut targets = vec![boot.clone()];
+    targets.extend(args.flash.iter().skip(1).cloned());
+    for p in &targets {
+        if p.extension().is_some_and(|e| e == "xz") {
+            return Err(format!(
+                "{}: a .xz image cannot be persisted; decompress it first (xz -dk {})",
+                p.display(),
+                p.display()
+            ));
+        }
     }
+    Ok(targets)
 }
 
 fn main() -> ExitCode {
     // Before any thread starts, so that they all leave these signals to the signal thread.
     signals::block();
-    let mut args = Args::parse();
+    let args = Args::parse();
     let (trace_directives, trace) = trace_settings(&args.trace);
     if let Err(e) = init_logging(&args, &trace_directives) {
         eprintln!("ast-emu: log file: {e}");
         return ExitCode::from(2);
     }
-    args.flash = flash_path(&args);
-    // The file guest writes go back to (--persist), checked before anything boots.
-    let persist_path = match persist_target(&args) {
+    if args.list_machines {
+        print!("{}", machine::list());
+        return ExitCode::SUCCESS;
+    }
+    let boot_path = flash_path(&args);
+    // The files guest writes go back to (--persist), checked before anything boots.
+    let persist_paths = match persist_targets(&args, boot_path.as_ref()) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("ast-emu: {e}");
             return ExitCode::from(2);
         }
     };
-    let loaded = match &args.flash {
-        Some(path) => image::load_padded(path, args.pad),
+    let boot = match &boot_path {
+        Some(path) => machine::BootImage::File(path.clone()),
         // A bare-metal ELF needs no firmware: blank (erased) flash.
-        None if args.elf.is_some() => Ok(vec![0xff; image::ACCEPTED_SIZES[0]]),
-        None => image::decode(
-            std::path::Path::new("(built-in ast2600-evb.img.xz)"),
-            DEFAULT_IMAGE.to_vec(),
-        ),
+        None if args.elf.is_some() => machine::BootImage::Blank,
+        None => machine::BootImage::BuiltIn("(built-in ast2600-evb.img.xz)", DEFAULT_IMAGE),
     };
-    let flash = match loaded {
-        Ok(f) => f,
+    let extra: &[PathBuf] = args.flash.get(1..).unwrap_or(&[]);
+    let chosen = match machine::choose(&boot, extra, args.machine.as_deref(), args.pad) {
+        Ok(m) => m,
         Err(e) => {
             eprintln!("ast-emu: {e}");
             return ExitCode::from(2);
         }
     };
-    if let Some(path) = &persist_path {
+    let mut board = chosen.board;
+    if let Some(uart) = &args.console {
+        board.console = uart.clone();
+    }
+    for path in &persist_paths {
         if let Err(e) = persist::check(path) {
             eprintln!("ast-emu: {e}");
             return ExitCode::from(2);
@@ -312,8 +345,8 @@ fn main() -> ExitCode {
     };
     let mut soc = match Ast2600::new(
         BoardConfig {
-            flash,
-            dram_size: 1 << 30,
+            board,
+            flashes: chosen.flashes,
         },
         console,
     ) {
@@ -362,11 +395,14 @@ fn main() -> ExitCode {
             }
         },
     };
-    if let Some(path) = persist_path {
-        soc.set_flash_sink(Box::new(move |bytes: &[u8]| {
-            persist::write_atomically(&path, bytes)
-        }));
+    for (index, path) in persist_paths.into_iter().enumerate() {
+        let sink = Box::new(move |bytes: &[u8]| persist::write_atomically(&path, bytes));
+        if let Err(e) = soc.set_flash_sink(index, sink) {
+            eprintln!("ast-emu: --persist: {e}");
+            return ExitCode::from(2);
+        }
     }
+    eprintln!("ast-emu: {}", chosen.reason);
     let terminal = console::RawTerminal::enable();
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
@@ -375,7 +411,10 @@ fn main() -> ExitCode {
         default_hook(info);
     }));
     if terminal.is_raw() {
-        eprint!("ast-emu: console on UART5; Ctrl-a x quits, Ctrl-a h for help\r\n");
+        eprint!(
+            "ast-emu: console on {}; Ctrl-a x quits, Ctrl-a h for help\r\n",
+            soc.board().console
+        );
     }
     let (tx, rx) = crossbeam_channel::unbounded::<HostEvent>();
     let wake = soc.cpu_handle();

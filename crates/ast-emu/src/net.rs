@@ -7,7 +7,7 @@ use ast2600::Ast2600;
 /// Keeps a backend alive while the SoC runs (the slirp thread, the TAP device).
 pub type Network = Box<dyn std::any::Any>;
 
-/// Connects MAC1 (Linux eth0) to the backend `spec` names:
+/// Connects the board's network MAC (MAC1, Linux eth0, on the EVB) to the backend `spec` names:
 /// `user[,hostfwd=...]` or `tap,ifname=NAME`.
 pub fn connect(soc: &mut Ast2600, spec: &str) -> Result<Network, String> {
     let kind = spec.split(',').next().unwrap_or("");
@@ -46,7 +46,8 @@ fn connect_user(soc: &mut Ast2600, spec: &str) -> Result<Network, String> {
         Box::new(move |f: &[u8]| deliver(f)),
     )?);
     let out = net.clone();
-    soc.connect_nic(0, Box::new(move |frame: &[u8]| out.send(frame)), rx)
+    let mac = soc.nic_mac();
+    soc.connect_nic(mac, Box::new(move |frame: &[u8]| out.send(frame)), rx)
         .map_err(|e| e.to_string())?;
     Ok(Box::new(net))
 }
@@ -95,7 +96,8 @@ fn connect_tap(soc: &mut Ast2600, spec: &str) -> Result<Network, String> {
             log::warn!("tap: write failed: {e}");
         }
     };
-    soc.connect_nic(0, Box::new(to_tap), rx)
+    let mac = soc.nic_mac();
+    soc.connect_nic(mac, Box::new(to_tap), rx)
         .map_err(|e| e.to_string())?;
     Ok(Box::new(iface))
 }

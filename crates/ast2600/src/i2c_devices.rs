@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use i2c::{AspeedI2cBus, I2cBus};
 
-use crate::{map, parse_number, SocError};
+use crate::{parse_number, SocError};
 
 /// Lowest temperature the monitor and `--i2c-dev` accept, degrees Celsius (TMP105 range).
 pub const MIN_CELSIUS: f64 = -55.0;
@@ -199,6 +199,32 @@ impl I2cDevices {
         Ok(handle)
     }
 
+    /// Places one of a board's devices: a temperature sensor (`tmp105`, `lm75`, `tmp421`) or
+    /// an EEPROM (`24c02`...).
+    pub(crate) fn place(&mut self, d: &board::I2cDevice) -> Result<(), SocError> {
+        let at = (usize::from(d.bus), d.addr);
+        if let Some(kind) = SensorKind::from_name(&d.device) {
+            let mc = d.celsius.map(|c| (c * 1000.0).round() as i32);
+            self.add(at, kind, mc)?;
+            return Ok(());
+        }
+        if let Some(kind) = eeprom_kind(&d.device) {
+            let mut contents = d.contents.clone().unwrap_or_default().into_bytes();
+            contents.resize(kind.size(), 0xff);
+            let eeprom = Rc::new(RefCell::new(at24::At24::new(kind, contents)));
+            return self
+                .with_bus(at.0, |b| at24::At24::attach(&eeprom, b, d.addr))?
+                .map_err(|e| SocError(format!("i2c bus {} {:#04x}: {e}", d.bus, d.addr)));
+        }
+        Err(SocError(format!(
+            "i2c bus {} {:#04x}: no model of a {:?} (there are {})",
+            d.bus,
+            d.addr,
+            d.device,
+            MODELS.join(", ")
+        )))
+    }
+
     /// The sensor at `address` on `bus`, if one was placed there.
     pub(crate) fn sensor(&self, bus: usize, address: u8) -> Option<&TemperatureHandle> {
         self.sensors
@@ -211,7 +237,7 @@ impl I2cDevices {
         &self.sensors
     }
 
-    /// The monitor's `temp [BUS ADDR] C`: sets the EVB sensor (bus 8, 0x4d) or the one at BUS
+    /// The monitor's `temp [BUS ADDR] C`: sets the board's first sensor or the one at BUS
     /// ADDR to C degrees; with no argument, lists the sensors. Returns the reply.
     pub(crate) fn monitor_temp(&self, args: &[&str]) -> String {
         let (bus, address, celsius) = match args {
@@ -222,7 +248,10 @@ impl I2cDevices {
                     .map(|s| format!("{s}: {} C\n", f64::from(s.millicelsius()) / 1000.0))
                     .collect();
             }
-            [c] => (map::TEMP_SENSOR_BUS, map::TEMP_SENSOR_ADDR, *c),
+            [c] => match self.sensors.first() {
+                Some(s) => (s.bus, s.address, *c),
+                None => return "temp: the board has no temperature sensor\n".into(),
+            },
             [bus, address, c] => {
                 let bus = parse_number(bus).and_then(|b| usize::try_from(b).ok());
                 let address = parse_number(address).and_then(|a| u8::try_from(a).ok());
@@ -252,6 +281,23 @@ impl I2cDevices {
             Err(e) => format!("temp: {e}\n"),
         }
     }
+}
+
+/// The device models a board can place.
+const MODELS: &[&str] = &[
+    "tmp105", "lm75", "tmp421", "24c01", "24c02", "24c04", "24c08", "24c16",
+];
+
+fn eeprom_kind(name: &str) -> Option<at24::At24Kind> {
+    use at24::At24Kind::*;
+    Some(match name {
+        "24c01" => C01,
+        "24c02" => C02,
+        "24c04" => C04,
+        "24c08" => C08,
+        "24c16" => C16,
+        _ => return None,
+    })
 }
 
 const TEMP_USAGE: &str = "usage: temp [BUS ADDR] C  (C from -55 to 150; no argument lists)\n";

@@ -5,6 +5,7 @@
 //! loop that gives the CPU time, fires device deadlines and skips idle time.
 #![deny(missing_docs)]
 
+mod build;
 pub mod elf;
 mod i2c_devices;
 pub mod map;
@@ -19,8 +20,8 @@ use bus::{Bus, IrqLine, MemoryBlock};
 use cpu::{Access, CpuHandle, Exit};
 use crossbeam_channel::Receiver;
 use gic::{Gic, GicOutputs};
-use smc::{AspeedSmc, AspeedSmcWindow, SmcConfig};
-use spi_nor::{FlashModel, SpiNor};
+use smc::AspeedSmc;
+use spi_nor::SpiNor;
 use uart::Uart;
 
 use crate::i2c_devices::I2cDevices;
@@ -37,14 +38,37 @@ pub use crate::i2c_devices::{
     MIN_CELSIUS,
 };
 pub use crate::mmio::MMIO_LOG_TARGET;
+pub use board;
 pub use cpu::{Cpu, Reg, VirtualClock, WatchHit, WatchKind};
+pub use spi_nor::FlashModel;
 
-/// How the board is built.
+/// What to build: a board and the contents of its flash chips.
 pub struct BoardConfig {
-    /// Contents of the boot flash (FMC CE0). Its length is the flash size.
-    pub flash: Vec<u8>,
-    /// DRAM size in bytes (1 GiB on the EVB).
-    pub dram_size: u64,
+    /// The board.
+    pub board: board::Board,
+    /// Contents of each flash chip in the board's flash order ([`board::Board::flash_order`]:
+    /// FMC CE0 first), each exactly its model's size ([`flash_sizes`]).
+    pub flashes: Vec<Vec<u8>>,
+}
+
+impl BoardConfig {
+    /// `board` with `boot` in its boot flash and every other chip erased (0xFF).
+    pub fn with_boot_flash(board: board::Board, boot: Vec<u8>) -> Result<Self, SocError> {
+        let mut flashes = vec![boot];
+        for size in flash_sizes(&board)?.into_iter().skip(1) {
+            flashes.push(vec![0xff; size as usize]);
+        }
+        Ok(Self { board, flashes })
+    }
+}
+
+/// The size of each of `board`'s flash chips, in its flash order: what each image must be.
+pub fn flash_sizes(board: &board::Board) -> Result<Vec<u64>, SocError> {
+    board
+        .flash_order()
+        .iter()
+        .map(|c| build::flash_model(&c.model).map(|m| m.size))
+        .collect()
 }
 
 /// What the host asks of a running SoC.
@@ -201,25 +225,28 @@ pub struct Ast2600 {
     bus: Rc<Bus>,
     gic: Gic,
     fmc: Rc<RefCell<AspeedSmc>>,
-    boot_flash: Rc<RefCell<SpiNor>>,
-    uart5: Rc<RefCell<Uart<Box<dyn Write>>>>,
+    /// The flash chips in the board's `--flash` order: `flashes[0]` is the boot flash.
+    flashes: Vec<Rc<RefCell<SpiNor>>>,
+    console: Rc<RefCell<Uart<Box<dyn Write>>>>,
     cpu_irq: Rc<CpuIrqInput>,
     reset: Rc<ResetRequest>,
     mmio: Rc<RefCell<SocMmio>>,
     window_direct: bool,
     pending_input: Vec<u8>,
     i2c: I2cDevices,
-    flash_sink: Option<FlashSink>,
+    /// Where each flash's guest writes persist (by flash index), if anywhere.
+    flash_sinks: Vec<(usize, FlashSink)>,
     wake_tx: crossbeam_channel::Sender<()>,
     wake_rx: Receiver<()>,
     macs: Vec<Rc<RefCell<ftgmac100::Ftgmac100>>>,
-    phys: Vec<Rc<RefCell<mdio::Phy>>>,
+    phys: Vec<Option<Rc<RefCell<mdio::Phy>>>>,
     nics: Vec<NicPort>,
     stats: RunStats,
     skip: SkipBudget,
     stuck_exits: u32,
     irq_trace: Rc<IrqTrace>,
     dram_size: u64,
+    board: board::Board,
 }
 
 /// What `--trace` turns on (all off by default, and free when off).
@@ -233,8 +260,9 @@ pub struct Trace {
 }
 
 impl Ast2600 {
-    /// Builds the EVB with `config`, its console writing to `console`.
+    /// Builds `config.board`, its console UART writing to `console`.
     pub fn new(config: BoardConfig, console: Box<dyn Write>) -> Result<Self, SocError> {
+        let board = config.board;
         let clock = VirtualClock::new();
         let dev_clock: Rc<dyn bus::Clock> = Rc::new(SocClock(clock.clone()));
 
@@ -275,138 +303,47 @@ impl Ast2600 {
         let reset = Rc::new(ResetRequest::new(cpu.handle()));
 
         // Memory.
-        let dram = Rc::new(MemoryBlock::new(config.dram_size as usize, 0));
+        let dram_size = board.dram_bytes();
+        if dram_size > map::DRAM_WINDOW_SIZE {
+            return Err(SocError(format!(
+                "board {}: {} MiB of DRAM do not fit the {} MiB DRAM window",
+                board.name,
+                board.dram_mib,
+                map::DRAM_WINDOW_SIZE >> 20
+            )));
+        }
+        let dram = Rc::new(MemoryBlock::new(dram_size as usize, 0));
         let sram = Rc::new(MemoryBlock::new(map::SRAM_SIZE as usize, 0));
-        let flash_mem = Rc::new(MemoryBlock::from_bytes(&config.flash));
-        let mut model = FlashModel::MX66U51235F;
-        model.size = flash_mem.len() as u64;
-        let boot_flash = Rc::new(RefCell::new(SpiNor::new(flash_mem.clone(), model)));
-
-        // Devices on the peripheral bus.
+        let flash_contents: Vec<Rc<MemoryBlock>> = config
+            .flashes
+            .iter()
+            .map(|f| Rc::new(MemoryBlock::from_bytes(f)))
+            .collect();
         let dram_view: Rc<dyn bus::GuestMemory> = Rc::new(DramView {
             base: map::DRAM,
             memory: dram.clone(),
         });
-        let mut bus = Bus::new();
-        let scu = scu::Scu::new(
-            scu::ScuConfig::ast2600_evb(),
-            spi(map::spi::SCU_IC0),
-            spi(map::spi::SCU_IC1),
-        );
-        bus.insert(
-            map::SCU,
-            scu::registers::SCU_BLOCK_SIZE,
-            "scu",
-            Rc::new(RefCell::new(scu)),
+
+        // Every device of the SoC's table, as the board wires it.
+        let devices = build::devices(
+            &board,
+            flash_contents,
+            console,
+            &build::Wiring {
+                spi: &spi,
+                dram: dram_view,
+                clock: dev_clock,
+                reset: reset.clone(),
+                gic: &gic,
+            },
         )?;
-        let sdmc = sdmc::Sdmc::new(config.dram_size).map_err(|e| SocError(e.to_string()))?;
-        bus.insert(
-            map::SDMC,
-            sdmc::registers::SDMC_BLOCK_SIZE,
-            "sdmc",
-            Rc::new(RefCell::new(sdmc)),
-        )?;
-        let fmc = AspeedSmc::new(
-            SmcConfig::ast2600_fmc(map::DRAM),
-            spi(map::spi::FMC),
-            dram_view.clone(),
-        );
-        let fmc = Rc::new(RefCell::new(fmc));
-        fmc.borrow_mut()
-            .attach_flash(0, boot_flash.clone())
-            .map_err(|_| SocError("the FMC has no chip select 0".into()))?;
-        bus.insert(map::FMC, map::FMC_SIZE, "fmc", fmc.clone())?;
-        let spi1 = AspeedSmc::new(
-            SmcConfig::ast2600_spi1(map::DRAM),
-            IrqLine::disconnected(),
-            dram_view.clone(),
-        );
-        let spi1 = Rc::new(RefCell::new(spi1));
-        bus.insert(map::SPI1, 0x1000, "spi1", spi1.clone())?;
-        let spi2 = AspeedSmc::new(
-            SmcConfig::ast2600_spi2(map::DRAM),
-            IrqLine::disconnected(),
-            dram_view.clone(),
-        );
-        let spi2 = Rc::new(RefCell::new(spi2));
-        bus.insert(map::SPI2, 0x1000, "spi2", spi2.clone())?;
-        let uart5 = Rc::new(RefCell::new(Uart::new(console, spi(map::spi::UART5), 2)));
-        bus.insert(map::UART5, 0x1000, "uart5", uart5.clone())?;
-        let timer_irqs: [IrqLine; 8] = std::array::from_fn(|n| spi(map::spi::TIMER1 + n as u32));
-        let timer = aspeed_timer::AspeedTimer::new(
-            dev_clock.clone(),
-            map::clocks::EXTERNAL_1MHZ,
-            map::clocks::APB,
-            timer_irqs,
-        );
-        bus.insert(map::TIMER, 0x1000, "timer", Rc::new(RefCell::new(timer)))?;
-        for n in 0..map::WDT_COUNT {
-            let wdt = wdt::AspeedWdt::new(
-                dev_clock.clone(),
-                IrqLine::new(reset.clone(), n as u32),
-                IrqLine::disconnected(),
-            );
-            let name = format!("wdt{}", n + 1);
-            bus.insert(
-                map::WDT1 + 0x40 * n,
-                wdt::REGS_SIZE,
-                &name,
-                Rc::new(RefCell::new(wdt)),
-            )?;
-        }
-        // Ethernet: four MACs, each with its MDIO controller and an RTL8211E at address 0. No
-        // network backend yet, so no cable: Linux sees the PHYs and the link down.
-        let mut macs = Vec::new();
-        let mut phys = Vec::new();
-        for (n, (&base, &irq)) in map::MACS.iter().zip(map::spi::MACS.iter()).enumerate() {
-            let mac = ftgmac100::Ftgmac100::new(dram_view.clone(), spi(irq), board_mac(n));
-            let mac = Rc::new(RefCell::new(mac));
-            macs.push(mac.clone());
-            bus.insert(base, 0x1000, &format!("mac{}", n + 1), mac)?;
-            let mut mdio = mdio::AspeedMdio::new();
-            let phy = Rc::new(RefCell::new(mdio::Phy::new(false)));
-            phys.push(phy.clone());
-            mdio.attach_phy(0, phy);
-            bus.insert(
-                map::MDIO0 + 8 * n as u64,
-                8,
-                &format!("mdio{n}"),
-                Rc::new(RefCell::new(mdio)),
-            )?;
-        }
-        let i2c = Self::place_i2c(&mut bus, &spi, &dram_view)?;
-        bus.insert(
-            map::GIC_DIST,
-            gic::GICD_SIZE,
-            "gic-dist",
-            Rc::new(RefCell::new(gic.distributor())),
-        )?;
-        bus.insert(
-            map::GIC_CPU,
-            gic::GICC_SIZE,
-            "gic-cpu",
-            Rc::new(RefCell::new(gic.cpu_interface())),
-        )?;
-        let fmc_window = AspeedSmcWindow::new(fmc.clone());
-        bus.insert(
-            map::FMC_WINDOW,
-            map::FMC_WINDOW_SIZE,
-            "fmc-window",
-            Rc::new(RefCell::new(fmc_window)),
-        )?;
-        bus.insert(
-            map::SPI1_WINDOW,
-            map::SPI_WINDOW_SIZE,
-            "spi1-window",
-            Rc::new(RefCell::new(AspeedSmcWindow::new(spi1))),
-        )?;
-        bus.insert(
-            map::SPI2_WINDOW,
-            map::SPI_WINDOW_SIZE,
-            "spi2-window",
-            Rc::new(RefCell::new(AspeedSmcWindow::new(spi2))),
-        )?;
-        let bus = Rc::new(bus);
+        let fmc = devices
+            .smcs
+            .iter()
+            .find(|(c, _)| *c == board::Controller::Fmc)
+            .map(|(_, s)| s.clone())
+            .ok_or_else(|| SocError("the SoC table has no FMC".into()))?;
+        let bus = Rc::new(devices.bus);
         gic.set_current_cpu(0);
 
         // The CPU's view: memory mapped directly, registers through the bus.
@@ -415,6 +352,7 @@ impl Ast2600 {
             fmc.clone(),
             cpu.handle(),
         )));
+        let flash_mem = devices.flashes[0].borrow().memory().clone();
         let flash_len = flash_mem.len() as u64;
         // SAFETY: each MemoryBlock's bytes never move, the CPU keeps the blocks alive, and
         // Rust code only copies in and out of them.
@@ -435,7 +373,7 @@ impl Ast2600 {
             )?;
             cpu.map_host_memory(
                 map::DRAM,
-                config.dram_size,
+                dram_size,
                 dram.as_ptr(),
                 dram.clone(),
                 Access::ReadWriteExec,
@@ -464,7 +402,7 @@ impl Ast2600 {
         cpu.map_mmio(map::SPI2_WINDOW, map::SPI_WINDOW_SIZE, mmio.clone())?;
         // Everything else in the 4 GiB space reads as zero and is logged once per page.
         let unassigned = Rc::new(RefCell::new(Unassigned::default()));
-        let mapped = [
+        let mut mapped = [
             (map::BOOT_ALIAS, flash_len),
             (map::SRAM, map::SRAM_SIZE),
             (map::PERIPHERALS, map::PERIPHERALS_SIZE),
@@ -472,8 +410,9 @@ impl Ast2600 {
             (map::SPI1_WINDOW, map::SPI_WINDOW_SIZE),
             (map::MPCORE, map::MPCORE_SIZE),
             (map::SPI2_WINDOW, map::SPI_WINDOW_SIZE),
-            (map::DRAM, config.dram_size),
+            (map::DRAM, dram_size),
         ];
+        mapped.sort();
         let mut next = 0u64;
         for (base, size) in mapped.iter().copied().chain([(1u64 << 32, 0)]) {
             if base > next {
@@ -488,25 +427,26 @@ impl Ast2600 {
             bus,
             gic,
             fmc,
-            boot_flash,
-            uart5,
+            flashes: devices.flashes,
+            console: devices.console,
             cpu_irq,
             reset,
             mmio,
             window_direct,
             pending_input: Vec::new(),
-            i2c,
-            flash_sink: None,
+            i2c: devices.i2c,
+            flash_sinks: Vec::new(),
             wake_tx,
             wake_rx,
-            macs,
-            phys,
+            macs: devices.macs,
+            phys: devices.phys,
             nics: Vec::new(),
             stats: RunStats::default(),
             skip: SkipBudget::new(),
             stuck_exits: 0,
             irq_trace,
-            dram_size: config.dram_size,
+            dram_size,
+            board,
         })
     }
 
@@ -665,30 +605,47 @@ impl Ast2600 {
         }
     }
 
-    /// Whether the guest changed the boot flash since power-on.
+    /// Whether the guest changed any flash chip since power-on.
     pub fn flash_dirty(&self) -> bool {
-        self.boot_flash.borrow().dirty()
+        self.flashes.iter().any(|f| f.borrow().dirty())
     }
 
-    /// Persists guest writes to the boot flash through `sink`: on [`Ast2600::save_flash`], on
-    /// `HostEvent::SaveFlash`, and before every SoC reset. Without a sink, writes stay in memory.
-    pub fn set_flash_sink(&mut self, sink: FlashSink) {
-        self.flash_sink = Some(sink);
-    }
-
-    /// Hands the flash contents to the sink if the guest changed them since the last save.
-    /// Returns whether anything was written.
-    pub fn save_flash(&mut self) -> Result<bool, SocError> {
-        let Some(sink) = self.flash_sink.as_mut() else {
-            return Ok(false);
-        };
-        if !self.boot_flash.borrow().dirty() {
-            return Ok(false);
+    /// Persists guest writes to flash chip `index` (the board's flash order; 0 is the boot
+    /// flash) through `sink`: on [`Ast2600::save_flash`], on `HostEvent::SaveFlash`, and before
+    /// every SoC reset. Without a sink, writes stay in memory.
+    pub fn set_flash_sink(&mut self, index: usize, sink: FlashSink) -> Result<(), SocError> {
+        if index >= self.flashes.len() {
+            return Err(SocError(format!(
+                "the board has {} flash chips, not {}",
+                self.flashes.len(),
+                index + 1
+            )));
         }
-        let bytes = self.boot_flash.borrow().memory().to_vec();
-        sink(&bytes).map_err(SocError)?;
-        self.boot_flash.borrow_mut().mark_clean();
-        Ok(true)
+        self.flash_sinks.retain(|(i, _)| *i != index);
+        self.flash_sinks.push((index, sink));
+        Ok(())
+    }
+
+    /// Hands each persisted flash's contents to its sink if the guest changed them since the
+    /// last save. Returns whether anything was written.
+    pub fn save_flash(&mut self) -> Result<bool, SocError> {
+        let mut wrote = false;
+        for (index, sink) in &mut self.flash_sinks {
+            let flash = &self.flashes[*index];
+            if !flash.borrow().dirty() {
+                continue;
+            }
+            let bytes = flash.borrow().memory().to_vec();
+            sink(&bytes).map_err(SocError)?;
+            flash.borrow_mut().mark_clean();
+            wrote = true;
+        }
+        Ok(wrote)
+    }
+
+    /// The board this SoC was built as.
+    pub fn board(&self) -> &board::Board {
+        &self.board
     }
 
     /// Resets the SoC as the watchdog does: devices and CPU to their reset state; DRAM and
@@ -714,7 +671,7 @@ impl Ast2600 {
             return Ok(());
         }
         self.stats.window_switches += 1;
-        let flash = self.boot_flash.borrow().memory().clone();
+        let flash = self.flashes[0].borrow().memory().clone();
         let len = flash.len() as u64;
         self.cpu.unmap(map::FMC_WINDOW, len)?;
         if direct {
@@ -744,7 +701,7 @@ impl Ast2600 {
         if self.mmio.borrow_mut().take_window_changed() {
             self.sync_fmc_window()?;
         }
-        if let Some((start, end)) = self.boot_flash.borrow_mut().take_modified() {
+        if let Some((start, end)) = self.flashes[0].borrow_mut().take_modified() {
             // Code run from the flash (boot alias and window) must see the new bytes.
             self.cpu
                 .invalidate_code(map::BOOT_ALIAS + start, end - start);
@@ -755,7 +712,7 @@ impl Ast2600 {
             nic.deliver(&self.macs[nic.mac]);
         }
         {
-            let mut uart = self.uart5.borrow_mut();
+            let mut uart = self.console.borrow_mut();
             if !self.pending_input.is_empty() {
                 let n = uart.enqueue_rx(&self.pending_input);
                 self.pending_input.drain(..n);
@@ -1107,53 +1064,9 @@ impl Ast2600 {
         }
     }
 
-    /// Builds the I2C controller with the EVB's devices; buffer-mode transfers use the pool,
-    /// DMA transfers `dram`.
-    fn place_i2c(
-        bus: &mut Bus,
-        spi: &dyn Fn(u32) -> IrqLine,
-        dram: &Rc<dyn bus::GuestMemory>,
-    ) -> Result<I2cDevices, SocError> {
-        use i2c::{bus_block_offset, AspeedI2cBus, AspeedI2cGlobal, AspeedI2cPool, BUS_BLOCK_SIZE};
-        let pool = AspeedI2cPool::new();
-        let mut statuses = Vec::new();
-        let mut buses = Vec::new();
-        for n in 0..i2c::BUS_COUNT {
-            let mut ctrl = AspeedI2cBus::new(&format!("i2c{n}"), spi(map::spi::I2C0 + n as u32));
-            ctrl.connect_pool(pool.memory(), n);
-            ctrl.connect_dram(dram.clone());
-            statuses.push(ctrl.irq_status());
-            let ctrl = Rc::new(RefCell::new(ctrl));
-            buses.push(ctrl.clone());
-            let name = format!("i2c{n}");
-            bus.insert(map::I2C + bus_block_offset(n), BUS_BLOCK_SIZE, &name, ctrl)?;
-        }
-        let global = AspeedI2cGlobal::new(statuses);
-        bus.insert(
-            map::I2C,
-            i2c::GLOBAL_BLOCK_SIZE,
-            "i2c-global",
-            Rc::new(RefCell::new(global)),
-        )?;
-        bus.insert(
-            map::I2C + i2c::POOL_OFFSET,
-            i2c::POOL_SIZE as u64,
-            "i2c-pool",
-            Rc::new(RefCell::new(pool)),
-        )?;
-        // The EVB's devices.
-        let mut i2c = I2cDevices::new(buses);
-        let mut contents = b"ast-emu ast2600-evb EEPROM\n".to_vec();
-        contents.resize(1024, 0xff);
-        let eeprom = Rc::new(RefCell::new(at24::At24::new(at24::At24Kind::C08, contents)));
-        i2c.with_bus(map::EEPROM_BUS, |b| {
-            at24::At24::attach(&eeprom, b, map::EEPROM_ADDR)
-        })?
-        .map_err(|e| SocError(format!("eeprom: {e}")))?;
-        let evb_sensor = (map::TEMP_SENSOR_BUS, map::TEMP_SENSOR_ADDR);
-        i2c.add(evb_sensor, SensorKind::Tmp105, Some(35_000))?;
-        i2c.add(map::TMP421_SENSOR, SensorKind::Tmp421, Some(40_000))?;
-        Ok(i2c)
+    /// The MAC `--nic` connects by default (0 = MAC1): the board's.
+    pub fn nic_mac(&self) -> usize {
+        usize::from(self.board.nic.saturating_sub(1))
     }
 
     /// Connects MAC `mac` (0 = MAC1, Linux eth0) to a network backend: frames the guest sends
@@ -1175,20 +1088,16 @@ impl Ast2600 {
         };
         m.borrow_mut().set_backend(Some(Box::new(to_network)));
         m.borrow_mut().set_link(true);
-        self.phys[mac].borrow_mut().set_link(true);
+        // A PHY reports the cable; an NC-SI MAC has none, its host NIC answers on the wire.
+        if let Some(phy) = &self.phys[mac] {
+            phy.borrow_mut().set_link(true);
+        }
         self.nics.push(NicPort {
             mac,
             from_network,
             queue: std::collections::VecDeque::new(),
         });
         Ok(())
-    }
-
-    /// Sets the EVB temperature sensor's reading (milli-degrees Celsius) while the guest runs.
-    pub fn set_temperature(&self, millicelsius: i32) {
-        if let Some(s) = self.i2c.sensor(map::TEMP_SENSOR_BUS, map::TEMP_SENSOR_ADDR) {
-            s.set_millicelsius(millicelsius);
-        }
     }
 
     /// Places a `kind` temperature sensor at 7-bit `address` on I2C `bus` (0..=15), measuring
@@ -1281,19 +1190,13 @@ impl Waker {
 }
 
 /// What the monitor understands.
-pub const MONITOR_HELP: &str = "monitor commands:\n  info registers     core registers\n  info banked        SP, LR and SPSR of every mode\n  info mtree         the memory map with device names\n  info stats         what the run loop did\n  x/N ADDR           N words of physical memory at ADDR\n  temp C             set the EVB temperature sensor (i2c bus 8, 0x4d) to C degrees\n  temp BUS ADDR C    set the sensor at i2c BUS, ADDR (temp alone lists them)\n  reset              reset the SoC\n  quit               quit the emulator\n";
+pub const MONITOR_HELP: &str = "monitor commands:\n  info registers     core registers\n  info banked        SP, LR and SPSR of every mode\n  info mtree         the memory map with device names\n  info stats         what the run loop did\n  x/N ADDR           N words of physical memory at ADDR\n  temp C             set the board's first temperature sensor to C degrees\n  temp BUS ADDR C    set the sensor at i2c BUS, ADDR (temp alone lists them)\n  reset              reset the SoC\n  quit               quit the emulator\n";
 
 fn parse_number(s: &str) -> Option<u64> {
     match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
         Some(hex) => u64::from_str_radix(&hex.replace('_', ""), 16).ok(),
         None => s.parse().ok(),
     }
-}
-
-/// The stable, locally administered MAC address of MAC `n` (so DHCP leases and port forwards
-/// survive reboots).
-fn board_mac(n: usize) -> [u8; 6] {
-    [0x02, 0xa5, 0x7e, 0x00, 0x00, n as u8 + 1]
 }
 
 /// Makes the CPU return regularly so device deadlines and host events are looked at while the
@@ -1337,19 +1240,32 @@ mod tests {
     use bus::{GuestMemory, VecMemory};
     use i2c::*;
 
-    /// The I2C controller as `place_i2c` wires it: bus n's buffer is its 32 bytes of the pool
-    /// the guest sees at +0xC00, and DMA reaches DRAM. Bus 7's EEPROM is read both ways.
+    /// The I2C controller as `build::place_i2c` wires it, with the EVB's devices: bus n's
+    /// buffer is its 32 bytes of the pool the guest sees at +0xC00, and DMA reaches DRAM. Bus
+    /// 7's EEPROM is read both ways.
     #[test]
     fn i2c_buses_transfer_through_their_pool_buffer_and_dram() {
         let mut bus = Bus::new();
         let dram = Rc::new(VecMemory::new(map::DRAM, 0x1000));
         let dram_view: Rc<dyn GuestMemory> = dram.clone();
-        Ast2600::place_i2c(&mut bus, &|_| IrqLine::disconnected(), &dram_view).unwrap();
-        let regs = map::I2C + bus_block_offset(map::EEPROM_BUS);
-        let buffer = map::I2C + POOL_OFFSET + (map::EEPROM_BUS * POOL_BUS_BUFFER_SIZE) as u64;
+        let placement = map::placement(map::Block::I2c).unwrap();
+        let mut devices = build::place_i2c(
+            &mut bus,
+            placement,
+            &|_| IrqLine::disconnected(),
+            &dram_view,
+        )
+        .unwrap();
+        for d in &board::default_board().i2c {
+            devices.place(d).unwrap();
+        }
+        const EEPROM_BUS: usize = 7;
+        const EEPROM_ADDR: u8 = 0x50;
+        let regs = map::I2C + bus_block_offset(EEPROM_BUS);
+        let buffer = map::I2C + POOL_OFFSET + (EEPROM_BUS * POOL_BUS_BUFFER_SIZE) as u64;
         let write = |offset: u64, value: u32| assert!(bus.write(regs + offset, 4, value.into()));
         let status = || bus.read(regs + REG_INTR_STS, 4).unwrap() as u32;
-        let address = u32::from(map::EEPROM_ADDR) << 1;
+        let address = u32::from(EEPROM_ADDR) << 1;
         write(REG_FUN_CTRL, FUN_MASTER_EN);
 
         // Buffer mode: the address byte and the EEPROM offset (0) from the pool, then 7 bytes

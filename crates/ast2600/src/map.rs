@@ -30,7 +30,7 @@ pub const SDMC: u64 = 0x1E6E_0000;
 pub const SCU: u64 = 0x1E6E_2000;
 /// Timer block (8 channels).
 pub const TIMER: u64 = 0x1E78_2000;
-/// UART5, the console (ttyS4).
+/// UART5, the EVB's console (ttyS4).
 pub const UART5: u64 = 0x1E78_4000;
 /// Watchdog 1; watchdog n is at `WDT1 + 0x40 * (n - 1)`.
 pub const WDT1: u64 = 0x1E78_5000;
@@ -44,17 +44,6 @@ pub const MDIO_COUNT: u64 = 4;
 pub const MACS: [u64; 4] = [0x1E66_0000, 0x1E68_0000, 0x1E67_0000, 0x1E69_0000];
 /// I2C controller: global registers, 16 buses at `+0x80 * (n + 1)`, buffer pool at +0xC00.
 pub const I2C: u64 = 0x1E78_A000;
-/// The EVB's EEPROM: I2C bus 7, address 0x50 (24C08).
-pub const EEPROM_BUS: usize = 7;
-/// The EEPROM's first address.
-pub const EEPROM_ADDR: u8 = 0x50;
-/// The EVB's temperature sensor: I2C bus 8, address 0x4D (LM75 in the DT).
-pub const TEMP_SENSOR_BUS: usize = 8;
-/// The sensor's address.
-pub const TEMP_SENSOR_ADDR: u8 = 0x4d;
-/// A TMP421 (docs/adding-a-device.md): I2C bus 9, 0x4C. Not in the EVB device tree, whose
-/// bus 9 is enabled and empty; 0x4C is a TMP421 strap address. Linux binds it on request.
-pub const TMP421_SENSOR: (usize, u8) = (9, 0x4c);
 /// Cortex-A7 MPCore private region (GIC).
 pub const MPCORE: u64 = 0x4046_0000;
 /// Size of the private region mapped.
@@ -78,6 +67,170 @@ pub const DRAM: u64 = 0x8000_0000;
 /// The DRAM decode window: populated up to the configured size, the rest reads as zero.
 pub const DRAM_WINDOW_SIZE: u64 = 0x8000_0000;
 
+/// What a block of the memory map is. Numbers count as the datasheet does: UART1..UART13,
+/// MAC1..MAC4, WDT1..WDT4; MDIO controllers from 0 (one per MAC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Block {
+    /// System control unit (two interrupt controllers: IRQs `[ic0, ic1]`).
+    Scu,
+    /// DRAM controller.
+    Sdmc,
+    /// An SPI flash controller's registers.
+    Smc(board::Controller),
+    /// An SPI flash controller's flash window.
+    FlashWindow(board::Controller),
+    /// A 16550-style UART.
+    Uart(u8),
+    /// The timer block (IRQs: channels 1..8).
+    Timer,
+    /// A watchdog.
+    Wdt(u8),
+    /// An MDIO controller.
+    Mdio(u8),
+    /// An FTGMAC100 Ethernet MAC.
+    Mac(u8),
+    /// The I2C controller: global registers, 16 buses, buffer pool (IRQs: buses 0..15).
+    I2c,
+    /// GIC distributor.
+    GicDistributor,
+    /// GIC CPU interface.
+    GicCpuInterface,
+}
+
+/// One entry of the SoC's memory map: a block, where it is, and its interrupts (shared
+/// peripheral interrupt numbers, GIC ID = 32 + SPI), as QEMU's `aspeed_soc_ast2600_memmap[]`
+/// and `aspeed_soc_ast2600_irqmap[]` together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placement {
+    /// The block.
+    pub block: Block,
+    /// Its bus name (`info mtree`, `--trace mmio=`).
+    pub name: &'static str,
+    /// Base address.
+    pub base: u64,
+    /// Size of the decoded range.
+    pub size: u64,
+    /// Its interrupts.
+    pub irqs: &'static [u32],
+}
+
+const fn at(
+    block: Block,
+    name: &'static str,
+    base: u64,
+    size: u64,
+    irqs: &'static [u32],
+) -> Placement {
+    Placement {
+        block,
+        name,
+        base,
+        size,
+        irqs,
+    }
+}
+
+use board::Controller::{Fmc as FMC_, Spi1 as SPI1_, Spi2 as SPI2_};
+
+/// The AST2600's devices (Linux `aspeed-g6.dtsi`; QEMU `hw/arm/aspeed_ast2600.c`). The SoC
+/// builds every entry; a board adds what sits outside the chip.
+pub const AST2600: &[Placement] = &[
+    at(
+        Block::Scu,
+        "scu",
+        SCU,
+        0x1000,
+        &[spi::SCU_IC0, spi::SCU_IC1],
+    ),
+    at(Block::Sdmc, "sdmc", SDMC, 0x1000, &[spi::SDMC]),
+    at(Block::Smc(FMC_), "fmc", FMC, FMC_SIZE, &[spi::FMC]),
+    at(Block::Smc(SPI1_), "spi1", SPI1, 0x1000, &[]),
+    at(Block::Smc(SPI2_), "spi2", SPI2, 0x1000, &[]),
+    at(Block::Uart(1), "uart1", 0x1E78_3000, 0x1000, &[47]),
+    at(Block::Uart(2), "uart2", 0x1E78_D000, 0x1000, &[48]),
+    at(Block::Uart(3), "uart3", 0x1E78_E000, 0x1000, &[49]),
+    at(Block::Uart(4), "uart4", 0x1E78_F000, 0x1000, &[50]),
+    at(Block::Uart(5), "uart5", UART5, 0x1000, &[spi::UART5]),
+    at(Block::Uart(6), "uart6", 0x1E79_0000, 0x100, &[57]),
+    at(Block::Uart(7), "uart7", 0x1E79_0100, 0x100, &[58]),
+    at(Block::Uart(8), "uart8", 0x1E79_0200, 0x100, &[59]),
+    at(Block::Uart(9), "uart9", 0x1E79_0300, 0x100, &[60]),
+    at(Block::Uart(10), "uart10", 0x1E79_0400, 0x100, &[61]),
+    at(Block::Uart(11), "uart11", 0x1E79_0500, 0x100, &[62]),
+    at(Block::Uart(12), "uart12", 0x1E79_0600, 0x100, &[63]),
+    at(Block::Uart(13), "uart13", 0x1E79_0700, 0x100, &[64]),
+    at(
+        Block::Timer,
+        "timer",
+        TIMER,
+        0x1000,
+        &[16, 17, 18, 19, 20, 21, 22, 23],
+    ),
+    at(Block::Wdt(1), "wdt1", WDT1, wdt::REGS_SIZE, &[]),
+    at(Block::Wdt(2), "wdt2", WDT1 + 0x40, wdt::REGS_SIZE, &[]),
+    at(Block::Wdt(3), "wdt3", WDT1 + 0x80, wdt::REGS_SIZE, &[]),
+    at(Block::Wdt(4), "wdt4", WDT1 + 0xC0, wdt::REGS_SIZE, &[]),
+    at(Block::Mdio(0), "mdio0", MDIO0, 8, &[]),
+    at(Block::Mdio(1), "mdio1", MDIO0 + 8, 8, &[]),
+    at(Block::Mdio(2), "mdio2", MDIO0 + 16, 8, &[]),
+    at(Block::Mdio(3), "mdio3", MDIO0 + 24, 8, &[]),
+    at(Block::Mac(1), "mac1", MACS[0], 0x1000, &[spi::MACS[0]]),
+    at(Block::Mac(2), "mac2", MACS[1], 0x1000, &[spi::MACS[1]]),
+    at(Block::Mac(3), "mac3", MACS[2], 0x1000, &[spi::MACS[2]]),
+    at(Block::Mac(4), "mac4", MACS[3], 0x1000, &[spi::MACS[3]]),
+    at(Block::I2c, "i2c", I2C, 0x1000, &I2C_IRQS),
+    at(
+        Block::GicDistributor,
+        "gic-dist",
+        GIC_DIST,
+        gic::GICD_SIZE,
+        &[],
+    ),
+    at(
+        Block::GicCpuInterface,
+        "gic-cpu",
+        GIC_CPU,
+        gic::GICC_SIZE,
+        &[],
+    ),
+    at(
+        Block::FlashWindow(FMC_),
+        "fmc-window",
+        FMC_WINDOW,
+        FMC_WINDOW_SIZE,
+        &[],
+    ),
+    at(
+        Block::FlashWindow(SPI1_),
+        "spi1-window",
+        SPI1_WINDOW,
+        SPI_WINDOW_SIZE,
+        &[],
+    ),
+    at(
+        Block::FlashWindow(SPI2_),
+        "spi2-window",
+        SPI2_WINDOW,
+        SPI_WINDOW_SIZE,
+        &[],
+    ),
+];
+
+const I2C_IRQS: [u32; 16] = {
+    let mut irqs = [0; 16];
+    let mut n = 0;
+    while n < 16 {
+        irqs[n] = spi::I2C0 + n as u32;
+        n += 1;
+    }
+    irqs
+};
+
+/// The entry for `block`.
+pub fn placement(block: Block) -> Option<&'static Placement> {
+    AST2600.iter().find(|p| p.block == block)
+}
+
 /// Shared peripheral interrupts (GIC ID = 32 + SPI).
 pub mod spi {
     /// SDMC.
@@ -98,25 +251,19 @@ pub mod spi {
     pub const I2C0: u32 = 110;
 }
 
-/// The device behind shared peripheral interrupt `n` (for traces).
+/// The device behind shared peripheral interrupt `n` (for traces): `uart5`, `timer3`, `i2c7`.
 pub fn spi_name(n: u32) -> String {
-    match n {
-        spi::SDMC => "sdmc".into(),
-        spi::UART5 => "uart5".into(),
-        spi::SCU_IC0 => "scu-ic0".into(),
-        spi::SCU_IC1 => "scu-ic1".into(),
-        spi::FMC => "fmc".into(),
-        n if (spi::TIMER1..spi::TIMER1 + aspeed_timer::CHANNELS as u32).contains(&n) => {
-            format!("timer{}", n - spi::TIMER1 + 1)
+    for p in AST2600 {
+        if let Some(i) = p.irqs.iter().position(|&irq| irq == n) {
+            return match p.block {
+                Block::Timer => format!("timer{}", i + 1),
+                Block::I2c => format!("i2c{i}"),
+                Block::Scu => format!("scu-ic{i}"),
+                _ => p.name.to_string(),
+            };
         }
-        n if (spi::I2C0..spi::I2C0 + i2c::BUS_COUNT as u32).contains(&n) => {
-            format!("i2c{}", n - spi::I2C0)
-        }
-        n => match spi::MACS.iter().position(|&m| m == n) {
-            Some(i) => format!("mac{}", i + 1),
-            None => "?".into(),
-        },
     }
+    "?".into()
 }
 
 /// GIC interrupt ID of a shared peripheral interrupt.

@@ -63,7 +63,9 @@ impl DeviceTree {
             TreeKind::Linux { fit_offset } => {
                 format!("the Linux device tree in the FIT at {fit_offset:#x}")
             }
-            TreeKind::OtherFit { fit_offset } => format!("the device tree in the FIT at {fit_offset:#x}"),
+            TreeKind::OtherFit { fit_offset } => {
+                format!("the device tree in the FIT at {fit_offset:#x}")
+            }
             TreeKind::Plain { offset } => format!("the device tree at {offset:#x}"),
         }
     }
@@ -210,7 +212,9 @@ fn read_tree(fdt: &fdt::Fdt<'_>, off: usize, trees: &mut Vec<DeviceTree>) {
     };
     // A FIT: does it boot Linux, and which of its trees are device trees?
     let prop_str = |n: &fdt::node::FdtNode<'_, '_>, name: &str| {
-        n.property(name).and_then(|p| p.as_str()).map(str::to_string)
+        n.property(name)
+            .and_then(|p| p.as_str())
+            .map(str::to_string)
     };
     let boots_linux = images.children().any(|n| {
         prop_str(&n, "type").as_deref() == Some("kernel")
@@ -385,7 +389,12 @@ mod tests {
         ]);
         let trees = device_trees(&flash);
         assert_eq!(trees.len(), 2, "{trees:?}");
-        assert_eq!(trees[0].kind, TreeKind::OtherFit { fit_offset: 0x1_0000 });
+        assert_eq!(
+            trees[0].kind,
+            TreeKind::OtherFit {
+                fit_offset: 0x1_0000
+            }
+        );
         match detect(&flash, &boards) {
             Choice::Board {
                 board,
@@ -394,13 +403,21 @@ mod tests {
             } => {
                 assert_eq!(board.name, "rainier-bmc");
                 assert_eq!(compatible, "ibm,rainier-bmc");
-                assert_eq!(tree.kind, TreeKind::Linux { fit_offset: 0x10_0000 });
+                assert_eq!(
+                    tree.kind,
+                    TreeKind::Linux {
+                        fit_offset: 0x10_0000
+                    }
+                );
                 assert_eq!(tree.model.as_deref(), Some("Rainier"));
             }
             other => panic!("{other:?}"),
         }
         let line = detect(&flash, &boards).explain();
-        assert!(line.contains("rainier-bmc") && line.contains("0x100000"), "{line}");
+        assert!(
+            line.contains("rainier-bmc") && line.contains("0x100000"),
+            "{line}"
+        );
     }
 
     #[test]

@@ -93,7 +93,16 @@ pub struct Mac {
     pub mac: u8,
     /// What it is wired to.
     pub link: Link,
+    /// The MDIO controller its PHY sits on (from 0); by default the MAC's own (MAC n: n - 1).
+    #[serde(default)]
+    pub mdio: Option<u8>,
+    /// The PHY's address on that MDIO bus (0 by default).
+    #[serde(default)]
+    pub phy_addr: u8,
 }
+
+/// Where a MAC's PHY is: (MDIO controller from 0, PHY address).
+pub type PhyPlace = (u8, u8);
 
 /// One device on an I2C bus.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -198,7 +207,11 @@ impl Board {
                 ));
             }
         }
-        if !self.flash.iter().any(|f| f.controller == Controller::Fmc && f.cs == 0) {
+        if !self
+            .flash
+            .iter()
+            .any(|f| f.controller == Controller::Fmc && f.cs == 0)
+        {
             return err("no boot flash (fmc CE0)".into());
         }
         for (i, m) in self.macs.iter().enumerate() {
@@ -214,13 +227,19 @@ impl Board {
         }
         for (i, d) in self.i2c.iter().enumerate() {
             if d.addr > 0x7f {
-                return err(format!("i2c bus {}: address {:#x} is not 7-bit", d.bus, d.addr));
+                return err(format!(
+                    "i2c bus {}: address {:#x} is not 7-bit",
+                    d.bus, d.addr
+                ));
             }
             if self.i2c[..i]
                 .iter()
                 .any(|e| e.bus == d.bus && e.addr == d.addr)
             {
-                return err(format!("i2c bus {} address {:#04x} is used twice", d.bus, d.addr));
+                return err(format!(
+                    "i2c bus {} address {:#04x} is used twice",
+                    d.bus, d.addr
+                ));
             }
         }
         Ok(())
@@ -250,6 +269,16 @@ impl Board {
             .iter()
             .find(|m| m.mac == mac)
             .map_or(Link::Phy, |m| m.link)
+    }
+
+    /// Where MAC `mac`'s PHY is (`None` for NC-SI): on its own MDIO controller at address 0
+    /// unless the board says otherwise.
+    pub fn phy_place(&self, mac: u8) -> Option<PhyPlace> {
+        match self.macs.iter().find(|m| m.mac == mac) {
+            Some(m) if m.link == Link::Ncsi => None,
+            Some(m) => Some((m.mdio.unwrap_or(mac - 1), m.phy_addr)),
+            None => Some((mac - 1, 0)),
+        }
     }
 }
 
@@ -291,7 +320,10 @@ mod tests {
         assert_eq!(boards.len(), BUILT_IN.len());
         for (file, _) in BUILT_IN {
             let name = file.trim_end_matches(".toml");
-            assert!(by_name(name).is_some(), "{file} must describe the board {name}");
+            assert!(
+                by_name(name).is_some(),
+                "{file} must describe the board {name}"
+            );
         }
         assert!(by_name(DEFAULT_BOARD).is_some());
     }
@@ -302,7 +334,12 @@ mod tests {
         for (i, a) in boards.iter().enumerate() {
             for b in &boards[i + 1..] {
                 for c in &a.compatible {
-                    assert!(!b.compatible.contains(c), "{} and {} both claim {c}", a.name, b.name);
+                    assert!(
+                        !b.compatible.contains(c),
+                        "{} and {} both claim {c}",
+                        a.name,
+                        b.name
+                    );
                 }
             }
         }
@@ -345,11 +382,17 @@ mod tests {
             .collect();
         assert_eq!(
             order,
-            [("fmc", 0, "mx66l1g45g"), ("fmc", 1, "w25q512jv"), ("spi1", 0, "w25q512jv")]
+            [
+                ("fmc", 0, "mx66l1g45g"),
+                ("fmc", 1, "w25q512jv"),
+                ("spi1", 0, "w25q512jv")
+            ]
         );
         assert_eq!(b.boot_flash().model, "mx66l1g45g");
         assert_eq!(b.link(3), Link::Ncsi);
         assert_eq!(b.link(1), Link::Phy);
+        assert_eq!(b.phy_place(1), Some((0, 0)));
+        assert_eq!(b.phy_place(3), None);
         assert_eq!(b.dram_bytes(), 512 << 20);
     }
 
@@ -361,10 +404,18 @@ mod tests {
             assert!(e.contains(needle), "{from} -> {to}: {e}");
         };
         bad("cs = 1", "cs = 0", "two flash chips on fmc CE0");
-        bad("controller = \"fmc\"\n        cs = 0", "controller = \"spi2\"\n        cs = 0", "no boot flash");
+        bad(
+            "controller = \"fmc\"\n        cs = 0",
+            "controller = \"spi2\"\n        cs = 0",
+            "no boot flash",
+        );
         bad("mac = 3", "mac = 0", "counted from 1");
         bad("soc = \"ast2600\"", "soc = \"ast9999\"", "unknown variant");
-        bad("dram-mib = 512", "dram-mib = 512\nflavour = 1", "unknown field");
+        bad(
+            "dram-mib = 512",
+            "dram-mib = 512\nflavour = 1",
+            "unknown field",
+        );
         bad("nic = 1", "", "missing field `nic`");
         let two = format!(
             "{MINIMAL}\n[[i2c]]\nbus = 1\naddr = 0x50\ndevice = \"24c02\"\n[[i2c]]\nbus = 1\naddr = 0x50\ndevice = \"24c02\"\n"

@@ -121,6 +121,9 @@ pub enum Vendor {
     Macronix,
     /// Winbond: quad enable is SR2 bit 1; RDSR2 (0x35) / RDSR3 (0x15), WRSR2 (0x31) / WRSR3 (0x11).
     Winbond,
+    /// Micron (Numonyx): no quad-enable bit; Linux polls the flag status register (RDFSR 0x70,
+    /// `USE_FSR`). Its other status registers behave as Winbond's here.
+    Micron,
 }
 
 /// What kind of flash chip this is.
@@ -164,12 +167,55 @@ impl FlashModel {
         vendor: Vendor::Winbond,
     };
 
-    /// The model called `name` (`mx66u51235f`, `mx25u51245g`, `w25q512jv`).
+    /// Macronix MX66L1G45G, 128 MiB (JEDEC C2 20 1B): the tacoma, rainier and fuji boot flash.
+    pub const MX66L1G45G: FlashModel = FlashModel {
+        name: "mx66l1g45g",
+        jedec_id: [0xc2, 0x20, 0x1b],
+        size: 128 << 20,
+        ..Self::MX66U51235F
+    };
+    /// Winbond W25Q01JV-Q, 128 MiB (JEDEC EF 40 21): bletchley's boot flash in QEMU 7.2. Linux
+    /// 6.1's spi-nor tables do not know this ID.
+    pub const W25Q01JVQ: FlashModel = FlashModel {
+        name: "w25q01jvq",
+        jedec_id: [0xef, 0x40, 0x21],
+        size: 128 << 20,
+        ..Self::W25Q512JV
+    };
+    /// Micron N25Q512A, 64 MiB (JEDEC 20 BA 20; Linux 6.1 calls this ID `n25q512ax3`).
+    pub const N25Q512A: FlashModel = FlashModel {
+        name: "n25q512a",
+        jedec_id: [0x20, 0xba, 0x20],
+        size: 64 << 20,
+        sector_size: 4 << 10,
+        block_size: 64 << 10,
+        page_size: 256,
+        vendor: Vendor::Micron,
+    };
+    /// Micron N25Q00, 128 MiB (JEDEC 20 BA 21).
+    pub const N25Q00: FlashModel = FlashModel {
+        name: "n25q00",
+        jedec_id: [0x20, 0xba, 0x21],
+        size: 128 << 20,
+        ..Self::N25Q512A
+    };
+
+    /// Every model, by QEMU's m25p80 name.
+    pub const ALL: [FlashModel; 6] = [
+        Self::MX66U51235F,
+        Self::MX66L1G45G,
+        Self::W25Q512JV,
+        Self::W25Q01JVQ,
+        Self::N25Q512A,
+        Self::N25Q00,
+    ];
+
+    /// The model called `name` (QEMU's names: `mx66u51235f`, `mx66l1g45g`, `w25q512jv`,
+    /// `w25q01jvq`, `n25q512a`, `n25q00`; `mx25u51245g` is another name of the first).
     pub fn by_name(name: &str) -> Option<FlashModel> {
         match name {
-            "mx66u51235f" | "mx25u51245g" => Some(Self::MX66U51235F),
-            "w25q512jv" => Some(Self::W25Q512JV),
-            _ => None,
+            "mx25u51245g" => Some(Self::MX66U51235F),
+            _ => Self::ALL.into_iter().find(|m| m.name == name),
         }
     }
 }
@@ -650,7 +696,7 @@ impl SpiNor {
             OP_RDSR2 => self.state.sr2,
             OP_RDCR => match self.model.vendor {
                 Vendor::Macronix => self.state.sr2,
-                Vendor::Winbond => {
+                Vendor::Winbond | Vendor::Micron => {
                     let ads = if self.state.four_byte { SR3_ADS } else { 0 };
                     (self.state.sr3 & !SR3_ADS) | ads
                 }

@@ -1,0 +1,288 @@
+//! Building a machine from the SoC's memory map ([`map::AST2600`]) and a board description:
+//! every entry of the table becomes a device on the bus; the board adds DRAM, straps, the flash
+//! chips on each chip select, the I2C devices, how the MACs are wired and which UART is the
+//! console. Nothing here is specific to one board.
+
+use std::cell::RefCell;
+use std::io::Write;
+use std::rc::Rc;
+
+use board::{Board, Controller};
+use bus::{Bus, IrqLine, MemoryBlock};
+use smc::{AspeedSmc, AspeedSmcWindow, SmcConfig};
+use spi_nor::{FlashModel, SpiNor};
+use uart::Uart;
+
+use crate::i2c_devices::I2cDevices;
+use crate::map::{self, Block};
+use crate::SocError;
+
+/// Where a UART's transmitted bytes go.
+pub(crate) type UartOut = Box<dyn Write>;
+
+/// The devices the SoC keeps handles to after building.
+pub(crate) struct Devices {
+    pub(crate) bus: Bus,
+    pub(crate) smcs: Vec<(Controller, Rc<RefCell<AspeedSmc>>)>,
+    /// The flash chips in the board's `--flash` order (FMC CE0 first).
+    pub(crate) flashes: Vec<Rc<RefCell<SpiNor>>>,
+    pub(crate) console: Rc<RefCell<Uart<UartOut>>>,
+    pub(crate) macs: Vec<Rc<RefCell<ftgmac100::Ftgmac100>>>,
+    /// Each MAC's PHY (`None`: wired to NC-SI).
+    pub(crate) phys: Vec<Option<Rc<RefCell<mdio::Phy>>>>,
+    pub(crate) i2c: I2cDevices,
+}
+
+/// What the devices are connected to.
+pub(crate) struct Wiring<'a> {
+    pub(crate) spi: &'a dyn Fn(u32) -> IrqLine,
+    pub(crate) dram: Rc<dyn bus::GuestMemory>,
+    pub(crate) clock: Rc<dyn bus::Clock>,
+    pub(crate) reset: Rc<dyn bus::IrqSink>,
+    pub(crate) gic: &'a gic::Gic,
+}
+
+/// The flash model a board names, with a clear error for a name the `spi-nor` crate lacks.
+pub(crate) fn flash_model(name: &str) -> Result<FlashModel, SocError> {
+    FlashModel::by_name(name).ok_or_else(|| {
+        SocError(format!(
+            "no flash model called {name:?} (models: {})",
+            FlashModel::ALL
+                .iter()
+                .map(|m| m.name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    })
+}
+
+/// Builds every device of the SoC's table for `board`; `flashes` are the chips' contents in
+/// the board's flash order (each exactly its model's size), `console` takes the console
+/// UART's bytes.
+pub(crate) fn devices(
+    board: &Board,
+    flashes: Vec<Rc<MemoryBlock>>,
+    console: UartOut,
+    w: &Wiring<'_>,
+) -> Result<Devices, SocError> {
+    let mut console = Some(console);
+    let mut bus = Bus::new();
+    let mut smcs = Vec::new();
+    let mut console_uart = None;
+    let mut macs = Vec::new();
+    let mac_count = map::AST2600
+        .iter()
+        .filter(|p| matches!(p.block, Block::Mac(_)))
+        .count() as u8;
+    let phy_places: Vec<_> = (1..=mac_count).map(|m| board.phy_place(m)).collect();
+    let mut phys = vec![None; mac_count.into()];
+    let mut i2c = None;
+    for p in map::AST2600 {
+        let irq = |i: usize| {
+            p.irqs
+                .get(i)
+                .map_or_else(IrqLine::disconnected, |&n| (w.spi)(n))
+        };
+        let device: Rc<RefCell<dyn bus::Device>> = match p.block {
+            Block::Scu => {
+                let config = scu::ScuConfig {
+                    hw_strap1: board.hw_strap1,
+                    hw_strap2: board.hw_strap2,
+                    unlocked_at_reset: false,
+                };
+                Rc::new(RefCell::new(scu::Scu::new(config, irq(0), irq(1))))
+            }
+            Block::Sdmc => {
+                let sdmc = sdmc::Sdmc::new(board.dram_bytes())
+                    .map_err(|e| SocError(format!("board {}: {e}", board.name)))?;
+                Rc::new(RefCell::new(sdmc))
+            }
+            Block::Smc(c) => {
+                let config = match c {
+                    Controller::Fmc => SmcConfig::ast2600_fmc(map::DRAM),
+                    Controller::Spi1 => SmcConfig::ast2600_spi1(map::DRAM),
+                    Controller::Spi2 => SmcConfig::ast2600_spi2(map::DRAM),
+                };
+                let smc = Rc::new(RefCell::new(AspeedSmc::new(config, irq(0), w.dram.clone())));
+                smcs.push((c, smc.clone()));
+                smc
+            }
+            Block::FlashWindow(c) => {
+                let smc = smcs
+                    .iter()
+                    .find(|(k, _)| *k == c)
+                    .map(|(_, s)| s.clone())
+                    .ok_or_else(|| SocError(format!("{}: window before controller", p.name)))?;
+                Rc::new(RefCell::new(AspeedSmcWindow::new(smc)))
+            }
+            Block::Uart(_) => {
+                let out: UartOut = if p.name == board.console {
+                    console.take().expect("one console UART")
+                } else {
+                    Box::new(std::io::sink())
+                };
+                let uart = Rc::new(RefCell::new(Uart::new(out, irq(0), 2)));
+                if p.name == board.console {
+                    console_uart = Some(uart.clone());
+                }
+                uart
+            }
+            Block::Timer => {
+                let irqs: [IrqLine; aspeed_timer::CHANNELS] = std::array::from_fn(irq);
+                Rc::new(RefCell::new(aspeed_timer::AspeedTimer::new(
+                    w.clock.clone(),
+                    map::clocks::EXTERNAL_1MHZ,
+                    map::clocks::APB,
+                    irqs,
+                )))
+            }
+            Block::Wdt(n) => Rc::new(RefCell::new(wdt::AspeedWdt::new(
+                w.clock.clone(),
+                IrqLine::new(w.reset.clone(), u32::from(n) - 1),
+                IrqLine::disconnected(),
+            ))),
+            Block::Mdio(n) => {
+                // An RTL8211E wherever the board puts a MAC's PHY (MAC n's own MDIO n-1, address
+                // 0, by default); none for a MAC wired to NC-SI.
+                let mut mdio = mdio::AspeedMdio::new();
+                for (mac, place) in phy_places.iter().enumerate() {
+                    if let Some((bus, addr)) = *place {
+                        if bus == n {
+                            let phy = Rc::new(RefCell::new(mdio::Phy::new(false)));
+                            mdio.attach_phy(addr, phy.clone());
+                            phys[mac] = Some(phy);
+                        }
+                    }
+                }
+                Rc::new(RefCell::new(mdio))
+            }
+            Block::Mac(n) => {
+                let mac = ftgmac100::Ftgmac100::new(w.dram.clone(), irq(0), board_mac(n));
+                let mac = Rc::new(RefCell::new(mac));
+                macs.push(mac.clone());
+                mac
+            }
+            Block::I2c => {
+                i2c = Some(place_i2c(&mut bus, p, &irq, &w.dram)?);
+                continue;
+            }
+            Block::GicDistributor => Rc::new(RefCell::new(w.gic.distributor())),
+            Block::GicCpuInterface => Rc::new(RefCell::new(w.gic.cpu_interface())),
+        };
+        bus.insert(p.base, p.size, p.name, device)?;
+    }
+    let console = console_uart.ok_or_else(|| {
+        SocError(format!(
+            "board {}: the console {:?} is no UART of the SoC (uart1..uart13)",
+            board.name, board.console
+        ))
+    })?;
+    let flashes = attach_flashes(board, flashes, &smcs)?;
+    let mut i2c = i2c.ok_or_else(|| SocError("the SoC table has no I2C controller".into()))?;
+    for d in &board.i2c {
+        i2c.place(d)
+            .map_err(|e| SocError(format!("board {}: {e}", board.name)))?;
+    }
+    Ok(Devices {
+        bus,
+        smcs,
+        flashes,
+        console,
+        macs,
+        phys,
+        i2c,
+    })
+}
+
+/// Puts each of the board's flash chips on its controller's chip select.
+fn attach_flashes(
+    board: &Board,
+    contents: Vec<Rc<MemoryBlock>>,
+    smcs: &[(Controller, Rc<RefCell<AspeedSmc>>)],
+) -> Result<Vec<Rc<RefCell<SpiNor>>>, SocError> {
+    let order = board.flash_order();
+    if contents.len() != order.len() {
+        return Err(SocError(format!(
+            "board {} has {} flash chips; {} images given",
+            board.name,
+            order.len(),
+            contents.len()
+        )));
+    }
+    let mut flashes = Vec::new();
+    for (chip, memory) in order.into_iter().zip(contents) {
+        let model = flash_model(&chip.model)?;
+        if memory.len() as u64 != model.size {
+            return Err(SocError(format!(
+                "{} CE{}: {} holds {} bytes, not {}",
+                chip.controller.name(),
+                chip.cs,
+                model.name,
+                model.size,
+                memory.len()
+            )));
+        }
+        let flash = Rc::new(RefCell::new(SpiNor::new(memory, model)));
+        let (_, smc) = smcs
+            .iter()
+            .find(|(c, _)| *c == chip.controller)
+            .ok_or_else(|| SocError(format!("no controller {}", chip.controller.name())))?;
+        smc.borrow_mut()
+            .attach_flash(chip.cs.into(), flash.clone())
+            .map_err(|_| {
+                SocError(format!(
+                    "board {}: {} has no chip select {}",
+                    board.name,
+                    chip.controller.name(),
+                    chip.cs
+                ))
+            })?;
+        flashes.push(flash);
+    }
+    Ok(flashes)
+}
+
+/// Builds the I2C controller (global registers at the block's base, bus n's registers at
+/// [`i2c::bus_block_offset`], the buffer pool at [`i2c::POOL_OFFSET`]; bus n raises the
+/// block's IRQ n). Buffer-mode transfers use the pool, DMA transfers `dram`.
+pub(crate) fn place_i2c(
+    bus: &mut Bus,
+    p: &map::Placement,
+    irq: &dyn Fn(usize) -> IrqLine,
+    dram: &Rc<dyn bus::GuestMemory>,
+) -> Result<I2cDevices, SocError> {
+    use i2c::{bus_block_offset, AspeedI2cBus, AspeedI2cGlobal, AspeedI2cPool, BUS_BLOCK_SIZE};
+    let pool = AspeedI2cPool::new();
+    let mut statuses = Vec::new();
+    let mut buses = Vec::new();
+    for n in 0..i2c::BUS_COUNT {
+        let mut ctrl = AspeedI2cBus::new(&format!("i2c{n}"), irq(n));
+        ctrl.connect_pool(pool.memory(), n);
+        ctrl.connect_dram(dram.clone());
+        statuses.push(ctrl.irq_status());
+        let ctrl = Rc::new(RefCell::new(ctrl));
+        buses.push(ctrl.clone());
+        let name = format!("i2c{n}");
+        bus.insert(p.base + bus_block_offset(n), BUS_BLOCK_SIZE, &name, ctrl)?;
+    }
+    let global = AspeedI2cGlobal::new(statuses);
+    bus.insert(
+        p.base,
+        i2c::GLOBAL_BLOCK_SIZE,
+        "i2c-global",
+        Rc::new(RefCell::new(global)),
+    )?;
+    bus.insert(
+        p.base + i2c::POOL_OFFSET,
+        i2c::POOL_SIZE as u64,
+        "i2c-pool",
+        Rc::new(RefCell::new(pool)),
+    )?;
+    Ok(I2cDevices::new(buses))
+}
+
+/// The stable, locally administered MAC address of MAC `n` (from 1), so DHCP leases and port
+/// forwards survive reboots.
+fn board_mac(n: u8) -> [u8; 6] {
+    [0x02, 0xa5, 0x7e, 0x00, 0x00, n]
+}
