@@ -1,20 +1,29 @@
-//! An AT24C01..AT24C16-style I2C EEPROM target, as Linux's `at24` driver reads and writes it.
+//! An AT24C01..AT24C512-style I2C EEPROM target, as Linux's `at24` driver reads and writes it.
 //!
-//! These parts take a one-byte word address; parts larger than 256 bytes take the upper bits
-//! of the memory address from the low bits of the 7-bit device address, so a 24C08 (1 KiB)
-//! answers on four consecutive addresses (0x50..0x53 on the ast2600-evb, whose device tree
-//! says `compatible = "atmel,24c08"; reg = <0x50>; pagesize = <16>;` on bus 7; Linux prints
-//! `at24 7-0050: 1024 byte 24c08 EEPROM, writable, 16 bytes/write`). [`At24::attach`] places
-//! one EEPROM on all its addresses.
+//! Two addressing schemes (Atmel AT24C01A/02/04/08A/16A and AT24C32/64/128/256/512
+//! datasheets; Linux `at24` sets `AT24_FLAG_ADDR16` from the 24c32 up):
+//! - **24C01..24C16** take a one-byte word address; parts larger than 256 bytes take the upper
+//!   bits of the memory address from the low bits of the 7-bit device address, so a 24C08
+//!   (1 KiB) answers on four consecutive addresses (0x50..0x53 on the ast2600-evb, whose device
+//!   tree says `compatible = "atmel,24c08"; reg = <0x50>; pagesize = <16>;` on bus 7; Linux
+//!   prints `at24 7-0050: 1024 byte 24c08 EEPROM, writable, 16 bytes/write`).
+//! - **24C32..24C512** take a two-byte word address, high byte first, and answer on one
+//!   device address (their A2..A0 pins are chip selects). Address bits above the part's size
+//!   are "don't care": the word address is taken modulo the size.
 //!
-//! Protocol (Atmel AT24C08 datasheet): a write transaction's first byte sets the word address;
-//! further bytes are stored at the address, which then advances but wraps within the page
-//! (16 bytes on the 24C04/08/16, 8 on the 24C01/02). A read returns the byte at the address
-//! counter and advances it through the whole memory, wrapping at the end, so a sequential read
-//! crosses block boundaries (Linux at24 relies on that for the 24C08: it has no
-//! `AT24_FLAG_NO_RDROL`). A current-address read (no word address first) continues from the
-//! counter. Writes take effect at once and are kept in memory only; the chip never NAKs for a
-//! write cycle in progress.
+//! [`At24::attach`] places one EEPROM on all its addresses; [`At24Kind::by_name`] finds a part
+//! from its Linux name (`"24c64"`, `"atmel,24c64"`).
+//!
+//! Protocol: a write transaction's first byte (or two) sets the word address; further bytes
+//! are stored at the address, which then advances but wraps within the page (8 bytes on the
+//! 24C01/02, 16 on the 24C04/08/16, 32 on the 24C32/64, 64 on the 24C128/256, 128 on the
+//! 24C512). A read returns the byte at the address counter and advances it through the whole
+//! memory, wrapping at the end, so a sequential read crosses block boundaries (Linux at24
+//! relies on that for the 24C08: it has no `AT24_FLAG_NO_RDROL`). A current-address read (no
+//! word address first) continues from the counter; so does a read that follows only the high
+//! byte of a two-byte word address (the counter changes once the whole address has arrived).
+//! Writes take effect at once and are kept in memory only; the chip never NAKs for a write
+//! cycle in progress.
 #![deny(missing_docs)]
 
 use std::cell::RefCell;
@@ -24,10 +33,11 @@ use i2c::{I2cBus, I2cBusError, I2cTarget};
 
 /// Value of erased EEPROM bytes; pads contents shorter than the part.
 pub const ERASED: u8 = 0xFF;
-/// Bytes addressed by one device address (the one-byte word address).
+/// Bytes addressed by one device address with a one-byte word address (24C01..24C16).
 pub const BLOCK_SIZE: usize = 256;
 
-/// The supported parts: size and page size from the Atmel AT24C01A/02/04/08A/16A datasheets.
+/// The supported parts: size and page size from the Atmel AT24C01A/02/04/08A/16A and
+/// AT24C32/64/128/256/512 datasheets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum At24Kind {
     /// 128 bytes, 8-byte pages (Linux `atmel,24c01`).
@@ -40,9 +50,33 @@ pub enum At24Kind {
     C08,
     /// 2 KiB on 8 addresses, 16-byte pages (Linux `atmel,24c16`).
     C16,
+    /// 4 KiB, two-byte word address, 32-byte pages (Linux `atmel,24c32`).
+    C32,
+    /// 8 KiB, two-byte word address, 32-byte pages (Linux `atmel,24c64`).
+    C64,
+    /// 16 KiB, two-byte word address, 64-byte pages (Linux `atmel,24c128`).
+    C128,
+    /// 32 KiB, two-byte word address, 64-byte pages (Linux `atmel,24c256`).
+    C256,
+    /// 64 KiB, two-byte word address, 128-byte pages (Linux `atmel,24c512`).
+    C512,
 }
 
 impl At24Kind {
+    /// Every supported part, smallest first.
+    pub const ALL: [At24Kind; 10] = [
+        At24Kind::C01,
+        At24Kind::C02,
+        At24Kind::C04,
+        At24Kind::C08,
+        At24Kind::C16,
+        At24Kind::C32,
+        At24Kind::C64,
+        At24Kind::C128,
+        At24Kind::C256,
+        At24Kind::C512,
+    ];
+
     /// Size in bytes.
     pub fn size(self) -> usize {
         match self {
@@ -51,6 +85,11 @@ impl At24Kind {
             At24Kind::C04 => 512,
             At24Kind::C08 => 1024,
             At24Kind::C16 => 2048,
+            At24Kind::C32 => 4 * 1024,
+            At24Kind::C64 => 8 * 1024,
+            At24Kind::C128 => 16 * 1024,
+            At24Kind::C256 => 32 * 1024,
+            At24Kind::C512 => 64 * 1024,
         }
     }
 
@@ -58,13 +97,52 @@ impl At24Kind {
     pub fn page_size(self) -> usize {
         match self {
             At24Kind::C01 | At24Kind::C02 => 8,
-            _ => 16,
+            At24Kind::C04 | At24Kind::C08 | At24Kind::C16 => 16,
+            At24Kind::C32 | At24Kind::C64 => 32,
+            At24Kind::C128 | At24Kind::C256 => 64,
+            At24Kind::C512 => 128,
         }
     }
 
-    /// How many consecutive device addresses the part answers on.
+    /// Bytes of word address a write transaction starts with: 1 up to the 24C16, 2 from the
+    /// 24C32 (Linux `AT24_FLAG_ADDR16`).
+    pub fn address_bytes(self) -> usize {
+        if self.size() > 8 * BLOCK_SIZE {
+            2
+        } else {
+            1
+        }
+    }
+
+    /// How many consecutive device addresses the part answers on: the memory bits the word
+    /// address does not hold come from the device address (Linux at24's `num_addresses`).
     pub fn address_count(self) -> usize {
-        self.size().div_ceil(BLOCK_SIZE)
+        let per_address = 1usize << (8 * self.address_bytes());
+        self.size().div_ceil(per_address)
+    }
+
+    /// The Linux device name (`"24c64"`), also the I2C device id.
+    pub fn name(self) -> &'static str {
+        match self {
+            At24Kind::C01 => "24c01",
+            At24Kind::C02 => "24c02",
+            At24Kind::C04 => "24c04",
+            At24Kind::C08 => "24c08",
+            At24Kind::C16 => "24c16",
+            At24Kind::C32 => "24c32",
+            At24Kind::C64 => "24c64",
+            At24Kind::C128 => "24c128",
+            At24Kind::C256 => "24c256",
+            At24Kind::C512 => "24c512",
+        }
+    }
+
+    /// The part a Linux name designates: the I2C device id (`"24c64"`) or the device tree
+    /// compatible (`"atmel,24c64"`), in any letter case.
+    pub fn by_name(name: &str) -> Option<Self> {
+        let name = name.to_ascii_lowercase();
+        let name = name.strip_prefix("atmel,").unwrap_or(&name);
+        Self::ALL.into_iter().find(|k| k.name() == name)
     }
 }
 
@@ -77,8 +155,10 @@ pub struct At24State {
     pub address: usize,
     /// The block (device address low bits) of the current write transaction.
     pub block: usize,
-    /// The next byte written is the word address (a write transaction just started).
+    /// The next byte written is (part of) the word address (a write transaction just started).
     pub expecting_word_address: bool,
+    /// The high byte of a two-byte word address, received; the low byte comes next.
+    pub word_address_high: Option<u8>,
 }
 
 /// An AT24Cxx EEPROM on an I2C bus.
@@ -107,6 +187,7 @@ impl At24 {
                 address: 0,
                 block: 0,
                 expecting_word_address: false,
+                word_address_high: None,
             },
         )
     }
@@ -117,6 +198,9 @@ impl At24 {
         state.data.resize(kind.size(), ERASED);
         state.address %= kind.size();
         state.block %= kind.address_count();
+        if kind.address_bytes() == 1 || !state.expecting_word_address {
+            state.word_address_high = None;
+        }
         Self { kind, state }
     }
 
@@ -136,8 +220,9 @@ impl At24 {
     }
 
     /// Attaches `eeprom` to `bus` on all its addresses, `base_address` upwards (0x50..0x53
-    /// for a 24C08 at 0x50). The device address's low bits select the block, so
-    /// `base_address` should be a multiple of [`At24Kind::address_count`].
+    /// for a 24C08 at 0x50; only `base_address` for a 24C02 or a 24C32 and larger). The
+    /// device address's low bits select the block, so `base_address` should be a multiple of
+    /// [`At24Kind::address_count`].
     pub fn attach(
         eeprom: &Rc<RefCell<At24>>,
         bus: &mut I2cBus,
@@ -183,8 +268,17 @@ impl I2cTarget for At24 {
         let s = &mut self.state;
         let size = self.kind.size();
         if s.expecting_word_address {
+            let word = match (self.kind.address_bytes(), s.word_address_high) {
+                (1, _) => s.block * BLOCK_SIZE + usize::from(byte),
+                (_, None) => {
+                    s.word_address_high = Some(byte);
+                    return true;
+                }
+                (_, Some(high)) => usize::from(u16::from_be_bytes([high, byte])),
+            };
             s.expecting_word_address = false;
-            s.address = (s.block * BLOCK_SIZE + usize::from(byte)) % size;
+            s.word_address_high = None;
+            s.address = word % size;
             return true;
         }
         s.data[s.address] = byte;
@@ -204,11 +298,13 @@ impl I2cTarget for At24 {
 
     fn stop(&mut self) {
         self.state.expecting_word_address = false;
+        self.state.word_address_high = None;
     }
 }
 
 impl At24 {
     fn start_block(&mut self, block: usize, read: bool) -> bool {
+        self.state.word_address_high = None;
         if read {
             self.state.expecting_word_address = false;
         } else {
@@ -369,5 +465,183 @@ mod tests {
             expected(0x241),
             "address advanced past the write"
         );
+    }
+
+    /// Linux at24's read with a two-byte word address: high, low, repeated START, read.
+    fn random_read16(bus: &mut I2cBus, dev: u8, word: u16, n: usize) -> Vec<u8> {
+        let [high, low] = word.to_be_bytes();
+        assert!(bus.start(dev, false));
+        assert!(bus.write(high) && bus.write(low));
+        assert!(bus.start(dev, true));
+        let v = (0..n).map(|_| bus.read()).collect();
+        bus.stop();
+        v
+    }
+
+    fn pattern(size: usize) -> Vec<u8> {
+        (0..size).map(expected).collect()
+    }
+
+    #[test]
+    fn the_parts_have_the_datasheet_geometry() {
+        // (name, bytes, page bytes, word address bytes, device addresses): Atmel datasheets;
+        // Linux at24 takes the word address width from AT24_FLAG_ADDR16 (24c32 and up).
+        let table = [
+            ("24c01", 128, 8, 1, 1),
+            ("24c02", 256, 8, 1, 1),
+            ("24c04", 512, 16, 1, 2),
+            ("24c08", 1024, 16, 1, 4),
+            ("24c16", 2048, 16, 1, 8),
+            ("24c32", 4096, 32, 2, 1),
+            ("24c64", 8192, 32, 2, 1),
+            ("24c128", 16384, 64, 2, 1),
+            ("24c256", 32768, 64, 2, 1),
+            ("24c512", 65536, 128, 2, 1),
+        ];
+        assert_eq!(table.len(), At24Kind::ALL.len());
+        for (name, size, page, address_bytes, addresses) in table {
+            let kind = At24Kind::by_name(name).unwrap();
+            assert_eq!(kind.name(), name);
+            assert_eq!(
+                (
+                    kind.size(),
+                    kind.page_size(),
+                    kind.address_bytes(),
+                    kind.address_count()
+                ),
+                (size, page, address_bytes, addresses),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn by_name_takes_the_linux_forms() {
+        assert_eq!(At24Kind::by_name("24c64"), Some(At24Kind::C64));
+        assert_eq!(At24Kind::by_name("atmel,24c64"), Some(At24Kind::C64));
+        assert_eq!(At24Kind::by_name("ATMEL,24C08"), Some(At24Kind::C08));
+        assert_eq!(At24Kind::by_name("atmel,24c512"), Some(At24Kind::C512));
+        for bad in [
+            "", "24c", "24c1024", "at24c64", "st,24c64", "atmel,", "24c64 ",
+        ] {
+            assert_eq!(At24Kind::by_name(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_24c64_takes_a_two_byte_word_address_on_one_device_address() {
+        let mut bus = I2cBus::new();
+        let e = Rc::new(RefCell::new(At24::new(At24Kind::C64, pattern(8192))));
+        At24::attach(&e, &mut bus, 0x51).unwrap();
+        assert_eq!(bus.addresses(), vec![0x51]);
+        assert_eq!(
+            random_read16(&mut bus, 0x51, 0x1234, 2),
+            [expected(0x1234), expected(0x1235)]
+        );
+        // 13 address bits: the top three are "don't care".
+        assert_eq!(random_read16(&mut bus, 0x51, 0xF234, 1), [expected(0x1234)]);
+        // Sequential read wraps from the last byte to the first.
+        assert_eq!(
+            random_read16(&mut bus, 0x51, 0x1FFF, 2),
+            [expected(0x1FFF), expected(0)]
+        );
+        // A current-address read continues from the counter.
+        assert!(bus.start(0x51, true));
+        assert_eq!(bus.read(), expected(1));
+        bus.stop();
+    }
+
+    #[test]
+    fn a_24c64_page_write_wraps_within_its_32_bytes() {
+        let mut bus = I2cBus::new();
+        let e = Rc::new(RefCell::new(At24::new(At24Kind::C64, pattern(8192))));
+        At24::attach(&e, &mut bus, 0x50).unwrap();
+        assert!(bus.start(0x50, false));
+        assert!(bus.write(0x01) && bus.write(0x3E), "word address 0x013E");
+        for b in [0xB0u8, 0xB1, 0xB2, 0xB3] {
+            assert!(bus.write(b));
+        }
+        bus.stop();
+        // The page is 0x0120..0x013F: 0x13E, 0x13F, then 0x120, 0x121.
+        let c = e.borrow().contents().to_vec();
+        assert_eq!(&c[0x13E..0x140], &[0xB0, 0xB1]);
+        assert_eq!(&c[0x120..0x122], &[0xB2, 0xB3]);
+        assert_eq!(c[0x140], expected(0x140), "next page untouched");
+        assert_eq!(c[0x122], expected(0x122));
+        assert_eq!(
+            random_read16(&mut bus, 0x50, 0x013E, 3),
+            [0xB0, 0xB1, expected(0x140)]
+        );
+    }
+
+    #[test]
+    fn the_larger_parts_wrap_pages_and_reads_at_their_sizes() {
+        for (kind, page) in [
+            (At24Kind::C32, 32),
+            (At24Kind::C128, 64),
+            (At24Kind::C256, 64),
+            (At24Kind::C512, 128),
+        ] {
+            let size = kind.size();
+            let mut bus = I2cBus::new();
+            let e = Rc::new(RefCell::new(At24::new(kind, pattern(size))));
+            At24::attach(&e, &mut bus, 0x50).unwrap();
+            // Write one byte more than a page, from the start of the last page.
+            let last_page = (size - page) as u16;
+            assert!(bus.start(0x50, false));
+            assert!(bus.write((last_page >> 8) as u8) && bus.write(last_page as u8));
+            for i in 0..=page {
+                assert!(bus.write(i as u8));
+            }
+            bus.stop();
+            let c = e.borrow().contents().to_vec();
+            let base = size - page;
+            assert_eq!(
+                c[base], page as u8,
+                "{kind:?}: byte page+1 overwrote the first"
+            );
+            assert_eq!(c[base + 1], 1);
+            assert_eq!(c[size - 1], (page - 1) as u8);
+            assert_eq!(
+                c[base - 1],
+                expected(base - 1),
+                "{kind:?}: previous page untouched"
+            );
+            // Reads wrap at the end of the memory; the word address wraps at the size.
+            let top = (size - 1) as u16;
+            assert_eq!(
+                random_read16(&mut bus, 0x50, top, 2),
+                [(page - 1) as u8, expected(0)]
+            );
+            if size < 65536 {
+                let alias = size as u16 + 5;
+                assert_eq!(
+                    random_read16(&mut bus, 0x50, alias, 1),
+                    [expected(5)],
+                    "{kind:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn an_unfinished_two_byte_address_leaves_the_counter() {
+        let mut bus = I2cBus::new();
+        let e = Rc::new(RefCell::new(At24::new(At24Kind::C256, pattern(32768))));
+        At24::attach(&e, &mut bus, 0x50).unwrap();
+        assert_eq!(random_read16(&mut bus, 0x50, 0x0100, 1), [expected(0x100)]);
+        // Only the high byte, then a read: the counter (0x101) is kept.
+        assert!(bus.start(0x50, false) && bus.write(0x40));
+        assert_eq!(e.borrow().state().word_address_high, Some(0x40));
+        assert!(bus.start(0x50, true));
+        assert_eq!(bus.read(), expected(0x101));
+        bus.stop();
+        assert_eq!(e.borrow().state().word_address_high, None);
+        // A new write transaction starts a new address.
+        assert!(bus.start(0x50, false) && bus.write(0x00) && bus.write(0x10) && bus.write(0x77));
+        bus.stop();
+        assert_eq!(e.borrow().contents()[0x10], 0x77);
+        let s = e.borrow().state();
+        assert_eq!(At24::from_state(At24Kind::C256, &s).state(), s);
     }
 }
