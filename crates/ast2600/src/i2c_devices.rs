@@ -25,17 +25,28 @@ pub enum SensorKind {
     Tmp105,
     /// TI TMP421-compatible (the `tmp421` crate; Linux `tmp421` driver).
     Tmp421,
+    /// TI TMP422: the TMP421 with two remote channels.
+    Tmp422,
+    /// TI TMP423: the TMP421 with three remote channels.
+    Tmp423,
 }
 
 impl SensorKind {
     /// Every model.
-    pub const ALL: [SensorKind; 2] = [SensorKind::Tmp105, SensorKind::Tmp421];
+    pub const ALL: [SensorKind; 4] = [
+        SensorKind::Tmp105,
+        SensorKind::Tmp421,
+        SensorKind::Tmp422,
+        SensorKind::Tmp423,
+    ];
 
     /// The model's name, as `--i2c-dev type=` and the monitor spell it.
     pub fn name(self) -> &'static str {
         match self {
             SensorKind::Tmp105 => "tmp105",
             SensorKind::Tmp421 => "tmp421",
+            SensorKind::Tmp422 => "tmp422",
+            SensorKind::Tmp423 => "tmp423",
         }
     }
 
@@ -181,8 +192,9 @@ impl I2cDevices {
                 let control = Control::Tmp105(sensor.temperature_control());
                 (Rc::new(RefCell::new(sensor)), control)
             }
-            SensorKind::Tmp421 => {
-                let sensor = tmp421::Tmp421::new(mc);
+            SensorKind::Tmp421 | SensorKind::Tmp422 | SensorKind::Tmp423 => {
+                let part = tmp421::Tmp421Kind::by_name(kind.name()).expect("a TMP42x part");
+                let sensor = tmp421::Tmp421::with_kind(part, mc);
                 let control = Control::Tmp421(sensor.temperature_control());
                 (Rc::new(RefCell::new(sensor)), control)
             }
@@ -208,21 +220,30 @@ impl I2cDevices {
             self.add(at, kind, mc)?;
             return Ok(());
         }
-        if let Some(kind) = eeprom_kind(&d.device) {
+        let place_err = |e: String| SocError(format!("i2c bus {} {:#04x}: {e}", d.bus, d.addr));
+        if let Some(kind) = at24::At24Kind::by_name(&d.device) {
             let mut contents = d.contents.clone().unwrap_or_default().into_bytes();
             contents.resize(kind.size(), 0xff);
             let eeprom = Rc::new(RefCell::new(at24::At24::new(kind, contents)));
             return self
                 .with_bus(at.0, |b| at24::At24::attach(&eeprom, b, d.addr))?
-                .map_err(|e| SocError(format!("i2c bus {} {:#04x}: {e}", d.bus, d.addr)));
+                .map_err(|e| place_err(e.to_string()));
         }
-        Err(SocError(format!(
-            "i2c bus {} {:#04x}: no model of a {:?} (there are {})",
-            d.bus,
-            d.addr,
-            d.device,
-            MODELS.join(", ")
-        )))
+        // The board decides the address (IBM's pca9552 variant answers at 0x30-0x37).
+        let target: i2c::SharedTarget = if let Some(kind) = pca9552::Pca955xKind::by_name(&d.device)
+        {
+            Rc::new(RefCell::new(pca9552::Pca9552::new(kind)))
+        } else if let Some(kind) = pca9554::Pca9554Kind::by_name(&d.device) {
+            Rc::new(RefCell::new(pca9554::Pca9554::new(kind)))
+        } else {
+            return Err(place_err(format!(
+                "no model of a {:?} (there are {})",
+                d.device,
+                MODELS.join(", ")
+            )));
+        };
+        self.with_bus(at.0, |b| b.attach(d.addr, target))?
+            .map_err(|e| place_err(e.to_string()))
     }
 
     /// The sensor at `address` on `bus`, if one was placed there.
@@ -283,22 +304,22 @@ impl I2cDevices {
     }
 }
 
-/// The device models a board can place.
+/// The device models a board can place (EEPROMs also by their size: 24c02 ... 24c512).
 const MODELS: &[&str] = &[
-    "tmp105", "lm75", "tmp421", "24c01", "24c02", "24c04", "24c08", "24c16",
+    "tmp105",
+    "lm75",
+    "tmp421",
+    "tmp422",
+    "tmp423",
+    "24c01...24c512",
+    "pca9551",
+    "pca9552",
+    "pca9553",
+    "pca9554",
+    "pca9534",
+    "pca9538",
+    "tca6408",
 ];
-
-fn eeprom_kind(name: &str) -> Option<at24::At24Kind> {
-    use at24::At24Kind::*;
-    Some(match name {
-        "24c01" => C01,
-        "24c02" => C02,
-        "24c04" => C04,
-        "24c08" => C08,
-        "24c16" => C16,
-        _ => return None,
-    })
-}
 
 const TEMP_USAGE: &str = "usage: temp [BUS ADDR] C  (C from -55 to 150; no argument lists)\n";
 

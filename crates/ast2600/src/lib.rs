@@ -1240,6 +1240,36 @@ mod tests {
     use bus::{GuestMemory, VecMemory};
     use i2c::*;
 
+    /// Every board in boards/ builds: its flash models, I2C devices, DRAM size and console
+    /// exist, and each chip sits on its controller.
+    #[test]
+    fn every_built_in_board_builds_with_its_console_and_flash_chips() {
+        for b in board::built_in() {
+            let sizes = flash_sizes(b).unwrap();
+            let config =
+                BoardConfig::with_boot_flash(b.clone(), vec![0xea; sizes[0] as usize]).unwrap();
+            let soc = Ast2600::new(config, Box::new(std::io::sink()))
+                .unwrap_or_else(|e| panic!("{}: {e}", b.name));
+            assert_eq!(soc.board().name, b.name);
+            assert!(soc.memory_map().iter().any(|(_, _, n)| *n == b.console));
+            assert_eq!(soc.flashes.len(), b.flash.len(), "{}", b.name);
+            for (chip, flash) in b.flash_order().iter().zip(&soc.flashes) {
+                assert_eq!(flash.borrow().model().name, chip.model, "{}", b.name);
+            }
+        }
+    }
+
+    #[test]
+    fn a_board_with_a_console_that_is_not_a_uart_is_refused() {
+        let mut b = board::default_board().clone();
+        b.console = "uart14".into();
+        let config = BoardConfig::with_boot_flash(b, vec![0xea; 64 << 20]).unwrap();
+        let e = Ast2600::new(config, Box::new(std::io::sink()))
+            .err()
+            .unwrap();
+        assert!(e.0.contains("\"uart14\" is no UART"), "{e}");
+    }
+
     /// The I2C controller as `build::place_i2c` wires it, with the EVB's devices: bus n's
     /// buffer is its 32 bytes of the pool the guest sees at +0xC00, and DMA reaches DRAM. Bus
     /// 7's EEPROM is read both ways.
