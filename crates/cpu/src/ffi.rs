@@ -51,4 +51,10 @@ extern "C" {
         cb: RomWriteCb,
         opaque: *mut std::ffi::c_void,
     ) -> i32;
+    pub(crate) fn uc_ast_last_fault(
+        uc: *mut uc_engine,
+        vaddr: *mut u64,
+        paddr: *mut u64,
+        size: *mut u32,
+    ) -> i32;
 }

@@ -9,14 +9,18 @@
 //! - the ARM generic timer, counting at the rate the firmware writes to CNTFRQ, whose outputs
 //!   are reported through [`TimerOutputs`];
 //! - ROM semantics for memory mapped [`Access::ReadExec`]: guest stores to it are dropped and
-//!   logged once per 4 KiB page (log target [`ROM_LOG_TARGET`]), as QEMU's ROM regions do.
+//!   logged once per 4 KiB page (log target [`ROM_LOG_TARGET`]), as QEMU's ROM regions do;
+//! - [`Fault`]: what stopped the core when it could not go on (the PC, the access and its
+//!   address), as data and as one readable line.
 //!
 //! The patch set (`patches/unicorn/`) gives architectural exception entry, the IRQ/FIQ lines,
 //! exact block-boundary exits, the generic timer callbacks, code-page tracking, invalidation
-//! by physical address and dropped ROM stores; `scripts/build-unicorn` builds it.
+//! by physical address, dropped ROM stores and the record of a failed access;
+//! `scripts/build-unicorn` builds it.
 #![deny(missing_docs)]
 
 mod clock;
+mod fault;
 mod ffi;
 mod rom;
 mod timer;
@@ -29,6 +33,7 @@ use std::sync::{Arc, RwLock};
 use unicorn_engine::{Arch, Mode, Prot, RegisterARM, RegisterARMCP, Unicorn};
 
 pub use clock::VirtualClock;
+pub use fault::{AccessKind, Fault, FaultAccess, FaultCause};
 pub use rom::ROM_LOG_TARGET;
 pub use timer::{GenericTimer, TimerOutputs, TIMER_HYP, TIMER_PHYS, TIMER_SECURE, TIMER_VIRT};
 
@@ -67,7 +72,7 @@ pub enum Exit {
     /// instruction and memory unchanged (as ARM debug hardware does, and GDB expects).
     Watchpoint(WatchHit),
     /// The core stopped on an error it cannot recover from.
-    Fault(String),
+    Fault(Fault),
 }
 
 /// Which accesses a watchpoint stops on.
@@ -628,8 +633,7 @@ impl Cpu {
 
     /// The address of the next instruction, with bit 0 set in Thumb state.
     pub fn resume_pc(&self) -> u64 {
-        let thumb = self.reg(Reg::Cpsr) & (1 << 5) != 0;
-        self.reg(Reg::Pc) as u64 | thumb as u64
+        self.reg(Reg::Pc) as u64 | self.thumb() as u64
     }
 
     fn cp15_reg(r: Cp15, val: u64) -> RegisterARMCP {
@@ -699,8 +703,28 @@ impl Cpu {
         match result {
             Ok(()) if halted => Exit::WaitForInterrupt,
             Ok(()) => Exit::Requested,
-            Err(e) => Exit::Fault(format!("{e:?} at pc {:#010x}", self.reg(Reg::Pc))),
+            Err(e) => Exit::Fault(Fault::from_error(
+                e,
+                self.reg(Reg::Pc),
+                self.thumb(),
+                self.last_fault_access(),
+            )),
         }
+    }
+
+    /// Whether the core is in Thumb state.
+    fn thumb(&self) -> bool {
+        self.reg(Reg::Cpsr) & (1 << 5) != 0
+    }
+
+    /// The failed access the core recorded in the last run, if it met one.
+    fn last_fault_access(&self) -> Option<FaultAccess> {
+        let (mut addr, mut phys, mut size) = (0u64, 0u64, 0u32);
+        // SAFETY: a live engine, on its own thread; the pointers are to locals.
+        let recorded = unsafe {
+            ffi::uc_ast_last_fault(self.uc.get_handle(), &mut addr, &mut phys, &mut size)
+        };
+        (recorded != 0).then_some(FaultAccess { addr, phys, size })
     }
 
     /// Runs exactly one instruction (or enters one exception handler), for a debugger's single
@@ -738,7 +762,13 @@ impl Cpu {
         });
         let hook = match hook {
             Ok(h) => h,
-            Err(e) => return Exit::Fault(format!("step hook: {e:?}")),
+            Err(e) => {
+                return Exit::Fault(Fault::core(
+                    format!("step hook: {e:?}"),
+                    self.reg(Reg::Pc),
+                    self.thumb(),
+                ))
+            }
         };
         // Blocks translated before the hook existed would not call it.
         let _ = self.uc.ctl_flush_tb();
