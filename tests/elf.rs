@@ -99,3 +99,41 @@ fn a_truncated_elf() {
     let elf = &bench_guests::HELLO[..80];
     assert_clear_error(&scratch("truncated.elf", elf), "corrupt or truncated ELF");
 }
+
+/// Guest stores to the read-only flash (the boot alias at 0 and the FMC window) are dropped as
+/// by ROM: the guest reads its values back unchanged and goes on, and the log has one line for
+/// each page written, though the guest stores to each page four times.
+#[test]
+fn stores_to_the_read_only_flash_are_dropped_and_each_page_is_logged_once() {
+    let elf = scratch("rom_stores.elf", bench_guests::ROM_STORES);
+    let log = elf.with_file_name("rom_stores.log");
+    let mut emu = Emulator::start(&[
+        "--elf",
+        elf.to_str().unwrap(),
+        "--log",
+        "rom=warn",
+        "--log-file",
+        log.to_str().unwrap(),
+    ]);
+    emu.expect_within(
+        "ROM stores dropped: the boot alias and the FMC window kept their values",
+        TIMEOUT,
+    );
+    assert!(emu.quit().success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(" rom]") && l.contains("read-only memory"))
+        .collect();
+    assert_eq!(lines.len(), 2, "one line per page written: {text}");
+    for page in ["at 0x00000100", "at 0x20000100"] {
+        assert_eq!(
+            lines.iter().filter(|l| l.contains(page)).count(),
+            1,
+            "one line {page}: {text}"
+        );
+    }
+    assert!(lines
+        .iter()
+        .all(|l| l.contains("WARN") && l.contains(", pc 0x8")));
+}

@@ -15,6 +15,7 @@ const GUESTS: &[(&str, &str, u32)] = &[
     ("spi_user", "spi_user.S", 0),
     ("hello", "hello.S", 0),
     ("hello_thumb", "hello_thumb.S", 0),
+    ("rom_stores", "rom_stores.S", 0),
 ];
 
 const AS: &str = "arm-none-eabi-as";

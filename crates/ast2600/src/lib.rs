@@ -589,7 +589,7 @@ impl Ast2600 {
             self.stats.slices += 1;
             match self.cpu.run() {
                 Exit::Requested => {}
-                Exit::Fault(e) => return Err(SocError(e)),
+                Exit::Fault(fault) => return Err(SocError(fault.to_string())),
                 debug @ (Exit::Breakpoint(_) | Exit::Watchpoint(_)) => {
                     return Err(SocError(format!("unexpected debug stop {debug:?}")))
                 }
@@ -948,7 +948,7 @@ impl Ast2600 {
                 }
                 Exit::Breakpoint(addr) => return DebugStop::Breakpoint(addr),
                 Exit::Watchpoint(hit) => return DebugStop::Watchpoint(hit),
-                Exit::Fault(e) => return DebugStop::Stop(Stop::Fault(e)),
+                Exit::Fault(fault) => return DebugStop::Stop(Stop::Fault(fault.to_string())),
                 Exit::WaitForInterrupt if resume == DebugResume::Step => {
                     self.stats.wfi += 1;
                     return DebugStop::Stepped;

@@ -111,6 +111,11 @@ pub const ALL: &[Guest] = &[
 pub const HELLO: &[u8] = elf!("hello");
 /// Prints "Hello from Thumb code" on UART5 and parks (Thumb entry, bit 0 of e_entry set).
 pub const HELLO_THUMB: &[u8] = elf!("hello_thumb");
+/// Stores to the read-only flash, at the boot alias (0x100) and in the FMC window
+/// (0x2000_0100), with STR, STRB, STRH and STM to each, reads both back and prints "ROM stores
+/// dropped: the boot alias and the FMC window kept their values" on UART5 if they did (else
+/// "ROM stores landed: ..."), then parks.
+pub const ROM_STORES: &[u8] = elf!("rom_stores");
 
 /// Looks up `name` in `elf`'s symbol table: its address, and its offset in the file (if the
 /// symbol lies in a loaded segment's file bytes).
@@ -189,8 +194,8 @@ mod tests {
     }
 
     #[test]
-    fn the_hello_guests_are_arm_elfs_at_dram() {
-        for (elf, thumb) in [(HELLO, false), (HELLO_THUMB, true)] {
+    fn the_console_guests_are_arm_elfs_at_dram() {
+        for (elf, thumb) in [(HELLO, false), (HELLO_THUMB, true), (ROM_STORES, false)] {
             let e = Elf::parse(elf).unwrap();
             assert_eq!(e.header.e_machine, goblin::elf::header::EM_ARM);
             assert_eq!(e.entry & !1, 0x8000_0000);

@@ -18,6 +18,16 @@ pub(crate) type CounterCb = unsafe extern "C" fn(opaque: *mut std::ffi::c_void, 
 /// Reports a generic timer's output level and next deadline (a counter value, or u64::MAX).
 pub(crate) type TimerCb =
     unsafe extern "C" fn(opaque: *mut std::ffi::c_void, timer: i32, level: i32, deadline: u64);
+/// Reports a guest store to read-only memory, which the core dropped: its virtual and
+/// physical address, size in bytes and value.
+pub(crate) type RomWriteCb = unsafe extern "C" fn(
+    opaque: *mut std::ffi::c_void,
+    uc: *mut uc_engine,
+    vaddr: u64,
+    paddr: u64,
+    size: i32,
+    value: u64,
+);
 
 extern "C" {
     pub(crate) fn uc_ast_enable(uc: *mut uc_engine) -> i32;
@@ -36,4 +46,15 @@ extern "C" {
     pub(crate) fn uc_ast_io_pc(uc: *mut uc_engine) -> u64;
     pub(crate) fn uc_ast_set_io_barrier(uc: *mut uc_engine, start: u64, len: u64);
     pub(crate) fn uc_ast_stop_before_access(uc: *mut uc_engine);
+    pub(crate) fn uc_ast_set_rom_write_callback(
+        uc: *mut uc_engine,
+        cb: RomWriteCb,
+        opaque: *mut std::ffi::c_void,
+    ) -> i32;
+    pub(crate) fn uc_ast_last_fault(
+        uc: *mut uc_engine,
+        vaddr: *mut u64,
+        paddr: *mut u64,
+        size: *mut u32,
+    ) -> i32;
 }

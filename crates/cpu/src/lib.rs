@@ -7,15 +7,22 @@
 //! - [`CpuHandle`]: a thread-safe handle that drives the IRQ and FIQ inputs and requests exits;
 //! - [`VirtualClock`]: the guest's time, which follows host time and can jump ahead when idle;
 //! - the ARM generic timer, counting at the rate the firmware writes to CNTFRQ, whose outputs
-//!   are reported through [`TimerOutputs`].
+//!   are reported through [`TimerOutputs`];
+//! - ROM semantics for memory mapped [`Access::ReadExec`]: guest stores to it are dropped and
+//!   logged once per 4 KiB page (log target [`ROM_LOG_TARGET`]), as QEMU's ROM regions do;
+//! - [`Fault`]: what stopped the core when it could not go on (the PC, the access and its
+//!   address), as data and as one readable line.
 //!
 //! The patch set (`patches/unicorn/`) gives architectural exception entry, the IRQ/FIQ lines,
-//! exact block-boundary exits, the generic timer callbacks, code-page tracking and
-//! invalidation by physical address; `scripts/build-unicorn` builds it.
+//! exact block-boundary exits, the generic timer callbacks, code-page tracking, invalidation
+//! by physical address, dropped ROM stores and the record of a failed access;
+//! `scripts/build-unicorn` builds it.
 #![deny(missing_docs)]
 
 mod clock;
+mod fault;
 mod ffi;
+mod rom;
 mod timer;
 
 use std::cell::RefCell;
@@ -26,6 +33,8 @@ use std::sync::{Arc, RwLock};
 use unicorn_engine::{Arch, Mode, Prot, RegisterARM, RegisterARMCP, Unicorn};
 
 pub use clock::VirtualClock;
+pub use fault::{AccessKind, Fault, FaultAccess, FaultCause};
+pub use rom::ROM_LOG_TARGET;
 pub use timer::{GenericTimer, TimerOutputs, TIMER_HYP, TIMER_PHYS, TIMER_SECURE, TIMER_VIRT};
 
 /// Serves the accesses to an MMIO region. Addresses are guest physical addresses.
@@ -39,7 +48,10 @@ pub trait MmioHandler {
 /// How the guest may use a region of host memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
-    /// Read and execute (ROM, flash in read mode).
+    /// Read and execute (ROM, flash in read mode). Loads and fetches run at memory speed;
+    /// guest stores are dropped (memory unchanged, the CPU goes on with the next
+    /// instruction) and each 4 KiB page written is logged once, as a warning with target
+    /// [`ROM_LOG_TARGET`]. Host writes ([`Cpu::write_memory`]) still land.
     ReadExec,
     /// Read, write and execute (RAM).
     ReadWriteExec,
@@ -60,7 +72,7 @@ pub enum Exit {
     /// instruction and memory unchanged (as ARM debug hardware does, and GDB expects).
     Watchpoint(WatchHit),
     /// The core stopped on an error it cannot recover from.
-    Fault(String),
+    Fault(Fault),
 }
 
 /// Which accesses a watchpoint stops on.
@@ -304,6 +316,8 @@ pub struct Cpu {
     uc: Unicorn<'static, ()>,
     handle: CpuHandle,
     timer: Box<GenericTimer>,
+    /// The guest stores to read-only memory the core dropped (dropped after the engine).
+    rom_writes: Box<rom::RomWrites>,
     memory: Vec<Rc<dyn std::any::Any>>,
     debug: Rc<DebugState>,
     breakpoints: std::collections::BTreeMap<u64, unicorn_engine::UcHookId>,
@@ -354,6 +368,14 @@ impl Cpu {
         let mut timer = Box::new(GenericTimer::new(clock, outputs));
         // SAFETY: the timer box outlives the engine (dropped after it in `Drop`).
         unsafe { timer.install(handle_ptr) };
+        let rom_writes = Box::<rom::RomWrites>::default();
+        // SAFETY: a live engine with the patch set on; the box outlives it, as the timer's.
+        let rc = unsafe { rom_writes.install(handle_ptr) };
+        if rc != 0 {
+            return Err(CpuError(format!(
+                "the linked libunicorn lacks ROM stores (uc_ast_set_rom_write_callback returned {rc})"
+            )));
+        }
         let handle = CpuHandle {
             engine: Arc::new(RwLock::new(Some(ffi::EnginePtr(handle_ptr)))),
         };
@@ -361,6 +383,7 @@ impl Cpu {
             uc,
             handle,
             timer,
+            rom_writes,
             memory: Vec::new(),
             debug: Rc::new(DebugState::default()),
             breakpoints: std::collections::BTreeMap::new(),
@@ -435,7 +458,14 @@ impl Cpu {
         &self.timer
     }
 
-    /// Maps `len` bytes of `memory` (which the CPU keeps alive) at guest address `addr`.
+    /// How many guest stores to read-only memory ([`Access::ReadExec`]) were dropped since
+    /// the CPU was made (each 4 KiB page is logged once, the count has them all).
+    pub fn dropped_rom_writes(&self) -> u64 {
+        self.rom_writes.dropped()
+    }
+
+    /// Maps `len` bytes of `memory` (which the CPU keeps alive) at guest address `addr`, as
+    /// `access` says (with [`Access::ReadExec`], guest stores are dropped as by a ROM).
     ///
     /// `ptr` must point to at least `len` bytes owned by `memory` that never move.
     ///
@@ -603,8 +633,7 @@ impl Cpu {
 
     /// The address of the next instruction, with bit 0 set in Thumb state.
     pub fn resume_pc(&self) -> u64 {
-        let thumb = self.reg(Reg::Cpsr) & (1 << 5) != 0;
-        self.reg(Reg::Pc) as u64 | thumb as u64
+        self.reg(Reg::Pc) as u64 | self.thumb() as u64
     }
 
     fn cp15_reg(r: Cp15, val: u64) -> RegisterARMCP {
@@ -674,8 +703,28 @@ impl Cpu {
         match result {
             Ok(()) if halted => Exit::WaitForInterrupt,
             Ok(()) => Exit::Requested,
-            Err(e) => Exit::Fault(format!("{e:?} at pc {:#010x}", self.reg(Reg::Pc))),
+            Err(e) => Exit::Fault(Fault::from_error(
+                e,
+                self.reg(Reg::Pc),
+                self.thumb(),
+                self.last_fault_access(),
+            )),
         }
+    }
+
+    /// Whether the core is in Thumb state.
+    fn thumb(&self) -> bool {
+        self.reg(Reg::Cpsr) & (1 << 5) != 0
+    }
+
+    /// The failed access the core recorded in the last run, if it met one.
+    fn last_fault_access(&self) -> Option<FaultAccess> {
+        let (mut addr, mut phys, mut size) = (0u64, 0u64, 0u32);
+        // SAFETY: a live engine, on its own thread; the pointers are to locals.
+        let recorded = unsafe {
+            ffi::uc_ast_last_fault(self.uc.get_handle(), &mut addr, &mut phys, &mut size)
+        };
+        (recorded != 0).then_some(FaultAccess { addr, phys, size })
     }
 
     /// Runs exactly one instruction (or enters one exception handler), for a debugger's single
@@ -713,7 +762,13 @@ impl Cpu {
         });
         let hook = match hook {
             Ok(h) => h,
-            Err(e) => return Exit::Fault(format!("step hook: {e:?}")),
+            Err(e) => {
+                return Exit::Fault(Fault::core(
+                    format!("step hook: {e:?}"),
+                    self.reg(Reg::Pc),
+                    self.thumb(),
+                ))
+            }
         };
         // Blocks translated before the hook existed would not call it.
         let _ = self.uc.ctl_flush_tb();

@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use cpu::{
-    Access, Cp15, Cpu, CpuHandle, Exit, MmioHandler, Reg, TimerOutputs, VirtualClock, WatchHit,
-    WatchKind, TIMER_SECURE,
+    Access, AccessKind, Cp15, Cpu, CpuHandle, Exit, Fault, FaultAccess, FaultCause, MmioHandler,
+    Reg, TimerOutputs, VirtualClock, WatchHit, WatchKind, TIMER_SECURE,
 };
 
 /// Vectors at 0 and handlers that record what they saw in registers, then WFI.
@@ -419,6 +419,95 @@ fn prefetch_abort_reports_the_exact_address() {
         0x005,
         "IFSR: section translation fault"
     );
+}
+
+/// Runs until the core stops on a fault; returns it.
+fn run_to_fault(cpu: &mut Cpu) -> Fault {
+    run_until(cpu, "fault", |e| match e {
+        Exit::Fault(f) => Some(f.clone()),
+        _ => None,
+    })
+}
+
+/// A store to an address nothing is mapped at stops the core on the store, not performed and
+/// nothing after it run, and the fault names the access.
+#[test]
+fn a_store_to_unmapped_memory_stops_on_the_store_and_names_it() {
+    let main = [
+        0xe3003123, // 0x100 movw r3, #0x123
+        0xe3443000, // 0x104 movt r3, #0x4000
+        0xe3a02007, // 0x108 mov r2, #7
+        0xe5832000, // 0x10c str r2, [r3]
+        0xe3a05001, // 0x110 mov r5, #1
+        0xe320f003, // 0x114 wfi
+    ];
+    let mut cpu = machine(&main, Box::new(NoOutputs), VirtualClock::new());
+    let fault = run_to_fault(&mut cpu);
+    assert_eq!(fault.pc, 0x10c, "{fault}");
+    assert_eq!(fault.cause, FaultCause::Unmapped(AccessKind::Write));
+    assert_eq!(
+        fault.access,
+        Some(FaultAccess {
+            addr: 0x4000_0123,
+            phys: 0x4000_0123,
+            size: 4
+        })
+    );
+    assert_eq!(cpu.reg(Reg::Pc), 0x10c, "the PC stays on the store");
+    assert_eq!(cpu.reg(Reg::R(5)), 0, "the next instruction did not run");
+    assert_eq!(
+        fault.to_string(),
+        "4-byte write to unmapped memory at 0x40000123, pc 0x0000010c"
+    );
+}
+
+/// With the MMU on, the fault gives the virtual and the physical address.
+#[test]
+fn a_load_from_unmapped_physical_memory_names_both_addresses() {
+    let main = [
+        0xe3003010, // 0x100 movw r3, #0x10
+        0xe34c3000, // 0x104 movt r3, #0xc000
+        0xe1d320b0, // 0x108 ldrh r2, [r3]
+        0xe320f003, // 0x10c wfi
+    ];
+    let mut cpu = machine(&main, Box::new(NoOutputs), VirtualClock::new());
+    enable_mmu(&mut cpu);
+    // 0xc000_0000 -> 0x4000_0000, where nothing is mapped.
+    cpu.write_memory(0x4000 + 4 * 0xc00, &0x4000_0c02u32.to_le_bytes())
+        .unwrap();
+    let fault = run_to_fault(&mut cpu);
+    assert_eq!(fault.pc, 0x108, "{fault}");
+    assert_eq!(fault.cause, FaultCause::Unmapped(AccessKind::Read));
+    assert_eq!(
+        fault.access,
+        Some(FaultAccess {
+            addr: 0xc000_0010,
+            phys: 0x4000_0010,
+            size: 2
+        })
+    );
+    assert!(fault.to_string().contains("physical 0x40000010"), "{fault}");
+}
+
+/// Jumping into an MMIO region (which cannot be executed) or to nothing stops on the fetch.
+#[test]
+fn fetches_from_mmio_and_from_unmapped_memory_stop_the_core_with_their_address() {
+    for (target, cause) in [
+        (ACK_BASE as u32, FaultCause::Protected(AccessKind::Fetch)),
+        (0x4000_0000, FaultCause::Unmapped(AccessKind::Fetch)),
+    ] {
+        let main = [
+            0xe12fff13, // 0x100 bx r3
+        ];
+        let mut cpu = machine(&main, Box::new(NoOutputs), VirtualClock::new());
+        cpu.set_reg(Reg::R(3), target);
+        let fault = run_to_fault(&mut cpu);
+        assert_eq!(fault.cause, cause, "{fault}");
+        assert_eq!(fault.pc, target, "{fault}");
+        let access = fault.access.expect("the fetch is recorded");
+        assert_eq!((access.addr, access.phys), (target as u64, target as u64));
+        assert_eq!(access.size, 4, "an ARM instruction");
+    }
 }
 
 #[test]
