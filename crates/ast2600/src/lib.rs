@@ -589,7 +589,7 @@ impl Ast2600 {
             self.stats.slices += 1;
             match self.cpu.run() {
                 Exit::Requested => {}
-                Exit::Fault(fault) => return Err(SocError(fault.to_string())),
+                Exit::Fault(fault) => return Err(SocError(self.describe_fault(&fault))),
                 debug @ (Exit::Breakpoint(_) | Exit::Watchpoint(_)) => {
                     return Err(SocError(format!("unexpected debug stop {debug:?}")))
                 }
@@ -641,6 +641,15 @@ impl Ast2600 {
             wrote = true;
         }
         Ok(wrote)
+    }
+
+    /// One line for a CPU stop: what the core reports (PC, address, access) and the device the
+    /// guest touched last.
+    fn describe_fault(&self, fault: &cpu::Fault) -> String {
+        match self.bus.last_device() {
+            Some(name) => format!("{fault}; the last device touched was {name}"),
+            None => format!("{fault}; no device was touched yet"),
+        }
     }
 
     /// The board this SoC was built as.
@@ -948,7 +957,9 @@ impl Ast2600 {
                 }
                 Exit::Breakpoint(addr) => return DebugStop::Breakpoint(addr),
                 Exit::Watchpoint(hit) => return DebugStop::Watchpoint(hit),
-                Exit::Fault(fault) => return DebugStop::Stop(Stop::Fault(fault.to_string())),
+                Exit::Fault(fault) => {
+                    return DebugStop::Stop(Stop::Fault(self.describe_fault(&fault)))
+                }
                 Exit::WaitForInterrupt if resume == DebugResume::Step => {
                     self.stats.wfi += 1;
                     return DebugStop::Stepped;

@@ -112,6 +112,12 @@ impl Bus {
             .filter(|m| addr - m.base < m.size)
     }
 
+    /// The name of the device the last access went to (for fault reports), if any.
+    pub fn last_device(&self) -> Option<String> {
+        let base = self.last.borrow().as_ref().map(|(base, _, _)| *base)?;
+        self.find(base).map(|m| m.name.clone())
+    }
+
     /// The device serving `addr` and its base: the last one hit, else a lookup.
     fn device_at(&self, addr: u64) -> Option<(u64, Rc<RefCell<dyn Device>>)> {
         if let Some((base, size, dev)) = &*self.last.borrow() {
