@@ -33,6 +33,107 @@ pub fn named_board(name: &str) -> Result<Board, String> {
     })
 }
 
+/// SCU500 bit 2, "boot from eMMC" (QEMU's `SCU_AST2600_HW_STRAP_BOOT_SRC_EMMC`): the boot ROM
+/// and u-boot's SPL read it to choose the boot device.
+const HW_STRAP1_BOOT_EMMC: u32 = 1 << 2;
+
+/// `--machine [NAME][,boot-emmc=on|off][,fmc-model=MODEL][,spi-model=MODEL]`, QEMU's syntax
+/// and property names; without NAME the board is found from the image and the options apply
+/// to it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MachineSpec {
+    /// The board's name or description file.
+    pub name: Option<String>,
+    /// Set or clear the "boot from eMMC" strap.
+    pub boot_emmc: Option<bool>,
+    /// The model of every FMC flash chip.
+    pub fmc_model: Option<String>,
+    /// The model of every SPI1 flash chip.
+    pub spi_model: Option<String>,
+}
+
+/// Parses `--machine`.
+pub fn parse_spec(text: &str) -> Result<MachineSpec, String> {
+    let mut spec = MachineSpec::default();
+    for (i, part) in text.split(',').enumerate() {
+        match part.split_once('=') {
+            None if i == 0 && !part.is_empty() => spec.name = Some(part.to_string()),
+            None if i == 0 => {}
+            Some(("boot-emmc", v)) => {
+                spec.boot_emmc = Some(match v {
+                    "on" | "true" | "yes" | "1" => true,
+                    "off" | "false" | "no" | "0" => false,
+                    _ => return Err(format!("boot-emmc={v}: expected on or off")),
+                })
+            }
+            Some(("fmc-model", m)) => spec.fmc_model = Some(model_name(m)?),
+            Some(("spi-model", m)) => spec.spi_model = Some(model_name(m)?),
+            _ => {
+                return Err(format!(
+                    "{part:?}: expected NAME[,boot-emmc=on|off][,fmc-model=MODEL][,spi-model=MODEL]"
+                ))
+            }
+        }
+    }
+    Ok(spec)
+}
+
+fn model_name(m: &str) -> Result<String, String> {
+    match FlashModel::by_name(m) {
+        Some(model) => Ok(model.name.to_string()),
+        None => Err(format!(
+            "no flash model {m:?} (there are {})",
+            FlashModel::ALL
+                .iter()
+                .map(|m| m.name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
+impl MachineSpec {
+    /// Applies the options to `board`.
+    pub fn apply(&self, board: &mut Board) {
+        if let Some(on) = self.boot_emmc {
+            if on {
+                board.hw_strap1 |= HW_STRAP1_BOOT_EMMC;
+            } else {
+                board.hw_strap1 &= !HW_STRAP1_BOOT_EMMC;
+            }
+        }
+        for chip in &mut board.flash {
+            let model = match chip.controller {
+                board::Controller::Fmc => &self.fmc_model,
+                board::Controller::Spi1 => &self.spi_model,
+                board::Controller::Spi2 => &None,
+            };
+            if let Some(m) = model {
+                chip.model = m.clone();
+            }
+        }
+    }
+}
+
+/// Parses `--memory`: MiB, or a size with a `M`/`G` suffix (`1G`, `512M`).
+pub fn parse_memory(text: &str) -> Result<u64, String> {
+    let t = text.trim().to_ascii_uppercase();
+    let t = t
+        .strip_suffix("IB")
+        .or_else(|| t.strip_suffix('B'))
+        .unwrap_or(&t);
+    let (digits, scale) = match t.strip_suffix('G') {
+        Some(d) => (d, 1024),
+        None => (t.strip_suffix('M').unwrap_or(t), 1),
+    };
+    match digits.parse::<u64>() {
+        Ok(n) if n > 0 => Ok(n * scale),
+        _ => Err(format!(
+            "{text:?}: expected a size in MiB, or with M or G (1G, 512M)"
+        )),
+    }
+}
+
 /// The `--list-machines` table.
 pub fn list() -> String {
     let mut out = String::new();
@@ -95,7 +196,8 @@ fn chip_size(board: &Board, index: usize) -> Result<ChipSize, String> {
 pub fn choose(
     boot: &BootImage,
     extra: &[PathBuf],
-    machine: Option<&str>,
+    machine: &MachineSpec,
+    adjust: &dyn Fn(&mut Board),
     pad: bool,
 ) -> Result<Machine, String> {
     let (name, data) = match boot {
@@ -106,7 +208,7 @@ pub fn choose(
         ),
         BootImage::Blank => (PathBuf::from("(blank flash)"), None),
     };
-    let (mut board, reason, adapt) = match (machine, &data) {
+    let (mut board, reason, adapt) = match (machine.name.as_deref(), &data) {
         (Some(m), _) => {
             let b = named_board(m)?;
             let why = format!("board {} (--machine)", b.name);
@@ -134,6 +236,8 @@ pub fn choose(
             other => (board::default_board().clone(), other.explain(), true),
         },
     };
+    machine.apply(&mut board);
+    adjust(&mut board);
     let mut chip = chip_size(&board, 0)?;
     let flash0 = match data {
         Some(bytes) => {
@@ -233,6 +337,44 @@ mod tests {
     }
 
     #[test]
+    fn machine_options_are_qemus() {
+        let spec = parse_spec("rainier-bmc,boot-emmc=off,fmc-model=mx66u51235f").unwrap();
+        assert_eq!(spec.name.as_deref(), Some("rainier-bmc"));
+        let mut b = named_board("rainier-bmc").unwrap();
+        assert_ne!(
+            b.hw_strap1 & HW_STRAP1_BOOT_EMMC,
+            0,
+            "rainier boots from eMMC"
+        );
+        spec.apply(&mut b);
+        assert_eq!(b.hw_strap1 & HW_STRAP1_BOOT_EMMC, 0);
+        assert_eq!(b.hw_strap1, 0x00422016 & !4, "the other straps stay");
+        assert!(b.flash_order()[..2]
+            .iter()
+            .all(|c| c.model == "mx66u51235f"));
+        assert_eq!(
+            b.flash_order()[2].model,
+            "mx66l1g45g",
+            "SPI1 keeps its chip"
+        );
+        let detected = parse_spec("boot-emmc=on").unwrap();
+        assert_eq!((detected.name, detected.boot_emmc), (None, Some(true)));
+        assert!(parse_spec("evb,boot-emmc=maybe")
+            .unwrap_err()
+            .contains("on or off"));
+        assert!(parse_spec("evb,fmc-model=xyz")
+            .unwrap_err()
+            .contains("no flash model"));
+        assert!(parse_spec("evb,colour=red")
+            .unwrap_err()
+            .contains("expected NAME"));
+        assert_eq!(parse_memory("1G"), Ok(1024));
+        assert_eq!(parse_memory("512M"), Ok(512));
+        assert_eq!(parse_memory("2048"), Ok(2048));
+        assert!(parse_memory("lots").is_err() && parse_memory("0").is_err());
+    }
+
+    #[test]
     fn an_unknown_image_of_another_chip_size_gets_a_chip_of_its_size() {
         let dir = std::env::temp_dir().join(format!("ast-emu-machine-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -240,13 +382,15 @@ mod tests {
         let mut bytes = vec![0xff; 128 << 20];
         bytes[0] = 0xea;
         std::fs::write(&p, &bytes).unwrap();
-        let m = choose(&BootImage::File(p.clone()), &[], None, false).unwrap();
+        let none = MachineSpec::default();
+        let m = choose(&BootImage::File(p.clone()), &[], &none, &|_| {}, false).unwrap();
         assert_eq!(m.board.name, "ast2600-evb");
         assert_eq!(m.board.boot_flash().model, "mx66l1g45g");
         assert_eq!(m.flashes[0].len(), 128 << 20);
         assert!(m.reason.contains("no device tree"), "{}", m.reason);
         // Named explicitly, the board's own chip decides.
-        let e = choose(&BootImage::File(p.clone()), &[], Some("ast2600-evb"), false)
+        let evb = parse_spec("ast2600-evb").unwrap();
+        let e = choose(&BootImage::File(p.clone()), &[], &evb, &|_| {}, false)
             .err()
             .unwrap();
         assert!(e.contains("needs exactly 67108864 bytes"), "{e}");

@@ -38,11 +38,17 @@ struct Args {
     flash: Vec<PathBuf>,
 
     /// The board: a name from --list-machines (QEMU's: ast2600-evb, rainier-bmc, ...) or a
-    /// board description file (NAME.toml, the format of the boards/ folder). Without it the
-    /// board is found from the device tree inside the boot image; an image without a known
-    /// one boots as the ast2600-evb.
-    #[arg(long, short = 'M', value_name = "NAME", env = "AST_EMU_MACHINE")]
-    machine: Option<String>,
+    /// board description file (NAME.toml, the format of the boards/ folder), with QEMU's
+    /// options: `NAME[,boot-emmc=on|off][,fmc-model=MODEL][,spi-model=MODEL]`. Without NAME the
+    /// board is found from the device tree inside the boot image (an image without a known
+    /// one boots as the ast2600-evb) and the options apply to it.
+    #[arg(long, short = 'M', value_name = "NAME[,OPTION=VALUE..]", env = "AST_EMU_MACHINE", value_parser = machine::parse_spec)]
+    machine: Option<machine::MachineSpec>,
+
+    /// DRAM size instead of the board's: MiB, or with M or G (`1G`), as QEMU's -m. The
+    /// AST2600 takes 256M, 512M, 1G or 2G.
+    #[arg(long, short = 'm', value_name = "SIZE", value_parser = machine::parse_memory)]
+    memory: Option<u64>,
 
     /// List the boards and exit.
     #[arg(long)]
@@ -318,17 +324,23 @@ fn main() -> ExitCode {
         None => machine::BootImage::BuiltIn("(built-in ast2600-evb.img.xz)", DEFAULT_IMAGE),
     };
     let extra: &[PathBuf] = args.flash.get(1..).unwrap_or(&[]);
-    let chosen = match machine::choose(&boot, extra, args.machine.as_deref(), args.pad) {
+    let spec = args.machine.clone().unwrap_or_default();
+    let adjust = |board: &mut ast2600::board::Board| {
+        if let Some(uart) = &args.console {
+            board.console = uart.clone();
+        }
+        if let Some(mib) = args.memory {
+            board.dram_mib = mib;
+        }
+    };
+    let chosen = match machine::choose(&boot, extra, &spec, &adjust, args.pad) {
         Ok(m) => m,
         Err(e) => {
             eprintln!("ast-emu: {e}");
             return ExitCode::from(2);
         }
     };
-    let mut board = chosen.board;
-    if let Some(uart) = &args.console {
-        board.console = uart.clone();
-    }
+    let board = chosen.board;
     for path in &persist_paths {
         if let Err(e) = persist::check(path) {
             eprintln!("ast-emu: {e}");
