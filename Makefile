@@ -9,13 +9,16 @@
 # Debian packages the build needs: cmake (libunicorn), libclang (bindgen), pkg-config,
 # libslirp + glib (user-mode networking), and for the tests curl, ssh and sshpass,
 # xz-utils (tests compress images), patch; the firmware-fixture tools (reproducing the
-# image) and qemu-system-arm (the fixture also boots on the reference model, and
-# scripts/bench-guest compares against it); binutils-arm-none-eabi assembles the bare-metal
-# guests of crates/bench-guests (benchmarks and the --elf tests); gdb-multiarch drives the GDB
-# stub test; podman and runc build and run the container image (tests/container.rs).
+# image; device-tree-compiler, flex and bison for firmware-fixtures/board-image, which builds
+# dtbs with the kernel's make from linux-source-6.1) and qemu-system-arm (the fixture also
+# boots on the reference model, and scripts/bench-guest compares against it);
+# binutils-arm-none-eabi assembles the bare-metal guests of crates/bench-guests (benchmarks and
+# the --elf tests); gdb-multiarch drives the GDB stub test; podman and runc build and run the
+# container image (tests/container.rs).
 DEB_PACKAGES := cmake libclang-dev pkg-config xz-utils patch libslirp-dev libglib2.0-dev \
     curl openssh-client sshpass iproute2 iputils-ping \
-    u-boot-tools squashfs-tools mtd-utils cpio linux-source-6.1 qemu-system-arm gdb-multiarch \
+    u-boot-tools squashfs-tools mtd-utils cpio linux-source-6.1 device-tree-compiler flex bison \
+    qemu-system-arm gdb-multiarch \
     podman runc binutils-arm-none-eabi
 CARGO ?= cargo
 FLASH ?=

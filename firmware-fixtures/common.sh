@@ -1,3 +1,5 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2034  # the variables are for the scripts that source this file
 # Shared by firmware-fixtures/build, check and board-image (sourced, not run): the flash layout
 # of the committed image, manifest look-ups, and taking the parts back out of the image.
 # Bash; callers run with 'set -euo pipefail'.
