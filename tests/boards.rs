@@ -6,36 +6,10 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use ast2600::board::{self, Board, Choice, TreeKind};
-use support::Emulator;
-
-/// A board's test image: (path, whether its device tree has rofs/rwfs partitions).
-fn board_image(b: &Board) -> (PathBuf, bool) {
-    let dtb = b
-        .linux_dtb
-        .as_deref()
-        .unwrap_or_else(|| panic!("{} names no linux-dtb for its boot test", b.name));
-    let size = ast2600::flash_sizes(b).unwrap()[0];
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let out = root.join(format!("target/board-fixtures/images/{}.img", b.name));
-    std::fs::create_dir_all(out.parent().unwrap()).unwrap();
-    let made = Command::new(root.join("firmware-fixtures/board-image"))
-        .args(["--dtb", dtb, "--size", &size.to_string(), "--out"])
-        .arg(&out)
-        .output()
-        .expect("run firmware-fixtures/board-image");
-    let said = String::from_utf8_lossy(&made.stdout).into_owned();
-    assert!(
-        made.status.success(),
-        "board-image for {}: {said}{}",
-        b.name,
-        String::from_utf8_lossy(&made.stderr)
-    );
-    (out, !said.contains("rescue shell"))
-}
+use support::{board_image, Emulator};
 
 /// The model in the image's Linux device tree (what /proc/device-tree/model must say).
 fn linux_model(image: &Path) -> String {

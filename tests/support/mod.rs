@@ -284,3 +284,28 @@ pub fn ssh(port: u16, password: &str, cmd: &str) -> std::process::Output {
         .output()
         .unwrap()
 }
+
+/// A board's test image: (path, whether its device tree has rofs/rwfs partitions).
+pub fn board_image(b: &ast2600::board::Board) -> (PathBuf, bool) {
+    let dtb = b
+        .linux_dtb
+        .as_deref()
+        .unwrap_or_else(|| panic!("{} names no linux-dtb for its boot test", b.name));
+    let size = ast2600::flash_sizes(b).unwrap()[0];
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = root.join(format!("target/board-fixtures/images/{}.img", b.name));
+    std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+    let made = Command::new(root.join("firmware-fixtures/board-image"))
+        .args(["--dtb", dtb, "--size", &size.to_string(), "--out"])
+        .arg(&out)
+        .output()
+        .expect("run firmware-fixtures/board-image");
+    let said = String::from_utf8_lossy(&made.stdout).into_owned();
+    assert!(
+        made.status.success(),
+        "board-image for {}: {said}{}",
+        b.name,
+        String::from_utf8_lossy(&made.stderr)
+    );
+    (out, !said.contains("rescue shell"))
+}
