@@ -65,7 +65,8 @@ struct Args {
     default_flash: Option<PathBuf>,
 
     /// Log filter (env_logger syntax). `unimp=warn,unassigned=warn` reports every
-    /// unimplemented register and unassigned address once. Defaults to RUST_LOG, else `error`.
+    /// unimplemented register and unassigned address once. Defaults to RUST_LOG, else `error`
+    /// plus the note that the guest writes to a UART other than the console (`console=warn`).
     #[arg(long, value_name = "FILTER")]
     log: Option<String>,
 
@@ -228,7 +229,7 @@ fn init_logging(args: &Args, trace_directives: &[&str]) -> Result<(), String> {
         .log
         .clone()
         .or_else(|| std::env::var("RUST_LOG").ok())
-        .unwrap_or_else(|| "error".into());
+        .unwrap_or_else(|| format!("error,{}=warn", ast2600::STRAY_UART_TARGET));
     let mut builder = env_logger::Builder::new();
     builder.parse_filters(&filter);
     for directive in trace_directives {

@@ -42,6 +42,37 @@ pub(crate) struct Wiring<'a> {
     pub(crate) gic: &'a gic::Gic,
 }
 
+/// Log target of the note that the guest writes to a UART other than the console.
+pub const STRAY_UART_TARGET: &str = "console";
+
+/// Where a UART that is not the console sends its bytes: nowhere, with one note the first time
+/// the guest writes (its firmware may expect another console: `--console` shows that UART).
+struct StrayOutput {
+    uart: &'static str,
+    console: String,
+    noted: bool,
+}
+
+impl Write for StrayOutput {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if !self.noted && !buf.is_empty() {
+            self.noted = true;
+            log::warn!(
+                target: STRAY_UART_TARGET,
+                "the guest writes to {}, but the console is {}: --console {} shows it",
+                self.uart,
+                self.console,
+                self.uart
+            );
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// The flash model a board names, with a clear error for a name the `spi-nor` crate lacks.
 pub(crate) fn flash_model(name: &str) -> Result<FlashModel, SocError> {
     FlashModel::by_name(name).ok_or_else(|| {
@@ -119,7 +150,11 @@ pub(crate) fn devices(
                 let out: UartOut = if p.name == board.console {
                     console.take().expect("one console UART")
                 } else {
-                    Box::new(std::io::sink())
+                    Box::new(StrayOutput {
+                        uart: p.name,
+                        console: board.console.clone(),
+                        noted: false,
+                    })
                 };
                 let uart = Rc::new(RefCell::new(Uart::new(out, irq(0), 2)));
                 if p.name == board.console {

@@ -33,6 +33,7 @@ use crate::wiring::{
     TimerToGic, TracedSink,
 };
 
+pub use crate::build::STRAY_UART_TARGET;
 pub use crate::i2c_devices::{
     parse_celsius, SensorKind, TemperatureHandle, DEFAULT_MILLICELSIUS, I2C_BUS_COUNT, MAX_CELSIUS,
     MIN_CELSIUS,
