@@ -165,18 +165,13 @@ pub struct SocGuest {
 }
 
 impl SocGuest {
-    /// Builds an EVB (1 GiB DRAM, a 64 MiB flash holding a byte pattern) and loads `guest`.
+    /// Builds the default board (the EVB: 1 GiB DRAM, a 64 MiB flash holding a byte pattern) and loads `guest`.
     pub fn new(guest: Guest) -> Self {
         let flash: Vec<u8> = (0..64u32 << 20).map(|i| (i ^ (i >> 8)) as u8).collect();
         let console = Console::default();
-        let mut soc = Ast2600::new(
-            BoardConfig {
-                flash,
-                dram_size: 1 << 30,
-            },
-            Box::new(console.clone()),
-        )
-        .expect("SoC");
+        let config = BoardConfig::with_boot_flash(board::default_board().clone(), flash)
+            .expect("the EVB's flash");
+        let mut soc = Ast2600::new(config, Box::new(console.clone())).expect("SoC");
         let entry = soc.load_elf(guest.elf).expect("load the guest");
         let mut g = SocGuest {
             soc,
