@@ -13,12 +13,13 @@
 # dtbs with the kernel's make from linux-source-6.1) and qemu-system-arm (the fixture also
 # boots on the reference model, and scripts/bench-guest compares against it);
 # binutils-arm-none-eabi assembles the bare-metal guests of crates/bench-guests (benchmarks and
-# the --elf tests); gdb-multiarch drives the GDB stub test; podman and runc build and run the
+# the --elf tests); gdb-multiarch drives the GDB stub test; python3 runs the Python client's
+# tests (python/tests, through tests/python_client.rs); podman and runc build and run the
 # container image (tests/container.rs).
 DEB_PACKAGES := cmake libclang-dev pkg-config xz-utils patch libslirp-dev libglib2.0-dev \
     curl openssh-client sshpass iproute2 iputils-ping \
     u-boot-tools squashfs-tools mtd-utils cpio linux-source-6.1 device-tree-compiler flex bison \
-    qemu-system-arm gdb-multiarch \
+    qemu-system-arm gdb-multiarch python3 \
     podman runc binutils-arm-none-eabi
 CARGO ?= cargo
 FLASH ?=

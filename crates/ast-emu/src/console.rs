@@ -154,7 +154,11 @@ fn flush(bytes: &mut Vec<u8>, actions: &mut Vec<ConsoleAction>) {
 }
 
 /// Reads stdin on its own thread and forwards it to the SoC; `wake` makes the CPU look.
-pub fn spawn_input(events: Sender<HostEvent>, wake: impl Fn() + Send + 'static) {
+pub fn spawn_input(
+    events: Sender<HostEvent>,
+    wake: impl Fn() + Send + 'static,
+    hub: std::sync::Arc<control::Hub>,
+) {
     let spawned = std::thread::Builder::new()
         .name("ast-emu-console".into())
         .spawn(move || {
@@ -191,7 +195,18 @@ pub fn spawn_input(events: Sender<HostEvent>, wake: impl Fn() + Send + 'static) 
                         }
                         ConsoleAction::Monitor(cmd) => {
                             let (tx, rx) = crossbeam_channel::bounded(1);
-                            if events.send(HostEvent::Monitor(cmd, tx)).is_err() {
+                            let hub = hub.clone();
+                            let call: ast2600::HostCall = Box::new(move |soc| {
+                                let mut ctx = control::Context {
+                                    soc,
+                                    hub: &hub,
+                                    client: None,
+                                    stop: None,
+                                };
+                                let _ = tx.send(control::text::run_line(&mut ctx, &cmd));
+                                ctx.stop
+                            });
+                            if events.send(HostEvent::Call(call)).is_err() {
                                 return;
                             }
                             wake();
@@ -218,6 +233,28 @@ fn print_console(bytes: &[u8]) {
     let mut out = io::stdout().lock();
     let _ = out.write_all(bytes);
     let _ = out.flush();
+}
+
+/// The console writer that also feeds the control socket's hub (milestone events, and
+/// `CONSOLE` events for the clients watching).
+pub struct ControlTap<W: Write> {
+    /// Where the console goes.
+    pub inner: W,
+    /// The hub.
+    pub hub: std::sync::Arc<control::Hub>,
+}
+
+impl<W: Write> Write for ControlTap<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hub.console_output(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.hub.console_flush();
+        self.inner.flush()
+    }
 }
 
 /// The guest's console output: straight to stdout, flushed at every write.

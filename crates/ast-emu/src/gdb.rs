@@ -17,6 +17,7 @@
 use std::collections::BTreeSet;
 use std::io::{BufWriter, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
 
 use ast2600::{Ast2600, DebugResume, DebugStop, HostEvent, Stop, Waker, WatchKind};
 use crossbeam_channel::{Receiver, Sender};
@@ -114,7 +115,12 @@ pub enum SessionEnd {
 
 /// Serves one GDB connection until it detaches or the emulation ends. The guest stays stopped
 /// until GDB resumes it.
-pub fn session(soc: &mut Ast2600, events: &Receiver<HostEvent>, stream: TcpStream) -> SessionEnd {
+pub fn session(
+    soc: &mut Ast2600,
+    events: &Receiver<HostEvent>,
+    stream: TcpStream,
+    hub: &Arc<control::Hub>,
+) -> SessionEnd {
     let peer = stream
         .peer_addr()
         .map(|a| a.to_string())
@@ -129,8 +135,10 @@ pub fn session(soc: &mut Ast2600, events: &Receiver<HostEvent>, stream: TcpStrea
         }
     };
     soc.clock().pause();
+    soc.set_debugger_attached(true);
     let mut target = GdbTarget {
         soc,
+        hub,
         events,
         resume: DebugResume::Continue,
         sw: BTreeSet::new(),
@@ -146,6 +154,7 @@ pub fn session(soc: &mut Ast2600, events: &Receiver<HostEvent>, stream: TcpStrea
         target.soc.cpu_mut().remove_watchpoint(addr, len, kind);
     }
     let ended = target.ended.take();
+    target.soc.set_debugger_attached(false);
     target.soc.clock().resume();
     eprint!("ast-emu: GDB detached\r\n");
     match (result, ended) {
@@ -244,6 +253,8 @@ impl ConnectionExt for GdbConnection {
 /// The SoC as GDB sees it.
 struct GdbTarget<'a> {
     soc: &'a mut Ast2600,
+    /// For the monitor's commands.
+    hub: &'a Arc<control::Hub>,
     events: &'a Receiver<HostEvent>,
     resume: DebugResume,
     sw: BTreeSet<u32>,
@@ -484,7 +495,14 @@ impl MonitorCmd for GdbTarget<'_> {
         mut out: ConsoleOutput<'_>,
     ) -> Result<(), Self::Error> {
         let line = String::from_utf8_lossy(cmd);
-        let (text, stop) = self.soc.monitor(&line);
+        let mut ctx = control::Context {
+            soc: self.soc,
+            hub: self.hub,
+            client: None,
+            stop: None,
+        };
+        let text = control::text::run_line(&mut ctx, &line);
+        let stop = ctx.stop;
         out.write_raw(text.as_bytes());
         if stop.is_some() {
             self.ended = stop;

@@ -12,6 +12,7 @@ mod timeline;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use ast2600::{Ast2600, BoardConfig, HostEvent, Stop};
 use clap::builder::BoolishValueParser;
@@ -110,6 +111,18 @@ struct Args {
     /// guest, and virtual time with it, until it continues or detaches.
     #[arg(long, value_name = "tcp:HOST:PORT", value_parser = gdb::parse_address)]
     gdb: Option<String>,
+
+    /// Serve the control socket (QMP-style JSON: commands such as query-status, sensor-set,
+    /// console-send, system-reset, quit, and events for console milestones and resets) at
+    /// `unix:PATH` (created with mode 0600) or `tcp:127.0.0.1:PORT` (loopback only; port 0
+    /// picks one). The address is printed on stderr. See README.md "Control socket".
+    #[arg(long, value_name = "unix:PATH|tcp:127.0.0.1:PORT", env = "AST_EMU_CONTROL", value_parser = control::ControlAddress::parse)]
+    control: Option<control::ControlAddress>,
+
+    /// Start held: no guest code runs (and virtual time stands still) until `cont` on the
+    /// control socket or the monitor (`Ctrl-a c cont`), so a test client misses nothing.
+    #[arg(long)]
+    stopped: bool,
 
     /// Shorthand for `--gdb tcp:127.0.0.1:1234`.
     #[arg(short = 's')]
@@ -309,6 +322,18 @@ fn main() -> ExitCode {
         print!("{}", machine::list());
         return ExitCode::SUCCESS;
     }
+    // Bound first, before any thread exists (the Unix socket's mode is set with the umask).
+    let control_server = match &args.control {
+        Some(address) => match control::ControlServer::bind(address) {
+            Ok(server) => Some(server),
+            Err(e) => {
+                eprintln!("ast-emu: --control: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => None,
+    };
+    let hub = control::Hub::new();
     let boot_path = flash_path(&args);
     // The files guest writes go back to (--persist), checked before anything boots.
     let persist_paths = match persist_targets(&args, boot_path.as_ref()) {
@@ -356,6 +381,15 @@ fn main() -> ExitCode {
         }),
         None => Box::new(console::ConsoleOut),
     };
+    // Milestones and console events for control-socket clients.
+    let console: Box<dyn std::io::Write> = if control_server.is_some() {
+        Box::new(console::ControlTap {
+            inner: console,
+            hub: hub.clone(),
+        })
+    } else {
+        console
+    };
     let mut soc = match Ast2600::new(
         BoardConfig {
             board,
@@ -369,6 +403,14 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    hub.set_clock(soc.clock().clone());
+    soc.set_stopped(args.stopped);
+    {
+        let hub = hub.clone();
+        soc.set_event_sink(Box::new(move |event| match event {
+            ast2600::SocEvent::Reset(cause) => hub.reset(*cause),
+        }));
+    }
     soc.set_busy_wait_skip(
         args.skip_busy_waits
             .resolve(std::io::IsTerminal::is_terminal(&std::io::stdin())),
@@ -431,7 +473,29 @@ fn main() -> ExitCode {
     }
     let (tx, rx) = crossbeam_channel::unbounded::<HostEvent>();
     let wake = soc.cpu_handle();
-    console::spawn_input(tx.clone(), move || wake.request_exit());
+    console::spawn_input(tx.clone(), move || wake.request_exit(), hub.clone());
+    let _control_file = match control_server {
+        Some(server) => {
+            let address = server.address().to_string();
+            let wake = soc.cpu_handle();
+            match server.spawn(
+                hub.clone(),
+                tx.clone(),
+                Arc::new(move || wake.request_exit()),
+            ) {
+                Ok(file) => {
+                    eprint!("ast-emu: control socket on {address}\r\n");
+                    Some(file)
+                }
+                Err(e) => {
+                    drop(terminal);
+                    eprintln!("ast-emu: --control: {e}");
+                    return ExitCode::from(1);
+                }
+            }
+        }
+        None => None,
+    };
     let gdb_address = args
         .gdb
         .clone()
@@ -472,7 +536,7 @@ fn main() -> ExitCode {
     signals::forward(tx, move || wake.request_exit());
     let stop = loop {
         if let Some(stream) = gdb_now.take() {
-            match gdb::session(&mut soc, &rx, stream) {
+            match gdb::session(&mut soc, &rx, stream, &hub) {
                 gdb::SessionEnd::Detached => {}
                 gdb::SessionEnd::Stop(stop) => break stop,
             }
@@ -491,6 +555,17 @@ fn main() -> ExitCode {
     if let Err(e) = soc.save_flash() {
         eprintln!("ast-emu: {e}");
     }
+    // Control clients hear why the emulator ends, and get their last replies.
+    let (guest, reason) = match &stop {
+        Stop::Halted => (true, "guest-shutdown"),
+        Stop::Fault(_) => (false, "cpu-fault"),
+        Stop::Quit | Stop::Paused => (false, "host-qmp-quit"),
+    };
+    hub.emit(
+        "SHUTDOWN",
+        serde_json::json!({"guest": guest, "reason": reason}),
+    );
+    hub.drain(std::time::Duration::from_secs(2));
     match stop {
         Stop::Quit | Stop::Paused => ExitCode::SUCCESS,
         Stop::Halted => {

@@ -8,23 +8,14 @@ use std::time::Instant;
 
 use ast2600::{RunStats, VirtualClock};
 
-/// The console lines a boot is measured by: (label, text that marks it).
-const MILESTONES: &[(&str, &str)] = &[
-    ("u-boot banner", "U-Boot "),
-    ("Starting kernel", "Starting kernel"),
-    ("Linux version", "Linux version"),
-    ("ready line", "-READY"),
-    ("login prompt", "login:"),
-];
-
 /// Milestones seen so far.
 pub struct Timeline {
     start: Instant,
     clock: Option<VirtualClock>,
     /// (label, wall s, virtual s), in the order they appeared.
     seen: Vec<(&'static str, f64, f64)>,
-    /// The end of the output so far, so a marker split across writes is still found.
-    tail: Vec<u8>,
+    /// Finds the milestones (control::MILESTONES, the ones control-socket events name).
+    scanner: control::events::MilestoneScanner,
 }
 
 impl Timeline {
@@ -34,7 +25,7 @@ impl Timeline {
             start: Instant::now(),
             clock: None,
             seen: Vec::new(),
-            tail: Vec::new(),
+            scanner: Default::default(),
         }))
     }
 
@@ -47,26 +38,13 @@ impl Timeline {
         self.clock.as_ref().map_or(0.0, |c| c.now_ns() as f64 / 1e9)
     }
 
-    /// Looks for milestones in console output.
+    /// Looks for milestones in console output (the first boot's: a reset does not start
+    /// them over).
     pub fn scan(&mut self, bytes: &[u8]) {
-        const KEEP: usize = 32;
-        self.tail.extend_from_slice(bytes);
-        for (label, marker) in MILESTONES {
-            if self.seen.iter().any(|(l, _, _)| l == label) {
-                continue;
-            }
-            let found = self
-                .tail
-                .windows(marker.len())
-                .any(|w| w == marker.as_bytes());
-            if found {
-                let wall = self.start.elapsed().as_secs_f64();
-                let virt = self.virtual_s();
-                self.seen.push((label, wall, virt));
-            }
-        }
-        if self.tail.len() > KEEP {
-            self.tail.drain(..self.tail.len() - KEEP);
+        for m in self.scanner.scan(bytes) {
+            let wall = self.start.elapsed().as_secs_f64();
+            let virt = self.virtual_s();
+            self.seen.push((m.label, wall, virt));
         }
     }
 

@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use i2c::{AspeedI2cBus, I2cBus};
 
-use crate::{parse_number, SocError};
+use crate::SocError;
 
 /// Lowest temperature the monitor and `--i2c-dev` accept, degrees Celsius (TMP105 range).
 pub const MIN_CELSIUS: f64 = -55.0;
@@ -129,11 +129,19 @@ impl fmt::Display for TemperatureHandle {
 /// [`MIN_CELSIUS`] to [`MAX_CELSIUS`].
 pub fn parse_celsius(text: &str) -> Result<i32, String> {
     match text.parse::<f64>() {
-        Ok(c) if (MIN_CELSIUS..=MAX_CELSIUS).contains(&c) => Ok((c * 1000.0).round() as i32),
-        Ok(_) => Err(format!(
-            "{text} C is out of range ({MIN_CELSIUS} to {MAX_CELSIUS})"
-        )),
+        Ok(c) => celsius_to_millicelsius(c),
         Err(_) => Err(format!("{text:?} is not a temperature in degrees Celsius")),
+    }
+}
+
+/// `celsius` as millidegrees, if it is from [`MIN_CELSIUS`] to [`MAX_CELSIUS`] (NaN is not).
+pub fn celsius_to_millicelsius(celsius: f64) -> Result<i32, String> {
+    if (MIN_CELSIUS..=MAX_CELSIUS).contains(&celsius) {
+        Ok((celsius * 1000.0).round() as i32)
+    } else {
+        Err(format!(
+            "{celsius} C is out of range ({MIN_CELSIUS} to {MAX_CELSIUS})"
+        ))
     }
 }
 
@@ -257,51 +265,6 @@ impl I2cDevices {
     pub(crate) fn sensors(&self) -> &[TemperatureHandle] {
         &self.sensors
     }
-
-    /// The monitor's `temp [BUS ADDR] C`: sets the board's first sensor or the one at BUS
-    /// ADDR to C degrees; with no argument, lists the sensors. Returns the reply.
-    pub(crate) fn monitor_temp(&self, args: &[&str]) -> String {
-        let (bus, address, celsius) = match args {
-            [] => {
-                return self
-                    .sensors
-                    .iter()
-                    .map(|s| format!("{s}: {} C\n", f64::from(s.millicelsius()) / 1000.0))
-                    .collect();
-            }
-            [c] => match self.sensors.first() {
-                Some(s) => (s.bus, s.address, *c),
-                None => return "temp: the board has no temperature sensor\n".into(),
-            },
-            [bus, address, c] => {
-                let bus = parse_number(bus).and_then(|b| usize::try_from(b).ok());
-                let address = parse_number(address).and_then(|a| u8::try_from(a).ok());
-                match (bus, address) {
-                    (Some(b), Some(a)) => (b, a, *c),
-                    _ => return format!("temp: bad bus or address; {TEMP_USAGE}"),
-                }
-            }
-            _ => return format!("temp: {TEMP_USAGE}"),
-        };
-        let Some(sensor) = self.sensor(bus, address) else {
-            let known: Vec<String> = self
-                .sensors
-                .iter()
-                .map(|s| format!("{} {:#04x}", s.bus, s.address))
-                .collect();
-            return format!(
-                "temp: no temperature sensor at i2c bus {bus}, {address:#04x} (sensors: {})\n",
-                known.join(", ")
-            );
-        };
-        match parse_celsius(celsius) {
-            Ok(mc) => {
-                sensor.set_millicelsius(mc);
-                format!("{sensor} now reads {} C\n", f64::from(mc) / 1000.0)
-            }
-            Err(e) => format!("temp: {e}\n"),
-        }
-    }
 }
 
 /// The device models a board can place (EEPROMs also by their size: 24c02 ... 24c512).
@@ -320,8 +283,6 @@ const MODELS: &[&str] = &[
     "pca9538",
     "tca6408",
 ];
-
-const TEMP_USAGE: &str = "usage: temp [BUS ADDR] C  (C from -55 to 150; no argument lists)\n";
 
 fn no_such_bus(bus: usize) -> SocError {
     SocError(format!(
@@ -359,7 +320,7 @@ mod tests {
     }
 
     #[test]
-    fn an_added_sensor_answers_on_its_bus_and_the_monitor_sets_it() {
+    fn an_added_sensor_answers_on_its_bus_and_its_handle_sets_it() {
         let mut d = devices();
         let h = d.add((8, 0x4c), SensorKind::Tmp421, Some(42_500)).unwrap();
         assert_eq!(
@@ -368,18 +329,19 @@ mod tests {
         );
         assert_eq!(read_byte(&d, 8, 0x4c, tmp421::REG_DEVICE_ID), 0x21);
         assert_eq!(read_byte(&d, 8, 0x4c, tmp421::REG_LOCAL_HIGH), 42);
-        let reply = d.monitor_temp(&["8", "0x4c", "60.0"]);
-        assert_eq!(reply, "tmp421 (i2c bus 8, 0x4c) now reads 60 C\n");
+        d.sensor(8, 0x4c).unwrap().set_millicelsius(60_000);
         assert_eq!(read_byte(&d, 8, 0x4c, tmp421::REG_LOCAL_HIGH), 60);
         assert_eq!(h.millicelsius(), 60_000);
-        // `temp C` still means the EVB's sensor.
-        let reply = d.monitor_temp(&["55"]);
-        assert_eq!(reply, "tmp105 (i2c bus 8, 0x4d) now reads 55 C\n");
-        assert_eq!(d.sensor(8, 0x4d).unwrap().millicelsius(), 55_000);
         assert_eq!(
-            d.monitor_temp(&[]),
-            "tmp105 (i2c bus 8, 0x4d): 55 C\ntmp421 (i2c bus 8, 0x4c): 60 C\n"
+            d.sensor(8, 0x4c).unwrap().to_string(),
+            "tmp421 (i2c bus 8, 0x4c)"
         );
+        let listed: Vec<String> = d.sensors().iter().map(|s| s.to_string()).collect();
+        assert_eq!(
+            listed,
+            ["tmp105 (i2c bus 8, 0x4d)", "tmp421 (i2c bus 8, 0x4c)"]
+        );
+        assert!(d.sensor(8, 0x4e).is_none());
     }
 
     #[test]
@@ -417,27 +379,6 @@ mod tests {
     }
 
     #[test]
-    fn monitor_errors_say_what_is_wrong() {
-        let d = devices();
-        assert!(d
-            .monitor_temp(&["8", "0x4c", "1"])
-            .starts_with("temp: no temperature sensor at i2c bus 8, 0x4c (sensors: 8 0x4d)"));
-        assert!(d.monitor_temp(&["151"]).contains("out of range"));
-        assert!(d.monitor_temp(&["hot"]).contains("not a temperature"));
-        assert!(d
-            .monitor_temp(&["x", "0x4d", "1"])
-            .contains("bad bus or address"));
-        assert!(d
-            .monitor_temp(&["8", "1"])
-            .contains("usage: temp [BUS ADDR] C"));
-        assert_eq!(
-            d.sensor(8, 0x4d).unwrap().millicelsius(),
-            35_000,
-            "unchanged"
-        );
-    }
-
-    #[test]
     fn kinds_by_name() {
         assert_eq!(SensorKind::from_name("tmp421"), Some(SensorKind::Tmp421));
         assert_eq!(SensorKind::from_name("tmp105"), Some(SensorKind::Tmp105));
@@ -453,5 +394,13 @@ mod tests {
         assert!(parse_celsius("150.1").is_err());
         assert!(parse_celsius("NaN").is_err());
         assert!(parse_celsius("").is_err());
+        assert!(parse_celsius("hot")
+            .unwrap_err()
+            .contains("not a temperature"));
+        assert!(celsius_to_millicelsius(151.0)
+            .unwrap_err()
+            .contains("out of range"));
+        assert!(celsius_to_millicelsius(f64::NAN).is_err());
+        assert_eq!(celsius_to_millicelsius(55.0), Ok(55_000));
     }
 }

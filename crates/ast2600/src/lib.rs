@@ -13,6 +13,7 @@ mod mmio;
 mod wiring;
 
 use std::cell::RefCell;
+use std::fmt;
 use std::io::Write;
 use std::rc::Rc;
 
@@ -35,8 +36,8 @@ use crate::wiring::{
 
 pub use crate::build::STRAY_UART_TARGET;
 pub use crate::i2c_devices::{
-    parse_celsius, SensorKind, TemperatureHandle, DEFAULT_MILLICELSIUS, I2C_BUS_COUNT, MAX_CELSIUS,
-    MIN_CELSIUS,
+    celsius_to_millicelsius, parse_celsius, SensorKind, TemperatureHandle, DEFAULT_MILLICELSIUS,
+    I2C_BUS_COUNT, MAX_CELSIUS, MIN_CELSIUS,
 };
 pub use crate::mmio::MMIO_LOG_TARGET;
 pub use board;
@@ -72,13 +73,16 @@ pub fn flash_sizes(board: &board::Board) -> Result<Vec<u64>, SocError> {
         .collect()
 }
 
+/// A piece of work for the SoC's thread ([`HostEvent::Call`]).
+pub type HostCall = Box<dyn FnOnce(&mut Ast2600) -> Option<Stop> + Send>;
+
 /// What the host asks of a running SoC.
-#[derive(Debug, Clone)]
 pub enum HostEvent {
     /// Bytes typed on the console.
     ConsoleInput(Vec<u8>),
-    /// A monitor command line; the reply goes back on the channel.
-    Monitor(String, crossbeam_channel::Sender<String>),
+    /// Work for the thread that runs the SoC (a monitor or control-socket command), run
+    /// between two CPU slices; what it returns stops the run if `Some`.
+    Call(HostCall),
     /// Write the flash back to where it came from now (`Ctrl-a s`), if the host asked for that.
     SaveFlash,
     /// Stop emulating for a while: [`Ast2600::run`] returns [`Stop::Paused`] (a debugger
@@ -87,6 +91,38 @@ pub enum HostEvent {
     /// Stop emulating.
     Quit,
 }
+
+impl fmt::Debug for HostEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HostEvent::ConsoleInput(b) => f.debug_tuple("ConsoleInput").field(b).finish(),
+            HostEvent::Call(_) => f.write_str("Call(..)"),
+            HostEvent::SaveFlash => f.write_str("SaveFlash"),
+            HostEvent::Pause => f.write_str("Pause"),
+            HostEvent::Quit => f.write_str("Quit"),
+        }
+    }
+}
+
+/// Something that happened in the SoC that the host may want to report ([`Ast2600::set_event_sink`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SocEvent {
+    /// The SoC was reset: devices and CPU back to their reset state.
+    Reset(ResetCause),
+}
+
+/// Why the SoC was reset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetCause {
+    /// A watchdog fired: its timeout expired, or the guest rebooted through it (Linux's
+    /// `reboot` on the AST2600 arms a watchdog with a short timeout).
+    Watchdog,
+    /// The host asked ([`Ast2600::reset`]: the monitor's `reset`, `system-reset`).
+    Host,
+}
+
+/// Where [`SocEvent`]s go.
+pub type EventSink = Box<dyn FnMut(&SocEvent)>;
 
 /// Where a MAC's transmitted frames go (a network backend).
 pub type NetSink = Box<dyn FnMut(&[u8])>;
@@ -248,6 +284,13 @@ pub struct Ast2600 {
     irq_trace: Rc<IrqTrace>,
     dram_size: u64,
     board: board::Board,
+    /// Held by the host (`stop`): [`Ast2600::run`] serves host events but runs no guest code.
+    stopped: bool,
+    /// Inside [`Ast2600::debug_run`]: the debugger decides what runs, `stopped` or not.
+    debugging: bool,
+    /// A debugger is attached ([`Ast2600::set_debugger_attached`]).
+    debugger_attached: bool,
+    event_sink: Option<EventSink>,
 }
 
 /// What `--trace` turns on (all off by default, and free when off).
@@ -448,6 +491,10 @@ impl Ast2600 {
             irq_trace,
             dram_size,
             board,
+            stopped: false,
+            debugging: false,
+            debugger_attached: false,
+            event_sink: None,
         })
     }
 
@@ -658,9 +705,57 @@ impl Ast2600 {
         &self.board
     }
 
-    /// Resets the SoC as the watchdog does: devices and CPU to their reset state; DRAM and
-    /// flash keep their contents.
+    /// Resets the SoC for the host (the monitor's `reset`) as the watchdog does: devices and
+    /// CPU to their reset state; DRAM and flash keep their contents.
     pub fn reset(&mut self) -> Result<(), SocError> {
+        self.reset_for(ResetCause::Host)
+    }
+
+    /// Sends [`SocEvent`]s (resets) to `sink`, on this thread, as they happen.
+    pub fn set_event_sink(&mut self, sink: EventSink) {
+        self.event_sink = Some(sink);
+    }
+
+    fn emit(&mut self, event: SocEvent) {
+        if let Some(sink) = &mut self.event_sink {
+            sink(&event);
+        }
+    }
+
+    /// Holds the guest (`true`: no guest code runs and virtual time stands still, while
+    /// [`Ast2600::run`] still serves host events) or lets it go on (`false`), as QEMU's
+    /// `stop`/`cont`. A debugger's [`Ast2600::debug_run`] runs the guest regardless.
+    pub fn set_stopped(&mut self, stopped: bool) {
+        self.stopped = stopped;
+    }
+
+    /// Whether the host holds the guest ([`Ast2600::set_stopped`]).
+    pub fn is_stopped(&self) -> bool {
+        self.stopped
+    }
+
+    /// Whether a debugger holds or runs the guest (attached, or [`Ast2600::debug_run`] is on
+    /// the stack).
+    pub fn in_debugger(&self) -> bool {
+        self.debugging || self.debugger_attached
+    }
+
+    /// A debugger attached (`true`) or detached: what [`Ast2600::in_debugger`] reports.
+    pub fn set_debugger_attached(&mut self, attached: bool) {
+        self.debugger_attached = attached;
+    }
+
+    /// Queues `bytes` for the console UART's receiver, as if typed on the console.
+    pub fn console_input(&mut self, bytes: &[u8]) {
+        self.pending_input.extend_from_slice(bytes);
+    }
+
+    /// The DRAM size in bytes.
+    pub fn dram_size(&self) -> u64 {
+        self.dram_size
+    }
+
+    fn reset_for(&mut self, cause: ResetCause) -> Result<(), SocError> {
         // A reboot is a natural point to persist: the guest has synced its file systems.
         if let Err(e) = self.save_flash() {
             log::error!("soc: saving the flash before reset failed: {e}");
@@ -670,6 +765,7 @@ impl Ast2600 {
         self.cpu.reset()?;
         self.cpu_irq.clear();
         self.sync_fmc_window()?;
+        self.emit(SocEvent::Reset(cause));
         Ok(())
     }
 
@@ -706,7 +802,7 @@ impl Ast2600 {
     fn service(&mut self) -> Result<(), SocError> {
         if self.reset.take() {
             log::info!("soc: reset requested by a watchdog");
-            self.reset()?;
+            self.reset_for(ResetCause::Watchdog)?;
         }
         if self.mmio.borrow_mut().take_window_changed() {
             self.sync_fmc_window()?;
@@ -762,14 +858,10 @@ impl Ast2600 {
     fn handle_event(&mut self, event: HostEvent) -> Option<Stop> {
         match event {
             HostEvent::ConsoleInput(bytes) => {
-                self.pending_input.extend(bytes);
+                self.console_input(&bytes);
                 None
             }
-            HostEvent::Monitor(line, reply) => {
-                let (text, stop) = self.monitor(&line);
-                let _ = reply.send(text);
-                stop
-            }
+            HostEvent::Call(call) => call(self),
             HostEvent::SaveFlash => {
                 match self.save_flash() {
                     Ok(true) => log::warn!("flash written back"),
@@ -781,99 +873,6 @@ impl Ast2600 {
             HostEvent::Pause => Some(Stop::Paused),
             HostEvent::Quit => Some(Stop::Quit),
         }
-    }
-
-    /// Runs one monitor command: inspection (`info registers`, `info mtree`, `x/N ADDR`),
-    /// device values (`temp 55.0`, `temp 8 0x4c 60`), `reset`, `quit`. Returns the reply and
-    /// whether to stop.
-    pub fn monitor(&mut self, line: &str) -> (String, Option<Stop>) {
-        use std::fmt::Write as _;
-        let words: Vec<&str> = line.split_whitespace().collect();
-        let mut out = String::new();
-        match words.as_slice() {
-            [] => {}
-            ["help"] | ["?"] => out.push_str(MONITOR_HELP),
-            ["info", "registers"] => {
-                for n in 0..13u8 {
-                    let _ = write!(
-                        out,
-                        "r{n:<2} = {:#010x}{}",
-                        self.cpu.reg(cpu::Reg::R(n)),
-                        if n % 4 == 3 { "\n" } else { "  " }
-                    );
-                }
-                let _ = writeln!(
-                    out,
-                    "sp  = {:#010x}  lr  = {:#010x}  pc  = {:#010x}  cpsr = {:#010x}",
-                    self.cpu.reg(cpu::Reg::Sp),
-                    self.cpu.reg(cpu::Reg::Lr),
-                    self.cpu.reg(cpu::Reg::Pc),
-                    self.cpu.reg(cpu::Reg::Cpsr)
-                );
-            }
-            ["info", "banked"] => {
-                let _ = writeln!(out, "mode     sp          lr          spsr");
-                for (mode, sp, lr, spsr) in self.cpu.banked_registers() {
-                    let spsr = spsr.map_or("-".to_string(), |v| format!("{v:#010x}"));
-                    let _ = writeln!(out, "{mode:<8} {sp:#010x}  {lr:#010x}  {spsr}");
-                }
-            }
-            ["info", "mtree"] => {
-                for (base, size, name) in self.memory_map() {
-                    let _ = writeln!(out, "{base:#010x}-{:#010x} {name}", base + size - 1);
-                }
-            }
-            ["info", "stats"] => {
-                let _ = writeln!(
-                    out,
-                    "{:?} virtual time {} ns",
-                    self.stats(),
-                    self.clock.now_ns()
-                );
-            }
-            [cmd, addr] if cmd.starts_with("x/") || *cmd == "x" => {
-                let count = cmd
-                    .strip_prefix("x/")
-                    .and_then(|n| n.trim_end_matches('x').parse::<usize>().ok())
-                    .unwrap_or(1)
-                    .min(1024);
-                match parse_number(addr) {
-                    Some(addr) => {
-                        for i in 0..count {
-                            let a = addr + 4 * i as u64;
-                            let mut word = [0u8; 4];
-                            if i % 4 == 0 {
-                                let _ = write!(out, "{a:#010x}:");
-                            }
-                            match self.cpu.read_memory(a, &mut word) {
-                                Ok(()) => {
-                                    let _ = write!(out, " {:#010x}", u32::from_le_bytes(word));
-                                }
-                                Err(_) => {
-                                    let _ = write!(out, " (not memory)");
-                                }
-                            }
-                            if i % 4 == 3 || i + 1 == count {
-                                out.push('\n');
-                            }
-                        }
-                    }
-                    None => out.push_str("x: bad address\n"),
-                }
-            }
-            ["temp", args @ ..] => out.push_str(&self.i2c.monitor_temp(args)),
-            ["reset"] => match self.reset() {
-                Ok(()) => out.push_str("system reset\n"),
-                Err(e) => {
-                    let _ = writeln!(out, "reset failed: {e}");
-                }
-            },
-            ["quit"] | ["q"] => return ("quitting\n".into(), Some(Stop::Quit)),
-            _ => {
-                let _ = writeln!(out, "unknown command {line:?}; try help");
-            }
-        }
-        (out, None)
     }
 
     /// Runs the guest until the host quits or pauses or the CPU faults. Host events arrive on
@@ -901,9 +900,11 @@ impl Ast2600 {
         interrupted: &dyn Fn() -> bool,
     ) -> DebugStop {
         self.clock.resume();
+        self.debugging = true;
         let ticker = (resume == DebugResume::Continue).then(|| Ticker::start(self.cpu.handle()));
         let stop = self.run_loop(events, resume, interrupted);
         drop(ticker);
+        self.debugging = false;
         self.clock.pause();
         stop
     }
@@ -931,6 +932,12 @@ impl Ast2600 {
             }
             if interrupted() {
                 return DebugStop::Interrupted;
+            }
+            if self.stopped && !self.debugging {
+                if let Some(stop) = self.hold(events) {
+                    return DebugStop::Stop(stop);
+                }
+                continue;
             }
             self.fire_deadlines();
             if self.cpu.timer().busy_wait_skip() {
@@ -977,6 +984,30 @@ impl Ast2600 {
         }
     }
 
+    /// The host holds the guest: wait for host events with virtual time paused, until one
+    /// stops the run or lets the guest go on.
+    fn hold(&mut self, events: &Receiver<HostEvent>) -> Option<Stop> {
+        self.clock.pause();
+        let stop = loop {
+            match self.wait_host(events, None) {
+                Some(HostWake::Event(ev)) => {
+                    if let Some(stop) = self.handle_event(ev) {
+                        break Some(stop);
+                    }
+                }
+                Some(HostWake::Backend) => {
+                    // Frames wait in their queue until the guest runs again.
+                }
+                None => break Some(Stop::Quit),
+            }
+            if !self.stopped {
+                break None;
+            }
+        };
+        self.clock.resume();
+        stop
+    }
+
     /// The CPU waits for an interrupt: apply pending work, then skip virtual time to the next
     /// deadline, or block for host events when there is none.
     fn idle(&mut self, events: &Receiver<HostEvent>, interrupted: &dyn Fn() -> bool) -> Idle {
@@ -1013,6 +1044,9 @@ impl Ast2600 {
                                 if let Some(stop) = self.handle_event(ev) {
                                     return Idle::Stop(stop);
                                 }
+                                if self.stopped && !self.debugging {
+                                    return Idle::Resume;
+                                }
                             }
                             Some(HostWake::Backend) | None => {}
                         }
@@ -1022,6 +1056,9 @@ impl Ast2600 {
                     Some(HostWake::Event(ev)) => {
                         if let Some(stop) = self.handle_event(ev) {
                             return Idle::Stop(stop);
+                        }
+                        if self.stopped && !self.debugging {
+                            return Idle::Resume;
                         }
                     }
                     Some(HostWake::Backend) => {}
@@ -1127,6 +1164,11 @@ impl Ast2600 {
         self.i2c.add((bus, address), kind, millicelsius)
     }
 
+    /// The temperature sensor at 7-bit `address` on I2C `bus`, if one is there.
+    pub fn temperature_sensor(&self, bus: usize, address: u8) -> Option<&TemperatureHandle> {
+        self.i2c.sensor(bus, address)
+    }
+
     /// The temperature sensors on the I2C buses: the EVB's and those added.
     pub fn temperature_sensors(&self) -> &[TemperatureHandle] {
         self.i2c.sensors()
@@ -1198,16 +1240,6 @@ impl Waker {
     pub fn wake(&self) {
         let _ = self.tx.try_send(());
         self.cpu.request_exit();
-    }
-}
-
-/// What the monitor understands.
-pub const MONITOR_HELP: &str = "monitor commands:\n  info registers     core registers\n  info banked        SP, LR and SPSR of every mode\n  info mtree         the memory map with device names\n  info stats         what the run loop did\n  x/N ADDR           N words of physical memory at ADDR\n  temp C             set the board's first temperature sensor to C degrees\n  temp BUS ADDR C    set the sensor at i2c BUS, ADDR (temp alone lists them)\n  reset              reset the SoC\n  quit               quit the emulator\n";
-
-fn parse_number(s: &str) -> Option<u64> {
-    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        Some(hex) => u64::from_str_radix(&hex.replace('_', ""), 16).ok(),
-        None => s.parse().ok(),
     }
 }
 

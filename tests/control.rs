@@ -1,0 +1,457 @@
+//! The control socket (`--control`): a boot of the project's image driven entirely through
+//! it (milestone events, console-send and CONSOLE events, sensor-set read back in the guest,
+//! system-reset and the milestones again, quit with exit code 0), and malformed input that
+//! gets errors while the connection and the guest go on.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use support::Emulator;
+
+/// Generous: a boot to the login prompt on a loaded CI machine.
+const BOOT: Duration = Duration::from_secs(400);
+
+/// A minimal client of the control socket.
+struct Client {
+    reader: BufReader<UnixStream>,
+    /// A line read in part when a read timed out.
+    partial: Vec<u8>,
+    writer: UnixStream,
+    next_id: u64,
+    /// Events read while waiting for something else.
+    events: Vec<Value>,
+    /// Console output (CONSOLE events) not yet matched.
+    console: String,
+}
+
+impl Client {
+    /// Connects and reads the greeting. A refusal because a client that just went is still
+    /// counted is retried for a while.
+    fn connect(path: &Path) -> Self {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let stream = UnixStream::connect(path).expect("connect to the control socket");
+            let mut c = Client {
+                reader: BufReader::new(stream.try_clone().unwrap()),
+                partial: Vec::new(),
+                writer: stream,
+                next_id: 1,
+                events: Vec::new(),
+                console: String::new(),
+            };
+            let greeting = c.read(Duration::from_secs(30)).expect("a greeting");
+            if greeting.get("error").is_some() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            }
+            assert!(
+                greeting["QMP"]["version"]["package"]
+                    .as_str()
+                    .is_some_and(|p| p.starts_with("ast-emu")),
+                "{greeting}"
+            );
+            return c;
+        }
+    }
+
+    /// The next line as JSON, or `None` if nothing came within `timeout`.
+    fn read(&mut self, timeout: Duration) -> Option<Value> {
+        self.reader
+            .get_ref()
+            .set_read_timeout(Some(timeout))
+            .unwrap();
+        match self.reader.read_until(b'\n', &mut self.partial) {
+            Ok(0) => panic!("the emulator closed the control socket"),
+            Ok(_) if self.partial.ends_with(b"\n") => {
+                let line = std::mem::take(&mut self.partial);
+                Some(serde_json::from_slice(&line).unwrap_or_else(|e| {
+                    panic!(
+                        "not JSON from the emulator ({e}): {:?}",
+                        String::from_utf8_lossy(&line)
+                    )
+                }))
+            }
+            Ok(_) => panic!("the emulator closed the control socket mid-line"),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                None
+            }
+            Err(e) => panic!("control socket: {e}"),
+        }
+    }
+
+    fn keep(&mut self, message: Value) {
+        if message["event"] == "CONSOLE" {
+            self.console
+                .push_str(message["data"]["data"].as_str().unwrap());
+        }
+        self.events.push(message);
+    }
+
+    fn send_raw(&mut self, bytes: &[u8]) {
+        self.writer.write_all(bytes).unwrap();
+    }
+
+    /// Sends a request (with an id) and returns the reply object.
+    fn request(&mut self, name: &str, args: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        let line = json!({"execute": name, "arguments": args, "id": id}).to_string() + "\n";
+        self.send_raw(line.as_bytes());
+        self.reply(json!(id))
+    }
+
+    /// Reads until the reply with `id`; events are kept.
+    fn reply(&mut self, id: Value) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "no reply to request {id}");
+            let Some(m) = self.read(left) else { continue };
+            if m.get("event").is_some() {
+                self.keep(m);
+            } else if m["id"] == id {
+                return m;
+            } else {
+                panic!("a reply to another request: {m}");
+            }
+        }
+    }
+
+    /// The next reply that carries no id (a request too broken to have one).
+    fn anonymous_reply(&mut self) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "no reply");
+            let Some(m) = self.read(left) else { continue };
+            if m.get("event").is_some() {
+                self.keep(m);
+            } else {
+                return m;
+            }
+        }
+    }
+
+    fn execute(&mut self, name: &str, args: Value) -> Value {
+        let reply = self.request(name, args);
+        assert!(reply.get("return").is_some(), "{name}: {reply}");
+        reply["return"].clone()
+    }
+
+    fn error(&mut self, name: &str, args: Value) -> Value {
+        let reply = self.request(name, args);
+        assert!(reply.get("error").is_some(), "{name} should fail: {reply}");
+        reply["error"].clone()
+    }
+
+    /// Waits for event `name` whose data matches `data` on every key it has.
+    fn wait_event(&mut self, name: &str, data: Value, timeout: Duration) -> Value {
+        let matches = |e: &Value| {
+            e["event"] == name
+                && data
+                    .as_object()
+                    .unwrap()
+                    .iter()
+                    .all(|(k, v)| &e["data"][k] == v)
+        };
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(i) = self.events.iter().position(matches) {
+                return self.events.remove(i);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "no {name} {data} event; console tail: {}",
+                tail(&self.console)
+            );
+            if let Some(m) = self.read(left) {
+                self.keep(m);
+            }
+        }
+    }
+
+    /// Waits until the console output (CONSOLE events) holds `needle`.
+    fn console_expect(&mut self, needle: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(pos) = self.console.find(needle) {
+                let seen = self.console[..pos + needle.len()].to_string();
+                self.console.drain(..pos + needle.len());
+                return seen;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "console never showed {needle:?}; tail: {}",
+                tail(&self.console)
+            );
+            if let Some(m) = self.read(left) {
+                self.keep(m);
+            }
+        }
+    }
+}
+
+fn tail(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    chars[chars.len().saturating_sub(2000)..].iter().collect()
+}
+
+/// A socket path in a fresh directory of its own.
+fn socket_path(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ast-emu-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join("control.sock")
+}
+
+/// The built-in image with a control socket at `path`; returns once it listens.
+fn start(path: &Path) -> Emulator {
+    let address = format!("unix:{}", path.display());
+    let mut emu = Emulator::start(&["--control", &address]);
+    emu.expect(&format!("control socket on {address}"));
+    emu
+}
+
+#[test]
+fn a_boot_driven_through_the_control_socket() {
+    let path = socket_path("boot");
+    let mut emu = start(&path);
+    let mut c = Client::connect(&path);
+    assert_eq!(c.execute("qmp_capabilities", json!({})), json!({}));
+    assert_eq!(
+        c.execute("console-watch", json!({"enable": true})),
+        json!({})
+    );
+    for milestone in [
+        "u-boot",
+        "starting-kernel",
+        "linux-version",
+        "ready",
+        "login",
+    ] {
+        let e = c.wait_event("MILESTONE", json!({"name": milestone, "boot": 0}), BOOT);
+        assert!(e["timestamp"]["virtual_ns"].as_u64().unwrap() > 0, "{e}");
+    }
+    let status = c.execute("query-status", json!({}));
+    assert_eq!(status["status"], "running");
+    assert_eq!(
+        status["milestones"].as_array().unwrap().len(),
+        5,
+        "{status}"
+    );
+
+    // Log in over the console, through the socket.
+    c.console_expect("login:", BOOT);
+    c.execute("console-send", json!({"data": "root\r"}));
+    c.console_expect("Password:", BOOT);
+    c.execute("console-send", json!({"data": "ast-emu\r"}));
+    c.console_expect("Enter 'help'", BOOT);
+    c.execute("console-send", json!({"data": "\r"}));
+    c.console_expect("# ", BOOT);
+
+    let set = c.execute(
+        "sensor-set",
+        json!({"bus": 8, "addr": 0x4d, "celsius": 55.0}),
+    );
+    assert_eq!(set["celsius"], 55.0);
+    assert!(set["sensor"]
+        .as_str()
+        .unwrap()
+        .contains("(i2c bus 8, 0x4d)"));
+    let got = c.execute("sensor-get", json!({"bus": 8, "addr": 0x4d}));
+    assert_eq!(got["celsius"], 55.0);
+    // The quotes keep the marker out of the echoed command line.
+    c.execute(
+        "console-send",
+        json!({"data": "echo T''=$(cat /sys/bus/i2c/devices/8-004d/hwmon/hwmon*/temp1_input)\r"}),
+    );
+    c.console_expect("T=55000", BOOT);
+
+    // A reset from the socket: RESET, then the milestones of a second boot.
+    assert_eq!(c.execute("system-reset", json!({})), json!({}));
+    c.wait_event(
+        "RESET",
+        json!({"guest": false, "reason": "host-qmp-system-reset"}),
+        BOOT,
+    );
+    c.wait_event("MILESTONE", json!({"name": "u-boot", "boot": 1}), BOOT);
+    c.wait_event("MILESTONE", json!({"name": "login", "boot": 1}), BOOT);
+    assert_eq!(c.execute("query-status", json!({}))["resets"], 1);
+
+    assert_eq!(c.execute("quit", json!({})), json!({}));
+    c.wait_event("SHUTDOWN", json!({"reason": "host-qmp-quit"}), BOOT);
+    assert_eq!(emu.wait().code(), Some(0), "{}", emu.transcript());
+    assert!(!path.exists(), "the socket file is removed at exit");
+}
+
+/// A small deterministic generator for the random bytes.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+#[test]
+fn malformed_requests_get_errors_and_the_guest_keeps_running() {
+    let path = socket_path("fuzz");
+    let mut emu = start(&path);
+    let mut c = Client::connect(&path);
+
+    // Random bytes, in lines: every answer is a JSON error object, then a request works.
+    let mut rng = XorShift(0x5eed_1234_abcd_ef01);
+    let mut lines = 0;
+    for _ in 0..200 {
+        let len = (rng.next() % 300) as usize;
+        let mut junk: Vec<u8> = (0..len)
+            .map(|_| (rng.next() & 0xff) as u8)
+            .filter(|&b| b != b'\n')
+            .collect();
+        if junk.iter().all(|b| b.is_ascii_whitespace()) {
+            junk.push(b'x');
+        }
+        junk.push(b'\n');
+        c.send_raw(&junk);
+        lines += 1;
+    }
+    for _ in 0..lines {
+        let reply = c.anonymous_reply();
+        assert_eq!(reply["error"]["class"], "GenericError", "{reply}");
+    }
+    assert_eq!(c.execute("query-status", json!({}))["status"], "running");
+
+    // Truncated JSON, deep nesting, a line past the limit.
+    let mut bad_line = |bytes: Vec<u8>, needle: &str| {
+        c.send_raw(&bytes);
+        c.send_raw(b"\n");
+        let reply = c.anonymous_reply();
+        let desc = reply["error"]["desc"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert!(desc.contains(needle), "{needle:?} in {reply}");
+    };
+    bad_line(
+        br#"{"execute": "query-status", "argu"#.to_vec(),
+        "JSON parse error",
+    );
+    bad_line([b'['; 5000].to_vec(), "JSON parse error");
+    bad_line(
+        format!("{}{}", "{\"a\":".repeat(3000), "1").into_bytes(),
+        "JSON parse error",
+    );
+    bad_line(vec![b'x'; 200 * 1024], "longer than");
+    bad_line(br#"["execute", "quit"]"#.to_vec(), "JSON object");
+    bad_line(
+        br#"{"execute": "sensor-set", "arguments": {"bus": 1e999}}"#.to_vec(),
+        "JSON parse error",
+    );
+
+    // Wrong types and names get errors with the id echoed.
+    let e = c.error("no-such-command", json!({}));
+    assert_eq!(e["class"], "CommandNotFound");
+    let e = c.error(
+        "sensor-set",
+        json!({"bus": 123456789012345678901234567890.0, "addr": 77, "celsius": 1}),
+    );
+    assert!(
+        e["desc"].as_str().unwrap().contains("must be an integer"),
+        "{e}"
+    );
+    let e = c.error(
+        "sensor-set",
+        json!({"bus": 8, "addr": 77, "celsius": 1e300}),
+    );
+    assert!(e["desc"].as_str().unwrap().contains("out of range"), "{e}");
+    let e = c.error(
+        "sensor-set",
+        json!({"bus": 8, "addr": 77, "celsius": "hot"}),
+    );
+    assert!(
+        e["desc"].as_str().unwrap().contains("must be a number"),
+        "{e}"
+    );
+    let long_name = "q".repeat(50_000);
+    assert_eq!(c.error(&long_name, json!({}))["class"], "CommandNotFound");
+    let e = c.error("console-send", json!({"data": {"nested": [1, 2, 3]}}));
+    assert!(
+        e["desc"].as_str().unwrap().contains("must be a string"),
+        "{e}"
+    );
+    c.send_raw(b"{\"execute\": \"query-status\", \"id\": {\"any\": [\"thing\"]}}\n");
+    let reply = c.reply(json!({"any": ["thing"]}));
+    assert_eq!(reply["return"]["status"], "running", "any id is echoed");
+    // Unknown members are refused, with the id.
+    c.send_raw(b"{\"execute\": \"quit\", \"id\": 7, \"please\": true}\n");
+    let reply = c.reply(json!(7));
+    assert!(reply["error"]["desc"].as_str().unwrap().contains("please"));
+
+    // A client that goes away in the middle of a request changes nothing.
+    {
+        let mut gone = Client::connect(&path);
+        gone.send_raw(br#"{"execute": "quit", "id": 1"#);
+    }
+    // Clients up to the limit are served at once; one more is told so.
+    let mut others: Vec<Client> = (0..7).map(|_| Client::connect(&path)).collect();
+    for o in &mut others {
+        assert_eq!(o.execute("query-status", json!({}))["status"], "running");
+    }
+    let refused = retry_refusal(&path);
+    assert!(
+        refused["error"]["desc"]
+            .as_str()
+            .unwrap()
+            .contains("too many control clients"),
+        "{refused}"
+    );
+    drop(others);
+
+    // The guest kept running through all of it: it reaches the login prompt, and the
+    // emulator did not quit.
+    let first = c.execute("query-status", json!({}))["virtual_ns"]
+        .as_u64()
+        .unwrap();
+    c.wait_event("MILESTONE", json!({"name": "login"}), BOOT);
+    let later = c.execute("query-status", json!({}))["virtual_ns"]
+        .as_u64()
+        .unwrap();
+    assert!(later > first);
+    assert_eq!(c.execute("quit", json!({})), json!({}));
+    assert_eq!(emu.wait().code(), Some(0), "{}", emu.transcript());
+}
+
+/// Connects one client past the limit and returns what it was told. (A client that just
+/// went may still be counted for a moment, so an accepted connection is retried.)
+fn retry_refusal(path: &Path) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let stream = UnixStream::connect(path).unwrap();
+        let mut reader = BufReader::new(stream);
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        let first: Value = serde_json::from_str(&line).unwrap();
+        if first.get("error").is_some() {
+            return first;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a 9th client was never refused: {first}"
+        );
+    }
+}
