@@ -47,7 +47,7 @@ run: build
 	./target/release/ast-emu $(if $(FLASH),--flash "$(FLASH)",)
 
 test: unicorn
-	$(CARGO) test --release --workspace
+	$(CARGO) test --release --workspace --no-fail-fast
 
 container: build
 	CONTAINER="$(CONTAINER)" scripts/container-image

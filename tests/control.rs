@@ -216,10 +216,11 @@ fn socket_path(test: &str) -> PathBuf {
     dir.join("control.sock")
 }
 
-/// The built-in image with a control socket at `path`; returns once it listens.
+/// The built-in image with a control socket at `path`, held (`--stopped`) until a client says
+/// `cont`; returns once it listens.
 fn start(path: &Path) -> Emulator {
     let address = format!("unix:{}", path.display());
-    let mut emu = Emulator::start(&["--control", &address]);
+    let mut emu = Emulator::start(&["--control", &address, "--stopped"]);
     emu.expect(&format!("control socket on {address}"));
     emu
 }
@@ -234,6 +235,15 @@ fn a_boot_driven_through_the_control_socket() {
         c.execute("console-watch", json!({"enable": true})),
         json!({})
     );
+    let held = c.execute("query-status", json!({}));
+    assert_eq!(held["status"], "paused");
+    assert_eq!(
+        held["milestones"],
+        json!([]),
+        "held from the start: nothing ran"
+    );
+    assert_eq!(c.execute("cont", json!({})), json!({}));
+    c.wait_event("RESUME", json!({}), BOOT);
     for milestone in [
         "u-boot",
         "starting-kernel",
@@ -253,13 +263,7 @@ fn a_boot_driven_through_the_control_socket() {
     );
 
     // Log in over the console, through the socket.
-    c.console_expect("login:", BOOT);
-    c.execute("console-send", json!({"data": "root\r"}));
-    c.console_expect("Password:", BOOT);
-    c.execute("console-send", json!({"data": "ast-emu\r"}));
-    c.console_expect("Enter 'help'", BOOT);
-    c.execute("console-send", json!({"data": "\r"}));
-    c.console_expect("# ", BOOT);
+    login(&mut c);
 
     let set = c.execute(
         "sensor-set",
@@ -313,6 +317,10 @@ fn malformed_requests_get_errors_and_the_guest_keeps_running() {
     let path = socket_path("fuzz");
     let mut emu = start(&path);
     let mut c = Client::connect(&path);
+    // The console too (for logging in at the end), from before the guest prints anything.
+    c.execute("console-watch", json!({}));
+    assert_eq!(c.execute("query-status", json!({}))["status"], "paused");
+    c.execute("cont", json!({}));
 
     // Random bytes, in lines: every answer is a JSON error object, then a request works.
     let mut rng = XorShift(0x5eed_1234_abcd_ef01);
@@ -427,13 +435,37 @@ fn malformed_requests_get_errors_and_the_guest_keeps_running() {
     let first = c.execute("query-status", json!({}))["virtual_ns"]
         .as_u64()
         .unwrap();
-    c.wait_event("MILESTONE", json!({"name": "login"}), BOOT);
+    c.wait_event("MILESTONE", json!({"name": "login", "boot": 0}), BOOT);
     let later = c.execute("query-status", json!({}))["virtual_ns"]
         .as_u64()
         .unwrap();
     assert!(later > first);
-    assert_eq!(c.execute("quit", json!({})), json!({}));
+
+    // The guest's own reboot goes through a watchdog; its poweroff ends the emulator.
+    login(&mut c);
+    c.execute("console-send", json!({"data": "reboot\r"}));
+    c.wait_event("WATCHDOG", json!({"action": "reset"}), BOOT);
+    c.wait_event("RESET", json!({"guest": true, "reason": "watchdog"}), BOOT);
+    c.wait_event("MILESTONE", json!({"name": "login", "boot": 1}), BOOT);
+    login(&mut c);
+    c.execute("console-send", json!({"data": "poweroff -f\r"}));
+    c.wait_event(
+        "SHUTDOWN",
+        json!({"guest": true, "reason": "guest-shutdown"}),
+        BOOT,
+    );
     assert_eq!(emu.wait().code(), Some(0), "{}", emu.transcript());
+}
+
+/// Logs in as root on the project's image through the socket (console-watch on).
+fn login(c: &mut Client) {
+    c.console_expect("login:", BOOT);
+    c.execute("console-send", json!({"data": "root\r"}));
+    c.console_expect("Password:", BOOT);
+    c.execute("console-send", json!({"data": "ast-emu\r"}));
+    c.console_expect("Enter 'help'", BOOT);
+    c.execute("console-send", json!({"data": "\r"}));
+    c.console_expect("# ", BOOT);
 }
 
 /// Connects one client past the limit and returns what it was told. (A client that just

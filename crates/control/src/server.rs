@@ -490,6 +490,18 @@ mod tests {
     }
 
     #[test]
+    fn a_tcp_socket_reports_the_port_it_got() {
+        let server = ControlServer::bind(&ControlAddress::parse("tcp::0").unwrap()).unwrap();
+        let port: u16 = server
+            .address()
+            .strip_prefix("tcp:127.0.0.1:")
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_ne!(port, 0);
+    }
+
+    #[test]
     fn a_unix_socket_is_private_and_a_foreign_file_is_left_alone() {
         use std::os::unix::fs::PermissionsExt;
         let dir = std::env::temp_dir().join(format!("control-test-{}", std::process::id()));
