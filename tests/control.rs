@@ -164,15 +164,29 @@ impl Client {
                     .iter()
                     .all(|(k, v)| &e["data"][k] == v)
         };
+        self.read_until(timeout, &format!("no {name} {data} event"), |c| {
+            let i = c.events.iter().position(matches)?;
+            Some(c.events.remove(i))
+        })
+    }
+
+    /// Reads messages (kept) until `found` returns something; panics with `what` and the
+    /// console's tail after `timeout`.
+    fn read_until<T>(
+        &mut self,
+        timeout: Duration,
+        what: &str,
+        mut found: impl FnMut(&mut Self) -> Option<T>,
+    ) -> T {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some(i) = self.events.iter().position(matches) {
-                return self.events.remove(i);
+            if let Some(t) = found(self) {
+                return t;
             }
             let left = deadline.saturating_duration_since(Instant::now());
             assert!(
                 !left.is_zero(),
-                "no {name} {data} event; console tail: {}",
+                "{what}; console tail: {}",
                 tail(&self.console)
             );
             if let Some(m) = self.read(left) {
@@ -183,23 +197,10 @@ impl Client {
 
     /// Waits until the console output (CONSOLE events) holds `needle`.
     fn console_expect(&mut self, needle: &str, timeout: Duration) -> String {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(pos) = self.console.find(needle) {
-                let seen = self.console[..pos + needle.len()].to_string();
-                self.console.drain(..pos + needle.len());
-                return seen;
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            assert!(
-                !left.is_zero(),
-                "console never showed {needle:?}; tail: {}",
-                tail(&self.console)
-            );
-            if let Some(m) = self.read(left) {
-                self.keep(m);
-            }
-        }
+        self.read_until(timeout, &format!("console never showed {needle:?}"), |c| {
+            let end = c.console.find(needle)? + needle.len();
+            Some(c.console.drain(..end).collect())
+        })
     }
 }
 
