@@ -108,3 +108,40 @@ fn mainline_uboot_autoboots_to_the_kernel() {
     emu.expect("Starting kernel ...");
     assert!(emu.quit().success());
 }
+
+/// `--skip-busy-waits=console` (what `auto` is at a terminal): the busy waits before the
+/// countdown are skipped, but the countdown, which polls the console for a key, is not (it
+/// takes its real time: with `on`, its 2 s would be skipped, as the stats would show).
+#[test]
+fn the_countdown_waits_in_real_time_while_other_busy_waits_are_skipped() {
+    let Some(image) = shared_image("ast2600-mainline.img.xz") else {
+        return;
+    };
+    let mut emu = Emulator::start(&[
+        "--flash",
+        image.to_str().unwrap(),
+        "--skip-busy-waits=console",
+    ]);
+    emu.expect("Hit any key to stop autoboot");
+    let before = busy_skipped_ns(&mut emu);
+    assert!(before > 0, "u-boot's early busy waits were skipped");
+    emu.expect("Working FDT set");
+    let after = busy_skipped_ns(&mut emu);
+    assert!(
+        after - before < 500_000_000,
+        "the 2 s countdown was not skipped: {before} -> {after} ns skipped"
+    );
+    assert!(emu.quit().success());
+}
+
+/// Virtual time skipped in busy waits so far, from the monitor's `query-stats`.
+fn busy_skipped_ns(emu: &mut Emulator) -> u64 {
+    emu.send("\x01cquery-stats\r");
+    emu.expect("\"busy_skipped_ns\":");
+    let number = emu.expect(",");
+    number
+        .trim_end_matches(',')
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("busy_skipped_ns: {number:?}"))
+}

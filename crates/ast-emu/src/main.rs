@@ -145,13 +145,15 @@ struct Args {
     #[arg(long)]
     timeline: bool,
 
-    /// Skip busy waits (`auto`, `on` or `off`; the flag alone means `on`): while the guest
-    /// polls the timer counter in a tight loop (u-boot's udelay and autoboot countdown,
-    /// Linux's udelay), move virtual time ahead on each read, never past the next timer or
-    /// device deadline. `auto` (the default) skips them unless stdin is a terminal: a person
-    /// at the console gets u-boot's countdown in real time to press a key; a script, CI or
-    /// a detached container gets the faster boot. Give `off` to a script that waits for
-    /// "Hit any key" before it sends one.
+    /// Skip busy waits (`auto`, `on`, `console` or `off`; the flag alone means `on`): while
+    /// the guest polls the timer counter in a tight loop (u-boot's udelay and autoboot
+    /// countdown, Linux's udelay), move virtual time ahead on each read, never past the next
+    /// timer or device deadline. `console` skips them except while the guest polls the
+    /// console for a key (u-boot's autoboot countdown), which then takes its real time.
+    /// `auto` (the default) is `console` when stdin is a terminal (a person can press a key
+    /// in the countdown) and `on` otherwise (a script, CI or a detached container gets the
+    /// faster boot). Give `console` or `off` to a script that waits for "Hit any key" before
+    /// it sends one.
     #[arg(
         long,
         env = "AST_EMU_SKIP_BUSY_WAITS",
@@ -172,17 +174,21 @@ enum SkipBusyWaits {
     Auto,
     /// Always.
     On,
+    /// Except while the guest polls the console for a key.
+    Console,
     /// Never: busy waits take their time, as on hardware.
     Off,
 }
 
 impl SkipBusyWaits {
-    /// Whether to skip, given whether stdin is a terminal.
-    fn resolve(self, stdin_is_terminal: bool) -> bool {
+    /// When to skip, given whether stdin is a terminal.
+    fn resolve(self, stdin_is_terminal: bool) -> ast2600::BusyWaitSkip {
+        use ast2600::BusyWaitSkip::*;
         match self {
-            SkipBusyWaits::Auto => !stdin_is_terminal,
-            SkipBusyWaits::On => true,
-            SkipBusyWaits::Off => false,
+            SkipBusyWaits::Auto if stdin_is_terminal => ExceptConsoleInput,
+            SkipBusyWaits::Auto | SkipBusyWaits::On => Always,
+            SkipBusyWaits::Console => ExceptConsoleInput,
+            SkipBusyWaits::Off => Never,
         }
     }
 }
@@ -190,9 +196,10 @@ impl SkipBusyWaits {
 fn parse_skip_busy_waits(s: &str) -> Result<SkipBusyWaits, String> {
     match s.to_ascii_lowercase().as_str() {
         "auto" => Ok(SkipBusyWaits::Auto),
+        "console" => Ok(SkipBusyWaits::Console),
         "1" | "true" | "yes" | "on" => Ok(SkipBusyWaits::On),
         "0" | "false" | "no" | "off" => Ok(SkipBusyWaits::Off),
-        _ => Err(format!("{s:?}: expected auto, on or off")),
+        _ => Err(format!("{s:?}: expected auto, on, console or off")),
     }
 }
 
@@ -411,7 +418,7 @@ fn main() -> ExitCode {
             ast2600::SocEvent::Reset(cause) => hub.reset(*cause),
         }));
     }
-    soc.set_busy_wait_skip(
+    soc.set_busy_wait_mode(
         args.skip_busy_waits
             .resolve(std::io::IsTerminal::is_terminal(&std::io::stdin())),
     );
@@ -607,10 +614,16 @@ mod tests {
     }
 
     #[test]
-    fn auto_skips_busy_waits_unless_a_terminal_is_at_the_console() {
-        assert!(SkipBusyWaits::Auto.resolve(false));
-        assert!(!SkipBusyWaits::Auto.resolve(true));
-        assert!(SkipBusyWaits::On.resolve(true));
-        assert!(!SkipBusyWaits::Off.resolve(false));
+    fn auto_skips_busy_waits_but_the_console_countdown_at_a_terminal() {
+        use ast2600::BusyWaitSkip::*;
+        assert_eq!(SkipBusyWaits::Auto.resolve(false), Always);
+        assert_eq!(SkipBusyWaits::Auto.resolve(true), ExceptConsoleInput);
+        assert_eq!(SkipBusyWaits::On.resolve(true), Always);
+        assert_eq!(SkipBusyWaits::Console.resolve(false), ExceptConsoleInput);
+        assert_eq!(SkipBusyWaits::Off.resolve(false), Never);
+        assert_eq!(
+            parse_skip_busy_waits("console").unwrap(),
+            SkipBusyWaits::Console
+        );
     }
 }

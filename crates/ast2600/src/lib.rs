@@ -121,6 +121,20 @@ pub enum ResetCause {
     Host,
 }
 
+/// When busy waits (the guest polling the timer counter in a tight loop) are skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BusyWaitSkip {
+    /// Never: they take their real time, as on hardware.
+    Never,
+    /// Always: virtual time moves ahead on each counter read (scripts, CI).
+    Always,
+    /// Except while the guest polls the console UART for input (two or more LSR reads with
+    /// nothing received and nothing transmitted between them: u-boot's autoboot countdown),
+    /// so a person at the console gets the countdown in real time to press a key while every
+    /// other busy wait is skipped.
+    ExceptConsoleInput,
+}
+
 /// Where [`SocEvent`]s go.
 pub type EventSink = Box<dyn FnMut(&SocEvent)>;
 
@@ -284,6 +298,8 @@ pub struct Ast2600 {
     irq_trace: Rc<IrqTrace>,
     dram_size: u64,
     board: board::Board,
+    /// When busy waits are skipped.
+    busy_mode: BusyWaitSkip,
     /// Held by the host (`stop`): [`Ast2600::run`] serves host events but runs no guest code.
     stopped: bool,
     /// Inside [`Ast2600::debug_run`]: the debugger decides what runs, `stopped` or not.
@@ -491,6 +507,7 @@ impl Ast2600 {
             irq_trace,
             dram_size,
             board,
+            busy_mode: BusyWaitSkip::Never,
             stopped: false,
             debugging: false,
             debugger_attached: false,
@@ -553,6 +570,17 @@ impl Ast2600 {
     /// on each read, never past the next timer or device deadline. Off by default: it also
     /// makes u-boot's autoboot countdown pass before a person could press a key.
     pub fn set_busy_wait_skip(&mut self, on: bool) {
+        self.set_busy_wait_mode(if on {
+            BusyWaitSkip::Always
+        } else {
+            BusyWaitSkip::Never
+        });
+    }
+
+    /// When busy waits are skipped (see [`Ast2600::set_busy_wait_skip`] and [`BusyWaitSkip`]).
+    pub fn set_busy_wait_mode(&mut self, mode: BusyWaitSkip) {
+        self.busy_mode = mode;
+        let on = mode != BusyWaitSkip::Never;
         self.cpu.timer().set_busy_wait_skip(on);
         let limit = self.cpu.timer().busy_wait_limit();
         self.mmio
@@ -940,6 +968,13 @@ impl Ast2600 {
                 continue;
             }
             self.fire_deadlines();
+            if self.busy_mode == BusyWaitSkip::ExceptConsoleInput {
+                // Real time while the guest waits for a key on the console; skipped otherwise.
+                let skip = !self.console.borrow().polled_for_input();
+                if skip != self.cpu.timer().busy_wait_skip() {
+                    self.cpu.timer().set_busy_wait_skip(skip);
+                }
+            }
             if self.cpu.timer().busy_wait_skip() {
                 let next = self.bus.next_deadline().unwrap_or(u64::MAX);
                 self.cpu.timer().busy_wait_limit().set(next);

@@ -189,6 +189,10 @@ pub struct UartState {
     pub thre_pending: bool,
     /// Level the interrupt line was last driven to.
     pub irq_level: bool,
+    /// LSR reads that found the receiver empty since the guest last transmitted a byte:
+    /// a guest polling for a key (u-boot's `tstc` in its autoboot countdown) makes it grow,
+    /// one printing (a read before each byte written) keeps it at 0 or 1.
+    pub input_polls: u32,
 }
 
 impl Default for UartState {
@@ -205,6 +209,7 @@ impl Default for UartState {
             scr: 0,
             rx_fifo: VecDeque::with_capacity(RX_FIFO_SIZE),
             thre_pending: false,
+            input_polls: 0,
             irq_level: false,
         }
     }
@@ -242,6 +247,13 @@ impl<W: Write> Uart<W> {
             uart.irq.raise();
         }
         uart
+    }
+
+    /// Whether the guest is polling the receiver for input: two or more LSR reads found it
+    /// empty since the guest last transmitted (see [`UartState::input_polls`]). A guest that
+    /// only prints never polls twice in a row: it writes a byte after each LSR read.
+    pub fn polled_for_input(&self) -> bool {
+        self.state.input_polls >= 2
     }
 
     /// A copy of the registers.
@@ -391,6 +403,7 @@ impl<W: Write> Uart<W> {
         // The transmitter is infinitely fast: THR is empty again at once, which is a new
         // THR-empty event (this is what keeps Linux's `serial8250_tx_chars` going).
         self.state.thre_pending = true;
+        self.state.input_polls = 0;
     }
 
     fn write_ier(&mut self, value: u8) {
@@ -463,6 +476,9 @@ impl<W: Write> Uart<W> {
             REG_LSR => {
                 let lsr = self.lsr();
                 self.state.lsr_errors = 0;
+                if lsr & LSR_DR == 0 {
+                    self.state.input_polls = self.state.input_polls.saturating_add(1);
+                }
                 lsr
             }
             REG_MSR => {
@@ -553,6 +569,32 @@ mod tests {
     use std::rc::Rc;
 
     const SHIFT: u8 = 2;
+
+    #[test]
+    fn polling_the_receiver_is_told_from_printing() {
+        let (mut u, _) = uart();
+        let lsr = REG_LSR << SHIFT;
+        // Printing: an LSR read before each byte.
+        for b in b"Hit any key" {
+            u.read(lsr, 4);
+            u.write(0, 4, u64::from(*b));
+            assert!(!u.polled_for_input());
+        }
+        u.read(lsr, 4);
+        assert!(
+            !u.polled_for_input(),
+            "one read after the last byte is still printing"
+        );
+        // Polling for a key: reads with no byte written between them.
+        u.read(lsr, 4);
+        assert!(u.polled_for_input());
+        // A byte that arrives is not a poll; printing again ends it.
+        u.enqueue_rx(b"x");
+        u.read(lsr, 4);
+        assert!(u.polled_for_input());
+        u.write(0, 4, u64::from(b'x'));
+        assert!(!u.polled_for_input());
+    }
 
     fn uart() -> (Uart<Vec<u8>>, Rc<LevelRecorder>) {
         let rec = LevelRecorder::new();
