@@ -98,6 +98,9 @@ fn boot_and_check(b: &Board, image: &Path, rootfs: bool, extra: &[&str]) {
     assert!(emu.quit().success());
 }
 
+/// Boards whose test image carries another board's device tree (Linux 6.1 has none of theirs).
+const BORROWED_TREES: [&str; 2] = ["fby35-bmc", "qcom-firework-bmc"];
+
 /// Boots board `name`'s image by name and by detection. `options` are QEMU-style machine
 /// options (`boot-emmc=off`) and `extra` further arguments, for both boots.
 fn boots(name: &str, options: &str, extra: &[&str]) {
@@ -107,10 +110,12 @@ fn boots(name: &str, options: &str, extra: &[&str]) {
     let mut args = vec!["--machine", named.as_str()];
     args.extend(extra);
     boot_and_check(b, &image, rootfs, &args);
-    // Found from the image alone, when Linux has the board's own device tree.
+    // Found from the image alone, when the image carries the board's own device tree (not
+    // so for the boards whose test image borrows another board's).
     let bytes = std::fs::read(&image).unwrap();
+    let own_tree = !b.compatible.is_empty() && !BORROWED_TREES.contains(&name);
     match board::detect(&bytes, board::built_in()) {
-        Choice::Board { board: found, .. } if !b.compatible.is_empty() => {
+        Choice::Board { board: found, .. } if own_tree => {
             assert_eq!(found.name, b.name);
             let mut args = extra.to_vec();
             if !options.is_empty() {
@@ -118,10 +123,7 @@ fn boots(name: &str, options: &str, extra: &[&str]) {
             }
             boot_and_check(b, &image, rootfs, &args);
         }
-        other => assert!(
-            b.compatible.is_empty(),
-            "{name}: its image should name it: {other:?}"
-        ),
+        other => assert!(!own_tree, "{name}: its image should name it: {other:?}"),
     }
 }
 

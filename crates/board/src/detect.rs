@@ -421,6 +421,16 @@ mod tests {
     }
 
     #[test]
+    fn a_facebook_fby35_tree_finds_the_fby35_board() {
+        let linux_dt = tree(&["facebook,fby35", "aspeed,ast2600"], "Facebook fby35");
+        let flash = flash_with(&[(0x10_0000, fit("linux", &linux_dt))]);
+        match detect(&flash, crate::built_in()) {
+            Choice::Board { board, .. } => assert_eq!(board.name, "fby35-bmc"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn an_unknown_linux_tree_falls_back_to_u_boots_and_then_to_nothing() {
         let boards = [board("evb", &["aspeed,ast2600-evb"])];
         let uboot_dt = tree(&["aspeed,ast2600-evb"], "EVB");
