@@ -137,3 +137,35 @@ fn stores_to_the_read_only_flash_are_dropped_and_each_page_is_logged_once() {
         .iter()
         .all(|l| l.contains("WARN") && l.contains(", pc 0x8")));
 }
+
+/// Two cores (`--smp 2`) run the same ELF: a counter both increment 10^6 times with
+/// LDREX/STREX ends at exactly 2x10^6, a spinlock-protected one at 2x200,000, and 200 SGIs go
+/// from CPU0 to CPU1 and back, each answer naming CPU1 as its sender.
+#[test]
+fn two_cores_share_exclusives_a_spinlock_and_sgis() {
+    let elf = scratch("smp.elf", bench_guests::SMP);
+    let mut emu = Emulator::start(&["--elf", elf.to_str().unwrap(), "--smp", "2"]);
+    emu.expect_within(
+        "SMP counter=001e8480 locked=00061a80 pings=000000c8 from=00000001",
+        TIMEOUT,
+    );
+    // The monitor sees both cores, each with its own MPIDR, both parked in WFI at the end.
+    emu.send("\x01cinfo cpus\r");
+    emu.expect_within("CPU0 mpidr=0x80000f00", TIMEOUT);
+    emu.expect_within("CPU1 mpidr=0x80000f01", TIMEOUT);
+    emu.send("\x01ccpu 1\r");
+    emu.expect_within("CPU1 selected", TIMEOUT);
+    emu.send("\x01cinfo cpus\r");
+    emu.expect_within("* CPU1", TIMEOUT);
+    assert!(emu.quit().success());
+}
+
+/// `--smp 2` asks for more cores than a one-core guest can use but is allowed; more than
+/// the AST2600 has is refused.
+#[test]
+fn more_cores_than_the_soc_has_are_refused() {
+    let elf = scratch("hello.elf", bench_guests::HELLO);
+    let mut emu = Emulator::start(&["--elf", elf.to_str().unwrap(), "--smp", "3"]);
+    assert_eq!(emu.wait().code(), Some(2));
+    assert!(emu.transcript().contains("--smp"), "{}", emu.transcript());
+}

@@ -51,6 +51,12 @@ struct Args {
     #[arg(long, short = 'm', value_name = "SIZE", value_parser = machine::parse_memory)]
     memory: Option<u64>,
 
+    /// Cores to run: 1 (the default for now) or 2 (at most the board's). Both start at the
+    /// same place: a bare-metal `--elf`'s entry, or the reset vector (firmware boots with two
+    /// cores are not supported yet: the mailbox u-boot parks CPU1 in is not modelled).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
+    smp: u8,
+
     /// List the boards and exit.
     #[arg(long)]
     list_machines: bool,
@@ -401,6 +407,7 @@ fn main() -> ExitCode {
         BoardConfig {
             board,
             flashes: chosen.flashes,
+            cores: args.smp.into(),
         },
         console,
     ) {

@@ -41,7 +41,7 @@ pub use crate::i2c_devices::{
 };
 pub use crate::mmio::MMIO_LOG_TARGET;
 pub use board;
-pub use cpu::{Cpu, Reg, VirtualClock, WatchHit, WatchKind};
+pub use cpu::{Cp15, Cpu, Reg, VirtualClock, WatchHit, WatchKind};
 pub use spi_nor::FlashModel;
 
 /// What to build: a board and the contents of its flash chips.
@@ -51,6 +51,9 @@ pub struct BoardConfig {
     /// Contents of each flash chip in the board's flash order ([`board::Board::flash_order`]:
     /// FMC CE0 first), each exactly its model's size ([`flash_sizes`]).
     pub flashes: Vec<Vec<u8>>,
+    /// Cores to run (1 or 2; at most the board's `cpus`). A second core starts with the
+    /// first: at the reset vector, or at a bare-metal ELF's entry.
+    pub cores: usize,
 }
 
 impl BoardConfig {
@@ -60,7 +63,11 @@ impl BoardConfig {
         for size in flash_sizes(&board)?.into_iter().skip(1) {
             flashes.push(vec![0xff; size as usize]);
         }
-        Ok(Self { board, flashes })
+        Ok(Self {
+            board,
+            flashes,
+            cores: 1,
+        })
     }
 }
 
@@ -271,7 +278,11 @@ impl SkipBudget {
 
 /// The SoC: CPU, memory and devices.
 pub struct Ast2600 {
-    cpu: Cpu,
+    /// The cores; they take turns on this thread, `current` running now.
+    cores: Vec<Core>,
+    current: usize,
+    /// Reaches the core that runs now: what host threads, the ticker and devices kick.
+    kick: CpuHandle,
     clock: VirtualClock,
     bus: Rc<Bus>,
     gic: Gic,
@@ -279,7 +290,6 @@ pub struct Ast2600 {
     /// The flash chips in the board's `--flash` order: `flashes[0]` is the boot flash.
     flashes: Vec<Rc<RefCell<SpiNor>>>,
     console: Rc<RefCell<Uart<Box<dyn Write>>>>,
-    cpu_irq: Rc<CpuIrqInput>,
     reset: Rc<ResetRequest>,
     mmio: Rc<RefCell<SocMmio>>,
     window_direct: bool,
@@ -309,6 +319,15 @@ pub struct Ast2600 {
     event_sink: Option<EventSink>,
 }
 
+/// One core and what the run loop keeps of it.
+struct Core {
+    cpu: Cpu,
+    /// Its IRQ and FIQ inputs, as the GIC drives them.
+    irq: Rc<CpuIrqInput>,
+    /// It waits in WFI for an interrupt.
+    waiting: bool,
+}
+
 /// What `--trace` turns on (all off by default, and free when off).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Trace {
@@ -326,41 +345,62 @@ impl Ast2600 {
         let clock = VirtualClock::new();
         let dev_clock: Rc<dyn bus::Clock> = Rc::new(SocClock(clock.clone()));
 
-        // Interrupts: devices -> GIC -> CPU. The CPU's input exists only once the CPU does.
-        let cpu_irq = Rc::new(CpuIrqInput::default());
+        let n_cores = config.cores.clamp(1, map::CPU_COUNT);
+        if n_cores > board.cpus as usize {
+            return Err(SocError(format!(
+                "board {} has {} core(s), not {n_cores}",
+                board.name, board.cpus
+            )));
+        }
+        // Interrupts: devices -> GIC -> each core. A core's inputs exist only once it does.
         let irq_trace = IrqTrace::new(clock.clone());
-        let cpu_inputs = TracedSink::wrap(cpu_irq.clone(), &irq_trace, 2, cpu_line_name);
         let (wake_tx, wake_rx) = crossbeam_channel::bounded(1);
-        let gic = Gic::new(
-            256,
-            vec![
-                GicOutputs {
-                    irq: IrqLine::new(cpu_inputs.clone(), 0),
-                    fiq: IrqLine::new(cpu_inputs, 1),
-                },
-                // CPU1 stays parked (see docs/architecture.md): its interface exists for Linux's
-                // target-mask probe.
-                GicOutputs {
+        let core_irqs: Vec<Rc<CpuIrqInput>> = (0..n_cores)
+            .map(|_| Rc::new(CpuIrqInput::default()))
+            .collect();
+        // Both CPU interfaces exist (Linux probes the target masks); an absent core's outputs
+        // go nowhere.
+        let outputs = (0..map::CPU_COUNT)
+            .map(|i| match core_irqs.get(i) {
+                Some(input) => {
+                    let sink = TracedSink::wrap(input.clone(), &irq_trace, 2, cpu_line_name);
+                    GicOutputs {
+                        irq: IrqLine::new(sink.clone(), 0),
+                        fiq: IrqLine::new(sink, 1),
+                    }
+                }
+                None => GicOutputs {
                     irq: IrqLine::disconnected(),
                     fiq: IrqLine::disconnected(),
                 },
-            ],
-        );
+            })
+            .collect();
+        let gic = Gic::new(256, outputs);
         let spi_sink = TracedSink::wrap(gic.spi_sink(), &irq_trace, 256, gic_line_name);
         let spi = |n: u32| IrqLine::new(spi_sink.clone(), map::gic_spi(n));
-        let timer_outputs = TimerToGic::new(TracedSink::wrap(
-            gic.ppi_sink(0),
-            &irq_trace,
-            32,
-            gic_line_name,
-        ));
-        let mut cpu = Cpu::new(clock.clone(), Box::new(timer_outputs))?;
-        cpu_irq.connect(cpu.handle());
-        cpu.set_mp_affinity(map::CPU0_MPIDR_AFFINITY)?;
-        // A write to the FMC's registers can switch its window between direct memory and the
-        // controller: the CPU must stop right after it, before it touches the window.
-        cpu.set_io_barrier(map::FMC, map::FMC_SIZE);
-        let reset = Rc::new(ResetRequest::new(cpu.handle()));
+        let mut cores = Vec::with_capacity(n_cores);
+        for (i, irq) in core_irqs.into_iter().enumerate() {
+            let timer_outputs = TimerToGic::new(TracedSink::wrap(
+                gic.ppi_sink(i),
+                &irq_trace,
+                32,
+                gic_line_name,
+            ));
+            let mut cpu = Cpu::new(clock.clone(), Box::new(timer_outputs))?;
+            irq.connect(cpu.handle());
+            cpu.set_mp_affinity(map::CPU0_MPIDR_AFFINITY + i as u32)?;
+            // A write to the FMC's registers can switch its window between direct memory and
+            // the controller: the CPU must stop right after it, before it touches the window.
+            cpu.set_io_barrier(map::FMC, map::FMC_SIZE);
+            cores.push(Core {
+                cpu,
+                irq,
+                waiting: false,
+            });
+        }
+        let kick = CpuHandle::detached();
+        kick.follow(&cores[0].cpu);
+        let reset = Rc::new(ResetRequest::new(kick.clone()));
 
         // Memory.
         let dram_size = board.dram_bytes();
@@ -410,86 +450,90 @@ impl Ast2600 {
         let mmio = Rc::new(RefCell::new(SocMmio::new(
             bus.clone(),
             fmc.clone(),
-            cpu.handle(),
+            kick.clone(),
         )));
         let flash_mem = devices.flashes[0].borrow().memory().clone();
         let flash_len = flash_mem.len() as u64;
-        // SAFETY: each MemoryBlock's bytes never move, the CPU keeps the blocks alive, and
-        // Rust code only copies in and out of them.
-        unsafe {
-            cpu.map_host_memory(
-                map::BOOT_ALIAS,
-                flash_len,
-                flash_mem.as_ptr(),
-                flash_mem.clone(),
-                Access::ReadExec,
-            )?;
-            cpu.map_host_memory(
-                map::SRAM,
-                map::SRAM_SIZE,
-                sram.as_ptr(),
-                sram.clone(),
-                Access::ReadWriteExec,
-            )?;
-            cpu.map_host_memory(
-                map::DRAM,
-                dram_size,
-                dram.as_ptr(),
-                dram.clone(),
-                Access::ReadWriteExec,
-            )?;
-        }
-        cpu.map_mmio(map::PERIPHERALS, map::PERIPHERALS_SIZE, mmio.clone())?;
-        cpu.map_mmio(map::MPCORE, map::MPCORE_SIZE, mmio.clone())?;
-        // The FMC window: CE0's flash mapped directly (read mode); the rest through the FMC.
         let window_direct = true;
-        // SAFETY: as above.
-        unsafe {
-            cpu.map_host_memory(
-                map::FMC_WINDOW,
-                flash_len,
-                flash_mem.as_ptr(),
-                flash_mem.clone(),
-                Access::ReadExec,
-            )?;
-        }
-        cpu.map_mmio(
-            map::FMC_WINDOW + flash_len,
-            map::FMC_WINDOW_SIZE - flash_len,
-            mmio.clone(),
-        )?;
-        cpu.map_mmio(map::SPI1_WINDOW, map::SPI_WINDOW_SIZE, mmio.clone())?;
-        cpu.map_mmio(map::SPI2_WINDOW, map::SPI_WINDOW_SIZE, mmio.clone())?;
-        // Everything else in the 4 GiB space reads as zero and is logged once per page.
         let unassigned = Rc::new(RefCell::new(Unassigned::default()));
-        let mut mapped = [
-            (map::BOOT_ALIAS, flash_len),
-            (map::SRAM, map::SRAM_SIZE),
-            (map::PERIPHERALS, map::PERIPHERALS_SIZE),
-            (map::FMC_WINDOW, map::FMC_WINDOW_SIZE),
-            (map::SPI1_WINDOW, map::SPI_WINDOW_SIZE),
-            (map::MPCORE, map::MPCORE_SIZE),
-            (map::SPI2_WINDOW, map::SPI_WINDOW_SIZE),
-            (map::DRAM, dram_size),
-        ];
-        mapped.sort();
-        let mut next = 0u64;
-        for (base, size) in mapped.iter().copied().chain([(1u64 << 32, 0)]) {
-            if base > next {
-                cpu.map_mmio(next, base - next, unassigned.clone())?;
+        for core in &mut cores {
+            let cpu = &mut core.cpu;
+            // SAFETY: each MemoryBlock's bytes never move, the CPU keeps the blocks alive, and
+            // Rust code only copies in and out of them.
+            unsafe {
+                cpu.map_host_memory(
+                    map::BOOT_ALIAS,
+                    flash_len,
+                    flash_mem.as_ptr(),
+                    flash_mem.clone(),
+                    Access::ReadExec,
+                )?;
+                cpu.map_host_memory(
+                    map::SRAM,
+                    map::SRAM_SIZE,
+                    sram.as_ptr(),
+                    sram.clone(),
+                    Access::ReadWriteExec,
+                )?;
+                cpu.map_host_memory(
+                    map::DRAM,
+                    dram_size,
+                    dram.as_ptr(),
+                    dram.clone(),
+                    Access::ReadWriteExec,
+                )?;
             }
-            next = next.max(base + size);
+            cpu.map_mmio(map::PERIPHERALS, map::PERIPHERALS_SIZE, mmio.clone())?;
+            cpu.map_mmio(map::MPCORE, map::MPCORE_SIZE, mmio.clone())?;
+            // The FMC window: CE0's flash mapped directly (read mode); the rest through the FMC.
+            // SAFETY: as above.
+            unsafe {
+                cpu.map_host_memory(
+                    map::FMC_WINDOW,
+                    flash_len,
+                    flash_mem.as_ptr(),
+                    flash_mem.clone(),
+                    Access::ReadExec,
+                )?;
+            }
+            cpu.map_mmio(
+                map::FMC_WINDOW + flash_len,
+                map::FMC_WINDOW_SIZE - flash_len,
+                mmio.clone(),
+            )?;
+            cpu.map_mmio(map::SPI1_WINDOW, map::SPI_WINDOW_SIZE, mmio.clone())?;
+            cpu.map_mmio(map::SPI2_WINDOW, map::SPI_WINDOW_SIZE, mmio.clone())?;
+            // Everything else in the 4 GiB space reads as zero and is logged once per page.
+            let mut mapped = [
+                (map::BOOT_ALIAS, flash_len),
+                (map::SRAM, map::SRAM_SIZE),
+                (map::PERIPHERALS, map::PERIPHERALS_SIZE),
+                (map::FMC_WINDOW, map::FMC_WINDOW_SIZE),
+                (map::SPI1_WINDOW, map::SPI_WINDOW_SIZE),
+                (map::MPCORE, map::MPCORE_SIZE),
+                (map::SPI2_WINDOW, map::SPI_WINDOW_SIZE),
+                (map::DRAM, dram_size),
+            ];
+            mapped.sort();
+            let mut next = 0u64;
+            for (base, size) in mapped.iter().copied().chain([(1u64 << 32, 0)]) {
+                if base > next {
+                    cpu.map_mmio(next, base - next, unassigned.clone())?;
+                }
+                next = next.max(base + size);
+            }
         }
 
         Ok(Self {
-            cpu,
+            cores,
+            current: 0,
+            kick,
             clock,
             bus,
             gic,
             fmc,
             flashes: devices.flashes,
             console: devices.console,
-            cpu_irq,
             reset,
             mmio,
             window_direct,
@@ -540,14 +584,53 @@ impl Ast2600 {
         }
         self.mmio
             .borrow_mut()
-            .set_trace(ranges, self.cpu.io_pc(), self.clock.clone());
+            .set_trace(ranges, self.kick.io_pc(), self.clock.clone());
         self.irq_trace.on.set(trace.irq);
         Ok(())
     }
 
     /// The CPU's thread-safe handle (for host threads that must wake the run loop).
     pub fn cpu_handle(&self) -> CpuHandle {
-        self.cpu.handle()
+        self.kick.clone()
+    }
+
+    /// How many cores run.
+    pub fn core_count(&self) -> usize {
+        self.cores.len()
+    }
+
+    /// The core that ran last (the one a debugger or the monitor sees).
+    pub fn current_core(&self) -> usize {
+        self.current
+    }
+
+    /// Makes core `index` the one [`Ast2600::cpu_mut`] returns (monitor, debugger).
+    pub fn select_core(&mut self, index: usize) -> Result<(), SocError> {
+        if index >= self.cores.len() {
+            return Err(SocError(format!(
+                "there are {} cores, not {}",
+                self.cores.len(),
+                index + 1
+            )));
+        }
+        self.switch_to(index);
+        Ok(())
+    }
+
+    /// The core `index`, if there is one.
+    pub fn core_mut(&mut self, index: usize) -> Option<&mut Cpu> {
+        self.cores.get_mut(index).map(|c| &mut c.cpu)
+    }
+
+    /// Whether core `index` waits in WFI.
+    pub fn core_waiting(&self, index: usize) -> bool {
+        self.cores.get(index).is_some_and(|c| c.waiting)
+    }
+
+    fn switch_to(&mut self, index: usize) {
+        self.current = index;
+        self.gic.set_current_cpu(index);
+        self.kick.follow(&self.cores[index].cpu);
     }
 
     /// The virtual clock.
@@ -558,7 +641,11 @@ impl Ast2600 {
     /// What the run loop has done so far.
     pub fn stats(&self) -> RunStats {
         let mut stats = self.stats.clone();
-        stats.busy_skipped_ns = self.cpu.timer().busy_wait_skipped_ns();
+        stats.busy_skipped_ns = self
+            .cores
+            .iter()
+            .map(|c| c.cpu.timer().busy_wait_skipped_ns())
+            .sum();
         let (ns, count) = self.mmio.borrow().timing();
         stats.device_wall_ns += ns;
         stats.mmio_accesses = count;
@@ -581,8 +668,10 @@ impl Ast2600 {
     pub fn set_busy_wait_mode(&mut self, mode: BusyWaitSkip) {
         self.busy_mode = mode;
         let on = mode != BusyWaitSkip::Never;
-        self.cpu.timer().set_busy_wait_skip(on);
-        let limit = self.cpu.timer().busy_wait_limit();
+        for core in &self.cores {
+            core.cpu.timer().set_busy_wait_skip(on);
+        }
+        let limit = self.cores[0].cpu.timer().busy_wait_limit();
         self.mmio
             .borrow_mut()
             .set_deadline_limit(on.then_some(limit));
@@ -644,14 +733,22 @@ impl Ast2600 {
         if !self.is_ram(addr, data.len() as u64) {
             return Err(SocError(format!("{addr:#x}+{:#x} is not RAM", data.len())));
         }
-        Ok(self.cpu.write_memory(addr, data)?)
+        self.cores[0].cpu.write_memory(addr, data)?;
+        // The memory is shared; every other core drops what it translated there too.
+        for core in &mut self.cores[1..] {
+            core.cpu.invalidate_code(addr, data.len() as u64);
+        }
+        Ok(())
     }
 
     /// Points the CPU at `entry` (Thumb state if bit 0 is set) in SVC mode with IRQ and FIQ
     /// masked, the state QEMU's `-kernel` starts a bare-metal ELF in. Other registers keep
     /// their values.
     pub fn start_at(&mut self, entry: u32) {
-        self.cpu.start_at(entry);
+        for core in &mut self.cores {
+            core.cpu.start_at(entry);
+            core.waiting = false;
+        }
     }
 
     /// Runs the guest until the CPU waits in WFI with no interrupt pending: for small guests
@@ -662,8 +759,12 @@ impl Ast2600 {
         loop {
             self.service()?;
             self.fire_deadlines();
+            let Some(next) = self.next_runnable() else {
+                return Ok(());
+            };
+            self.switch_to(next);
             self.stats.slices += 1;
-            match self.cpu.run() {
+            match self.cores[next].cpu.run() {
                 Exit::Requested => {}
                 Exit::Fault(fault) => return Err(SocError(self.describe_fault(&fault))),
                 debug @ (Exit::Breakpoint(_) | Exit::Watchpoint(_)) => {
@@ -671,14 +772,23 @@ impl Ast2600 {
                 }
                 Exit::WaitForInterrupt => {
                     self.stats.wfi += 1;
-                    self.service()?;
-                    self.fire_deadlines();
-                    if !self.cpu_irq.pending() {
-                        return Ok(());
-                    }
+                    self.cores[next].waiting = true;
                 }
             }
         }
+    }
+
+    /// The core to run next, round robin from the one after the current: one that does not
+    /// wait in WFI, or waits with an interrupt pending (it stops waiting). `None`: all wait.
+    fn next_runnable(&mut self) -> Option<usize> {
+        let n = self.cores.len();
+        (1..=n).map(|k| (self.current + k) % n).find(|&i| {
+            let core = &mut self.cores[i];
+            if core.waiting && core.irq.pending() {
+                core.waiting = false;
+            }
+            !core.waiting
+        })
     }
 
     /// Whether the guest changed any flash chip since power-on.
@@ -790,8 +900,12 @@ impl Ast2600 {
         }
         self.stats.resets += 1;
         self.bus.reset();
-        self.cpu.reset()?;
-        self.cpu_irq.clear();
+        for core in &mut self.cores {
+            core.cpu.reset()?;
+            core.irq.clear();
+            core.waiting = false;
+        }
+        self.switch_to(0);
         self.sync_fmc_window()?;
         self.emit(SocEvent::Reset(cause));
         Ok(())
@@ -807,20 +921,23 @@ impl Ast2600 {
         self.stats.window_switches += 1;
         let flash = self.flashes[0].borrow().memory().clone();
         let len = flash.len() as u64;
-        self.cpu.unmap(map::FMC_WINDOW, len)?;
-        if direct {
-            // SAFETY: as in `new`.
-            unsafe {
-                self.cpu.map_host_memory(
-                    map::FMC_WINDOW,
-                    len,
-                    flash.as_ptr(),
-                    flash.clone(),
-                    Access::ReadExec,
-                )?
-            };
-        } else {
-            self.cpu.map_mmio(map::FMC_WINDOW, len, self.mmio.clone())?;
+        for core in &mut self.cores {
+            let cpu = &mut core.cpu;
+            cpu.unmap(map::FMC_WINDOW, len)?;
+            if direct {
+                // SAFETY: as in `new`.
+                unsafe {
+                    cpu.map_host_memory(
+                        map::FMC_WINDOW,
+                        len,
+                        flash.as_ptr(),
+                        flash.clone(),
+                        Access::ReadExec,
+                    )?
+                };
+            } else {
+                cpu.map_mmio(map::FMC_WINDOW, len, self.mmio.clone())?;
+            }
         }
         self.window_direct = direct;
         Ok(())
@@ -837,10 +954,12 @@ impl Ast2600 {
         }
         if let Some((start, end)) = self.flashes[0].borrow_mut().take_modified() {
             // Code run from the flash (boot alias and window) must see the new bytes.
-            self.cpu
-                .invalidate_code(map::BOOT_ALIAS + start, end - start);
-            self.cpu
-                .invalidate_code(map::FMC_WINDOW + start, end - start);
+            for core in &mut self.cores {
+                core.cpu
+                    .invalidate_code(map::BOOT_ALIAS + start, end - start);
+                core.cpu
+                    .invalidate_code(map::FMC_WINDOW + start, end - start);
+            }
         }
         for nic in &mut self.nics {
             nic.deliver(&self.macs[nic.mac]);
@@ -862,25 +981,26 @@ impl Ast2600 {
 
     fn fire_deadlines(&mut self) {
         let now = self.clock.now_ns();
-        if self
-            .cpu
-            .timer()
-            .next_deadline_ns()
-            .is_some_and(|d| d <= now)
-        {
-            self.cpu.timer_tick();
+        for core in &mut self.cores {
+            if core
+                .cpu
+                .timer()
+                .next_deadline_ns()
+                .is_some_and(|d| d <= now)
+            {
+                core.cpu.timer_tick();
+            }
         }
         self.bus.run_deadlines(now);
     }
 
     fn next_deadline(&self) -> Option<u64> {
-        [
-            self.cpu.timer().next_deadline_ns(),
-            self.bus.next_deadline(),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        self.cores
+            .iter()
+            .map(|c| c.cpu.timer().next_deadline_ns())
+            .chain([self.bus.next_deadline()])
+            .flatten()
+            .min()
     }
 
     fn handle_event(&mut self, event: HostEvent) -> Option<Stop> {
@@ -906,7 +1026,7 @@ impl Ast2600 {
     /// Runs the guest until the host quits or pauses or the CPU faults. Host events arrive on
     /// `events`; whoever sends one must also call [`CpuHandle::request_exit`] so the CPU looks.
     pub fn run(&mut self, events: &Receiver<HostEvent>) -> Stop {
-        let ticker = Ticker::start(self.cpu.handle());
+        let ticker = Ticker::start(self.kick.clone());
         let stop = match self.run_loop(events, DebugResume::Continue, &|| false) {
             DebugStop::Stop(stop) => stop,
             // No debugger: a breakpoint cannot be set, and nothing interrupts.
@@ -929,7 +1049,7 @@ impl Ast2600 {
     ) -> DebugStop {
         self.clock.resume();
         self.debugging = true;
-        let ticker = (resume == DebugResume::Continue).then(|| Ticker::start(self.cpu.handle()));
+        let ticker = (resume == DebugResume::Continue).then(|| Ticker::start(self.kick.clone()));
         let stop = self.run_loop(events, resume, interrupted);
         drop(ticker);
         self.debugging = false;
@@ -939,7 +1059,7 @@ impl Ast2600 {
 
     /// The core, for a debugger: registers, memory by virtual address, breakpoints.
     pub fn cpu_mut(&mut self) -> &mut Cpu {
-        &mut self.cpu
+        &mut self.cores[self.current].cpu
     }
 
     fn run_loop(
@@ -968,28 +1088,51 @@ impl Ast2600 {
                 continue;
             }
             self.fire_deadlines();
+            // A debugger's step moves the core it looks at; otherwise the cores take turns.
+            let next = match resume {
+                DebugResume::Step => Some(self.current),
+                DebugResume::Continue => self.next_runnable(),
+            };
+            let Some(next) = next else {
+                // Every core waits for an interrupt.
+                self.stats.device_wall_ns += device_start.elapsed().as_nanos() as u64;
+                match self.idle(events, interrupted) {
+                    Idle::Resume => continue,
+                    Idle::Interrupted => return DebugStop::Interrupted,
+                    Idle::Stop(stop) => return DebugStop::Stop(stop),
+                }
+            };
+            self.switch_to(next);
+            let timer = self.cores[next].cpu.timer();
             if self.busy_mode == BusyWaitSkip::ExceptConsoleInput {
                 // Real time while the guest waits for a key on the console; skipped otherwise.
                 let skip = !self.console.borrow().polled_for_input();
-                if skip != self.cpu.timer().busy_wait_skip() {
-                    self.cpu.timer().set_busy_wait_skip(skip);
+                if skip != timer.busy_wait_skip() {
+                    timer.set_busy_wait_skip(skip);
                 }
             }
-            if self.cpu.timer().busy_wait_skip() {
-                let next = self.bus.next_deadline().unwrap_or(u64::MAX);
-                self.cpu.timer().busy_wait_limit().set(next);
+            if timer.busy_wait_skip() {
+                let limit = self.bus.next_deadline().unwrap_or(u64::MAX);
+                timer.busy_wait_limit().set(limit);
             }
             self.stats.device_wall_ns += device_start.elapsed().as_nanos() as u64;
             self.stats.slices += 1;
+            let cpu = &mut self.cores[next].cpu;
             let exit = match resume {
-                DebugResume::Continue => self.cpu.run(),
-                DebugResume::Step => self.cpu.step(),
+                DebugResume::Continue => cpu.run(),
+                DebugResume::Step => cpu.step(),
             };
             match exit {
                 Exit::Requested if resume == DebugResume::Step => return DebugStop::Stepped,
                 Exit::Requested => {
-                    // Two looks in a row at a CPU spinning on itself with IRQs off: halted.
-                    if self.cpu.is_stuck() {
+                    // Two looks in a row at a CPU spinning on itself with IRQs off, the other
+                    // cores waiting for interrupts: halted.
+                    let others_wait = self
+                        .cores
+                        .iter()
+                        .enumerate()
+                        .all(|(i, c)| i == next || c.waiting);
+                    if others_wait && self.cores[next].cpu.is_stuck() {
                         self.stuck_exits += 1;
                         if self.stuck_exits >= 2 {
                             return DebugStop::Stop(Stop::Halted);
@@ -1009,11 +1152,7 @@ impl Ast2600 {
                 }
                 Exit::WaitForInterrupt => {
                     self.stats.wfi += 1;
-                    match self.idle(events, interrupted) {
-                        Idle::Resume => {}
-                        Idle::Interrupted => return DebugStop::Interrupted,
-                        Idle::Stop(stop) => return DebugStop::Stop(stop),
-                    }
+                    self.cores[next].waiting = true;
                 }
             }
         }
@@ -1051,7 +1190,7 @@ impl Ast2600 {
                 return Idle::Stop(Stop::Fault(e.0));
             }
             self.fire_deadlines();
-            if self.cpu_irq.pending() {
+            if self.cores.iter().any(|c| c.irq.pending()) {
                 return Idle::Resume;
             }
             if interrupted() {
@@ -1144,7 +1283,7 @@ impl Ast2600 {
     pub fn waker(&self) -> Waker {
         Waker {
             tx: self.wake_tx.clone(),
-            cpu: self.cpu.handle(),
+            cpu: self.kick.clone(),
         }
     }
 
@@ -1212,6 +1351,13 @@ impl Ast2600 {
     /// The GIC (for tests and monitors).
     pub fn gic(&self) -> &Gic {
         &self.gic
+    }
+}
+
+impl Drop for Ast2600 {
+    fn drop(&mut self) {
+        // Host threads may still kick after the cores are gone: the handle reaches none.
+        self.kick.detach();
     }
 }
 

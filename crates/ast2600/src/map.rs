@@ -5,6 +5,8 @@
 
 /// MPIDR affinity of CPU0 (the DT's `cpu@f00`).
 pub const CPU0_MPIDR_AFFINITY: u32 = 0xf00;
+/// Cortex-A7 cores of the AST2600 (MPIDR affinity 0xF00 and 0xF01: `cpu@f00`, `cpu@f01`).
+pub const CPU_COUNT: usize = 2;
 
 /// Boot region: FMC CE0 seen at 0 (the CPU starts executing the flash here).
 pub const BOOT_ALIAS: u64 = 0x0000_0000;

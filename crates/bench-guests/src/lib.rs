@@ -107,6 +107,11 @@ pub const ALL: &[Guest] = &[
     SPI_USER,
 ];
 
+/// Two cores: a counter both increment with LDREX/STREX, one under a spinlock, and an SGI
+/// ping-pong; CPU0 prints the results (`SMP counter=001e8480 locked=00061a80 pings=000000c8
+/// from=00000001`). Needs `--smp 2`.
+pub const SMP: &[u8] = elf!("smp");
+
 /// Prints "Hello from a bare-metal ARM ELF" on UART5 and parks (ARM state).
 pub const HELLO: &[u8] = elf!("hello");
 /// Prints "Hello from Thumb code" on UART5 and parks (Thumb entry, bit 0 of e_entry set).

@@ -64,6 +64,27 @@ pub static COMMANDS: &[Command] = &[
         text: Some(machine_text),
     },
     Command {
+        name: "query-cpus",
+        aliases: &["info cpus"],
+        params: &[],
+        help: "the cores: MPIDR, PC, whether each waits in WFI, which the monitor looks at",
+        run: query_cpus,
+        text: Some(cpus_text),
+    },
+    Command {
+        name: "cpu",
+        aliases: &[],
+        params: &[Param {
+            name: "index",
+            ty: ArgType::Int { min: 0, max: 7 },
+            required: true,
+            help: "core number (0 = CPU0)",
+        }],
+        help: "the core query-registers and memory-read look at",
+        run: select_cpu,
+        text: Some(|v| format!("CPU{} selected\n", v["index"])),
+    },
+    Command {
         name: "query-registers",
         aliases: &["info registers"],
         params: &[],
@@ -358,7 +379,7 @@ fn query_machine(ctx: &mut Context<'_>, _: &Args) -> Result<Value, CommandError>
         "description": board.description,
         "soc": board.soc.name(),
         "cores": board.cpus,
-        "cores_running": 1,
+        "cores_running": ctx.soc.core_count(),
         "dram_bytes": ctx.soc.dram_size(),
         "console": board.console,
         "flashes": flashes,
@@ -404,6 +425,55 @@ const REGISTER_NAMES: [&str; 17] = [
     "r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "sp", "lr",
     "pc", "cpsr",
 ];
+
+fn query_cpus(ctx: &mut Context<'_>, _: &Args) -> Result<Value, CommandError> {
+    let current = ctx.soc.current_core();
+    let mut cpus = Vec::new();
+    for i in 0..ctx.soc.core_count() {
+        let waiting = ctx.soc.core_waiting(i);
+        let cpu = ctx.soc.core_mut(i).expect("in range");
+        cpus.push(json!({
+            "index": i,
+            "mpidr": cpu.cp15(ast2600::Cp15::MPIDR).unwrap_or(0),
+            "pc": cpu.reg(Reg::Pc),
+            "waiting": waiting,
+            "current": i == current,
+        }));
+    }
+    Ok(Value::Array(cpus))
+}
+
+fn cpus_text(v: &Value) -> String {
+    let mut out = String::new();
+    for c in v.as_array().into_iter().flatten() {
+        let _ = writeln!(
+            out,
+            "{} CPU{} mpidr={:#010x} pc={:#010x}{}",
+            if c["current"] == json!(true) {
+                "*"
+            } else {
+                " "
+            },
+            c["index"],
+            c["mpidr"].as_u64().unwrap_or(0),
+            c["pc"].as_u64().unwrap_or(0),
+            if c["waiting"] == json!(true) {
+                " (WFI)"
+            } else {
+                ""
+            }
+        );
+    }
+    out
+}
+
+fn select_cpu(ctx: &mut Context<'_>, args: &Args) -> Result<Value, CommandError> {
+    let index = args.int("index").unwrap_or(0) as usize;
+    ctx.soc
+        .select_core(index)
+        .map_err(|e| CommandError::generic(e.0))?;
+    Ok(json!({"index": index}))
+}
 
 fn query_registers(ctx: &mut Context<'_>, _: &Args) -> Result<Value, CommandError> {
     let cpu = ctx.soc.cpu_mut();

@@ -283,6 +283,39 @@ impl CpuHandle {
         let _ = self.with(|uc| unsafe { ffi::uc_ast_set_irq_line(uc, 1, level as i32) });
     }
 
+    /// A handle that reaches no core until [`CpuHandle::follow`] points it at one: for the
+    /// host threads of a machine whose cores take turns on one thread (their kicks go to the
+    /// core running now).
+    pub fn detached() -> Self {
+        CpuHandle {
+            engine: Arc::new(RwLock::new(None)),
+        }
+    }
+
+    /// Makes this handle (and its clones) reach `cpu` from now on.
+    pub fn follow(&self, cpu: &Cpu) {
+        let target = cpu.handle.engine.read().ok().and_then(|g| *g);
+        if let Ok(mut g) = self.engine.write() {
+            *g = target;
+        }
+    }
+
+    /// Makes this handle reach no core (before the cores it followed go away).
+    pub fn detach(&self) {
+        if let Ok(mut g) = self.engine.write() {
+            *g = None;
+        }
+    }
+
+    /// A reader of the PC of the instruction making an MMIO access, on the core this handle
+    /// reaches (traces; see [`Cpu::io_pc`]).
+    pub fn io_pc(&self) -> IoPc {
+        IoPc {
+            handle: self.clone(),
+            _not_send: std::marker::PhantomData,
+        }
+    }
+
     /// Makes [`Cpu::run`] return at the next block boundary (never mid-instruction).
     pub fn request_exit(&self) {
         // SAFETY: as in `set_irq`.

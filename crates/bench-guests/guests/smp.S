@@ -1,0 +1,209 @@
+@ Two cores at once (tests of --smp 2 under --elf): both start at the entry, tell themselves
+@ apart by MPIDR, and then
+@  1. each adds 1 to a shared counter 1,000,000 times with LDREX/STREX;
+@  2. each adds 1 to a second counter 200,000 times with plain loads and stores, under a
+@     spinlock (LDREX/STREX to take it, a store to drop it);
+@  3. once both are done, CPU0 sends SGI 1 to CPU1 and CPU1 answers with SGI 2, 200 times
+@     (each polls its GIC CPU interface's IAR with interrupts masked).
+@ CPU0 then prints the two counters and the pings in hex:
+@  "SMP counter=001e8480 locked=00061a80 pings=000000c8 from=00000001"
+@ and both cores park in WFI.
+    .syntax unified
+    .arch armv7-a
+    .arm
+
+    .equ UART5,             0x1E784000
+    .equ UART_LSR,          0x14
+    .equ LSR_THRE,          0x20
+    .equ GICD,              0x40461000
+    .equ GICD_SGIR,         0xF00
+    .equ GICC,              0x40462000
+    .equ GICC_PMR,          0x04
+    .equ GICC_IAR,          0x0C
+    .equ GICC_EOIR,         0x10
+    .equ ATOMIC_ROUNDS,     1000000
+    .equ LOCKED_ROUNDS,     200000
+    .equ PINGS,             200
+
+    .section .text.start, "ax"
+    .global _start
+_start:
+    cpsid if
+    mrc p15, 0, r11, c0, c0, 5          @ MPIDR
+    and r11, r11, #0xff                 @ r11: this core (0 or 1)
+    ldr sp, =stack_top
+    sub sp, sp, r11, lsl #12            @ 4 KiB of stack each
+
+    @ The GIC: distributor on (once), this core's CPU interface on, every priority let through.
+    ldr r0, =GICD
+    mov r1, #1
+    cmp r11, #0
+    streq r1, [r0]
+    ldr r0, =GICC
+    mov r1, #0xff
+    str r1, [r0, #GICC_PMR]
+    mov r1, #1
+    str r1, [r0]
+
+    @ 1. The shared counter, with exclusives.
+    ldr r0, =counter
+    ldr r1, =ATOMIC_ROUNDS
+1:  ldrex r2, [r0]
+    add r2, r2, #1
+    strex r3, r2, [r0]
+    cmp r3, #0
+    bne 1b
+    subs r1, r1, #1
+    bne 1b
+
+    @ 2. The counter under a spinlock.
+    ldr r0, =lock
+    ldr r4, =locked
+    ldr r1, =LOCKED_ROUNDS
+    mov r5, #1
+2:  ldrex r2, [r0]
+    cmp r2, #0
+    bne 2b                              @ held by the other core
+    strex r3, r5, [r0]
+    cmp r3, #0
+    bne 2b
+    dmb
+    ldr r2, [r4]
+    add r2, r2, #1
+    str r2, [r4]
+    dmb
+    mov r2, #0
+    str r2, [r0]                        @ drop the lock
+    subs r1, r1, #1
+    bne 2b
+
+    @ Both done before the pings.
+    ldr r0, =done
+3:  ldrex r2, [r0]
+    add r2, r2, #1
+    strex r3, r2, [r0]
+    cmp r3, #0
+    bne 3b
+4:  ldr r2, [r0]
+    cmp r2, #2
+    bne 4b
+
+    @ 3. SGI ping-pong.
+    ldr r6, =GICD
+    ldr r7, =GICC
+    ldr r8, =PINGS
+    cmp r11, #0
+    bne pong
+ping:
+    ldr r1, =(0x2 << 16) | 1            @ SGI 1 to CPU1 (target list bit 1)
+    str r1, [r6, #GICD_SGIR]
+5:  ldr r2, [r7, #GICC_IAR]
+    ubfx r3, r2, #0, #10
+    cmp r3, #2
+    bne 5b
+    str r2, [r7, #GICC_EOIR]
+    ubfx r10, r2, #10, #3               @ the sender: CPU1
+    ldr r0, =pings
+    ldr r1, [r0]
+    add r1, r1, #1
+    str r1, [r0]
+    subs r8, r8, #1
+    bne ping
+    b report
+pong:
+6:  ldr r2, [r7, #GICC_IAR]
+    ubfx r3, r2, #0, #10
+    cmp r3, #1
+    bne 6b
+    str r2, [r7, #GICC_EOIR]
+    ldr r1, =(0x1 << 16) | 2            @ SGI 2 to CPU0
+    str r1, [r6, #GICD_SGIR]
+    subs r8, r8, #1
+    bne pong
+    b park
+
+report:
+    adr r0, s_counter
+    bl puts
+    ldr r0, =counter
+    ldr r0, [r0]
+    bl puthex
+    adr r0, s_locked
+    bl puts
+    ldr r0, =locked
+    ldr r0, [r0]
+    bl puthex
+    adr r0, s_pings
+    bl puts
+    ldr r0, =pings
+    ldr r0, [r0]
+    bl puthex
+    adr r0, s_from
+    bl puts
+    mov r0, r10
+    bl puthex
+    adr r0, s_end
+    bl puts
+park:
+    cpsid if
+7:  wfi
+    b 7b
+
+@ puts: the NUL-terminated string at r0 on UART5. Clobbers r0-r3.
+puts:
+    ldr r1, =UART5
+1:  ldrb r2, [r0], #1
+    cmp r2, #0
+    bxeq lr
+2:  ldr r3, [r1, #UART_LSR]
+    tst r3, #LSR_THRE
+    beq 2b
+    str r2, [r1]
+    b 1b
+
+@ puthex: r0 as 8 hex digits on UART5. Clobbers r0-r4.
+puthex:
+    ldr r1, =UART5
+    mov r4, #28
+1:  lsr r2, r0, r4
+    and r2, r2, #0xf
+    cmp r2, #10
+    addlo r2, r2, #'0'
+    addhs r2, r2, #('a' - 10)
+2:  ldr r3, [r1, #UART_LSR]
+    tst r3, #LSR_THRE
+    beq 2b
+    str r2, [r1]
+    subs r4, r4, #4
+    bpl 1b
+    bx lr
+
+s_counter:
+    .asciz "SMP counter="
+s_locked:
+    .asciz " locked="
+s_pings:
+    .asciz " pings="
+s_from:
+    .asciz " from="
+s_end:
+    .asciz "\r\n"
+    .balign 4
+    .ltorg
+
+    .data
+    .balign 64
+counter:    .word 0
+    .balign 64
+lock:       .word 0
+    .balign 64
+locked:     .word 0
+    .balign 64
+done:       .word 0
+    .balign 64
+pings:      .word 0
+
+    .bss
+    .balign 4096
+stacks:     .space 2 * 4096
+stack_top:
