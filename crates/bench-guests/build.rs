@@ -1,6 +1,6 @@
 //! Assembles and links the guests in guests/ with binutils-arm-none-eabi into OUT_DIR.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 /// (output name, source, SAME_PAGE).
@@ -34,7 +34,8 @@ fn run(tool: &str, args: &[&std::ffi::OsStr]) {
 }
 
 fn main() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("guests");
+    let src = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"))
+        .join("guests");
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("OUT_DIR"));
     println!("cargo:rerun-if-changed={}", src.display());
     for entry in std::fs::read_dir(&src).expect("guests/") {

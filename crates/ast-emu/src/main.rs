@@ -52,8 +52,10 @@ struct Args {
     memory: Option<u64>,
 
     /// Cores to run: 1 (the default for now) or 2 (at most the board's). Both start at the
-    /// same place: a bare-metal `--elf`'s entry, or the reset vector (firmware boots with two
-    /// cores are not supported yet: the mailbox u-boot parks CPU1 in is not modelled).
+    /// same place: the reset vector, where u-boot parks CPU1 in the SCU's SMP mailbox until
+    /// Linux releases it, or a bare-metal `--elf`'s entry. Two cores take turns on one host
+    /// thread. Not yet the default: TLB and instruction-cache maintenance do not reach the
+    /// other core (docs/smp-bring-up.md).
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
     smp: u8,
 

@@ -283,6 +283,8 @@ pub struct Ast2600 {
     current: usize,
     /// Reaches the core that runs now: what host threads, the ticker and devices kick.
     kick: CpuHandle,
+    /// The core the monitor chose (`cpu N`), if it chose one; else the one that ran last.
+    selected: Option<usize>,
     clock: VirtualClock,
     bus: Rc<Bus>,
     gic: Gic,
@@ -326,6 +328,9 @@ struct Core {
     irq: Rc<CpuIrqInput>,
     /// It waits in WFI for an interrupt.
     waiting: bool,
+    /// It jumped into u-boot's wait loop in the SMP mailbox: it runs again when the go
+    /// signature for it appears (see [`map::SMP_WAIT_LOOP`]).
+    parked: bool,
 }
 
 /// What `--trace` turns on (all off by default, and free when off).
@@ -396,7 +401,14 @@ impl Ast2600 {
                 cpu,
                 irq,
                 waiting: false,
+                parked: false,
             });
+        }
+        // One system counter for all cores.
+        if let Some((first, others)) = cores.split_first_mut() {
+            for core in others {
+                core.cpu.share_counter_with(&first.cpu);
+            }
         }
         let kick = CpuHandle::detached();
         kick.follow(&cores[0].cpu);
@@ -528,6 +540,7 @@ impl Ast2600 {
             cores,
             current: 0,
             kick,
+            selected: None,
             clock,
             bus,
             gic,
@@ -599,9 +612,10 @@ impl Ast2600 {
         self.cores.len()
     }
 
-    /// The core that ran last (the one a debugger or the monitor sees).
+    /// The core the monitor and a debugger see: the one `cpu N` chose
+    /// ([`Ast2600::select_core`]), else the one that ran last.
     pub fn current_core(&self) -> usize {
-        self.current
+        self.selected.unwrap_or(self.current)
     }
 
     /// Makes core `index` the one [`Ast2600::cpu_mut`] returns (monitor, debugger).
@@ -613,7 +627,7 @@ impl Ast2600 {
                 index + 1
             )));
         }
-        self.switch_to(index);
+        self.selected = Some(index);
         Ok(())
     }
 
@@ -766,6 +780,7 @@ impl Ast2600 {
             self.stats.slices += 1;
             match self.cores[next].cpu.run() {
                 Exit::Requested => {}
+                Exit::Fault(fault) if self.park(next, &fault) => {}
                 Exit::Fault(fault) => return Err(SocError(self.describe_fault(&fault))),
                 debug @ (Exit::Breakpoint(_) | Exit::Watchpoint(_)) => {
                     return Err(SocError(format!("unexpected debug stop {debug:?}")))
@@ -782,13 +797,45 @@ impl Ast2600 {
     /// wait in WFI, or waits with an interrupt pending (it stops waiting). `None`: all wait.
     fn next_runnable(&mut self) -> Option<usize> {
         let n = self.cores.len();
-        (1..=n).map(|k| (self.current + k) % n).find(|&i| {
+        let current = self.current;
+        (1..=n).map(|k| (current + k) % n).find(|&i| {
+            if self.cores[i].parked {
+                self.release_if_signalled(i);
+            }
             let core = &mut self.cores[i];
+            if core.parked {
+                return false;
+            }
             if core.waiting && core.irq.pending() {
                 core.waiting = false;
             }
             !core.waiting
         })
+    }
+
+    /// A core fetching from u-boot's wait loop in the SCU (which no core can fetch from)
+    /// is parked there instead of faulting: the loop only waits for the go signature.
+    fn park(&mut self, index: usize, fault: &cpu::Fault) -> bool {
+        let at_loop = !fault.thumb && map::SMP_WAIT_LOOP.contains(&u64::from(fault.pc));
+        if at_loop && self.cores.len() > 1 {
+            log::info!("soc: CPU{index} waits in the SMP mailbox");
+            self.cores[index].parked = true;
+        }
+        at_loop && self.cores.len() > 1
+    }
+
+    /// Releases parked core `index` when the mailbox holds its go signature: it jumps to the
+    /// entry address, as the loop's `ldr pc` does.
+    fn release_if_signalled(&mut self, index: usize) {
+        let go = self.bus.read(map::SMP_GO, 4).unwrap_or(0) as u32;
+        if go != map::SMP_GO_SIGNATURE | index as u32 {
+            return;
+        }
+        let entry = self.bus.read(map::SMP_ENTRY, 4).unwrap_or(0) as u32;
+        log::info!("soc: CPU{index} released to {entry:#010x}");
+        let cpu = &mut self.cores[index].cpu;
+        cpu.set_reg(Reg::Pc, entry & !1);
+        self.cores[index].parked = false;
     }
 
     /// Whether the guest changed any flash chip since power-on.
@@ -904,6 +951,7 @@ impl Ast2600 {
             core.cpu.reset()?;
             core.irq.clear();
             core.waiting = false;
+            core.parked = false;
         }
         self.switch_to(0);
         self.sync_fmc_window()?;
@@ -1049,6 +1097,8 @@ impl Ast2600 {
     ) -> DebugStop {
         self.clock.resume();
         self.debugging = true;
+        // A debugger sees the core that stops.
+        self.selected = None;
         let ticker = (resume == DebugResume::Continue).then(|| Ticker::start(self.kick.clone()));
         let stop = self.run_loop(events, resume, interrupted);
         drop(ticker);
@@ -1059,7 +1109,8 @@ impl Ast2600 {
 
     /// The core, for a debugger: registers, memory by virtual address, breakpoints.
     pub fn cpu_mut(&mut self) -> &mut Cpu {
-        &mut self.cores[self.current].cpu
+        let index = self.selected.unwrap_or(self.current);
+        &mut self.cores[index].cpu
     }
 
     fn run_loop(
@@ -1125,14 +1176,13 @@ impl Ast2600 {
             match exit {
                 Exit::Requested if resume == DebugResume::Step => return DebugStop::Stepped,
                 Exit::Requested => {
-                    // Two looks in a row at a CPU spinning on itself with IRQs off, the other
-                    // cores waiting for interrupts: halted.
-                    let others_wait = self
-                        .cores
-                        .iter()
-                        .enumerate()
-                        .all(|(i, c)| i == next || c.waiting);
-                    if others_wait && self.cores[next].cpu.is_stuck() {
+                    // Two looks in a row at a core spinning on itself with IRQs off, every
+                    // other core waiting for interrupts, spinning so too, or stopped with IRQs
+                    // and FIQs masked (Linux stops the other cores so before it halts): halted.
+                    let stuck = |c: &Core| c.cpu.is_stuck();
+                    let done =
+                        |c: &Core| c.waiting || stuck(c) || c.cpu.reg(Reg::Cpsr) & 0xc0 == 0xc0;
+                    if self.cores.iter().any(stuck) && self.cores.iter().all(done) {
                         self.stuck_exits += 1;
                         if self.stuck_exits >= 2 {
                             return DebugStop::Stop(Stop::Halted);
@@ -1143,6 +1193,7 @@ impl Ast2600 {
                 }
                 Exit::Breakpoint(addr) => return DebugStop::Breakpoint(addr),
                 Exit::Watchpoint(hit) => return DebugStop::Watchpoint(hit),
+                Exit::Fault(fault) if self.park(next, &fault) => {}
                 Exit::Fault(fault) => {
                     return DebugStop::Stop(Stop::Fault(self.describe_fault(&fault)))
                 }

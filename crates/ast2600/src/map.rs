@@ -5,6 +5,19 @@
 
 /// MPIDR affinity of CPU0 (the DT's `cpu@f00`).
 pub const CPU0_MPIDR_AFFINITY: u32 = 0xf00;
+/// The SMP mailbox in the SCU's CPU scratch registers (Linux `aspeed,ast2600-smpmem`, SCU
+/// 0x180): the secondary core's entry address, its go signature, u-boot's ready word, then the
+/// five-instruction wait loop u-boot copies there and the parked core runs.
+pub const SMP_MAILBOX: u64 = SCU + 0x180;
+/// Mailbox word: the address the released core jumps to (Linux `BOOT_ADDR`).
+pub const SMP_ENTRY: u64 = SMP_MAILBOX;
+/// Mailbox word: [`SMP_GO_SIGNATURE`] | the core's Aff0 releases it (Linux `BOOT_SIG`).
+pub const SMP_GO: u64 = SMP_MAILBOX + 0x4;
+/// The go signature (Linux platsmp.c, u-boot lowlevel_init.S).
+pub const SMP_GO_SIGNATURE: u32 = 0xABBA_AB00;
+/// Where u-boot's copied wait loop runs (SCU 0x18C-0x19F); cores cannot fetch from the SCU, so
+/// a core that jumps there is parked by the SoC until its go signature appears.
+pub const SMP_WAIT_LOOP: std::ops::Range<u64> = SMP_MAILBOX + 0xC..SMP_MAILBOX + 0x20;
 /// Cortex-A7 cores of the AST2600 (MPIDR affinity 0xF00 and 0xF01: `cpu@f00`, `cpu@f01`).
 pub const CPU_COUNT: usize = 2;
 

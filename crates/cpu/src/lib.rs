@@ -464,6 +464,12 @@ impl Cpu {
         Ok(())
     }
 
+    /// Makes this core count on `primary`'s system counter (cores of one machine see the same
+    /// CNTPCT, at the rate the primary's CNTFRQ sets).
+    pub fn share_counter_with(&mut self, primary: &Cpu) {
+        self.timer.share_counter(&primary.timer);
+    }
+
     /// The thread-safe input handle.
     pub fn handle(&self) -> CpuHandle {
         self.handle.clone()

@@ -24,13 +24,21 @@ pub trait TimerOutputs {
 pub struct GenericTimer {
     clock: VirtualClock,
     outputs: Box<dyn TimerOutputs>,
-    /// Counter rate (Hz) and the point (ns, count) from which it counts.
-    freq: Cell<u64>,
-    base_ns: Cell<u64>,
-    base_count: Cell<u64>,
+    /// The counter: shared by every core of the machine (CNTPCT is one system counter).
+    base: std::rc::Rc<CounterBase>,
+    /// Whether this core's CNTFRQ sets the counter's rate (the first core's does; the
+    /// others count at the rate it set, whatever their own CNTFRQ holds).
+    sets_rate: bool,
     levels: [Cell<bool>; 4],
     deadlines: [Cell<u64>; 4],
     busy: BusyWait,
+}
+
+/// Counter rate (Hz) and the point (ns, count) from which it counts.
+struct CounterBase {
+    freq: Cell<u64>,
+    ns: Cell<u64>,
+    count: Cell<u64>,
 }
 
 /// Skipping busy waits: a guest that reads the counter over and over (u-boot's `udelay` and
@@ -67,10 +75,13 @@ impl GenericTimer {
         Self {
             clock,
             outputs,
-            // The core's CNTFRQ reset value until the firmware writes its own.
-            freq: Cell::new(62_500_000),
-            base_ns: Cell::new(now),
-            base_count: Cell::new(0),
+            base: std::rc::Rc::new(CounterBase {
+                // The core's CNTFRQ reset value until the firmware writes its own.
+                freq: Cell::new(62_500_000),
+                ns: Cell::new(now),
+                count: Cell::new(0),
+            }),
+            sets_rate: true,
             levels: Default::default(),
             deadlines: [const { Cell::new(u64::MAX) }; 4],
             busy: BusyWait {
@@ -78,6 +89,13 @@ impl GenericTimer {
                 ..BusyWait::default()
             },
         }
+    }
+
+    /// Counts on `primary`'s counter from now on (a second core of the same machine): the
+    /// same CNTPCT values, at the rate `primary`'s CNTFRQ sets.
+    pub(crate) fn share_counter(&mut self, primary: &GenericTimer) {
+        self.base = primary.base.clone();
+        self.sets_rate = false;
     }
 
     /// Turns busy-wait skipping on or off (see [`GenericTimer::busy_wait_limit`]).
@@ -146,8 +164,8 @@ impl GenericTimer {
     }
 
     fn count_at(&self, now_ns: u64) -> u64 {
-        let elapsed = now_ns.saturating_sub(self.base_ns.get()) as u128;
-        self.base_count.get() + (elapsed * self.freq.get() as u128 / NS_PER_S) as u64
+        let elapsed = now_ns.saturating_sub(self.base.ns.get()) as u128;
+        self.base.count.get() + (elapsed * self.base.freq.get() as u128 / NS_PER_S) as u64
     }
 
     /// The counter (CNTPCT) now, for `cntfrq` Hz; a new rate takes effect from this moment.
@@ -156,25 +174,26 @@ impl GenericTimer {
         if self.busy.enabled.get() {
             now = self.skip_busy_wait(now);
         }
-        if cntfrq != self.freq.get() && cntfrq != 0 {
+        if self.sets_rate && cntfrq != self.base.freq.get() && cntfrq != 0 {
             let count = self.count_at(now);
-            self.base_ns.set(now);
-            self.base_count.set(count);
-            self.freq.set(cntfrq);
+            self.base.ns.set(now);
+            self.base.count.set(count);
+            self.base.freq.set(cntfrq);
         }
         self.count_at(now)
     }
 
     /// The counter rate in use (Hz).
     pub fn frequency(&self) -> u64 {
-        self.freq.get()
+        self.base.freq.get()
     }
 
     /// Virtual time (ns) at which the counter reaches `count`.
     fn ns_for_count(&self, count: u64) -> u64 {
-        let ahead = count.saturating_sub(self.base_count.get()) as u128;
-        let ns = (ahead * NS_PER_S).div_ceil(self.freq.get().max(1) as u128);
-        self.base_ns
+        let ahead = count.saturating_sub(self.base.count.get()) as u128;
+        let ns = (ahead * NS_PER_S).div_ceil(self.base.freq.get().max(1) as u128);
+        self.base
+            .ns
             .get()
             .saturating_add(ns.min(u64::MAX as u128) as u64)
     }

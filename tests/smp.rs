@@ -1,0 +1,43 @@
+//! Both cores on the project's image (`--smp 2`): CPU1 parks in u-boot's SMP mailbox, Linux
+//! releases it, `nproc` says 2, and a CPU-bound process pinned to each core finishes, boot
+//! after boot.
+
+mod support;
+
+use support::{login_to_default_image, Emulator};
+
+/// Boots the built-in image with two cores and checks Linux has both, `rounds` times.
+fn boots_with_two_cores(rounds: usize) {
+    for round in 0..rounds {
+        let mut emu = Emulator::start(&["--smp", "2"]);
+        emu.expect("smp: Bringing up secondary CPUs");
+        let seen = emu.expect("SMP: Total of");
+        assert!(
+            seen.contains("Brought up 1 node, 2 CPUs") && !seen.contains("failed to come online"),
+            "boot {round}: {seen}"
+        );
+        login_to_default_image(&mut emu);
+        // The quotes keep the markers out of the echoed command line.
+        emu.send("echo N''=$(nproc) P''=$(grep -c ^processor /proc/cpuinfo)\r");
+        emu.expect("N=2 P=2");
+        emu.expect("# ");
+        emu.send(
+            "for c in 0 1; do taskset -c $c sh -c 'i=0; while [ $i -lt 20000 ]; do \
+             i=$((i+1)); done; echo PIN''NED-$(cat /proc/self/stat | cut -d\" \" -f39)' & \
+             done; wait; echo BO''TH\r",
+        );
+        let out = emu.expect("BOTH");
+        assert!(
+            out.contains("PINNED-0") && out.contains("PINNED-1"),
+            "boot {round}: each pinned process ran on its core: {out}"
+        );
+        emu.expect("# ");
+        emu.send("poweroff -f\r");
+        assert_eq!(emu.wait().code(), Some(0), "boot {round}");
+    }
+}
+
+#[test]
+fn linux_brings_up_both_cores_five_boots_in_a_row() {
+    boots_with_two_cores(5);
+}
