@@ -155,7 +155,9 @@ fn busy_waits_take_their_time_when_skipping_is_off() {
     assert_eq!(busy_wait_seconds(&line), 0.0, "{line}");
 }
 
-/// A terminal on stdin is a person who may want to stop autoboot: `auto` skips nothing.
+/// A terminal on stdin is a person who may want to stop autoboot: `auto` keeps the countdown
+/// (the guest polling the console for a key) in real time and skips only the busy waits
+/// before it (u-boot's early delays: a fraction of a second).
 #[test]
 fn a_terminal_at_the_console_gets_the_countdown_in_real_time() {
     if !have("script") {
@@ -171,5 +173,7 @@ fn a_terminal_at_the_console_gets_the_countdown_in_real_time() {
     emu.send("\x01x");
     let line = emu.expect("in busy waits");
     assert!(emu.wait().success());
-    assert_eq!(busy_wait_seconds(&line), 0.0, "{line}");
+    // A second of the countdown has passed; it was not skipped.
+    let skipped = busy_wait_seconds(&line);
+    assert!(skipped < 0.5, "the countdown was skipped: {line}");
 }
