@@ -29,7 +29,10 @@ pub fn shared_image(name: &str) -> Option<PathBuf> {
 #[derive(Default)]
 struct Output {
     text: String,
+    /// Both stdout and stderr reached their end (the emulator is gone).
     closed: bool,
+    /// How many of the two streams reached their end.
+    ended: u8,
 }
 
 /// A running emulator with its console.
@@ -78,7 +81,10 @@ impl Emulator {
                     let (lock, cv) = &*out;
                     let mut o = lock.lock().unwrap();
                     if n == 0 {
-                        o.closed = true;
+                        // Closed once both streams are done: stderr's last words may come
+                        // after stdout's end.
+                        o.ended += 1;
+                        o.closed = o.ended == 2;
                         cv.notify_all();
                         return;
                     }
