@@ -641,7 +641,12 @@ impl Ast2600 {
         self.cores.get(index).is_some_and(|c| c.waiting)
     }
 
+    /// Makes core `index` the one that runs (its banked GIC view, the host's kicks). Free when
+    /// it already is: with one core, always.
     fn switch_to(&mut self, index: usize) {
+        if index == self.current {
+            return;
+        }
         self.current = index;
         self.gic.set_current_cpu(index);
         self.kick.follow(&self.cores[index].cpu);
@@ -1180,8 +1185,7 @@ impl Ast2600 {
                     // other core waiting for interrupts, spinning so too, or stopped with IRQs
                     // and FIQs masked (Linux stops the other cores so before it halts): halted.
                     let stuck = |c: &Core| c.cpu.is_stuck();
-                    let done =
-                        |c: &Core| c.waiting || stuck(c) || c.cpu.reg(Reg::Cpsr) & 0xc0 == 0xc0;
+                    let done = |c: &Core| c.waiting || stuck(c) || c.cpu.interrupts_masked();
                     if self.cores.iter().any(stuck) && self.cores.iter().all(done) {
                         self.stuck_exits += 1;
                         if self.stuck_exits >= 2 {

@@ -486,10 +486,7 @@ impl Cpu {
 
     /// A reader of the PC of the instruction making an MMIO access (traces).
     pub fn io_pc(&self) -> IoPc {
-        IoPc {
-            handle: self.handle.clone(),
-            _not_send: std::marker::PhantomData,
-        }
+        self.handle.io_pc()
     }
 
     /// The generic timer (for deadlines and the counter).
@@ -631,6 +628,12 @@ impl Cpu {
             let mut insn = [0u8; 4];
             self.read_virtual(pc, &mut insn).is_ok() && u32::from_le_bytes(insn) == 0xeaff_fffe
         }
+    }
+
+    /// Whether both IRQ and FIQ are masked (CPSR.I and CPSR.F): no interrupt can reach the
+    /// core.
+    pub fn interrupts_masked(&self) -> bool {
+        self.reg(Reg::Cpsr) & 0xc0 == 0xc0
     }
 
     /// Reads a core register.
