@@ -197,14 +197,9 @@ pub fn spawn_input(
                             let (tx, rx) = crossbeam_channel::bounded(1);
                             let hub = hub.clone();
                             let call: ast2600::HostCall = Box::new(move |soc| {
-                                let mut ctx = control::Context {
-                                    soc,
-                                    hub: &hub,
-                                    client: None,
-                                    stop: None,
-                                };
-                                let _ = tx.send(control::text::run_line(&mut ctx, &cmd));
-                                ctx.stop
+                                let (text, stop) = control::text::run_monitor_line(soc, &hub, &cmd);
+                                let _ = tx.send(text);
+                                stop
                             });
                             if events.send(HostEvent::Call(call)).is_err() {
                                 return;

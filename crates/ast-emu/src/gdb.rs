@@ -495,14 +495,7 @@ impl MonitorCmd for GdbTarget<'_> {
         mut out: ConsoleOutput<'_>,
     ) -> Result<(), Self::Error> {
         let line = String::from_utf8_lossy(cmd);
-        let mut ctx = control::Context {
-            soc: self.soc,
-            hub: self.hub,
-            client: None,
-            stop: None,
-        };
-        let text = control::text::run_line(&mut ctx, &line);
-        let stop = ctx.stop;
+        let (text, stop) = control::text::run_monitor_line(self.soc, self.hub, &line);
         out.write_raw(text.as_bytes());
         if stop.is_some() {
             self.ended = stop;

@@ -10,6 +10,23 @@ use serde_json::{Map, Value};
 use crate::commands::COMMANDS;
 use crate::table::{self, ArgType, Command, Context};
 
+/// Runs one monitor line on `soc` for the console monitor or GDB's `monitor` (no socket
+/// client): its reply, and the stop it asks for (`quit`).
+pub fn run_monitor_line(
+    soc: &mut ast2600::Ast2600,
+    hub: &std::sync::Arc<crate::events::Hub>,
+    line: &str,
+) -> (String, Option<ast2600::Stop>) {
+    let mut ctx = Context {
+        soc,
+        hub,
+        client: None,
+        stop: None,
+    };
+    let text = run_line(&mut ctx, line);
+    (text, ctx.stop)
+}
+
 /// Runs one monitor line and returns its reply (ending in a newline, or empty). A command
 /// that ends the run sets `ctx.stop`.
 pub fn run_line(ctx: &mut Context<'_>, line: &str) -> String {
@@ -209,22 +226,11 @@ mod tests {
         Ast2600::new(config, Box::new(std::io::sink())).unwrap()
     }
 
-    fn run(soc: &mut Ast2600, hub: &Arc<Hub>, line: &str) -> (String, Option<ast2600::Stop>) {
-        let mut ctx = Context {
-            soc,
-            hub,
-            client: None,
-            stop: None,
-        };
-        let text = run_line(&mut ctx, line);
-        (text, ctx.stop)
-    }
-
     #[test]
     fn the_monitor_reaches_the_table_in_old_and_new_shapes() {
         let mut soc = soc();
         let hub = Hub::new();
-        let mut say = |line: &str| run(&mut soc, &hub, line).0;
+        let mut say = |line: &str| run_monitor_line(&mut soc, &hub, line).0;
         assert_eq!(say("temp 55"), "tmp105 (i2c bus 8, 0x4d) now reads 55 C\n");
         assert_eq!(
             say("sensor-set 8 0x4d 42.5"),
@@ -247,7 +253,7 @@ mod tests {
             0x8000_0000,
             &[0x78, 0x56, 0x34, 0x12, 0xef, 0xbe, 0xad, 0xde],
         );
-        let mut say = |line: &str| run(&mut soc, &hub, line).0;
+        let mut say = |line: &str| run_monitor_line(&mut soc, &hub, line).0;
         assert_eq!(say("x/2 0x80000000"), "0x80000000: 0x12345678 0xdeadbeef\n");
         assert_eq!(say("memory-read 0x80000004"), "0x80000004: 0xdeadbeef\n");
         assert!(say("help").contains("sensor-set BUS ADDR CELSIUS"));
@@ -265,7 +271,7 @@ mod tests {
     fn monitor_errors_say_what_is_wrong_and_change_nothing() {
         let mut soc = soc();
         let hub = Hub::new();
-        let mut say = |line: &str| run(&mut soc, &hub, line).0;
+        let mut say = |line: &str| run_monitor_line(&mut soc, &hub, line).0;
         assert!(say("frobnicate").starts_with("unknown command \"frobnicate\"; try help"));
         assert!(say("temp 8 0x4c 1")
             .starts_with("sensor-set: no temperature sensor at i2c bus 8, address 0x4c"));
@@ -295,7 +301,10 @@ mod tests {
                 ast2600::SocEvent::Reset(cause) => hub.reset(*cause),
             }
         }));
-        assert_eq!(run(&mut soc, &hub, "reset").0, "system reset\n");
+        assert_eq!(
+            run_monitor_line(&mut soc, &hub, "reset").0,
+            "system reset\n"
+        );
         let events: Vec<Value> = queue
             .rx
             .try_iter()
@@ -306,7 +315,7 @@ mod tests {
         assert_eq!(events[0]["event"], "RESET");
         assert_eq!(events[0]["data"]["reason"], "host-qmp-system-reset");
         assert_eq!(hub.resets(), 1);
-        let (text, stop) = run(&mut soc, &hub, "q");
+        let (text, stop) = run_monitor_line(&mut soc, &hub, "q");
         assert_eq!(
             (text.as_str(), stop),
             ("quitting\n", Some(ast2600::Stop::Quit))
