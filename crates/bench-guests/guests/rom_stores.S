@@ -51,17 +51,7 @@ store_and_reread:
     movne r0, #1
     bx lr
 
-@ puts: writes the NUL-terminated string at r0 to UART5. Clobbers r0-r3.
-puts:
-    ldr r1, =UART5
-1:  ldrb r2, [r0], #1
-    cmp r2, #0
-    bxeq lr
-2:  ldr r3, [r1, #UART_LSR]
-    tst r3, #LSR_THRE
-    beq 2b
-    str r2, [r1]
-    b 1b
+    .include "puts.inc"
 
 unchanged:
     .asciz "ROM stores dropped: the boot alias and the FMC window kept their values\r\n"

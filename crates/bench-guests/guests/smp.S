@@ -25,6 +25,16 @@
     .equ LOCKED_ROUNDS,     200000
     .equ PINGS,             200
 
+@ atomic_inc ADDR: adds 1 to the word at register ADDR with LDREX/STREX (retrying until the
+@ store-exclusive succeeds). Clobbers r2, r3.
+    .macro atomic_inc addr
+1:  ldrex r2, [\addr]
+    add r2, r2, #1
+    strex r3, r2, [\addr]
+    cmp r3, #0
+    bne 1b
+    .endm
+
     .section .text.start, "ax"
     .global _start
 _start:
@@ -48,13 +58,9 @@ _start:
     @ 1. The shared counter, with exclusives.
     ldr r0, =counter
     ldr r1, =ATOMIC_ROUNDS
-1:  ldrex r2, [r0]
-    add r2, r2, #1
-    strex r3, r2, [r0]
-    cmp r3, #0
-    bne 1b
+9:  atomic_inc r0
     subs r1, r1, #1
-    bne 1b
+    bne 9b
 
     @ 2. The counter under a spinlock.
     ldr r0, =lock
@@ -79,11 +85,7 @@ _start:
 
     @ Both done before the pings.
     ldr r0, =done
-3:  ldrex r2, [r0]
-    add r2, r2, #1
-    strex r3, r2, [r0]
-    cmp r3, #0
-    bne 3b
+    atomic_inc r0
 4:  ldr r2, [r0]
     cmp r2, #2
     bne 4b
@@ -149,17 +151,7 @@ park:
 7:  wfi
     b 7b
 
-@ puts: the NUL-terminated string at r0 on UART5. Clobbers r0-r3.
-puts:
-    ldr r1, =UART5
-1:  ldrb r2, [r0], #1
-    cmp r2, #0
-    bxeq lr
-2:  ldr r3, [r1, #UART_LSR]
-    tst r3, #LSR_THRE
-    beq 2b
-    str r2, [r1]
-    b 1b
+    .include "puts.inc"
 
 @ puthex: r0 as 8 hex digits on UART5. Clobbers r0-r4.
 puthex:
