@@ -30,10 +30,7 @@ impl fmt::Display for I2cDevSpec {
 }
 
 fn number(text: &str) -> Option<u64> {
-    match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
-        Some(hex) => u64::from_str_radix(hex, 16).ok(),
-        None => text.parse().ok(),
-    }
+    control::text::parse_number(text).and_then(|n| u64::try_from(n).ok())
 }
 
 /// Parses one spec (clap's value parser for `--i2c-dev`: an error exits with code 2).

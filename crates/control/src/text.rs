@@ -153,12 +153,16 @@ fn temp(ctx: &Context<'_>, args: &[&str]) -> Result<(&'static str, Map<String, V
     Ok(("sensor-set", map))
 }
 
-fn int_value(text: &str, name: &str) -> Result<Value, String> {
-    let parsed = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+/// A number as the monitor and the command line write it: decimal, or hex with `0x`.
+pub fn parse_number(text: &str) -> Option<i64> {
+    match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
         Some(hex) => i64::from_str_radix(&hex.replace('_', ""), 16).ok(),
         None => text.parse::<i64>().ok(),
-    };
-    parsed
+    }
+}
+
+fn int_value(text: &str, name: &str) -> Result<Value, String> {
+    parse_number(text)
         .map(Value::from)
         .ok_or_else(|| format!("{name}: {text:?} is not a number (decimal or 0x hex)"))
 }
