@@ -160,6 +160,21 @@ fn two_cores_share_exclusives_a_spinlock_and_sgis() {
     assert!(emu.quit().success());
 }
 
+/// What one core changes, the other sees at once: CPU0 rewrites a routine CPU1 has already
+/// run (and translated) and broadcasts the instruction-cache invalidation, then remaps a
+/// section CPU1 has already read through and broadcasts the TLB invalidation; CPU1 then runs
+/// the new code and reads through the new mapping. The cores hand over with WFE and SEV.
+#[test]
+fn two_cores_see_each_others_code_and_mapping_changes() {
+    let elf = scratch("smp_coherence.elf", bench_guests::SMP_COHERENCE);
+    let mut emu = Emulator::start(&["--elf", elf.to_str().unwrap(), "--smp", "2"]);
+    emu.expect_within(
+        "COHERENCE code=00000002 before=0000aaaa tlb=0000bbbb",
+        TIMEOUT,
+    );
+    assert!(emu.quit().success());
+}
+
 /// More cores than the AST2600 has are refused with a clear error.
 #[test]
 fn more_cores_than_the_soc_has_are_refused() {

@@ -72,20 +72,32 @@ impl Timeline {
         } else {
             String::new()
         };
+        let per_core = if stats.core_wall_ns.len() > 1 {
+            let shares: Vec<String> = stats
+                .core_wall_ns
+                .iter()
+                .enumerate()
+                .map(|(i, ns)| format!("cpu{i} {:.1}%", pct(*ns as f64 / 1e9)))
+                .collect();
+            format!(" ({})", shares.join(", "))
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             out,
-            "wall {wall:.3} s: CPU {:.1}%, device work {:.1}%{per_access}, idle {:.1}%",
+            "wall {wall:.3} s: CPU {:.1}%{per_core}, device work {:.1}%{per_access}, idle {:.1}%",
             pct(cpu),
             pct(device),
             pct(idle)
         );
         let _ = writeln!(
             out,
-            "virtual {virt:.3} s: {:.3} s skipped while idle ({} skips, {} WFI, {} CPU slices), \
-             {:.3} s in busy waits",
+            "virtual {virt:.3} s: {:.3} s skipped while idle ({} skips, {} WFI, {} WFE, {} CPU \
+             slices), {:.3} s in busy waits",
             stats.skipped_ns as f64 / 1e9,
             stats.idle_skips,
             stats.wfi,
+            stats.wfe,
             stats.slices,
             stats.busy_skipped_ns as f64 / 1e9
         );

@@ -12,7 +12,7 @@ pub mod map;
 mod mmio;
 mod wiring;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io::Write;
 use std::rc::Rc;
@@ -30,8 +30,8 @@ pub use crate::mmio::TRACE_MMIO_TARGET;
 use crate::mmio::{SocMmio, Unassigned};
 pub use crate::wiring::TRACE_IRQ_TARGET;
 use crate::wiring::{
-    cpu_line_name, gic_line_name, CpuIrqInput, DramView, IrqTrace, ResetRequest, SocClock,
-    TimerToGic, TracedSink,
+    CpuIrqInput, DramView, IrqTrace, LineNames, ResetRequest, RunningCore, SocClock, TimerToGic,
+    TracedSink,
 };
 
 pub use crate::build::STRAY_UART_TARGET;
@@ -220,6 +220,8 @@ pub struct RunStats {
     pub slices: u64,
     /// Times the CPU waited in WFI.
     pub wfi: u64,
+    /// Times a core slept in WFE.
+    pub wfe: u64,
     /// Times virtual time jumped ahead while idle.
     pub idle_skips: u64,
     /// SoC resets (watchdog).
@@ -239,6 +241,8 @@ pub struct RunStats {
     pub mmio_accesses: u64,
     /// Virtual time skipped in busy waits (ns), with [`Ast2600::set_busy_wait_skip`] on.
     pub busy_skipped_ns: u64,
+    /// Wall time inside each core's slices (ns), by core.
+    pub core_wall_ns: Vec<u64>,
 }
 
 /// How far idle time may be skipped: a token bucket of virtual nanoseconds.
@@ -283,6 +287,8 @@ pub struct Ast2600 {
     current: usize,
     /// Reaches the core that runs now: what host threads, the ticker and devices kick.
     kick: CpuHandle,
+    /// The core inside `Cpu::run` now, for the cores' interrupt inputs.
+    running: RunningCore,
     /// The core the monitor chose (`cpu N`), if it chose one; else the one that ran last.
     selected: Option<usize>,
     clock: VirtualClock,
@@ -326,11 +332,60 @@ struct Core {
     cpu: Cpu,
     /// Its IRQ and FIQ inputs, as the GIC drives them.
     irq: Rc<CpuIrqInput>,
-    /// It waits in WFI for an interrupt.
-    waiting: bool,
+    /// What it waits for, if anything.
+    wait: Wait,
     /// It jumped into u-boot's wait loop in the SMP mailbox: it runs again when the go
     /// signature for it appears (see [`map::SMP_WAIT_LOOP`]).
     parked: bool,
+}
+
+/// What a core waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    /// Nothing: it runs.
+    Nothing,
+    /// An interrupt (WFI).
+    Interrupt,
+    /// An event (WFE found its event register clear) since this virtual time (ns): another
+    /// core's SEV, an interrupt, or [`WFE_WAKE_NS`] passing, whichever comes first.
+    Event(u64),
+}
+
+/// The longest a core sleeps in WFE: the period of the generic timer's event stream Linux
+/// turns on (10 kHz). A guest that waits in WFE for a store without SEV still sees it soon;
+/// waking early is always allowed.
+const WFE_WAKE_NS: u64 = 100_000;
+
+impl Core {
+    /// When its WFE sleep ends at the latest, if it sleeps in WFE.
+    fn wfe_wake_at(&self) -> Option<u64> {
+        match self.wait {
+            Wait::Event(since) => Some(since + WFE_WAKE_NS),
+            _ => None,
+        }
+    }
+
+    /// Whether it waits, with nothing yet to wake it (an interrupt pending, an event, its
+    /// WFE time up at `now`). Clears what woke it.
+    fn still_waiting(&mut self, now: u64) -> bool {
+        match self.wait {
+            Wait::Nothing => false,
+            Wait::Interrupt if self.irq.pending() => {
+                self.wait = Wait::Nothing;
+                false
+            }
+            Wait::Interrupt => true,
+            Wait::Event(since) => {
+                let woken = self.cpu.take_event()
+                    || self.irq.pending()
+                    || now.saturating_sub(since) >= WFE_WAKE_NS;
+                if woken {
+                    self.wait = Wait::Nothing;
+                }
+                !woken
+            }
+        }
+    }
 }
 
 /// What `--trace` turns on (all off by default, and free when off).
@@ -360,15 +415,17 @@ impl Ast2600 {
         // Interrupts: devices -> GIC -> each core. A core's inputs exist only once it does.
         let irq_trace = IrqTrace::new(clock.clone());
         let (wake_tx, wake_rx) = crossbeam_channel::bounded(1);
+        let kick = CpuHandle::detached();
+        let running: RunningCore = Rc::new(Cell::new(None));
         let core_irqs: Vec<Rc<CpuIrqInput>> = (0..n_cores)
-            .map(|_| Rc::new(CpuIrqInput::default()))
+            .map(|i| Rc::new(CpuIrqInput::new(i, running.clone(), kick.clone())))
             .collect();
         // Both CPU interfaces exist (Linux probes the target masks); an absent core's outputs
         // go nowhere.
         let outputs = (0..map::CPU_COUNT)
             .map(|i| match core_irqs.get(i) {
                 Some(input) => {
-                    let sink = TracedSink::wrap(input.clone(), &irq_trace, 2, cpu_line_name);
+                    let sink = TracedSink::wrap(input.clone(), &irq_trace, 2, LineNames::Core(i));
                     GicOutputs {
                         irq: IrqLine::new(sink.clone(), 0),
                         fiq: IrqLine::new(sink, 1),
@@ -381,7 +438,7 @@ impl Ast2600 {
             })
             .collect();
         let gic = Gic::new(256, outputs);
-        let spi_sink = TracedSink::wrap(gic.spi_sink(), &irq_trace, 256, gic_line_name);
+        let spi_sink = TracedSink::wrap(gic.spi_sink(), &irq_trace, 256, LineNames::Spi);
         let spi = |n: u32| IrqLine::new(spi_sink.clone(), map::gic_spi(n));
         let mut cores = Vec::with_capacity(n_cores);
         for (i, irq) in core_irqs.into_iter().enumerate() {
@@ -389,7 +446,7 @@ impl Ast2600 {
                 gic.ppi_sink(i),
                 &irq_trace,
                 32,
-                gic_line_name,
+                LineNames::Ppi(i),
             ));
             let mut cpu = Cpu::new(clock.clone(), Box::new(timer_outputs))?;
             irq.connect(cpu.handle());
@@ -400,17 +457,18 @@ impl Ast2600 {
             cores.push(Core {
                 cpu,
                 irq,
-                waiting: false,
+                wait: Wait::Nothing,
                 parked: false,
             });
         }
-        // One system counter for all cores.
+        // One system counter for all cores, and one inner-shareable domain (TLB maintenance,
+        // SEV and code writes reach every core).
         if let Some((first, others)) = cores.split_first_mut() {
             for core in others {
                 core.cpu.share_counter_with(&first.cpu);
+                core.cpu.share_domain_with(&mut first.cpu)?;
             }
         }
-        let kick = CpuHandle::detached();
         kick.follow(&cores[0].cpu);
         let reset = Rc::new(ResetRequest::new(kick.clone()));
 
@@ -540,6 +598,7 @@ impl Ast2600 {
             cores,
             current: 0,
             kick,
+            running,
             selected: None,
             clock,
             bus,
@@ -558,7 +617,10 @@ impl Ast2600 {
             macs: devices.macs,
             phys: devices.phys,
             nics: Vec::new(),
-            stats: RunStats::default(),
+            stats: RunStats {
+                core_wall_ns: vec![0; n_cores],
+                ..RunStats::default()
+            },
             skip: SkipBudget::new(),
             stuck_exits: 0,
             irq_trace,
@@ -638,7 +700,9 @@ impl Ast2600 {
 
     /// Whether core `index` waits in WFI.
     pub fn core_waiting(&self, index: usize) -> bool {
-        self.cores.get(index).is_some_and(|c| c.waiting)
+        self.cores
+            .get(index)
+            .is_some_and(|c| c.wait != Wait::Nothing)
     }
 
     /// Makes core `index` the one that runs (its banked GIC view, the host's kicks). Free when
@@ -766,7 +830,7 @@ impl Ast2600 {
     pub fn start_at(&mut self, entry: u32) {
         for core in &mut self.cores {
             core.cpu.start_at(entry);
-            core.waiting = false;
+            core.wait = Wait::Nothing;
         }
     }
 
@@ -783,7 +847,11 @@ impl Ast2600 {
             };
             self.switch_to(next);
             self.stats.slices += 1;
-            match self.cores[next].cpu.run() {
+            self.running.set(Some(next));
+            let exit = self.cores[next].cpu.run();
+            self.running.set(None);
+            self.note_wfe(next);
+            match exit {
                 Exit::Requested => {}
                 Exit::Fault(fault) if self.park(next, &fault) => {}
                 Exit::Fault(fault) => return Err(SocError(self.describe_fault(&fault))),
@@ -792,7 +860,7 @@ impl Ast2600 {
                 }
                 Exit::WaitForInterrupt => {
                     self.stats.wfi += 1;
-                    self.cores[next].waiting = true;
+                    self.cores[next].wait = Wait::Interrupt;
                 }
             }
         }
@@ -807,15 +875,23 @@ impl Ast2600 {
             if self.cores[i].parked {
                 self.release_if_signalled(i);
             }
+            let now = self.clock.now_ns();
             let core = &mut self.cores[i];
-            if core.parked {
-                return false;
-            }
-            if core.waiting && core.irq.pending() {
-                core.waiting = false;
-            }
-            !core.waiting
+            !core.parked && !core.still_waiting(now)
         })
+    }
+
+    /// Core `index` sleeps if its run ended in a WFE that found no event (with one core, WFE
+    /// only gives way: nothing but an interrupt could wake it, and the timer event stream
+    /// would do that soon anyway).
+    fn note_wfe(&mut self, index: usize) {
+        let now = self.clock.now_ns();
+        let multi = self.cores.len() > 1;
+        let core = &mut self.cores[index];
+        if core.cpu.take_wfe_wait() && multi {
+            self.stats.wfe += 1;
+            core.wait = Wait::Event(now);
+        }
     }
 
     /// A core fetching from u-boot's wait loop in the SCU (which no core can fetch from)
@@ -955,7 +1031,7 @@ impl Ast2600 {
         for core in &mut self.cores {
             core.cpu.reset()?;
             core.irq.clear();
-            core.waiting = false;
+            core.wait = Wait::Nothing;
             core.parked = false;
         }
         self.switch_to(0);
@@ -1050,7 +1126,7 @@ impl Ast2600 {
     fn next_deadline(&self) -> Option<u64> {
         self.cores
             .iter()
-            .map(|c| c.cpu.timer().next_deadline_ns())
+            .flat_map(|c| [c.cpu.timer().next_deadline_ns(), c.wfe_wake_at()])
             .chain([self.bus.next_deadline()])
             .flatten()
             .min()
@@ -1174,10 +1250,18 @@ impl Ast2600 {
             self.stats.device_wall_ns += device_start.elapsed().as_nanos() as u64;
             self.stats.slices += 1;
             let cpu = &mut self.cores[next].cpu;
+            self.running.set(Some(next));
+            let slice_start = std::time::Instant::now();
             let exit = match resume {
                 DebugResume::Continue => cpu.run(),
                 DebugResume::Step => cpu.step(),
             };
+            let slice_ns = slice_start.elapsed().as_nanos() as u64;
+            self.running.set(None);
+            if let Some(t) = self.stats.core_wall_ns.get_mut(next) {
+                *t += slice_ns;
+            }
+            self.note_wfe(next);
             match exit {
                 Exit::Requested if resume == DebugResume::Step => return DebugStop::Stepped,
                 Exit::Requested => {
@@ -1185,7 +1269,8 @@ impl Ast2600 {
                     // other core waiting for interrupts, spinning so too, or stopped with IRQs
                     // and FIQs masked (Linux stops the other cores so before it halts): halted.
                     let stuck = |c: &Core| c.cpu.is_stuck();
-                    let done = |c: &Core| c.waiting || stuck(c) || c.cpu.interrupts_masked();
+                    let done =
+                        |c: &Core| c.wait != Wait::Nothing || stuck(c) || c.cpu.interrupts_masked();
                     if self.cores.iter().any(stuck) && self.cores.iter().all(done) {
                         self.stuck_exits += 1;
                         if self.stuck_exits >= 2 {
@@ -1207,7 +1292,7 @@ impl Ast2600 {
                 }
                 Exit::WaitForInterrupt => {
                     self.stats.wfi += 1;
-                    self.cores[next].waiting = true;
+                    self.cores[next].wait = Wait::Interrupt;
                 }
             }
         }
@@ -1245,7 +1330,12 @@ impl Ast2600 {
                 return Idle::Stop(Stop::Fault(e.0));
             }
             self.fire_deadlines();
-            if self.cores.iter().any(|c| c.irq.pending()) {
+            let now = self.clock.now_ns();
+            if self
+                .cores
+                .iter()
+                .any(|c| c.irq.pending() || c.wfe_wake_at().is_some_and(|t| t <= now))
+            {
                 return Idle::Resume;
             }
             if interrupted() {

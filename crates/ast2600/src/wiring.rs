@@ -9,14 +9,35 @@ use cpu::{CpuHandle, TimerOutputs, VirtualClock, TIMER_HYP, TIMER_PHYS, TIMER_SE
 
 use crate::map::{self, ppi};
 
+/// Which core runs a slice right now (`None` between slices), shared by the run loop and the
+/// cores' interrupt inputs.
+pub(crate) type RunningCore = Rc<Cell<Option<usize>>>;
+
 /// The CPU's IRQ (line 0) and FIQ (line 1) inputs, as the GIC drives them.
-#[derive(Default)]
 pub(crate) struct CpuIrqInput {
+    /// The core these inputs belong to.
+    index: usize,
     handle: RefCell<Option<CpuHandle>>,
     levels: [Cell<bool>; 2],
+    /// The core that runs now, and a handle that stops its slice.
+    running: RunningCore,
+    running_kick: CpuHandle,
 }
 
 impl CpuIrqInput {
+    /// Inputs of core `index`. An interrupt raised for it while another core runs (an SGI,
+    /// a device) ends that core's slice, so it is taken now, not a slice later: the sender
+    /// of an IPI usually spins until it is answered.
+    pub(crate) fn new(index: usize, running: RunningCore, running_kick: CpuHandle) -> Self {
+        Self {
+            index,
+            handle: RefCell::new(None),
+            levels: Default::default(),
+            running,
+            running_kick,
+        }
+    }
+
     /// Connects the inputs once the CPU exists (the GIC is built before it).
     pub(crate) fn connect(&self, handle: CpuHandle) {
         for (line, level) in self.levels.iter().enumerate() {
@@ -52,9 +73,13 @@ impl IrqSink for CpuIrqInput {
         let Some(slot) = self.levels.get(line as usize) else {
             return;
         };
-        slot.set(level);
+        let was = slot.replace(level);
+        let rose = level && !was;
         if let Some(h) = self.handle.borrow().as_ref() {
             Self::drive(h, line, level);
+        }
+        if rose && self.running.get().is_some_and(|r| r != self.index) {
+            self.running_kick.request_exit();
         }
     }
 }
@@ -177,7 +202,28 @@ pub(crate) struct TracedSink {
     inner: Rc<dyn IrqSink>,
     trace: Rc<IrqTrace>,
     levels: Vec<Cell<bool>>,
-    name: fn(u32) -> String,
+    names: LineNames,
+}
+
+/// What a traced sink's lines are, for their names in the trace.
+#[derive(Clone, Copy)]
+pub(crate) enum LineNames {
+    /// The GIC's shared peripheral interrupts (line = GIC ID).
+    Spi,
+    /// A core's private peripheral interrupts (its generic timer), as GIC IDs.
+    Ppi(usize),
+    /// A core's IRQ (0) and FIQ (1) inputs.
+    Core(usize),
+}
+
+impl LineNames {
+    fn name(self, line: u32) -> String {
+        match self {
+            LineNames::Spi => gic_line_name(line),
+            LineNames::Ppi(core) => format!("cpu{core} {}", gic_line_name(line)),
+            LineNames::Core(core) => format!("cpu{core} {}", if line == 0 { "IRQ" } else { "FIQ" }),
+        }
+    }
 }
 
 impl TracedSink {
@@ -185,13 +231,13 @@ impl TracedSink {
         inner: Rc<dyn IrqSink>,
         trace: &Rc<IrqTrace>,
         lines: usize,
-        name: fn(u32) -> String,
+        names: LineNames,
     ) -> Rc<dyn IrqSink> {
         Rc::new(Self {
             inner,
             trace: trace.clone(),
             levels: (0..lines).map(|_| Cell::new(false)).collect(),
-            name,
+            names,
         })
     }
 }
@@ -204,7 +250,7 @@ impl IrqSink for TracedSink {
                     target: TRACE_IRQ_TARGET,
                     "{:>14} ns {} {}",
                     self.trace.clock.now_ns(),
-                    (self.name)(line),
+                    self.names.name(line),
                     if level { "raised" } else { "lowered" }
                 );
             }
@@ -214,14 +260,9 @@ impl IrqSink for TracedSink {
 }
 
 /// Names a GIC interrupt ID for traces: `gic 40 (spi 8 uart5)`.
-pub(crate) fn gic_line_name(id: u32) -> String {
+fn gic_line_name(id: u32) -> String {
     match id.checked_sub(32) {
         Some(spi) => format!("gic {id} (spi {spi} {})", map::spi_name(spi)),
         None => format!("gic {id} (ppi/sgi)"),
     }
-}
-
-/// Names the CPU's inputs for traces.
-pub(crate) fn cpu_line_name(line: u32) -> String {
-    if line == 0 { "cpu0 IRQ" } else { "cpu0 FIQ" }.to_string()
 }

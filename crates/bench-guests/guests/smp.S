@@ -153,23 +153,6 @@ park:
 
     .include "puts.inc"
 
-@ puthex: r0 as 8 hex digits on UART5. Clobbers r0-r4.
-puthex:
-    ldr r1, =UART5
-    mov r4, #28
-1:  lsr r2, r0, r4
-    and r2, r2, #0xf
-    cmp r2, #10
-    addlo r2, r2, #'0'
-    addhs r2, r2, #('a' - 10)
-2:  ldr r3, [r1, #UART_LSR]
-    tst r3, #LSR_THRE
-    beq 2b
-    str r2, [r1]
-    subs r4, r4, #4
-    bpl 1b
-    bx lr
-
 s_counter:
     .asciz "SMP counter="
 s_locked:

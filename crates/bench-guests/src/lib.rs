@@ -112,6 +112,11 @@ pub const ALL: &[Guest] = &[
 /// from=00000001`). Needs `--smp 2`.
 pub const SMP: &[u8] = elf!("smp");
 
+/// Two cores: CPU0 rewrites a routine CPU1 has run and remaps a section CPU1 has read
+/// through (broadcast TLB and instruction-cache maintenance); CPU0 prints what CPU1 saw
+/// afterwards (`COHERENCE code=00000002 before=0000aaaa tlb=0000bbbb`). Needs `--smp 2`.
+pub const SMP_COHERENCE: &[u8] = elf!("smp_coherence");
+
 /// Prints "Hello from a bare-metal ARM ELF" on UART5 and parks (ARM state).
 pub const HELLO: &[u8] = elf!("hello");
 /// Prints "Hello from Thumb code" on UART5 and parks (Thumb entry, bit 0 of e_entry set).

@@ -361,6 +361,9 @@ pub struct Cpu {
     /// CPU can also come to rest at a breakpoint's address without having hit it, when an exit
     /// request ends a run at that block's start: then the breakpoint must still fire).
     held: Option<Held>,
+    /// The engines of the cores this one shares an inner-shareable domain with (this one's
+    /// included), so that dropping a core takes it out of the others' peer lists.
+    domain: Rc<RefCell<Vec<ffi::EnginePtr>>>,
 }
 
 /// What the debugging hooks share with [`Cpu`]: set from inside unicorn callbacks.
@@ -422,6 +425,7 @@ impl Cpu {
             breakpoints: std::collections::BTreeMap::new(),
             watchpoints: std::collections::BTreeMap::new(),
             held: None,
+            domain: Rc::new(RefCell::new(vec![ffi::EnginePtr(handle_ptr)])),
         };
         cpu.reset()?;
         Ok(cpu)
@@ -448,6 +452,8 @@ impl Cpu {
             .reg_write(RegisterARM::CPSR, CPSR_SVC_MASKED.into())
             .map_err(|e| err("cpsr", e))?;
         self.set_reg(Reg::Pc, 0);
+        self.take_event();
+        self.take_wfe_wait();
         self.uc.ctl_flush_tb().map_err(|e| err("tb flush", e))?;
         self.uc.ctl_flush_tlb().map_err(|e| err("tlb flush", e))?;
         Ok(())
@@ -468,6 +474,49 @@ impl Cpu {
     /// CNTPCT, at the rate the primary's CNTFRQ sets).
     pub fn share_counter_with(&mut self, primary: &Cpu) {
         self.timer.share_counter(&primary.timer);
+    }
+
+    /// Puts this core and `other` (and the cores already in either's domain) in one
+    /// inner-shareable domain over the same guest RAM, as the cores of one cluster are:
+    /// broadcast TLB maintenance (TLBIALLIS, TLBIMVAIS, ...) on one flushes the others' TLBs,
+    /// SEV on one sets the others' event registers, and a store by one to RAM another has
+    /// translated code from drops that code. The cores must take turns on one thread.
+    pub fn share_domain_with(&mut self, other: &mut Cpu) -> Result<(), CpuError> {
+        if Rc::ptr_eq(&self.domain, &other.domain) {
+            return Ok(());
+        }
+        let theirs: Vec<ffi::EnginePtr> = other.domain.borrow().clone();
+        let mine: Vec<ffi::EnginePtr> = self.domain.borrow().clone();
+        for a in &mine {
+            for b in &theirs {
+                // SAFETY: live engines (members of live domains), on this thread.
+                let rc = unsafe { ffi::uc_ast_add_peer(a.0, b.0) | ffi::uc_ast_add_peer(b.0, a.0) };
+                if rc != 0 {
+                    return Err(CpuError(format!(
+                        "cannot join the cores' domain (uc_ast_add_peer error {rc})"
+                    )));
+                }
+            }
+        }
+        self.domain.borrow_mut().extend(theirs);
+        other.domain = self.domain.clone();
+        Ok(())
+    }
+
+    /// Whether the last run ended in a WFE that found the event register clear: the core
+    /// sleeps until [`Cpu::take_event`] says an event came (another core's SEV), an
+    /// interrupt is pending, or the caller wakes it anyway (WFE may always wake early).
+    /// Reading it clears it.
+    pub fn take_wfe_wait(&mut self) -> bool {
+        // SAFETY: a live engine, on its own thread.
+        unsafe { ffi::uc_ast_take_wfe_wait(self.uc.get_handle()) != 0 }
+    }
+
+    /// Reads and clears the event register (set by SEV on any core of the domain, or SEVL
+    /// here): whether a sleeping WFE has its wake-up event.
+    pub fn take_event(&mut self) -> bool {
+        // SAFETY: a live engine, on its own thread.
+        unsafe { ffi::uc_ast_take_event(self.uc.get_handle()) != 0 }
     }
 
     /// The thread-safe input handle.
@@ -961,6 +1010,15 @@ impl Cpu {
 
 impl Drop for Cpu {
     fn drop(&mut self) {
+        let me = self.uc.get_handle();
+        let mut domain = self.domain.borrow_mut();
+        domain.retain(|p| p.0 != me);
+        for peer in domain.iter() {
+            // SAFETY: every engine left in the domain is alive (each removes itself here
+            // when it goes), and the cores of a domain live on one thread.
+            unsafe { ffi::uc_ast_remove_peer(peer.0, me) };
+        }
+        drop(domain);
         if let Ok(mut g) = self.handle.engine.write() {
             *g = None;
         }
