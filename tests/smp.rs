@@ -1,15 +1,17 @@
-//! Both cores on the project's image (`--smp 2`): CPU1 parks in u-boot's SMP mailbox, Linux
-//! releases it, `nproc` says 2, and a CPU-bound process pinned to each core finishes, boot
-//! after boot.
+//! Both cores on the project's image (the default: the board's two): CPU1 parks in u-boot's
+//! SMP mailbox, Linux releases it, `nproc` says 2, and a CPU-bound process pinned to each core
+//! finishes, boot after boot. `--smp 1` runs CPU0 alone, as before two cores were the
+//! default.
 
 mod support;
 
 use support::{login_to_default_image, Emulator};
 
-/// Boots the built-in image with two cores and checks Linux has both, `rounds` times.
+/// Boots the built-in image with no options (two cores) and checks Linux has both, `rounds`
+/// times.
 fn boots_with_two_cores(rounds: usize) {
     for round in 0..rounds {
-        let mut emu = Emulator::start(&["--smp", "2"]);
+        let mut emu = Emulator::start(&[]);
         emu.expect("smp: Bringing up secondary CPUs");
         let seen = emu.expect("SMP: Total of");
         assert!(
@@ -40,4 +42,20 @@ fn boots_with_two_cores(rounds: usize) {
 #[test]
 fn linux_brings_up_both_cores_five_boots_in_a_row() {
     boots_with_two_cores(5);
+}
+
+#[test]
+fn smp_1_boots_cpu0_alone() {
+    let mut emu = Emulator::start(&["--smp", "1"]);
+    let seen = emu.expect("SMP: Total of");
+    assert!(
+        seen.contains("CPU1: failed to come online") && seen.contains("Brought up 1 node, 1 CPU"),
+        "{seen}"
+    );
+    login_to_default_image(&mut emu);
+    emu.send("echo N''=$(nproc)\r");
+    emu.expect("N=1");
+    emu.expect("# ");
+    emu.send("poweroff -f\r");
+    assert_eq!(emu.wait().code(), Some(0));
 }

@@ -51,13 +51,14 @@ struct Args {
     #[arg(long, short = 'm', value_name = "SIZE", value_parser = machine::parse_memory)]
     memory: Option<u64>,
 
-    /// Cores to run: 1 (the default for now) or 2 (at most the board's). Both start at the
-    /// same place: the reset vector, where u-boot parks CPU1 in the SCU's SMP mailbox until
-    /// Linux releases it, or a bare-metal `--elf`'s entry. Two cores take turns on one host
-    /// thread. Not yet the default: TLB and instruction-cache maintenance do not reach the
-    /// other core (docs/smp-bring-up.md).
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
-    smp: u8,
+    /// Cores to run: 1 or 2, at most the board's (the default: all of them, two on every
+    /// AST2600 board). All start at the same place: the reset vector, where u-boot parks CPU1
+    /// in the SCU's SMP mailbox until Linux releases it, or a bare-metal `--elf`'s entry (as
+    /// QEMU starts them; the ELF tells the cores apart by MPIDR). The cores take turns on one
+    /// host thread, in bounded slices. `1` runs CPU0 alone: Linux then reports that CPU1
+    /// failed to come online.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=2))]
+    smp: Option<u8>,
 
     /// List the boards and exit.
     #[arg(long)]
@@ -405,11 +406,12 @@ fn main() -> ExitCode {
     } else {
         console
     };
+    let cores = args.smp.map_or(board.cpus as usize, usize::from);
     let mut soc = match Ast2600::new(
         BoardConfig {
             board,
             flashes: chosen.flashes,
-            cores: args.smp.into(),
+            cores,
         },
         console,
     ) {

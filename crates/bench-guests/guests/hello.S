@@ -5,6 +5,9 @@
     .section .text.start, "ax"
     .global _start
 _start:
+    mrc p15, 0, r0, c0, c0, 5           @ MPIDR: every core starts here; CPU0 prints
+    ands r0, r0, #0xff
+    bne 3f
     ldr r1, =0x1E784000                 @ UART5
     adr r0, message
 1:  ldrb r2, [r0], #1
