@@ -1,6 +1,7 @@
 //! The GDB stub: a scripted `gdb-multiarch` session on mainline u-boot and Linux (attach at
 //! reset, step, break at the kernel entry, read registers and memory, monitor commands,
-//! detach, the boot goes on), watchpoints on a bare-metal guest, and Ctrl-C on the remote
+//! detach, the boot goes on), watchpoints on a bare-metal guest, each core as a thread (two
+//! with `--smp 2`, stepped one at a time; one with `--smp 1`), and Ctrl-C on the remote
 //! protocol itself.
 
 mod support;
@@ -338,5 +339,149 @@ fn gdb_watchpoints_stop_after_the_accesses_to_the_watched_words() {
     assert_eq!(register(&text, "==load==", "pc"), loop_start + 13 * 4);
     // Detached: the guest finishes its loop.
     emu.expect(bench_guests::END_MARKER);
+    assert!(emu.quit().success());
+}
+
+/// The lines of GDB's output between the `==from==` and `==to==` markers.
+fn between<'a>(out: &'a str, from: &str, to: &str) -> &'a str {
+    let start = out
+        .find(from)
+        .unwrap_or_else(|| panic!("{from:?} not in:\n{out}"))
+        + from.len();
+    let len = out[start..]
+        .find(to)
+        .unwrap_or_else(|| panic!("{to:?} not after {from:?} in:\n{out}"));
+    &out[start..start + len]
+}
+
+/// Writes `elf` to a scratch file named `name` in `dir`.
+fn scratch_elf(dir: &std::path::Path, name: &str, elf: &[u8]) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, elf).unwrap();
+    path
+}
+
+/// Each core is a thread: the two-core bare-metal guest (`--smp 2`), held at reset, shows
+/// two threads named by core and MPIDR; stepping thread 2 moves CPU1 alone and stepping
+/// thread 1 CPU0 alone; each thread has its own registers (r11 is the core number, read from
+/// MPIDR); a breakpoint only CPU1 reaches reports thread 2, also after GDB stepped CPU1 over
+/// it; after detaching, both cores finish and CPU0 prints the result.
+#[test]
+fn gdb_shows_each_core_as_a_thread_and_steps_one_core_at_a_time() {
+    let Some(gdb) = gdb_multiarch() else {
+        return;
+    };
+    let elf = bench_guests::SMP;
+    let entry = bench_guests::symbol(elf, "_start")
+        .expect("smp has `_start`")
+        .0;
+    let pong = bench_guests::symbol(elf, "pong").expect("smp has `pong`").0;
+    let dir = std::env::temp_dir().join(format!("ast-emu-gdb-smp-{}", std::process::id()));
+    let elf_path = scratch_elf(&dir, "smp.elf", elf);
+    let (mut emu, port) = start_held_for_gdb(&["--elf", elf_path.to_str().unwrap(), "--smp", "2"]);
+
+    // Three instructions reach past `and r11, r11, #0xff` (r11: the core number).
+    let commands = format!(
+        "echo ==threads==\\n\n\
+         info threads\n\
+         echo ==end-threads==\\n\n\
+         thread 2\n\
+         stepi\n\
+         stepi\n\
+         stepi\n\
+         echo ==cpu1-stepped==\\n\n\
+         info registers pc r11\n\
+         thread 1\n\
+         echo ==cpu0-before==\\n\n\
+         info registers pc\n\
+         stepi\n\
+         stepi\n\
+         stepi\n\
+         echo ==cpu0-stepped==\\n\n\
+         info registers pc r11\n\
+         thread 2\n\
+         echo ==cpu1-after==\\n\n\
+         info registers pc r11\n\
+         break *{pong:#x}\n\
+         continue\n\
+         echo ==pong==\\n\n\
+         info registers pc r11\n\
+         continue\n\
+         echo ==pong-again==\\n\n\
+         info registers pc r11\n\
+         delete\n\
+         detach\n"
+    );
+    let text = run_gdb_session(&gdb, "smp", port, &commands);
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // Two threads, one per core, named by GDB as the stub describes them.
+    let threads = between(&text, "==threads==", "==end-threads==");
+    assert_eq!(
+        threads.matches("Thread 1.").count(),
+        2,
+        "info threads:\n{threads}"
+    );
+    assert!(
+        threads.contains("Thread 1.1 (CPU0 mpidr=0x80000f00)"),
+        "info threads:\n{threads}"
+    );
+    assert!(
+        threads.contains("Thread 1.2 (CPU1 mpidr=0x80000f01)"),
+        "info threads:\n{threads}"
+    );
+    // Thread 2's steps moved CPU1 only: CPU0 is still at the entry.
+    assert_eq!(register(&text, "==cpu1-stepped==", "pc"), entry + 12);
+    assert_eq!(register(&text, "==cpu1-stepped==", "r11"), 1);
+    assert_eq!(register(&text, "==cpu0-before==", "pc"), entry);
+    // Thread 1's steps moved CPU0 only; each thread has its own r11.
+    assert_eq!(register(&text, "==cpu0-stepped==", "pc"), entry + 12);
+    assert_eq!(register(&text, "==cpu0-stepped==", "r11"), 0);
+    assert_eq!(register(&text, "==cpu1-after==", "pc"), entry + 12);
+    assert_eq!(register(&text, "==cpu1-after==", "r11"), 1);
+    // `pong` is CPU1's alone: both hits name thread 2 (the second after GDB stepped thread 2
+    // over the breakpoint with the other thread held).
+    let hit = format!("Thread 2 hit Breakpoint 1, {pong:#x}");
+    assert_eq!(text.matches(&hit).count(), 2, "{hit:?} twice in:\n{text}");
+    assert_eq!(register(&text, "==pong==", "pc"), pong);
+    assert_eq!(register(&text, "==pong==", "r11"), 1);
+    assert_eq!(register(&text, "==pong-again==", "pc"), pong);
+
+    // Detached: both cores finish their work and CPU0 reports it.
+    emu.expect("GDB detached");
+    emu.expect("SMP counter=001e8480 locked=00061a80 pings=000000c8 from=00000001");
+    assert!(emu.quit().success());
+}
+
+/// With `--smp 1` GDB sees one thread, CPU0.
+#[test]
+fn gdb_shows_one_thread_with_one_core() {
+    let Some(gdb) = gdb_multiarch() else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("ast-emu-gdb-one-{}", std::process::id()));
+    let elf_path = scratch_elf(&dir, "hello.elf", bench_guests::HELLO);
+    let (mut emu, port) = start_held_for_gdb(&["--elf", elf_path.to_str().unwrap(), "--smp", "1"]);
+    let commands = "echo ==threads==\\n\n\
+                    info threads\n\
+                    echo ==end-threads==\\n\n\
+                    stepi\n\
+                    detach\n";
+    let text = run_gdb_session(&gdb, "one-core", port, commands);
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let threads = between(&text, "==threads==", "==end-threads==");
+    assert_eq!(
+        threads.matches("Thread 1.").count(),
+        1,
+        "info threads:\n{threads}"
+    );
+    assert!(
+        threads.contains("Thread 1.1 (CPU0 mpidr=0x80000f00)"),
+        "info threads:\n{threads}"
+    );
+    emu.expect("GDB detached");
+    emu.expect("Hello from a bare-metal ARM ELF");
     assert!(emu.quit().success());
 }

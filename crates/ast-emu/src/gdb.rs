@@ -13,20 +13,30 @@
 //! the PC on the instruction (GDB then steps over it and shows the old and new value); they
 //! watch the physical memory the address maps to when they are set (a variable, up to one
 //! page). `monitor CMD` runs the emulator's monitor commands.
+//!
+//! Each core is a thread: CPU0 is thread 1, CPU1 thread 2 (`info threads` names them with
+//! their MPIDR). Registers and memory are those of the thread GDB selects (memory through
+//! that core's MMU). Breakpoints and watchpoints are set on every core, and a stop reports
+//! the core that hit it. A continue runs every core, taking turns as without GDB, even when
+//! GDB asks for some threads only (scheduler locking): the cores share memory and the GIC,
+//! and holding one while another runs would be a different machine. A step runs one
+//! instruction on the stepped thread's core alone, whatever GDB asks of the other threads
+//! (GDB steps with the others continuing unless scheduler locking is on): the others stay
+//! where they are, so stepping one core never moves another.
 
 use std::collections::BTreeSet;
 use std::io::{BufWriter, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 
-use ast2600::{Ast2600, DebugResume, DebugStop, HostEvent, Stop, Waker, WatchKind};
+use ast2600::{Ast2600, Cp15, Cpu, DebugResume, DebugStop, HostEvent, Stop, Waker, WatchKind};
 use crossbeam_channel::{Receiver, Sender};
-use gdbstub::common::Signal;
+use gdbstub::common::{Signal, Tid};
 use gdbstub::conn::{Connection, ConnectionExt};
-use gdbstub::stub::{run_blocking, DisconnectReason, GdbStub, SingleThreadStopReason};
-use gdbstub::target::ext::base::singlethread::{
-    SingleThreadBase, SingleThreadResume, SingleThreadResumeOps, SingleThreadSingleStep,
-    SingleThreadSingleStepOps,
+use gdbstub::stub::{run_blocking, DisconnectReason, GdbStub, MultiThreadStopReason};
+use gdbstub::target::ext::base::multithread::{
+    MultiThreadBase, MultiThreadResume, MultiThreadResumeOps, MultiThreadSchedulerLocking,
+    MultiThreadSchedulerLockingOps, MultiThreadSingleStep, MultiThreadSingleStepOps,
 };
 use gdbstub::target::ext::base::BaseOps;
 use gdbstub::target::ext::breakpoints::{
@@ -34,6 +44,7 @@ use gdbstub::target::ext::breakpoints::{
     SwBreakpoint, SwBreakpointOps, WatchKind as GdbWatchKind,
 };
 use gdbstub::target::ext::monitor_cmd::{ConsoleOutput, MonitorCmd, MonitorCmdOps};
+use gdbstub::target::ext::thread_extra_info::{ThreadExtraInfo, ThreadExtraInfoOps};
 use gdbstub::target::{Target, TargetError, TargetResult};
 use gdbstub_arch::arm::reg::ArmCoreRegs;
 use gdbstub_arch::arm::{ArmBreakpointKind, Armv4t};
@@ -136,6 +147,13 @@ pub fn session(
     };
     soc.clock().pause();
     soc.set_debugger_attached(true);
+    let mpidrs = (0..soc.core_count())
+        .map(|i| {
+            soc.core_mut(i)
+                .and_then(|cpu| cpu.cp15(Cp15::MPIDR).ok())
+                .unwrap_or(0)
+        })
+        .collect();
     let mut target = GdbTarget {
         soc,
         hub,
@@ -143,15 +161,21 @@ pub fn session(
         resume: DebugResume::Continue,
         sw: BTreeSet::new(),
         hw: BTreeSet::new(),
+        mpidrs,
         ended: None,
     };
     let result = GdbStub::new(conn).run_blocking::<EventLoop<'_>>(&mut target);
-    // Whatever GDB left behind goes: the guest runs on undisturbed.
-    for addr in target.soc.cpu_mut().breakpoints() {
-        target.soc.cpu_mut().remove_breakpoint(addr);
-    }
-    for (addr, len, kind, _) in target.soc.cpu_mut().watchpoints() {
-        target.soc.cpu_mut().remove_watchpoint(addr, len, kind);
+    // Whatever GDB left behind goes, on every core: the guest runs on undisturbed.
+    for core in 0..target.soc.core_count() {
+        let Some(cpu) = target.soc.core_mut(core) else {
+            continue;
+        };
+        for addr in cpu.breakpoints() {
+            cpu.remove_breakpoint(addr);
+        }
+        for (addr, len, kind, _) in cpu.watchpoints() {
+            cpu.remove_watchpoint(addr, len, kind);
+        }
     }
     let ended = target.ended.take();
     target.soc.set_debugger_attached(false);
@@ -256,11 +280,26 @@ struct GdbTarget<'a> {
     /// For the monitor's commands.
     hub: &'a Arc<control::Hub>,
     events: &'a Receiver<HostEvent>,
+    /// What the next resume does: every core runs, or one core steps.
     resume: DebugResume,
+    /// Breakpoint addresses GDB set as software and as hardware breakpoints (the same code
+    /// hook on every core either way: this tells the stop reasons apart).
     sw: BTreeSet<u32>,
     hw: BTreeSet<u32>,
+    /// Each core's MPIDR (fixed), for `info threads`.
+    mpidrs: Vec<u32>,
     /// Set when the emulation ended while GDB was attached.
     ended: Option<Stop>,
+}
+
+/// GDB's thread id for core `index` (thread ids start at 1).
+fn thread_of(index: usize) -> Tid {
+    Tid::new(index + 1).expect("index + 1 is not zero")
+}
+
+/// The core index of GDB's thread `tid`.
+fn core_of(tid: Tid) -> usize {
+    tid.get() - 1
 }
 
 /// Errors the target reports to the stub (it turns them into fatal errors).
@@ -278,7 +317,7 @@ impl Target for GdbTarget<'_> {
     type Error = GdbError;
 
     fn base_ops(&mut self) -> BaseOps<'_, Self::Arch, Self::Error> {
-        BaseOps::SingleThread(self)
+        BaseOps::MultiThread(self)
     }
 
     fn support_breakpoints(&mut self) -> Option<BreakpointsOps<'_, Self>> {
@@ -290,10 +329,17 @@ impl Target for GdbTarget<'_> {
     }
 }
 
-impl SingleThreadBase for GdbTarget<'_> {
-    fn read_registers(&mut self, regs: &mut ArmCoreRegs) -> TargetResult<(), Self> {
+impl GdbTarget<'_> {
+    /// The core behind GDB's thread `tid`.
+    fn core(&mut self, tid: Tid) -> TargetResult<&mut Cpu, Self> {
+        self.soc.core_mut(core_of(tid)).ok_or(TargetError::NonFatal)
+    }
+}
+
+impl MultiThreadBase for GdbTarget<'_> {
+    fn read_registers(&mut self, regs: &mut ArmCoreRegs, tid: Tid) -> TargetResult<(), Self> {
         use ast2600::Reg;
-        let cpu = self.soc.cpu_mut();
+        let cpu = self.core(tid)?;
         for (n, r) in regs.r.iter_mut().enumerate() {
             *r = cpu.reg(Reg::R(n as u8));
         }
@@ -304,9 +350,9 @@ impl SingleThreadBase for GdbTarget<'_> {
         Ok(())
     }
 
-    fn write_registers(&mut self, regs: &ArmCoreRegs) -> TargetResult<(), Self> {
+    fn write_registers(&mut self, regs: &ArmCoreRegs, tid: Tid) -> TargetResult<(), Self> {
         use ast2600::Reg;
-        let cpu = self.soc.cpu_mut();
+        let cpu = self.core(tid)?;
         // CPSR first: it selects the register bank the others go to, and the Thumb bit the
         // PC write keeps.
         cpu.set_reg(Reg::Cpsr, regs.cpsr);
@@ -320,8 +366,8 @@ impl SingleThreadBase for GdbTarget<'_> {
         Ok(())
     }
 
-    fn read_addrs(&mut self, start: u32, data: &mut [u8]) -> TargetResult<usize, Self> {
-        let cpu = self.soc.cpu_mut();
+    fn read_addrs(&mut self, start: u32, data: &mut [u8], tid: Tid) -> TargetResult<usize, Self> {
+        let cpu = self.core(tid)?;
         let mut done = 0usize;
         while done < data.len() {
             let va = start as u64 + done as u64;
@@ -340,32 +386,106 @@ impl SingleThreadBase for GdbTarget<'_> {
         Ok(done)
     }
 
-    fn write_addrs(&mut self, start: u32, data: &[u8]) -> TargetResult<(), Self> {
-        self.soc
-            .cpu_mut()
+    fn write_addrs(&mut self, start: u32, data: &[u8], tid: Tid) -> TargetResult<(), Self> {
+        self.core(tid)?
             .write_virtual(start as u64, data)
             .map_err(|_| TargetError::NonFatal)
     }
 
-    fn support_resume(&mut self) -> Option<SingleThreadResumeOps<'_, Self>> {
+    #[inline(always)]
+    fn list_active_threads(
+        &mut self,
+        thread_is_active: &mut dyn FnMut(Tid),
+    ) -> Result<(), Self::Error> {
+        for core in 0..self.soc.core_count() {
+            thread_is_active(thread_of(core));
+        }
+        Ok(())
+    }
+
+    fn support_resume(&mut self) -> Option<MultiThreadResumeOps<'_, Self>> {
+        Some(self)
+    }
+
+    fn support_thread_extra_info(&mut self) -> Option<ThreadExtraInfoOps<'_, Self>> {
         Some(self)
     }
 }
 
-impl SingleThreadResume for GdbTarget<'_> {
-    fn resume(&mut self, _signal: Option<Signal>) -> Result<(), Self::Error> {
+impl ThreadExtraInfo for GdbTarget<'_> {
+    fn thread_extra_info(&self, tid: Tid, buf: &mut [u8]) -> Result<usize, Self::Error> {
+        let core = core_of(tid);
+        let Some(mpidr) = self.mpidrs.get(core) else {
+            return Ok(0);
+        };
+        let waiting = if self.soc.core_waiting(core) {
+            " (WFI)"
+        } else {
+            ""
+        };
+        let text = format!("CPU{core} mpidr={mpidr:#010x}{waiting}");
+        let n = text.len().min(buf.len());
+        buf[..n].copy_from_slice(&text.as_bytes()[..n]);
+        Ok(n)
+    }
+}
+
+impl MultiThreadResume for GdbTarget<'_> {
+    fn resume(&mut self) -> Result<(), Self::Error> {
+        // `wait_for_stop_reason` runs the guest as `self.resume` says.
+        Ok(())
+    }
+
+    fn clear_resume_actions(&mut self) -> Result<(), Self::Error> {
         self.resume = DebugResume::Continue;
         Ok(())
     }
 
-    fn support_single_step(&mut self) -> Option<SingleThreadSingleStepOps<'_, Self>> {
+    fn set_resume_action_continue(
+        &mut self,
+        _tid: Tid,
+        _signal: Option<Signal>,
+    ) -> Result<(), Self::Error> {
+        // Every core runs on a continue (see the module's documentation).
+        Ok(())
+    }
+
+    fn support_single_step(&mut self) -> Option<MultiThreadSingleStepOps<'_, Self>> {
+        Some(self)
+    }
+
+    fn support_scheduler_locking(&mut self) -> Option<MultiThreadSchedulerLockingOps<'_, Self>> {
         Some(self)
     }
 }
 
-impl SingleThreadSingleStep for GdbTarget<'_> {
-    fn step(&mut self, _signal: Option<Signal>) -> Result<(), Self::Error> {
-        self.resume = DebugResume::Step;
+impl MultiThreadSingleStep for GdbTarget<'_> {
+    fn set_resume_action_step(
+        &mut self,
+        tid: Tid,
+        _signal: Option<Signal>,
+    ) -> Result<(), Self::Error> {
+        let core = core_of(tid);
+        if core >= self.soc.core_count() {
+            return Err(GdbError(format!(
+                "GDB stepped thread {tid}, which is no core"
+            )));
+        }
+        match self.resume {
+            DebugResume::Continue => self.resume = DebugResume::Step(core),
+            // All-stop GDB steps one thread at a time; the first one named steps.
+            DebugResume::Step(first) => {
+                log::warn!("gdb: stepping CPU{first} only, not CPU{core} as well")
+            }
+        }
+        Ok(())
+    }
+}
+
+impl MultiThreadSchedulerLocking for GdbTarget<'_> {
+    fn set_resume_action_scheduler_lock(&mut self) -> Result<(), Self::Error> {
+        // A step moves one core whether or not the others are locked; a continue runs them
+        // all (see the module's documentation).
         Ok(())
     }
 }
@@ -392,6 +512,8 @@ fn watch_kind(kind: GdbWatchKind) -> WatchKind {
     }
 }
 
+/// Watchpoints go on every core that can translate the address: each watches the memory the
+/// address maps to through its own MMU. One core is enough for GDB to have its watchpoint.
 impl HwWatchpoint for GdbTarget<'_> {
     fn add_hw_watchpoint(
         &mut self,
@@ -399,17 +521,17 @@ impl HwWatchpoint for GdbTarget<'_> {
         len: u32,
         kind: GdbWatchKind,
     ) -> TargetResult<bool, Self> {
-        match self
-            .soc
-            .cpu_mut()
-            .add_watchpoint(addr.into(), len.into(), watch_kind(kind))
-        {
-            Ok(()) => Ok(true),
-            Err(e) => {
-                log::warn!("gdb: {e}");
-                Ok(false)
+        let mut set = false;
+        for core in 0..self.soc.core_count() {
+            let Some(cpu) = self.soc.core_mut(core) else {
+                continue;
+            };
+            match cpu.add_watchpoint(addr.into(), len.into(), watch_kind(kind)) {
+                Ok(()) => set = true,
+                Err(e) => log::warn!("gdb: CPU{core}: {e}"),
             }
         }
+        Ok(set)
     }
 
     fn remove_hw_watchpoint(
@@ -418,18 +540,31 @@ impl HwWatchpoint for GdbTarget<'_> {
         len: u32,
         kind: GdbWatchKind,
     ) -> TargetResult<bool, Self> {
-        Ok(self
-            .soc
-            .cpu_mut()
-            .remove_watchpoint(addr.into(), len.into(), watch_kind(kind)))
+        let mut had = false;
+        for core in 0..self.soc.core_count() {
+            if let Some(cpu) = self.soc.core_mut(core) {
+                had |= cpu.remove_watchpoint(addr.into(), len.into(), watch_kind(kind));
+            }
+        }
+        Ok(had)
     }
 }
 
+/// Breakpoints go on every core (a breakpoint any core cannot take is refused).
 impl GdbTarget<'_> {
     fn add(&mut self, addr: u32, hw: bool) -> TargetResult<bool, Self> {
-        if let Err(e) = self.soc.cpu_mut().add_breakpoint(addr as u64) {
-            log::warn!("gdb: {e}");
-            return Ok(false);
+        let known = self.sw.contains(&addr) || self.hw.contains(&addr);
+        for core in 0..self.soc.core_count() {
+            let Some(cpu) = self.soc.core_mut(core) else {
+                continue;
+            };
+            if let Err(e) = cpu.add_breakpoint(addr as u64) {
+                log::warn!("gdb: CPU{core}: {e}");
+                if !known {
+                    self.remove_breakpoint_everywhere(addr);
+                }
+                return Ok(false);
+            }
         }
         if hw {
             self.hw.insert(addr);
@@ -446,9 +581,17 @@ impl GdbTarget<'_> {
             self.sw.remove(&addr)
         };
         if had && !self.sw.contains(&addr) && !self.hw.contains(&addr) {
-            self.soc.cpu_mut().remove_breakpoint(addr as u64);
+            self.remove_breakpoint_everywhere(addr);
         }
         Ok(had)
+    }
+
+    fn remove_breakpoint_everywhere(&mut self, addr: u32) {
+        for core in 0..self.soc.core_count() {
+            if let Some(cpu) = self.soc.core_mut(core) {
+                cpu.remove_breakpoint(addr as u64);
+            }
+        }
     }
 }
 
@@ -510,7 +653,7 @@ struct EventLoop<'a>(std::marker::PhantomData<&'a ()>);
 impl<'a> run_blocking::BlockingEventLoop for EventLoop<'a> {
     type Target = GdbTarget<'a>;
     type Connection = GdbConnection;
-    type StopReason = SingleThreadStopReason<u32>;
+    type StopReason = MultiThreadStopReason<u32>;
 
     #[allow(clippy::type_complexity)]
     fn wait_for_stop_reason(
@@ -531,14 +674,16 @@ impl<'a> run_blocking::BlockingEventLoop for EventLoop<'a> {
             let outcome = target
                 .soc
                 .debug_run(target.events, target.resume, &interrupted);
+            // The core that ran last: the one that stopped, or the one stepped.
+            let tid = thread_of(target.soc.current_core());
             match outcome {
                 DebugStop::Breakpoint(addr) => {
                     let addr = addr as u32;
                     return Ok(Event::TargetStopped(
                         if target.hw.contains(&addr) && !target.sw.contains(&addr) {
-                            SingleThreadStopReason::HwBreak(())
+                            MultiThreadStopReason::HwBreak(tid)
                         } else {
-                            SingleThreadStopReason::SwBreak(())
+                            MultiThreadStopReason::SwBreak(tid)
                         },
                     ));
                 }
@@ -549,14 +694,20 @@ impl<'a> run_blocking::BlockingEventLoop for EventLoop<'a> {
                         (_, true) => GdbWatchKind::Write,
                         (_, false) => GdbWatchKind::Read,
                     };
-                    return Ok(Event::TargetStopped(SingleThreadStopReason::Watch {
-                        tid: (),
+                    return Ok(Event::TargetStopped(MultiThreadStopReason::Watch {
+                        tid,
                         kind,
                         addr: hit.addr as u32,
                     }));
                 }
+                // With the thread, so GDB knows which one it is about.
                 DebugStop::Stepped => {
-                    return Ok(Event::TargetStopped(SingleThreadStopReason::DoneStep))
+                    return Ok(Event::TargetStopped(
+                        MultiThreadStopReason::SignalWithThread {
+                            tid,
+                            signal: Signal::SIGTRAP,
+                        },
+                    ))
                 }
                 DebugStop::Interrupted => match conn.peek() {
                     Ok(Some(_)) => {
@@ -577,15 +728,18 @@ impl<'a> run_blocking::BlockingEventLoop for EventLoop<'a> {
         }
     }
 
-    fn on_interrupt(_target: &mut Self::Target) -> Result<Option<Self::StopReason>, GdbError> {
-        Ok(Some(SingleThreadStopReason::Signal(Signal::SIGINT)))
+    fn on_interrupt(target: &mut Self::Target) -> Result<Option<Self::StopReason>, GdbError> {
+        Ok(Some(MultiThreadStopReason::SignalWithThread {
+            tid: thread_of(target.soc.current_core()),
+            signal: Signal::SIGINT,
+        }))
     }
 }
 
-fn stop_reason(stop: &Stop) -> SingleThreadStopReason<u32> {
+fn stop_reason(stop: &Stop) -> MultiThreadStopReason<u32> {
     match stop {
-        Stop::Fault(_) => SingleThreadStopReason::Terminated(Signal::SIGSEGV),
-        _ => SingleThreadStopReason::Exited(0),
+        Stop::Fault(_) => MultiThreadStopReason::Terminated(Signal::SIGSEGV),
+        _ => MultiThreadStopReason::Exited(0),
     }
 }
 

@@ -168,10 +168,12 @@ pub enum Stop {
 /// How a debugger lets the guest run ([`Ast2600::debug_run`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DebugResume {
-    /// Until a breakpoint, an interruption or a stop.
+    /// Every core, taking turns, until a breakpoint, an interruption or a stop.
     Continue,
-    /// One instruction.
-    Step,
+    /// One instruction on the core with this index; the other cores stay where they are. A
+    /// core waiting in WFI or WFE stops waiting (as the architecture allows at any time) and
+    /// runs its next instruction; one parked in the SMP mailbox stays there.
+    Step(usize),
 }
 
 /// Why [`Ast2600::debug_run`] returned.
@@ -181,7 +183,7 @@ pub enum DebugStop {
     Breakpoint(u64),
     /// An instruction accessed watched memory; it has run, the next one has not.
     Watchpoint(WatchHit),
-    /// The single step is done.
+    /// The single step is done (on the core [`DebugResume::Step`] named).
     Stepped,
     /// The debugger has something to say (its `interrupted` check returned true).
     Interrupted,
@@ -1169,7 +1171,12 @@ impl Ast2600 {
     /// `interrupted` says the debugger wants attention (checked whenever the CPU returns and
     /// whenever the idle loop is woken: the debugger's connection wakes it with a
     /// [`Waker`]). Virtual time runs only inside this call: it stands still while the
-    /// debugger holds the guest.
+    /// debugger holds the guest. Afterwards [`Ast2600::current_core`] is the core that ran
+    /// last: the one that stopped, or the one stepped.
+    ///
+    /// # Panics
+    ///
+    /// If [`DebugResume::Step`] names a core past [`Ast2600::core_count`].
     pub fn debug_run(
         &mut self,
         events: &Receiver<HostEvent>,
@@ -1180,6 +1187,13 @@ impl Ast2600 {
         self.debugging = true;
         // A debugger sees the core that stops.
         self.selected = None;
+        if let DebugResume::Step(core) = resume {
+            assert!(
+                core < self.cores.len(),
+                "stepping core {core} of {}",
+                self.cores.len()
+            );
+        }
         let ticker = (resume == DebugResume::Continue).then(|| Ticker::start(self.kick.clone()));
         let stop = self.run_loop(events, resume, interrupted);
         drop(ticker);
@@ -1188,7 +1202,8 @@ impl Ast2600 {
         stop
     }
 
-    /// The core, for a debugger: registers, memory by virtual address, breakpoints.
+    /// The core [`Ast2600::current_core`] names, for the monitor and a debugger: registers,
+    /// memory by virtual address, breakpoints ([`Ast2600::core_mut`] reaches any core).
     pub fn cpu_mut(&mut self) -> &mut Cpu {
         let index = self.selected.unwrap_or(self.current);
         &mut self.cores[index].cpu
@@ -1220,9 +1235,19 @@ impl Ast2600 {
                 continue;
             }
             self.fire_deadlines();
-            // A debugger's step moves the core it looks at; otherwise the cores take turns.
+            // A debugger's step moves the core it names; otherwise the cores take turns.
             let next = match resume {
-                DebugResume::Step => Some(self.current),
+                DebugResume::Step(core) => {
+                    if self.cores[core].parked {
+                        self.release_if_signalled(core);
+                    }
+                    if self.cores[core].parked {
+                        // Nothing to run until the mailbox lets it go.
+                        return DebugStop::Stepped;
+                    }
+                    self.cores[core].wait = Wait::Nothing;
+                    Some(core)
+                }
                 DebugResume::Continue => self.next_runnable(),
             };
             let Some(next) = next else {
@@ -1252,10 +1277,8 @@ impl Ast2600 {
             let cpu = &mut self.cores[next].cpu;
             self.running.set(Some(next));
             let slice_start = std::time::Instant::now();
-            let exit = match resume {
-                DebugResume::Continue => cpu.run(),
-                DebugResume::Step => cpu.step(),
-            };
+            let stepping = matches!(resume, DebugResume::Step(_));
+            let exit = if stepping { cpu.step() } else { cpu.run() };
             let slice_ns = slice_start.elapsed().as_nanos() as u64;
             self.running.set(None);
             if let Some(t) = self.stats.core_wall_ns.get_mut(next) {
@@ -1263,7 +1286,7 @@ impl Ast2600 {
             }
             self.note_wfe(next);
             match exit {
-                Exit::Requested if resume == DebugResume::Step => return DebugStop::Stepped,
+                Exit::Requested if stepping => return DebugStop::Stepped,
                 Exit::Requested => {
                     // Two looks in a row at a core spinning on itself with IRQs off, every
                     // other core waiting for interrupts, spinning so too, or stopped with IRQs
@@ -1282,11 +1305,16 @@ impl Ast2600 {
                 }
                 Exit::Breakpoint(addr) => return DebugStop::Breakpoint(addr),
                 Exit::Watchpoint(hit) => return DebugStop::Watchpoint(hit),
-                Exit::Fault(fault) if self.park(next, &fault) => {}
+                // A step into the mailbox's wait loop ends there.
+                Exit::Fault(fault) if self.park(next, &fault) => {
+                    if stepping {
+                        return DebugStop::Stepped;
+                    }
+                }
                 Exit::Fault(fault) => {
                     return DebugStop::Stop(Stop::Fault(self.describe_fault(&fault)))
                 }
-                Exit::WaitForInterrupt if resume == DebugResume::Step => {
+                Exit::WaitForInterrupt if stepping => {
                     self.stats.wfi += 1;
                     return DebugStop::Stepped;
                 }
