@@ -291,6 +291,8 @@ pub struct Ast2600 {
     kick: CpuHandle,
     /// The core inside `Cpu::run` now, for the cores' interrupt inputs.
     running: RunningCore,
+    /// DRAM as the DMA masters write it: what they wrote, for dropping translated code.
+    dma_view: Rc<DramView>,
     /// The core the monitor chose (`cpu N`), if it chose one; else the one that ran last.
     selected: Option<usize>,
     clock: VirtualClock,
@@ -491,10 +493,8 @@ impl Ast2600 {
             .iter()
             .map(|f| Rc::new(MemoryBlock::from_bytes(f)))
             .collect();
-        let dram_view: Rc<dyn bus::GuestMemory> = Rc::new(DramView {
-            base: map::DRAM,
-            memory: dram.clone(),
-        });
+        let dma_view = Rc::new(DramView::new(map::DRAM, dram.clone()));
+        let dram_view: Rc<dyn bus::GuestMemory> = dma_view.clone();
 
         // Every device of the SoC's table, as the board wires it.
         let devices = build::devices(
@@ -601,6 +601,7 @@ impl Ast2600 {
             current: 0,
             kick,
             running,
+            dma_view,
             selected: None,
             clock,
             bus,
@@ -1082,6 +1083,12 @@ impl Ast2600 {
         }
         if self.mmio.borrow_mut().take_window_changed() {
             self.sync_fmc_window()?;
+        }
+        // Translated code from RAM a device wrote (DMA) goes, as a CPU store's would.
+        for (start, end) in self.dma_view.take_written() {
+            for core in &mut self.cores {
+                core.cpu.invalidate_code(start, end - start);
+            }
         }
         if let Some((start, end)) = self.flashes[0].borrow_mut().take_modified() {
             // Code run from the flash (boot alias and window) must see the new bytes.

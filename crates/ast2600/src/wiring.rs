@@ -149,11 +149,45 @@ impl TimerOutputs for TimerToGic {
 
 /// DRAM as DMA masters see it, by physical address.
 pub(crate) struct DramView {
-    pub(crate) base: u64,
-    pub(crate) memory: Rc<MemoryBlock>,
+    base: u64,
+    memory: Rc<MemoryBlock>,
+    /// The physical ranges DMA wrote since the run loop last looked, merged where they touch
+    /// (translated code from them must go, on every core).
+    written: RefCell<Vec<(u64, u64)>>,
 }
 
 impl DramView {
+    /// The most ranges kept apart; past that, later writes merge into the last one.
+    const MAX_RANGES: usize = 64;
+
+    pub(crate) fn new(base: u64, memory: Rc<MemoryBlock>) -> Self {
+        Self {
+            base,
+            memory,
+            written: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Takes the ranges (start, end) written since the last call.
+    pub(crate) fn take_written(&self) -> Vec<(u64, u64)> {
+        std::mem::take(&mut *self.written.borrow_mut())
+    }
+
+    fn note_written(&self, start: u64, end: u64) {
+        let mut written = self.written.borrow_mut();
+        if let Some(last) = written.last_mut() {
+            if start <= last.1 && end >= last.0 {
+                *last = (last.0.min(start), last.1.max(end));
+                return;
+            }
+        }
+        if written.len() < Self::MAX_RANGES {
+            written.push((start, end));
+        } else if let Some(last) = written.last_mut() {
+            *last = (last.0.min(start), last.1.max(end));
+        }
+    }
+
     fn offset(&self, addr: u64, len: usize) -> Result<usize, MemoryError> {
         let err = MemoryError { addr, len };
         let off = addr.checked_sub(self.base).ok_or(err)?;
@@ -175,6 +209,9 @@ impl GuestMemory for DramView {
     fn write(&self, addr: u64, buf: &[u8]) -> Result<(), MemoryError> {
         let off = self.offset(addr, buf.len())?;
         self.memory.write(off, buf);
+        if !buf.is_empty() {
+            self.note_written(addr, addr + buf.len() as u64);
+        }
         Ok(())
     }
 }
@@ -264,5 +301,43 @@ fn gic_line_name(id: u32) -> String {
     match id.checked_sub(32) {
         Some(spi) => format!("gic {id} (spi {spi} {})", map::spi_name(spi)),
         None => format!("gic {id} (ppi/sgi)"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dma_writes_are_kept_as_merged_ranges_until_taken() {
+        let view = DramView::new(0x8000_0000, Rc::new(MemoryBlock::new(0x10000, 0)));
+        view.write(0x8000_0100, &[1; 0x10]).unwrap();
+        view.write(0x8000_0110, &[2; 0x10]).unwrap();
+        view.write(0x8000_4000, &[3; 4]).unwrap();
+        view.write(0x8000_00f8, &[]).unwrap();
+        assert!(view.write(0x8001_0000, &[4]).is_err());
+        assert_eq!(
+            view.take_written(),
+            vec![(0x8000_0100, 0x8000_0120), (0x8000_4000, 0x8000_4004)]
+        );
+        assert!(view.take_written().is_empty());
+        let mut byte = [0];
+        view.read(0x8000_0110, &mut byte).unwrap();
+        assert_eq!(byte, [2]);
+    }
+
+    #[test]
+    fn dma_ranges_past_the_limit_merge_into_the_last() {
+        let view = DramView::new(0, Rc::new(MemoryBlock::new(0x100000, 0)));
+        for i in 0..(DramView::MAX_RANGES as u64 + 2) {
+            view.write(i * 0x100, &[0; 4]).unwrap();
+        }
+        let written = view.take_written();
+        assert_eq!(written.len(), DramView::MAX_RANGES);
+        let last = DramView::MAX_RANGES as u64 - 1;
+        assert_eq!(
+            written[written.len() - 1],
+            (last * 0x100, (last + 2) * 0x100 + 4)
+        );
     }
 }
