@@ -417,19 +417,12 @@ fn gdb_shows_each_core_as_a_thread_and_steps_one_core_at_a_time() {
     let _ = std::fs::remove_dir_all(&dir);
 
     // Two threads, one per core, named by GDB as the stub describes them.
-    let threads = between(&text, "==threads==", "==end-threads==");
-    assert_eq!(
-        threads.matches("Thread 1.").count(),
-        2,
-        "info threads:\n{threads}"
-    );
-    assert!(
-        threads.contains("Thread 1.1 (CPU0 mpidr=0x80000f00)"),
-        "info threads:\n{threads}"
-    );
-    assert!(
-        threads.contains("Thread 1.2 (CPU1 mpidr=0x80000f01)"),
-        "info threads:\n{threads}"
+    assert_threads(
+        &text,
+        &[
+            "Thread 1.1 (CPU0 mpidr=0x80000f00)",
+            "Thread 1.2 (CPU1 mpidr=0x80000f01)",
+        ],
     );
     // Thread 2's steps moved CPU1 only: CPU0 is still at the entry.
     assert_eq!(register(&text, "==cpu1-stepped==", "pc"), entry + 12);
@@ -454,6 +447,19 @@ fn gdb_shows_each_core_as_a_thread_and_steps_one_core_at_a_time() {
     assert!(emu.quit().success());
 }
 
+/// The `info threads` output between the session's markers lists exactly these threads.
+fn assert_threads(text: &str, expected: &[&str]) {
+    let threads = between(text, "==threads==", "==end-threads==");
+    assert_eq!(
+        threads.matches("Thread 1.").count(),
+        expected.len(),
+        "info threads:\n{threads}"
+    );
+    for thread in expected {
+        assert!(threads.contains(thread), "info threads:\n{threads}");
+    }
+}
+
 /// With `--smp 1` GDB sees one thread, CPU0.
 #[test]
 fn gdb_shows_one_thread_with_one_core() {
@@ -471,16 +477,7 @@ fn gdb_shows_one_thread_with_one_core() {
     let text = run_gdb_session(&gdb, "one-core", port, commands);
     let _ = std::fs::remove_dir_all(&dir);
 
-    let threads = between(&text, "==threads==", "==end-threads==");
-    assert_eq!(
-        threads.matches("Thread 1.").count(),
-        1,
-        "info threads:\n{threads}"
-    );
-    assert!(
-        threads.contains("Thread 1.1 (CPU0 mpidr=0x80000f00)"),
-        "info threads:\n{threads}"
-    );
+    assert_threads(&text, &["Thread 1.1 (CPU0 mpidr=0x80000f00)"]);
     emu.expect("GDB detached");
     emu.expect("Hello from a bare-metal ARM ELF");
     assert!(emu.quit().success());

@@ -166,10 +166,7 @@ pub fn session(
     };
     let result = GdbStub::new(conn).run_blocking::<EventLoop<'_>>(&mut target);
     // Whatever GDB left behind goes, on every core: the guest runs on undisturbed.
-    for core in 0..target.soc.core_count() {
-        let Some(cpu) = target.soc.core_mut(core) else {
-            continue;
-        };
+    for cpu in target.soc.cores_mut() {
         for addr in cpu.breakpoints() {
             cpu.remove_breakpoint(addr);
         }
@@ -419,7 +416,7 @@ impl ThreadExtraInfo for GdbTarget<'_> {
             return Ok(0);
         };
         let waiting = if self.soc.core_waiting(core) {
-            " (WFI)"
+            " (waiting)"
         } else {
             ""
         };
@@ -522,10 +519,7 @@ impl HwWatchpoint for GdbTarget<'_> {
         kind: GdbWatchKind,
     ) -> TargetResult<bool, Self> {
         let mut set = false;
-        for core in 0..self.soc.core_count() {
-            let Some(cpu) = self.soc.core_mut(core) else {
-                continue;
-            };
+        for (core, cpu) in self.soc.cores_mut().enumerate() {
             match cpu.add_watchpoint(addr.into(), len.into(), watch_kind(kind)) {
                 Ok(()) => set = true,
                 Err(e) => log::warn!("gdb: CPU{core}: {e}"),
@@ -541,10 +535,8 @@ impl HwWatchpoint for GdbTarget<'_> {
         kind: GdbWatchKind,
     ) -> TargetResult<bool, Self> {
         let mut had = false;
-        for core in 0..self.soc.core_count() {
-            if let Some(cpu) = self.soc.core_mut(core) {
-                had |= cpu.remove_watchpoint(addr.into(), len.into(), watch_kind(kind));
-            }
+        for cpu in self.soc.cores_mut() {
+            had |= cpu.remove_watchpoint(addr.into(), len.into(), watch_kind(kind));
         }
         Ok(had)
     }
@@ -554,17 +546,17 @@ impl HwWatchpoint for GdbTarget<'_> {
 impl GdbTarget<'_> {
     fn add(&mut self, addr: u32, hw: bool) -> TargetResult<bool, Self> {
         let known = self.sw.contains(&addr) || self.hw.contains(&addr);
-        for core in 0..self.soc.core_count() {
-            let Some(cpu) = self.soc.core_mut(core) else {
-                continue;
-            };
-            if let Err(e) = cpu.add_breakpoint(addr as u64) {
-                log::warn!("gdb: CPU{core}: {e}");
-                if !known {
-                    self.remove_breakpoint_everywhere(addr);
-                }
-                return Ok(false);
+        let refused = self
+            .soc
+            .cores_mut()
+            .enumerate()
+            .find_map(|(core, cpu)| cpu.add_breakpoint(addr as u64).err().map(|e| (core, e)));
+        if let Some((core, e)) = refused {
+            log::warn!("gdb: CPU{core}: {e}");
+            if !known {
+                self.remove_breakpoint_everywhere(addr);
             }
+            return Ok(false);
         }
         if hw {
             self.hw.insert(addr);
@@ -587,10 +579,8 @@ impl GdbTarget<'_> {
     }
 
     fn remove_breakpoint_everywhere(&mut self, addr: u32) {
-        for core in 0..self.soc.core_count() {
-            if let Some(cpu) = self.soc.core_mut(core) {
-                cpu.remove_breakpoint(addr as u64);
-            }
+        for cpu in self.soc.cores_mut() {
+            cpu.remove_breakpoint(addr as u64);
         }
     }
 }

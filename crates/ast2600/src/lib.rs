@@ -467,10 +467,11 @@ impl Ast2600 {
         }
         // One system counter for all cores, and one inner-shareable domain (TLB maintenance,
         // SEV and code writes reach every core).
-        if let Some((first, others)) = cores.split_first_mut() {
-            for core in others {
-                core.cpu.share_counter_with(&first.cpu);
-                core.cpu.share_domain_with(&mut first.cpu)?;
+        for j in 1..cores.len() {
+            let (earlier, rest) = cores.split_at_mut(j);
+            rest[0].cpu.share_counter_with(&earlier[0].cpu);
+            for core in earlier {
+                rest[0].cpu.share_domain_with(&mut core.cpu)?;
             }
         }
         kick.follow(&cores[0].cpu);
@@ -696,12 +697,17 @@ impl Ast2600 {
         Ok(())
     }
 
+    /// Every core, in index order.
+    pub fn cores_mut(&mut self) -> impl Iterator<Item = &mut Cpu> {
+        self.cores.iter_mut().map(|c| &mut c.cpu)
+    }
+
     /// The core `index`, if there is one.
     pub fn core_mut(&mut self, index: usize) -> Option<&mut Cpu> {
         self.cores.get_mut(index).map(|c| &mut c.cpu)
     }
 
-    /// Whether core `index` waits in WFI.
+    /// Whether core `index` waits (in WFI for an interrupt, or in WFE for an event).
     pub fn core_waiting(&self, index: usize) -> bool {
         self.cores
             .get(index)
@@ -850,11 +856,7 @@ impl Ast2600 {
             };
             self.switch_to(next);
             self.stats.slices += 1;
-            self.running.set(Some(next));
-            let exit = self.cores[next].cpu.run();
-            self.running.set(None);
-            self.note_wfe(next);
-            match exit {
+            match self.run_core(next, false) {
                 Exit::Requested => {}
                 Exit::Fault(fault) if self.park(next, &fault) => {}
                 Exit::Fault(fault) => return Err(SocError(self.describe_fault(&fault))),
@@ -874,27 +876,36 @@ impl Ast2600 {
     fn next_runnable(&mut self) -> Option<usize> {
         let n = self.cores.len();
         let current = self.current;
+        let now = self.clock.now_ns();
         (1..=n).map(|k| (current + k) % n).find(|&i| {
             if self.cores[i].parked {
                 self.release_if_signalled(i);
             }
-            let now = self.clock.now_ns();
             let core = &mut self.cores[i];
             !core.parked && !core.still_waiting(now)
         })
     }
 
-    /// Core `index` sleeps if its run ended in a WFE that found no event (with one core, WFE
-    /// only gives way: nothing but an interrupt could wake it, and the timer event stream
-    /// would do that soon anyway).
-    fn note_wfe(&mut self, index: usize) {
-        let now = self.clock.now_ns();
-        let multi = self.cores.len() > 1;
-        let core = &mut self.cores[index];
-        if core.cpu.take_wfe_wait() && multi {
-            self.stats.wfe += 1;
-            core.wait = Wait::Event(now);
+    /// Runs core `index` for a slice (or one instruction), marked as the running core for the
+    /// interrupt inputs and timed for the stats. A run that ended in a WFE which found no event
+    /// leaves the core asleep (with one core, WFE only gives way: nothing but an interrupt
+    /// could wake it, and the timer event stream would do that soon anyway).
+    fn run_core(&mut self, index: usize, step: bool) -> Exit {
+        self.running.set(Some(index));
+        let start = std::time::Instant::now();
+        let cpu = &mut self.cores[index].cpu;
+        let exit = if step { cpu.step() } else { cpu.run() };
+        let slice_ns = start.elapsed().as_nanos() as u64;
+        self.running.set(None);
+        if let Some(t) = self.stats.core_wall_ns.get_mut(index) {
+            *t += slice_ns;
         }
+        let multi = self.cores.len() > 1;
+        if self.cores[index].cpu.take_wfe_wait() && multi {
+            self.stats.wfe += 1;
+            self.cores[index].wait = Wait::Event(self.clock.now_ns());
+        }
+        exit
     }
 
     /// A core fetching from u-boot's wait loop in the SCU (which no core can fetch from)
@@ -1281,18 +1292,8 @@ impl Ast2600 {
             }
             self.stats.device_wall_ns += device_start.elapsed().as_nanos() as u64;
             self.stats.slices += 1;
-            let cpu = &mut self.cores[next].cpu;
-            self.running.set(Some(next));
-            let slice_start = std::time::Instant::now();
             let stepping = matches!(resume, DebugResume::Step(_));
-            let exit = if stepping { cpu.step() } else { cpu.run() };
-            let slice_ns = slice_start.elapsed().as_nanos() as u64;
-            self.running.set(None);
-            if let Some(t) = self.stats.core_wall_ns.get_mut(next) {
-                *t += slice_ns;
-            }
-            self.note_wfe(next);
-            match exit {
+            match self.run_core(next, stepping) {
                 Exit::Requested if stepping => return DebugStop::Stepped,
                 Exit::Requested => {
                     // Two looks in a row at a core spinning on itself with IRQs off, every

@@ -52,7 +52,7 @@ extern "C" {
         opaque: *mut std::ffi::c_void,
     ) -> i32;
     pub(crate) fn uc_ast_add_peer(uc: *mut uc_engine, peer: *mut uc_engine) -> i32;
-    pub(crate) fn uc_ast_remove_peer(uc: *mut uc_engine, peer: *mut uc_engine);
+    pub(crate) fn uc_ast_leave_domain(uc: *mut uc_engine);
     pub(crate) fn uc_ast_take_wfe_wait(uc: *mut uc_engine) -> i32;
     pub(crate) fn uc_ast_take_event(uc: *mut uc_engine) -> i32;
     pub(crate) fn uc_ast_last_fault(

@@ -361,9 +361,6 @@ pub struct Cpu {
     /// CPU can also come to rest at a breakpoint's address without having hit it, when an exit
     /// request ends a run at that block's start: then the breakpoint must still fire).
     held: Option<Held>,
-    /// The engines of the cores this one shares an inner-shareable domain with (this one's
-    /// included), so that dropping a core takes it out of the others' peer lists.
-    domain: Rc<RefCell<Vec<ffi::EnginePtr>>>,
 }
 
 /// What the debugging hooks share with [`Cpu`]: set from inside unicorn callbacks.
@@ -425,7 +422,6 @@ impl Cpu {
             breakpoints: std::collections::BTreeMap::new(),
             watchpoints: std::collections::BTreeMap::new(),
             held: None,
-            domain: Rc::new(RefCell::new(vec![ffi::EnginePtr(handle_ptr)])),
         };
         cpu.reset()?;
         Ok(cpu)
@@ -476,30 +472,19 @@ impl Cpu {
         self.timer.share_counter(&primary.timer);
     }
 
-    /// Puts this core and `other` (and the cores already in either's domain) in one
-    /// inner-shareable domain over the same guest RAM, as the cores of one cluster are:
-    /// broadcast TLB maintenance (TLBIALLIS, TLBIMVAIS, ...) on one flushes the others' TLBs,
-    /// SEV on one sets the others' event registers, and a store by one to RAM another has
-    /// translated code from drops that code. The cores must take turns on one thread.
+    /// Puts this core and `other` in one inner-shareable domain over the same guest RAM, as
+    /// the cores of one cluster are (call for every pair): broadcast TLB maintenance
+    /// (TLBIALLIS, TLBIMVAIS, ...) on one flushes the other's TLB, SEV on one sets the other's
+    /// event register, and a store by one to RAM the other has translated code from drops
+    /// that code. The cores must take turns on one thread. A dropped core leaves the domain.
     pub fn share_domain_with(&mut self, other: &mut Cpu) -> Result<(), CpuError> {
-        if Rc::ptr_eq(&self.domain, &other.domain) {
-            return Ok(());
+        // SAFETY: two live engines, on this thread; each leaves the domain when dropped.
+        let rc = unsafe { ffi::uc_ast_add_peer(self.uc.get_handle(), other.uc.get_handle()) };
+        if rc != 0 {
+            return Err(CpuError(format!(
+                "cannot join the cores' domain (uc_ast_add_peer error {rc})"
+            )));
         }
-        let theirs: Vec<ffi::EnginePtr> = other.domain.borrow().clone();
-        let mine: Vec<ffi::EnginePtr> = self.domain.borrow().clone();
-        for a in &mine {
-            for b in &theirs {
-                // SAFETY: live engines (members of live domains), on this thread.
-                let rc = unsafe { ffi::uc_ast_add_peer(a.0, b.0) | ffi::uc_ast_add_peer(b.0, a.0) };
-                if rc != 0 {
-                    return Err(CpuError(format!(
-                        "cannot join the cores' domain (uc_ast_add_peer error {rc})"
-                    )));
-                }
-            }
-        }
-        self.domain.borrow_mut().extend(theirs);
-        other.domain = self.domain.clone();
         Ok(())
     }
 
@@ -1010,15 +995,9 @@ impl Cpu {
 
 impl Drop for Cpu {
     fn drop(&mut self) {
-        let me = self.uc.get_handle();
-        let mut domain = self.domain.borrow_mut();
-        domain.retain(|p| p.0 != me);
-        for peer in domain.iter() {
-            // SAFETY: every engine left in the domain is alive (each removes itself here
-            // when it goes), and the cores of a domain live on one thread.
-            unsafe { ffi::uc_ast_remove_peer(peer.0, me) };
-        }
-        drop(domain);
+        // SAFETY: every peer is alive (each leaves here when it goes), and the cores of a
+        // domain live on one thread.
+        unsafe { ffi::uc_ast_leave_domain(self.uc.get_handle()) };
         if let Ok(mut g) = self.handle.engine.write() {
             *g = None;
         }
