@@ -35,14 +35,12 @@
     bne 1b
     .endm
 
+    .include "cores.inc"
+
     .section .text.start, "ax"
     .global _start
 _start:
-    cpsid if
-    mrc p15, 0, r11, c0, c0, 5          @ MPIDR
-    and r11, r11, #0xff                 @ r11: this core (0 or 1)
-    ldr sp, =stack_top
-    sub sp, sp, r11, lsl #12            @ 4 KiB of stack each
+    core_entry
 
     @ The GIC: distributor on (once), this core's CPU interface on, every priority let through.
     ldr r0, =GICD
@@ -125,21 +123,9 @@ pong:
     b park
 
 report:
-    adr r0, s_counter
-    bl puts
-    ldr r0, =counter
-    ldr r0, [r0]
-    bl puthex
-    adr r0, s_locked
-    bl puts
-    ldr r0, =locked
-    ldr r0, [r0]
-    bl puthex
-    adr r0, s_pings
-    bl puts
-    ldr r0, =pings
-    ldr r0, [r0]
-    bl puthex
+    print_word s_counter, counter
+    print_word s_locked, locked
+    print_word s_pings, pings
     adr r0, s_from
     bl puts
     mov r0, r10

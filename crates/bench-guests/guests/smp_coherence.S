@@ -47,14 +47,24 @@
     sev
     .endm
 
+    .include "cores.inc"
+
+@ observe CODE, SEEN: CPU1 calls `routine` and keeps what it returned in the word CODE, then
+@ reads the word at WINDOW_VA and keeps it in SEEN. Clobbers r0, r1, lr.
+    .macro observe code, seen
+    bl routine
+    ldr r1, =\code
+    str r0, [r1]
+    ldr r0, =WINDOW_VA
+    ldr r0, [r0]
+    ldr r1, =\seen
+    str r0, [r1]
+    .endm
+
     .section .text.start, "ax"
     .global _start
 _start:
-    cpsid if
-    mrc p15, 0, r11, c0, c0, 5          @ MPIDR
-    and r11, r11, #0xff                 @ r11: this core (0 or 1)
-    ldr sp, =stack_top
-    sub sp, sp, r11, lsl #12            @ 4 KiB of stack each
+    core_entry
     cmp r11, #0
     bne cpu1_start
 
@@ -104,21 +114,9 @@ _start:
     signal 3
 
     wait_for 4
-    ldr r0, =s_code
-    bl puts
-    ldr r0, =code_after
-    ldr r0, [r0]
-    bl puthex
-    ldr r0, =s_before
-    bl puts
-    ldr r0, =seen_before
-    ldr r0, [r0]
-    bl puthex
-    ldr r0, =s_tlb
-    bl puts
-    ldr r0, =seen_after
-    ldr r0, [r0]
-    bl puthex
+    print_word s_code, code_after
+    print_word s_before, seen_before
+    print_word s_tlb, seen_after
     ldr r0, =s_end
     bl puts
     b park
@@ -126,23 +124,11 @@ _start:
 cpu1_start:
     wait_for 1
     bl mmu_on
-    bl routine                          @ translated here: returns 1
-    ldr r1, =code_before
-    str r0, [r1]
-    ldr r0, =WINDOW_VA
-    ldr r0, [r0]                        @ through the old mapping
-    ldr r1, =seen_before
-    str r0, [r1]
+    observe code_before, seen_before    @ translated here: returns 1; the old mapping
     signal 2
     wait_for 3
     isb
-    bl routine                          @ rewritten by CPU0
-    ldr r1, =code_after
-    str r0, [r1]
-    ldr r0, =WINDOW_VA
-    ldr r0, [r0]                        @ through the new mapping
-    ldr r1, =seen_after
-    str r0, [r1]
+    observe code_after, seen_after      @ rewritten by CPU0; the new mapping
     signal 4
 park:
     cpsid if
