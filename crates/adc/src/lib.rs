@@ -1,0 +1,2 @@
+//! The Aspeed ADC engines.
+#![deny(missing_docs)]

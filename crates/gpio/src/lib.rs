@@ -1,0 +1,2 @@
+//! The Aspeed GPIO controllers (parallel GPIO banks).
+#![deny(missing_docs)]

@@ -1,0 +1,2 @@
+//! The Aspeed hash and crypto engine (HACE), hash part.
+#![deny(missing_docs)]

@@ -1,0 +1,2 @@
+//! The Aspeed real-time clock.
+#![deny(missing_docs)]

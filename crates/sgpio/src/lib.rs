@@ -1,0 +1,2 @@
+//! The Aspeed SGPIO master (serial GPIO).
+#![deny(missing_docs)]
