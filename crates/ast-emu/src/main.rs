@@ -407,6 +407,12 @@ fn main() -> ExitCode {
         console
     };
     let cores = args.smp.map_or(board.cpus as usize, usize::from);
+    // What the firmware's device tree calls its GPIO lines (gpio-set name=...).
+    let line_names = chosen
+        .flashes
+        .first()
+        .map(|f| ast2600::board::gpio_line_names(f))
+        .unwrap_or_default();
     let mut soc = match Ast2600::new(
         BoardConfig {
             board,
@@ -422,12 +428,11 @@ fn main() -> ExitCode {
         }
     };
     hub.set_clock(soc.clock().clone());
+    soc.set_gpio_line_names(&line_names);
     soc.set_stopped(args.stopped);
     {
         let hub = hub.clone();
-        soc.set_event_sink(Box::new(move |event| match event {
-            ast2600::SocEvent::Reset(cause) => hub.reset(*cause),
-        }));
+        soc.set_event_sink(Box::new(move |event| hub.soc_event(event)));
     }
     soc.set_busy_wait_mode(
         args.skip_busy_waits

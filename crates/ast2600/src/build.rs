@@ -13,6 +13,7 @@ use smc::{AspeedSmc, AspeedSmcWindow, SmcConfig};
 use spi_nor::{FlashModel, SpiNor};
 use uart::Uart;
 
+use crate::board_io::{BoardIo, Controller as IoController};
 use crate::i2c_devices::I2cDevices;
 use crate::map::{self, Block};
 use crate::SocError;
@@ -31,6 +32,7 @@ pub(crate) struct Devices {
     /// Each MAC's PHY (`None`: wired to NC-SI).
     pub(crate) phys: Vec<Option<Rc<RefCell<mdio::Phy>>>>,
     pub(crate) i2c: I2cDevices,
+    pub(crate) io: BoardIo,
 }
 
 /// What the devices are connected to.
@@ -40,6 +42,8 @@ pub(crate) struct Wiring<'a> {
     pub(crate) clock: Rc<dyn bus::Clock>,
     pub(crate) reset: Rc<dyn bus::IrqSink>,
     pub(crate) gic: &'a gic::Gic,
+    /// The RTC's time at power-on (seconds since the Unix epoch).
+    pub(crate) unix_time: i64,
 }
 
 /// Log target of the note that the guest writes to a UART other than the console.
@@ -108,11 +112,13 @@ pub(crate) fn devices(
     let phy_places: Vec<_> = (1..=mac_count).map(|m| board.phy_place(m)).collect();
     let mut phys = vec![None; mac_count.into()];
     let mut i2c = None;
+    let mut io = BoardIo::default();
+    let shared = SharedLines::default();
     for p in map::AST2600 {
         let irq = |i: usize| {
             p.irqs
                 .get(i)
-                .map_or_else(IrqLine::disconnected, |&n| (w.spi)(n))
+                .map_or_else(IrqLine::disconnected, |&n| shared.line(n, w.spi))
         };
         let device: Rc<RefCell<dyn bus::Device>> = match p.block {
             Block::Scu => {
@@ -201,10 +207,72 @@ pub(crate) fn devices(
                 i2c = Some(place_i2c(&mut bus, p, &irq, &w.dram)?);
                 continue;
             }
+            Block::Gpio(n) => {
+                let variant = if n == 0 {
+                    gpio::Variant::Ast2600_3v3
+                } else {
+                    gpio::Variant::Ast2600_1v8
+                };
+                let mut dev = gpio::AspeedGpio::new(variant, irq(0));
+                // Pins the board pulls up: the idle level of active-low inputs (a power button
+                // on P0 reads released until the host presses it).
+                for pin in &board.gpio_pull_ups {
+                    if let Some(line) = variant.line_by_name(pin) {
+                        dev.set_input(line, true);
+                    }
+                }
+                let dev = Rc::new(RefCell::new(dev));
+                io.gpios.push(IoController {
+                    name: p.name,
+                    device: dev.clone(),
+                    names: Vec::new(),
+                });
+                dev
+            }
+            Block::Sgpio(_) => {
+                let dev = Rc::new(RefCell::new(sgpio::AspeedSgpio::new(
+                    sgpio::Variant::Ast2600,
+                    irq(0),
+                )));
+                io.sgpios.push(IoController {
+                    name: p.name,
+                    device: dev.clone(),
+                    names: Vec::new(),
+                });
+                dev
+            }
+            Block::Adc(_) => {
+                let dev = Rc::new(RefCell::new(adc::AspeedAdc::new(
+                    adc::Variant::Ast2600,
+                    irq(0),
+                )));
+                io.adcs.push(dev.clone());
+                dev
+            }
+            Block::Rtc => {
+                let dev = Rc::new(RefCell::new(rtc::AspeedRtc::new(
+                    w.clock.clone(),
+                    irq(0),
+                    w.unix_time,
+                )));
+                io.rtc = Some(dev.clone());
+                dev
+            }
             Block::GicDistributor => Rc::new(RefCell::new(w.gic.distributor())),
             Block::GicCpuInterface => Rc::new(RefCell::new(w.gic.cpu_interface())),
         };
         bus.insert(p.base, p.size, p.name, device)?;
+    }
+    for pin in &board.gpio_pull_ups {
+        let known = [gpio::Variant::Ast2600_3v3, gpio::Variant::Ast2600_1v8]
+            .iter()
+            .any(|v| v.line_by_name(pin).is_some());
+        if !known {
+            return Err(SocError(format!(
+                "board {}: gpio-pull-ups names {pin:?}, no GPIO pin of the SoC (A0..Z7, 18A0..18E3)",
+                board.name
+            )));
+        }
     }
     let console = console_uart.ok_or_else(|| {
         SocError(format!(
@@ -226,7 +294,32 @@ pub(crate) fn devices(
         macs,
         phys,
         i2c,
+        io,
     })
+}
+
+/// Interrupt lines of the table: a number two placements share (both ADC engines) becomes a
+/// wired OR of their outputs, so one engine lowering its output cannot hide the other's.
+#[derive(Default)]
+struct SharedLines {
+    shared: RefCell<Vec<(u32, Rc<bus::SharedIrq>, u32)>>,
+}
+
+impl SharedLines {
+    fn line(&self, n: u32, spi: &dyn Fn(u32) -> IrqLine) -> IrqLine {
+        let users = map::AST2600.iter().filter(|p| p.irqs.contains(&n)).count();
+        if users < 2 {
+            return spi(n);
+        }
+        let mut shared = self.shared.borrow_mut();
+        if let Some(entry) = shared.iter_mut().find(|(k, _, _)| *k == n) {
+            entry.2 += 1;
+            return entry.1.input(entry.2 - 1);
+        }
+        let line = bus::SharedIrq::new(spi(n));
+        shared.push((n, line.clone(), 1));
+        line.input(0)
+    }
 }
 
 /// Puts each of the board's flash chips on its controller's chip select.

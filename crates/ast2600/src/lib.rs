@@ -5,6 +5,7 @@
 //! loop that gives the CPU time, fires device deadlines and skips idle time.
 #![deny(missing_docs)]
 
+mod board_io;
 mod build;
 pub mod elf;
 mod i2c_devices;
@@ -34,6 +35,7 @@ use crate::wiring::{
     TracedSink,
 };
 
+pub use crate::board_io::{AdcChannel, GpioLine, SgpioLine};
 pub use crate::build::STRAY_UART_TARGET;
 pub use crate::i2c_devices::{
     celsius_to_millicelsius, parse_celsius, SensorKind, TemperatureHandle, DEFAULT_MILLICELSIUS,
@@ -116,6 +118,41 @@ impl fmt::Debug for HostEvent {
 pub enum SocEvent {
     /// The SoC was reset: devices and CPU back to their reset state.
     Reset(ResetCause),
+    /// The guest changed a GPIO output it drives.
+    GpioOutput {
+        /// The controller's name (`gpio0`).
+        controller: &'static str,
+        /// The controller's index.
+        index: usize,
+        /// The line as Linux numbers it.
+        line: u32,
+        /// The device tree's name for the line, if any.
+        name: Option<String>,
+        /// The new level.
+        high: bool,
+    },
+    /// The guest changed a serial GPIO output (an odd line).
+    SgpioOutput {
+        /// The master's name (`sgpiom0`).
+        master: &'static str,
+        /// The line as Linux numbers it.
+        line: u32,
+        /// The new level.
+        high: bool,
+    },
+    /// An ADC channel's reading left the bounds the guest set.
+    AdcThreshold {
+        /// The engine.
+        engine: usize,
+        /// Its channel.
+        channel: usize,
+        /// The code it read.
+        raw: u16,
+        /// Above the upper bound (else below the lower one).
+        above: bool,
+    },
+    /// The guest set the RTC (`hwclock -w`): seconds since the Unix epoch.
+    RtcSet(i64),
 }
 
 /// Why the SoC was reset.
@@ -329,6 +366,7 @@ pub struct Ast2600 {
     /// A debugger is attached ([`Ast2600::set_debugger_attached`]).
     debugger_attached: bool,
     event_sink: Option<EventSink>,
+    io: board_io::BoardIo,
 }
 
 /// One core and what the run loop keeps of it.
@@ -508,6 +546,10 @@ impl Ast2600 {
                 clock: dev_clock,
                 reset: reset.clone(),
                 gic: &gic,
+                // The RTC keeps the host's time, as a battery-backed one set in the factory.
+                unix_time: std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() as i64),
             },
         )?;
         let fmc = devices
@@ -635,6 +677,7 @@ impl Ast2600 {
             debugging: false,
             debugger_attached: false,
             event_sink: None,
+            io: devices.io,
         })
     }
 
@@ -1113,6 +1156,7 @@ impl Ast2600 {
         for nic in &mut self.nics {
             nic.deliver(&self.macs[nic.mac]);
         }
+        self.board_io_events();
         {
             let mut uart = self.console.borrow_mut();
             if !self.pending_input.is_empty() {

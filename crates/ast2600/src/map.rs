@@ -106,6 +106,15 @@ pub enum Block {
     Mac(u8),
     /// The I2C controller: global registers, 16 buses, buffer pool (IRQs: buses 0..15).
     I2c,
+    /// A GPIO controller: 0 is the 3.3 V one (208 lines, the DT's `gpio0`), 1 the 1.8 V one
+    /// (36 lines, `gpio1`).
+    Gpio(u8),
+    /// An SGPIO master (`sgpiom0`, `sgpiom1`).
+    Sgpio(u8),
+    /// An ADC engine (`adc0`, `adc1`: both raise one interrupt).
+    Adc(u8),
+    /// The real-time clock.
+    Rtc,
     /// GIC distributor.
     GicDistributor,
     /// GIC CPU interface.
@@ -195,6 +204,37 @@ pub const AST2600: &[Placement] = &[
     at(Block::Mac(4), "mac4", MACS[3], 0x1000, &[spi::MACS[3]]),
     at(Block::I2c, "i2c", I2C, 0x1000, &I2C_IRQS),
     at(
+        Block::Adc(0),
+        "adc0",
+        0x1E6E_9000,
+        adc::REGS_SIZE,
+        &[spi::ADC],
+    ),
+    at(
+        Block::Adc(1),
+        "adc1",
+        0x1E6E_9100,
+        adc::REGS_SIZE,
+        &[spi::ADC],
+    ),
+    at(Block::Gpio(0), "gpio0", 0x1E78_0000, GPIO0_SIZE, &[40]),
+    at(
+        Block::Sgpio(0),
+        "sgpiom0",
+        0x1E78_0500,
+        sgpio::REGS_SIZE,
+        &[51],
+    ),
+    at(
+        Block::Sgpio(1),
+        "sgpiom1",
+        0x1E78_0600,
+        sgpio::REGS_SIZE,
+        &[70],
+    ),
+    at(Block::Gpio(1), "gpio1", 0x1E78_0800, GPIO1_SIZE, &[11]),
+    at(Block::Rtc, "rtc", 0x1E78_1000, rtc::REGS_SIZE, &[13]),
+    at(
         Block::GicDistributor,
         "gic-dist",
         GIC_DIST,
@@ -231,6 +271,9 @@ pub const AST2600: &[Placement] = &[
     ),
 ];
 
+const GPIO0_SIZE: u64 = gpio::Variant::Ast2600_3v3.regs_size();
+const GPIO1_SIZE: u64 = gpio::Variant::Ast2600_1v8.regs_size();
+
 const I2C_IRQS: [u32; 16] = {
     let mut irqs = [0; 16];
     let mut n = 0;
@@ -264,6 +307,8 @@ pub mod spi {
     pub const MACS: [u32; 4] = [2, 3, 32, 33];
     /// I2C bus 0; bus n raises `I2C0 + n`.
     pub const I2C0: u32 = 110;
+    /// Both ADC engines (one line: the DT gives `adc0` and `adc1` the same interrupt).
+    pub const ADC: u32 = 46;
 }
 
 /// The device behind shared peripheral interrupt `n` (for traces): `uart5`, `timer3`, `i2c7`.
@@ -274,6 +319,7 @@ pub fn spi_name(n: u32) -> String {
                 Block::Timer => format!("timer{}", i + 1),
                 Block::I2c => format!("i2c{i}"),
                 Block::Scu => format!("scu-ic{i}"),
+                Block::Adc(_) => "adc".into(),
                 _ => p.name.to_string(),
             };
         }

@@ -169,6 +169,116 @@ pub fn device_trees(flash: &[u8]) -> Vec<DeviceTree> {
     trees
 }
 
+/// The names a device tree gives a GPIO controller's lines (`gpio-line-names`, Linux
+/// `devprop_gpiochip_set_names`): line `i` is called `names[i]` (empty: unnamed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineNames {
+    /// The controller node's unit address (`gpio@1e780000` gives 0x1E78_0000), which the SoC
+    /// matches against its memory map.
+    pub unit_address: u64,
+    /// The node's first `compatible` string (`aspeed,ast2600-gpio`).
+    pub compatible: String,
+    /// The names, by line.
+    pub names: Vec<String>,
+}
+
+/// The `gpio-line-names` of every node of the best-ranked device tree in `flash` that has any
+/// (Linux's tree before u-boot's, then in flash order).
+pub fn gpio_line_names(flash: &[u8]) -> Vec<LineNames> {
+    let mut found: Vec<(u8, Vec<LineNames>)> = Vec::new();
+    let mut off = 0;
+    while off + FDT_HEADER_SIZE <= flash.len() {
+        if flash[off..off + 4] != FDT_MAGIC {
+            off += 4;
+            continue;
+        }
+        match tree_at(flash, off) {
+            Some((blob, fdt)) => {
+                for_each_tree(&fdt, off, &mut |kind, tree| {
+                    let names = names_of(tree);
+                    if !names.is_empty() {
+                        found.push((kind.rank(), names));
+                    }
+                });
+                off += blob.len().next_multiple_of(4);
+            }
+            None => off += 4,
+        }
+    }
+    found.sort_by_key(|(rank, _)| *rank);
+    found.into_iter().next().map(|(_, n)| n).unwrap_or_default()
+}
+
+fn names_of(fdt: &fdt::Fdt<'_>) -> Vec<LineNames> {
+    let mut out = Vec::new();
+    for node in fdt.all_nodes() {
+        let Some(prop) = node.property("gpio-line-names") else {
+            continue;
+        };
+        let Some(unit_address) = node
+            .name
+            .split_once('@')
+            .and_then(|(_, a)| u64::from_str_radix(a, 16).ok())
+        else {
+            continue;
+        };
+        let mut names: Vec<String> = prop
+            .value
+            .split(|&b| b == 0)
+            .map(|n| String::from_utf8_lossy(n).into_owned())
+            .collect();
+        // The property ends in a NUL: the split leaves one empty name after it.
+        if prop.value.last() == Some(&0) {
+            names.pop();
+        }
+        let compatible = node
+            .compatible()
+            .and_then(|c| c.all().next())
+            .unwrap_or("")
+            .to_string();
+        out.push(LineNames {
+            unit_address,
+            compatible,
+            names,
+        });
+    }
+    out
+}
+
+/// Calls `f` with each device tree `fdt` holds: itself, or a FIT's trees.
+fn for_each_tree(fdt: &fdt::Fdt<'_>, off: usize, f: &mut dyn FnMut(TreeKind, &fdt::Fdt<'_>)) {
+    let Some(images) = fdt.find_node("/images") else {
+        f(TreeKind::Plain { offset: off }, fdt);
+        return;
+    };
+    let prop_str = |n: &fdt::node::FdtNode<'_, '_>, name: &str| {
+        n.property(name)
+            .and_then(|p| p.as_str())
+            .map(str::to_string)
+    };
+    let boots_linux = images.children().any(|n| {
+        prop_str(&n, "type").as_deref() == Some("kernel")
+            && prop_str(&n, "os").as_deref() == Some("linux")
+    });
+    for image in images.children() {
+        if prop_str(&image, "type").as_deref() != Some("flat_dt") {
+            continue;
+        }
+        let Some(inner) = image
+            .property("data")
+            .and_then(|d| fdt::Fdt::new(d.value).ok())
+        else {
+            continue;
+        };
+        let kind = if boots_linux {
+            TreeKind::Linux { fit_offset: off }
+        } else {
+            TreeKind::OtherFit { fit_offset: off }
+        };
+        f(kind, &inner);
+    }
+}
+
 /// The well-formed tree at `off`, if its header holds up.
 fn tree_at(flash: &[u8], off: usize) -> Option<(&[u8], fdt::Fdt<'_>)> {
     let be32 = |at: usize| u32::from_be_bytes(flash[off + at..off + at + 4].try_into().unwrap());
@@ -199,51 +309,16 @@ fn root_of(fdt: &fdt::Fdt<'_>) -> (Vec<String>, Option<String>) {
 }
 
 fn read_tree(fdt: &fdt::Fdt<'_>, off: usize, trees: &mut Vec<DeviceTree>) {
-    let Some(images) = fdt.find_node("/images") else {
-        let (compatible, model) = root_of(fdt);
+    for_each_tree(fdt, off, &mut |kind, tree| {
+        let (compatible, model) = root_of(tree);
         if !compatible.is_empty() {
             trees.push(DeviceTree {
-                kind: TreeKind::Plain { offset: off },
+                kind,
                 compatible,
                 model,
             });
         }
-        return;
-    };
-    // A FIT: does it boot Linux, and which of its trees are device trees?
-    let prop_str = |n: &fdt::node::FdtNode<'_, '_>, name: &str| {
-        n.property(name)
-            .and_then(|p| p.as_str())
-            .map(str::to_string)
-    };
-    let boots_linux = images.children().any(|n| {
-        prop_str(&n, "type").as_deref() == Some("kernel")
-            && prop_str(&n, "os").as_deref() == Some("linux")
     });
-    let kind = if boots_linux {
-        TreeKind::Linux { fit_offset: off }
-    } else {
-        TreeKind::OtherFit { fit_offset: off }
-    };
-    for image in images.children() {
-        if prop_str(&image, "type").as_deref() != Some("flat_dt") {
-            continue;
-        }
-        let Some(data) = image.property("data") else {
-            continue; // data outside the FIT (mkimage -E): not read
-        };
-        let Ok(inner) = fdt::Fdt::new(data.value) else {
-            continue;
-        };
-        let (compatible, model) = root_of(&inner);
-        if !compatible.is_empty() {
-            trees.push(DeviceTree {
-                kind: kind.clone(),
-                compatible,
-                model,
-            });
-        }
-    }
 }
 
 #[cfg(test)]

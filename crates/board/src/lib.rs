@@ -19,7 +19,9 @@ use std::sync::OnceLock;
 
 use serde::Deserialize;
 
-pub use crate::detect::{detect, device_trees, Choice, DeviceTree, TreeKind};
+pub use crate::detect::{
+    detect, device_trees, gpio_line_names, Choice, DeviceTree, LineNames, TreeKind,
+};
 
 include!(concat!(env!("OUT_DIR"), "/boards.rs"));
 
@@ -161,6 +163,10 @@ pub struct Board {
     /// The I2C devices.
     #[serde(default)]
     pub i2c: Vec<I2cDevice>,
+    /// GPIO inputs the board pulls up, by pin name (`P0`, `18A0`): they read high until the
+    /// host drives them (an active-low button reads released).
+    #[serde(default)]
+    pub gpio_pull_ups: Vec<String>,
 }
 
 /// Why a board description cannot be used.

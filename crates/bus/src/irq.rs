@@ -63,6 +63,50 @@ impl fmt::Debug for IrqLine {
     }
 }
 
+/// Several device outputs wired to one interrupt line (a wired OR, as two ADC engines share
+/// one GIC input): the line is high while any input is. Input `i` is [`SharedIrq::input`]`(i)`.
+pub struct SharedIrq {
+    out: IrqLine,
+    levels: RefCell<u64>,
+}
+
+impl SharedIrq {
+    /// Most inputs one shared line takes.
+    pub const MAX_INPUTS: u32 = 64;
+
+    /// A shared line driving `out`, every input low.
+    pub fn new(out: IrqLine) -> Rc<Self> {
+        Rc::new(Self {
+            out,
+            levels: RefCell::new(0),
+        })
+    }
+    /// The handle a device drives as input `i` (below [`SharedIrq::MAX_INPUTS`]).
+    pub fn input(self: &Rc<Self>, i: u32) -> IrqLine {
+        assert!(i < Self::MAX_INPUTS, "shared IRQ input {i} out of range");
+        IrqLine::new(self.clone(), i)
+    }
+}
+
+impl IrqSink for SharedIrq {
+    fn set_irq(&self, line: u32, level: bool) {
+        let bit = 1u64 << (line % Self::MAX_INPUTS);
+        let (before, after) = {
+            let mut levels = self.levels.borrow_mut();
+            let before = *levels != 0;
+            if level {
+                *levels |= bit;
+            } else {
+                *levels &= !bit;
+            }
+            (before, *levels != 0)
+        };
+        if before != after {
+            self.out.set(after);
+        }
+    }
+}
+
 /// A sink that remembers each line's level and every change: for device tests.
 #[derive(Default)]
 pub struct LevelRecorder {
@@ -119,5 +163,21 @@ mod tests {
         assert!(!rec.level(3));
         assert_eq!(rec.changes(), vec![(3, true), (3, false)]);
         IrqLine::disconnected().raise();
+    }
+
+    #[test]
+    fn a_shared_line_is_high_while_any_input_is() {
+        let rec = LevelRecorder::new();
+        let shared = SharedIrq::new(rec.line(46));
+        let (a, b) = (shared.input(0), shared.input(1));
+        a.raise();
+        assert!(rec.level(46));
+        b.raise();
+        a.lower();
+        assert!(rec.level(46), "b still holds the line");
+        b.lower();
+        assert!(!rec.level(46));
+        // Only changes of the combined level reach the output.
+        assert_eq!(rec.changes(), vec![(46, true), (46, false)]);
     }
 }

@@ -17,7 +17,7 @@ mod unimplemented;
 
 pub use bus::{Bus, BusError, Mapping};
 pub use clock::{Clock, ManualClock};
-pub use irq::{IrqLine, IrqSink, LevelRecorder};
+pub use irq::{IrqLine, IrqSink, LevelRecorder, SharedIrq};
 pub use memory::{GuestMemory, MemoryBlock, MemoryError, VecMemory};
 pub use unimplemented::UnimplementedLog;
 

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use ast2600::Reg;
 use serde_json::{json, Value};
 
+use crate::board_io;
 use crate::table::{ArgType, Args, Command, CommandError, Context, Param};
 
 const BUS: Param = Param {
@@ -165,6 +166,15 @@ pub static COMMANDS: &[Command] = &[
         run: sensor_set,
         text: Some(|v| format!("{} now reads {} C\n", str_of(&v["sensor"]), celsius(v))),
     },
+    board_io::GPIO_LIST,
+    board_io::GPIO_GET,
+    board_io::GPIO_SET,
+    board_io::SGPIO_GET,
+    board_io::SGPIO_SET,
+    board_io::ADC_GET,
+    board_io::ADC_SET,
+    board_io::RTC_GET,
+    board_io::RTC_SET,
     Command {
         name: "console-send",
         aliases: &["sendkey"],

@@ -326,6 +326,41 @@ impl Hub {
         }
     }
 
+    /// Reports what the SoC tells the host: resets ([`Hub::reset`]), `GPIO_OUTPUT`,
+    /// `SGPIO_OUTPUT`, `ADC_THRESHOLD` and `RTC_SET` events.
+    pub fn soc_event(&self, event: &ast2600::SocEvent) {
+        use ast2600::SocEvent;
+        match event {
+            SocEvent::Reset(cause) => self.reset(*cause),
+            SocEvent::GpioOutput {
+                controller,
+                index,
+                line,
+                name,
+                high,
+            } => self.emit(
+                "GPIO_OUTPUT",
+                json!({"controller": index, "chip": controller, "line": line,
+                       "name": name, "value": u8::from(*high)}),
+            ),
+            SocEvent::SgpioOutput { master, line, high } => self.emit(
+                "SGPIO_OUTPUT",
+                json!({"master": master, "line": line, "value": u8::from(*high)}),
+            ),
+            SocEvent::AdcThreshold {
+                engine,
+                channel,
+                raw,
+                above,
+            } => self.emit(
+                "ADC_THRESHOLD",
+                json!({"engine": engine, "channel": channel, "raw": raw,
+                       "bound": if *above { "upper" } else { "lower" }}),
+            ),
+            SocEvent::RtcSet(secs) => self.emit("RTC_SET", json!({"time": secs})),
+        }
+    }
+
     /// The milestones of this boot so far: `[{"name", "virtual_ns"}]`.
     pub fn milestones(&self) -> Value {
         let state = self.state();

@@ -13,6 +13,7 @@
 //! get there, so a malformed request never reaches the CPU thread.
 #![deny(missing_docs)]
 
+pub mod board_io;
 pub mod commands;
 pub mod events;
 pub mod server;

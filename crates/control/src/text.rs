@@ -295,15 +295,42 @@ mod tests {
     }
 
     #[test]
+    fn board_io_from_the_monitor() {
+        let mut soc = soc();
+        let hub = Hub::new();
+        let mut say = |line: &str| run_monitor_line(&mut soc, &hub, line).0;
+        // The EVB's board file pulls P0 up; the host drives it low and back.
+        assert_eq!(say("gpio-get name=P0"), "gpio0 line 120 (P0): in 1\n");
+        assert_eq!(
+            say("gpio-set name=P0 value=0"),
+            "gpio0 line 120 (P0): in 0\n"
+        );
+        assert_eq!(say("gpio-set 1 3 1"), "gpio1 line 3 (18A3): in 1\n");
+        assert!(say("gpio-get 1 36").contains("gpio1 has no line 36"));
+        assert!(say("gpio-get name=nowhere").contains("no GPIO line called \"nowhere\""));
+        assert!(say("gpio-get name=P0 line=1").contains("either name or line"));
+        assert!(say("gpio-list 1").lines().count() == 36);
+        assert_eq!(say("sgpio-set 0 4 1"), "sgpiom0 line 4: in 1\n");
+        assert!(say("sgpio-set 0 5 1").contains("no serial input"));
+        // The engine is off until the guest turns it on: the code reads 0 meanwhile.
+        assert_eq!(
+            say("adc-set 1 7 1250"),
+            "adc1 channel 7: 1250 mV, reads 0 (reference 2500 mV)\n"
+        );
+        assert!(say("adc-get 0 8").contains("has no channel 8"));
+        assert_eq!(say("rtc-set 86400"), "RTC: 86400 (1970-01-02 00:00:00)\n");
+        assert!(say("rtc-get").starts_with("RTC: 86400"));
+        assert!(say("rtc-set 99999999999999").contains("out of range"));
+    }
+
+    #[test]
     fn quit_and_reset_from_the_monitor() {
         let mut soc = soc();
         let hub = Hub::new();
         let (id, queue) = hub.add_client("hello".into());
         soc.set_event_sink(Box::new({
             let hub = hub.clone();
-            move |e| match e {
-                ast2600::SocEvent::Reset(cause) => hub.reset(*cause),
-            }
+            move |e| hub.soc_event(e)
         }));
         assert_eq!(
             run_monitor_line(&mut soc, &hub, "reset").0,
