@@ -2,6 +2,8 @@
 //! type, quit. Shared by the boot tests.
 #![allow(dead_code)]
 
+pub mod client;
+
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};

@@ -1,0 +1,175 @@
+//! Board I/O on the project's image, driven through the control socket as a test harness
+//! drives a BMC: GPIO inputs the guest reads (by device-tree line name and by number), a GPIO
+//! output the guest drives reported as an event, a power-button edge that reaches the guest
+//! as a gpio-keys input event, SGPIO inputs, ADC voltages read back as `in_voltageN_raw`, and
+//! the RTC set from the host (`hwclock -r`) and from the guest (`hwclock -w`, `RTC_SET`).
+
+mod support;
+
+use serde_json::{json, Value};
+use support::client::{login, socket_path, Client, BOOT};
+use support::Emulator;
+
+/// Runs `cmd` in the guest's shell and returns what it printed after `marker=` on one line.
+/// The marker is written `M''=` in the command so the echoed command line never matches.
+fn guest(c: &mut Client, marker: &str, cmd: &str) -> String {
+    let (head, tail) = marker.split_at(1);
+    c.execute(
+        "console-send",
+        json!({"data": format!("echo {head}''{tail}=$({cmd})\r")}),
+    );
+    c.console_expect(&format!("{marker}="), BOOT);
+    let line = c.console_expect("\n", BOOT);
+    line.trim().to_string()
+}
+
+/// The sysfs GPIO number of line `line` of the chip whose label is `label`.
+fn sysfs_gpio(c: &mut Client, label: &str, line: u32, marker: &str) -> u32 {
+    let base = guest(
+        c,
+        marker,
+        &format!(
+            "for g in /sys/class/gpio/gpiochip*; do [ \"$(cat $g/label)\" = {label} ] && cat $g/base; done"
+        ),
+    );
+    base.parse::<u32>()
+        .unwrap_or_else(|_| panic!("no gpiochip labelled {label}: {base:?}"))
+        + line
+}
+
+#[test]
+fn gpio_adc_rtc_driven_from_the_control_socket() {
+    let path = socket_path("board-io");
+    let address = format!("unix:{}", path.display());
+    let mut emu = Emulator::start(&["--control", &address]);
+    emu.expect(&format!("control socket on {address}"));
+    let mut c = Client::connect(&path);
+    c.execute("console-watch", json!({}));
+    login(&mut c);
+
+    // A GPIO input by its device-tree name (gpio-line-names: M3 is "presence-psu0").
+    let got = c.execute("gpio-get", json!({"name": "presence-psu0"}));
+    assert_eq!(
+        (
+            got["controller"].clone(),
+            got["line"].clone(),
+            got["pin"].clone()
+        ),
+        (json!(0), json!(99), json!("M3")),
+        "{got}"
+    );
+    let m3 = sysfs_gpio(&mut c, "1e780000.gpio", 99, "B1");
+    guest(&mut c, "X1", &format!("echo {m3} > /sys/class/gpio/export"));
+    for value in [1, 0, 1] {
+        c.execute("gpio-set", json!({"name": "presence-psu0", "value": value}));
+        let read = guest(
+            &mut c,
+            &format!("V{value}"),
+            &format!("cat /sys/class/gpio/gpio{m3}/value"),
+        );
+        assert_eq!(
+            read,
+            value.to_string(),
+            "the guest reads what the host drives"
+        );
+    }
+
+    // An output the guest drives ("led-identify", M1) comes back as GPIO_OUTPUT.
+    let m1 = sysfs_gpio(&mut c, "1e780000.gpio", 97, "B2");
+    c.execute(
+        "console-send",
+        json!({"data": format!("echo {m1} > /sys/class/gpio/export; echo out > /sys/class/gpio/gpio{m1}/direction; echo 1 > /sys/class/gpio/gpio{m1}/value\r")}),
+    );
+    let e = c.wait_event(
+        "GPIO_OUTPUT",
+        json!({"controller": 0, "line": 97, "value": 1}),
+        BOOT,
+    );
+    assert_eq!(e["data"]["name"], "led-identify", "{e}");
+    let got = c.execute("gpio-get", json!({"controller": 0, "line": 97}));
+    assert_eq!(
+        (got["direction"].clone(), got["value"].clone()),
+        (json!("out"), json!(1)),
+        "{got}"
+    );
+
+    // The power button (gpio-keys on P0, active low, pulled up by the board): pressing it is
+    // a falling edge whose interrupt produces EV_KEY KEY_POWER 1 on /dev/input/event0.
+    c.execute(
+        "console-send",
+        json!({"data": "rm -f /tmp/ev; (dd if=/dev/input/event0 bs=16 count=1 2>/dev/null | od -An -tx1 > /tmp/ev.part && mv /tmp/ev.part /tmp/ev) &\r"}),
+    );
+    guest(&mut c, "W1", "echo waiting");
+    c.execute("gpio-set", json!({"name": "P0", "value": 0}));
+    let ev = guest(
+        &mut c,
+        "K1",
+        "while [ ! -s /tmp/ev ]; do sleep 1; done; cat /tmp/ev",
+    );
+    // struct input_event on 32-bit ARM: 8 bytes of time, type 1 (EV_KEY), code 116, value 1.
+    assert!(
+        ev.ends_with("01 00 74 00 01 00 00 00"),
+        "a KEY_POWER press: {ev:?}"
+    );
+    c.execute("gpio-set", json!({"name": "P0", "value": 1}));
+
+    // An SGPIO serial input (slot 2's input is line 4 of sgpiom0).
+    let s4 = sysfs_gpio(&mut c, "1e780500.sgpiom", 4, "B3");
+    guest(&mut c, "X2", &format!("echo {s4} > /sys/class/gpio/export"));
+    c.execute("sgpio-set", json!({"master": 0, "line": 4, "value": 1}));
+    assert_eq!(
+        guest(&mut c, "S1", &format!("cat /sys/class/gpio/gpio{s4}/value")),
+        "1"
+    );
+
+    // ADC: 2000 mV on engine 1 channel 5 at the 2.5 V reference reads 2000 * 1024 / 2500.
+    let set = c.execute(
+        "adc-set",
+        json!({"engine": 1, "channel": 5, "millivolts": 2000}),
+    );
+    assert_eq!(set["millivolts"], 2000, "{set}");
+    let raw = guest(
+        &mut c,
+        "A1",
+        "for d in /sys/bus/iio/devices/iio:device*; do case $(readlink -f $d) in *1e6e9100*) cat $d/in_voltage5_raw;; esac; done",
+    );
+    assert_eq!(raw, "819", "in_voltage5_raw of adc1");
+    c.execute(
+        "adc-set",
+        json!({"engine": 0, "channel": 0, "millivolts": 625}),
+    );
+    let raw = guest(
+        &mut c,
+        "A2",
+        "for d in /sys/bus/iio/devices/iio:device*; do case $(readlink -f $d) in *1e6e9000*) cat $d/in_voltage0_raw;; esac; done",
+    );
+    assert_eq!(raw, "256", "in_voltage0_raw of adc0");
+
+    // RTC from the host: hwclock -r follows rtc-set (2023-11-14 22:13:20 UTC).
+    let set = c.execute("rtc-set", json!({"time": 1_700_000_000}));
+    assert_eq!(set["utc"], "2023-11-14 22:13:20", "{set}");
+    let read = guest(&mut c, "R1", "hwclock -r -u");
+    assert!(
+        read.contains("Nov 14 22:13:") && read.contains("2023"),
+        "hwclock -r: {read:?}"
+    );
+    // And from the guest: hwclock -w is reported, and rtc-get reads it.
+    c.execute(
+        "console-send",
+        json!({"data": "date -u -s '2030-01-02 03:04:05' >/dev/null && hwclock -w -u\r"}),
+    );
+    let e = c.wait_event("RTC_SET", json!({}), BOOT);
+    let t = e["data"]["time"].as_i64().unwrap_or(0);
+    assert!(
+        (1_893_553_445..1_893_553_445 + 10).contains(&t),
+        "the guest's hwclock -w time: {e}"
+    );
+    let now: Value = c.execute("rtc-get", json!({}));
+    assert!(
+        now["utc"].as_str().unwrap_or("").starts_with("2030-01-02"),
+        "{now}"
+    );
+
+    assert_eq!(c.execute("quit", json!({})), json!({}));
+    assert_eq!(emu.wait().code(), Some(0), "{}", emu.transcript());
+}
