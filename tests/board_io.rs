@@ -173,3 +173,41 @@ fn gpio_adc_rtc_driven_from_the_control_socket() {
     assert_eq!(c.execute("quit", json!({})), json!({}));
     assert_eq!(emu.wait().code(), Some(0), "{}", emu.transcript());
 }
+
+/// Boots the built-in image and returns 16 bytes of the SCU's random number generator as the
+/// guest reads them (`/dev/hwrng`) and the fingerprint of a host key made the way dropbear
+/// makes its own.
+fn fresh_randomness(test: &str) -> (String, String) {
+    let path = socket_path(test);
+    let address = format!("unix:{}", path.display());
+    let mut emu = Emulator::start(&["--control", &address]);
+    emu.expect(&format!("control socket on {address}"));
+    let mut c = Client::connect(&path);
+    c.execute("console-watch", json!({}));
+    login(&mut c);
+    let hwrng = guest(&mut c, "H1", "od -An -tx1 -N16 /dev/hwrng | tr -d ' '");
+    let key = guest(
+        &mut c,
+        "F1",
+        "dropbearkey -t ed25519 -f /tmp/hostkey 2>/dev/null | grep -i fingerprint",
+    );
+    assert_eq!(c.execute("quit", json!({})), json!({}));
+    assert_eq!(emu.wait().code(), Some(0), "{}", emu.transcript());
+    (hwrng, key)
+}
+
+#[test]
+fn two_fresh_boots_make_different_ssh_host_keys() {
+    let (rng1, key1) = fresh_randomness("rng-1");
+    let (rng2, key2) = fresh_randomness("rng-2");
+    assert_eq!(rng1.len(), 32, "16 bytes from /dev/hwrng: {rng1:?}");
+    assert_ne!(
+        rng1, rng2,
+        "the SCU's generator gives each boot its own numbers"
+    );
+    assert!(
+        key1.contains("ssh-ed25519") || key1.contains("SHA256"),
+        "{key1:?}"
+    );
+    assert_ne!(key1, key2, "two BMCs, two host keys");
+}

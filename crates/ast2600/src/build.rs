@@ -126,6 +126,7 @@ pub(crate) fn devices(
                     hw_strap1: board.hw_strap1,
                     hw_strap2: board.hw_strap2,
                     unlocked_at_reset: false,
+                    rng: scu::RngSource::Host,
                 };
                 Rc::new(RefCell::new(scu::Scu::new(config, irq(0), irq(1))))
             }

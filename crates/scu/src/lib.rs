@@ -53,8 +53,19 @@ const A3_RESET_VALUES: &[(u64, u32)] = &[
     (CHIP_ID + 4, 0x8888_4444),
 ];
 
-/// Seed of the random number generator after reset (any non-zero value works).
+/// Seed of the seeded random number generator when the seed given is 0 (xorshift needs a
+/// non-zero state).
 const RNG_SEED: u32 = 0x2545_F491;
+
+/// Where SCU524's random numbers come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RngSource {
+    /// The host's random numbers (`getrandom`): every emulated BMC makes its own keys, as
+    /// hardware does.
+    Host,
+    /// A fixed sequence from this seed, the same after every reset (deterministic runs).
+    Seeded(u32),
+}
 
 /// Board-level configuration of the SCU: what the strap pins and the boot flow provide.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,6 +76,8 @@ pub struct ScuConfig {
     pub hw_strap2: u32,
     /// Start unlocked (QEMU does this only when it boots a kernel directly, without u-boot).
     pub unlocked_at_reset: bool,
+    /// Where the random number generator's numbers come from.
+    pub rng: RngSource,
 }
 
 impl ScuConfig {
@@ -75,6 +88,7 @@ impl ScuConfig {
             hw_strap1: 0x0000_00C0,
             hw_strap2: 0x0000_0003,
             unlocked_at_reset: false,
+            rng: RngSource::Host,
         }
     }
 }
@@ -103,7 +117,7 @@ pub struct ScuState {
     /// Every 32-bit register, indexed by offset / 4. The protection keys hold 1 when unlocked;
     /// the clear registers (SCU044, SCU504, ...) hold nothing and read as zero.
     pub regs: [u32; SCU_WORDS],
-    /// State of the xorshift generator behind SCU524.
+    /// State of the xorshift generator behind SCU524 (with [`RngSource::Seeded`]).
     pub rng: u32,
 }
 
@@ -114,6 +128,8 @@ pub struct Scu {
     ic0_irq: IrqLine,
     ic1_irq: IrqLine,
     unimplemented: UnimplementedLog,
+    /// Host random bytes not yet read ([`RngSource::Host`]).
+    host_random: Vec<u8>,
 }
 
 fn index(offset: u64) -> usize {
@@ -224,6 +240,7 @@ impl Scu {
             ic0_irq,
             ic1_irq,
             unimplemented: UnimplementedLog::new("scu"),
+            host_random: Vec::new(),
         };
         scu.update_irqs();
         scu
@@ -240,6 +257,29 @@ impl Scu {
         scu.state = state;
         scu.update_irqs();
         scu
+    }
+
+    /// The next number of the random number generator (SCU524).
+    fn random(&mut self) -> u32 {
+        if self.config.rng == RngSource::Host {
+            if self.host_random.len() < 4 {
+                let mut buf = vec![0u8; 256];
+                match getrandom::fill(&mut buf) {
+                    Ok(()) => self.host_random = buf,
+                    Err(e) => {
+                        // Never a fixed sequence silently: say so, then use the seeded one.
+                        log::error!("scu: no host randomness ({e}); SCU524 falls back to xorshift");
+                        self.config.rng = RngSource::Seeded(RNG_SEED);
+                    }
+                }
+            }
+            if self.host_random.len() >= 4 {
+                let tail = self.host_random.split_off(self.host_random.len() - 4);
+                return u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]);
+            }
+        }
+        self.state.rng = next_random(self.state.rng);
+        self.state.rng
     }
 
     /// A copy of the registers.
@@ -287,10 +327,11 @@ impl Scu {
         let key = u32::from(config.unlocked_at_reset);
         regs[index(PROT_KEY1)] = key;
         regs[index(PROT_KEY2)] = key;
-        ScuState {
-            regs,
-            rng: RNG_SEED,
-        }
+        let rng = match config.rng {
+            RngSource::Seeded(seed) if seed != 0 => seed,
+            _ => RNG_SEED,
+        };
+        ScuState { regs, rng }
     }
 
     fn reg(&self, offset: u64) -> u32 {
@@ -320,10 +361,7 @@ impl Scu {
             HPLL_EXT | APLL_EXT | MPLL_EXT | EPLL_EXT | DPLL_EXT => {
                 self.reg(offset) | PLL_EXT_LOCKED
             }
-            RNG_DATA => {
-                self.state.rng = next_random(self.state.rng);
-                self.state.rng
-            }
+            RNG_DATA => self.random(),
             _ => self.reg(offset),
         }
     }
@@ -683,6 +721,32 @@ mod tests {
     }
 
     #[test]
+    fn rng_from_the_host_differs_between_machines_and_a_seed_repeats() {
+        let rec = LevelRecorder::new();
+        let host = ScuConfig::ast2600_evb();
+        let read8 = |config: ScuConfig| {
+            let mut s = Scu::new(config, rec.line(0), rec.line(1));
+            (0..8).map(|_| s.read(RNG_DATA, 4)).collect::<Vec<_>>()
+        };
+        // 256 random bits alike in two machines: never, in practice.
+        assert_ne!(read8(host), read8(host), "two BMCs, two sequences");
+        let seeded = ScuConfig {
+            rng: RngSource::Seeded(42),
+            ..host
+        };
+        assert_eq!(read8(seeded), read8(seeded), "a seed gives one sequence");
+        let mut s = Scu::new(seeded, rec.line(0), rec.line(1));
+        let first = s.read(RNG_DATA, 4);
+        s.read(RNG_DATA, 4);
+        Device::reset(&mut s);
+        assert_eq!(
+            s.read(RNG_DATA, 4),
+            first,
+            "a reset restarts the seeded sequence"
+        );
+    }
+
+    #[test]
     fn rng_data_changes_on_every_read() {
         let (mut s, _) = scu();
         let a = s.read(RNG_DATA, 4);
@@ -726,7 +790,13 @@ mod tests {
 
     #[test]
     fn state_round_trips() {
-        let (mut s, rec) = unlocked();
+        let rec = LevelRecorder::new();
+        let config = ScuConfig {
+            unlocked_at_reset: true,
+            rng: RngSource::Seeded(7),
+            ..ScuConfig::ast2600_evb()
+        };
+        let mut s = Scu::new(config, rec.line(0), rec.line(1));
         s.write(DRAM_HANDSHAKE, 4, 0x40);
         s.write(SCU_IC1, 4, 0x10);
         s.assert_interrupt_status(ScuInterruptController::Ic1, 0x10);
