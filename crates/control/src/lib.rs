@@ -23,4 +23,4 @@ pub mod text;
 pub use commands::COMMANDS;
 pub use events::{Hub, Milestone, MILESTONES};
 pub use server::{ControlAddress, ControlServer};
-pub use table::{ArgType, Args, Command, CommandError, Context, ErrorClass, Param};
+pub use table::{ArgType, Args, Command, CommandError, Context, ErrorClass, Param, Responder};

@@ -358,21 +358,32 @@ impl ClientReader {
         let hub = self.hub.clone();
         let client = self.id;
         let call: ast2600::HostCall = Box::new(move |soc| {
+            // The answer, now or (for a command that takes the responder) later.
+            let respond = {
+                let hub = hub.clone();
+                move |result: Result<Value, CommandError>| {
+                    let mut body = match result {
+                        Ok(value) => json!({"return": value}),
+                        Err(e) => json!({"error": e.to_json()}),
+                    };
+                    if let (Some(id), Value::Object(map)) = (id, &mut body) {
+                        map.insert("id".into(), id);
+                    }
+                    hub.send_to(client, body.to_string());
+                    let _ = done_tx.send(());
+                }
+            };
             let mut ctx = Context {
                 soc,
                 hub: &hub,
                 client: Some(client),
                 stop: None,
+                responder: Some(Box::new(respond)),
             };
-            let mut body = match table::execute(&mut ctx, command, &args) {
-                Ok(value) => json!({"return": value}),
-                Err(e) => json!({"error": e.to_json()}),
-            };
-            if let (Some(id), Value::Object(map)) = (id, &mut body) {
-                map.insert("id".into(), id);
+            let result = table::execute(&mut ctx, command, &args);
+            if let Some(respond) = ctx.responder.take() {
+                respond(result);
             }
-            hub.send_to(client, body.to_string());
-            let _ = done_tx.send(());
             ctx.stop
         });
         if self.events.send(HostEvent::Call(call)).is_err() {

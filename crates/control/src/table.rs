@@ -262,6 +262,10 @@ impl std::fmt::Display for CommandError {
     }
 }
 
+/// Delivers the answer of a command that answers later (`kcs-request`: the guest must run
+/// first). Called once, on the SoC's thread.
+pub type Responder = Box<dyn FnOnce(Result<Value, CommandError>) + Send>;
+
 /// What a command runs with.
 pub struct Context<'a> {
     /// The SoC (on its own thread).
@@ -272,6 +276,9 @@ pub struct Context<'a> {
     pub client: Option<u64>,
     /// Set by a command that ends the run (`quit`).
     pub stop: Option<Stop>,
+    /// How to answer later, where the front end can wait (the control socket): a command
+    /// that takes it answers through it, and what it returns is not sent.
+    pub responder: Option<Responder>,
 }
 
 /// Runs `command` with checked `args`.

@@ -22,6 +22,7 @@ pub fn run_monitor_line(
         hub,
         client: None,
         stop: None,
+        responder: None,
     };
     let text = run_line(&mut ctx, line);
     (text, ctx.stop)
