@@ -11,6 +11,14 @@
 //! priority order: receiver line status, RX data available / character timeout, THR empty,
 //! modem status. The DesignWare "busy detect" interrupt (IIR = 0x7) never occurs because the
 //! model is never busy.
+//!
+//! [`Variant::AspeedVuart`] is the BMC side of the Aspeed virtual UART (Linux
+//! `8250_aspeed_vuart.c`, `aspeed,ast2500-vuart`): the same 16550 registers, no DesignWare
+//! extras, and four byte registers after them ([`REG_GCRA`], [`REG_GCRB`], [`REG_ADDRL`],
+//! [`REG_ADDRH`]: enable, host SIRQ polarity and number, host TX discard, LPC I/O address).
+//! The host (LPC) side is the serial backend: what the BMC transmits goes to `W`, what the
+//! host sends enters through [`Uart::enqueue_rx`], and is discarded (accepted and dropped)
+//! while the VUART is disabled or host TX discard is on (the BMC has not opened the port).
 #![deny(missing_docs)]
 
 use std::collections::VecDeque;
@@ -157,6 +165,68 @@ pub const UCV_VALUE: u32 = 0;
 /// Value of CTR: the DesignWare peripheral id ("DW" 0x0110); no driver reads it.
 pub const CTR_VALUE: u32 = 0x4457_0110;
 
+/// VUART register index of general control register A (offset 0x20 at reg_shift 2): Linux
+/// `ASPEED_VUART_GCRA`.
+pub const REG_GCRA: u64 = 8;
+/// VUART register index of general control register B (offset 0x24): Linux `ASPEED_VUART_GCRB`.
+pub const REG_GCRB: u64 = 9;
+/// VUART register index of the LPC I/O address, low byte (offset 0x28): Linux `ASPEED_VUART_ADDRL`.
+pub const REG_ADDRL: u64 = 10;
+/// VUART register index of the LPC I/O address, high byte (offset 0x2C): Linux `ASPEED_VUART_ADDRH`.
+pub const REG_ADDRH: u64 = 11;
+/// GCRA: the VUART is enabled: Linux `ASPEED_VUART_GCRA_VUART_EN`.
+pub const GCRA_VUART_EN: u8 = 0x01;
+/// GCRA: host SIRQ polarity (1 = level high): Linux `ASPEED_VUART_GCRA_HOST_SIRQ_POLARITY`.
+pub const GCRA_HOST_SIRQ_POLARITY: u8 = 0x02;
+/// GCRA: host TX discard is off (the BMC side is open and receives): Linux
+/// `ASPEED_VUART_GCRA_DISABLE_HOST_TX_DISCARD`.
+pub const GCRA_DISABLE_HOST_TX_DISCARD: u8 = 0x20;
+/// GCRB: the host SIRQ number field (bits 7:4): Linux `ASPEED_VUART_GCRB_HOST_SIRQ_MASK`.
+pub const GCRB_HOST_SIRQ_MASK: u8 = 0xF0;
+/// Size of the VUART's register block (the device tree's `reg` size).
+pub const VUART_REGS_SIZE: u64 = 0x40;
+
+/// Which UART the registers are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Variant {
+    /// A 16550A with the DesignWare APB extras (USR, CPR, UCV, CTR): the AST2600's UART1..13.
+    #[default]
+    DesignWare,
+    /// The BMC side of the Aspeed VUART: 16550A plus GCRA, GCRB, ADDRL, ADDRH.
+    AspeedVuart,
+}
+
+/// The VUART's own registers (plain values; zero outside a VUART).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VuartRegs {
+    /// General control register A ([`GCRA_VUART_EN`], [`GCRA_HOST_SIRQ_POLARITY`],
+    /// [`GCRA_DISABLE_HOST_TX_DISCARD`]).
+    pub gcra: u8,
+    /// General control register B ([`GCRB_HOST_SIRQ_MASK`]).
+    pub gcrb: u8,
+    /// LPC I/O address, low byte.
+    pub addrl: u8,
+    /// LPC I/O address, high byte.
+    pub addrh: u8,
+}
+
+impl VuartRegs {
+    /// Whether host input reaches the receiver: enabled, host TX discard off.
+    pub fn receives(&self) -> bool {
+        self.gcra & GCRA_VUART_EN != 0 && self.gcra & GCRA_DISABLE_HOST_TX_DISCARD != 0
+    }
+
+    /// The LPC I/O address the host sees the VUART at (ADDRH:ADDRL).
+    pub fn lpc_address(&self) -> u16 {
+        u16::from(self.addrh) << 8 | u16::from(self.addrl)
+    }
+
+    /// The host SIRQ number (GCRB bits 7:4).
+    pub fn sirq(&self) -> u8 {
+        (self.gcrb & GCRB_HOST_SIRQ_MASK) >> 4
+    }
+}
+
 /// Depth of the RX FIFO with FIFOs enabled (16550A).
 pub const RX_FIFO_SIZE: usize = 16;
 /// The modem status lines seen when not in loopback: the outside world is always ready.
@@ -193,6 +263,10 @@ pub struct UartState {
     /// a guest polling for a key (u-boot's `tstc` in its autoboot countdown) makes it grow,
     /// one printing (a read before each byte written) keeps it at 0 or 1.
     pub input_polls: u32,
+    /// The VUART registers ([`Variant::AspeedVuart`] only).
+    pub vuart: VuartRegs,
+    /// Host bytes a VUART discarded (disabled or host TX discard on) since reset.
+    pub discarded: u64,
 }
 
 impl Default for UartState {
@@ -211,6 +285,8 @@ impl Default for UartState {
             thre_pending: false,
             input_polls: 0,
             irq_level: false,
+            vuart: VuartRegs::default(),
+            discarded: 0,
         }
     }
 }
@@ -219,6 +295,7 @@ impl Default for UartState {
 pub struct Uart<W: Write> {
     state: UartState,
     reg_shift: u8,
+    variant: Variant,
     out: W,
     irq: IrqLine,
     unimplemented: UnimplementedLog,
@@ -237,6 +314,7 @@ impl<W: Write> Uart<W> {
         let mut uart = Self {
             state: state.clone(),
             reg_shift: reg_shift.min(8),
+            variant: Variant::DesignWare,
             out,
             irq,
             unimplemented: UnimplementedLog::new("uart"),
@@ -247,6 +325,23 @@ impl<W: Write> Uart<W> {
             uart.irq.raise();
         }
         uart
+    }
+
+    /// The same UART as another [`Variant`] (registers decoded that way from now on).
+    pub fn with_variant(mut self, variant: Variant) -> Self {
+        self.variant = variant;
+        self
+    }
+
+    /// Which UART this is.
+    pub fn variant(&self) -> Variant {
+        self.variant
+    }
+
+    /// Whether host input is discarded rather than received: a VUART that is disabled or has
+    /// host TX discard on. Never for a DesignWare UART.
+    pub fn discarding(&self) -> bool {
+        self.variant == Variant::AspeedVuart && !self.state.vuart.receives()
     }
 
     /// Whether the guest is polling the receiver for input: two or more LSR reads found it
@@ -273,8 +368,11 @@ impl<W: Write> Uart<W> {
 
     /// Bytes of room in the RX FIFO: how many bytes [`Uart::enqueue_rx`] would accept now.
     /// Zero in loopback mode, where the receiver is disconnected from the serial input.
+    /// A discarding VUART ([`Uart::discarding`]) takes (and drops) a FIFO's worth at a time.
     pub fn rx_space(&self) -> usize {
-        if self.loopback() {
+        if self.discarding() {
+            RX_FIFO_SIZE
+        } else if self.loopback() {
             0
         } else {
             self.rx_capacity().saturating_sub(self.state.rx_fifo.len())
@@ -285,6 +383,10 @@ impl<W: Write> Uart<W> {
     /// accepted (the rest must be offered again later: nothing is dropped).
     pub fn enqueue_rx(&mut self, data: &[u8]) -> usize {
         let n = self.rx_space().min(data.len());
+        if self.discarding() {
+            self.state.discarded += n as u64;
+            return n;
+        }
         self.state.rx_fifo.extend(&data[..n]);
         self.update_irq();
         n
@@ -506,6 +608,17 @@ impl<W: Write> Uart<W> {
         }
     }
 
+    /// The VUART register at `index` (one of [`REG_GCRA`]..=[`REG_ADDRH`]).
+    fn vuart_reg(&mut self, index: u64) -> &mut u8 {
+        let v = &mut self.state.vuart;
+        match index {
+            REG_GCRA => &mut v.gcra,
+            REG_GCRB => &mut v.gcrb,
+            REG_ADDRL => &mut v.addrl,
+            _ => &mut v.addrh,
+        }
+    }
+
     /// Splits an offset into register index and byte lane within the register's stride.
     fn decode(&self, offset: u64) -> (u64, u64) {
         let index = offset >> self.reg_shift;
@@ -519,10 +632,17 @@ impl<W: Write> Uart<W> {
             // 8-bit registers: only lane 0 holds data; the upper lanes read as zero.
             0..=7 if lane == 0 => u64::from(self.read_reg(index)),
             0..=7 => 0,
-            REG_USR => subword(self.usr(), lane, size),
-            REG_CPR => subword(CPR_VALUE, lane, size),
-            REG_UCV => subword(UCV_VALUE, lane, size),
-            REG_CTR => subword(CTR_VALUE, lane, size),
+            REG_GCRA..=REG_ADDRH if self.variant == Variant::AspeedVuart => {
+                if lane == 0 {
+                    u64::from(*self.vuart_reg(index))
+                } else {
+                    0
+                }
+            }
+            REG_USR if self.variant == Variant::DesignWare => subword(self.usr(), lane, size),
+            REG_CPR if self.variant == Variant::DesignWare => subword(CPR_VALUE, lane, size),
+            REG_UCV if self.variant == Variant::DesignWare => subword(UCV_VALUE, lane, size),
+            REG_CTR if self.variant == Variant::DesignWare => subword(CTR_VALUE, lane, size),
             _ => {
                 self.unimplemented.read(offset, size);
                 0
@@ -536,8 +656,14 @@ impl<W: Write> Uart<W> {
         let (index, lane) = self.decode(offset);
         match index {
             0..=7 if lane == 0 => self.write_reg(index, value as u8),
+            REG_GCRA..=REG_ADDRH if self.variant == Variant::AspeedVuart => {
+                if lane == 0 {
+                    *self.vuart_reg(index) = value as u8;
+                }
+            }
             // Upper lanes of an 8-bit register and the read-only DesignWare registers.
-            0..=7 | REG_USR | REG_CPR | REG_UCV | REG_CTR => {}
+            0..=7 => {}
+            REG_USR | REG_CPR | REG_UCV | REG_CTR if self.variant == Variant::DesignWare => {}
             _ => self.unimplemented.write(offset, size, value),
         }
         self.update_irq();
@@ -935,5 +1061,109 @@ mod tests {
         assert_eq!(v.state(), s);
         assert_eq!(rd(&mut v, REG_IIR_FCR), 0xCC);
         assert_eq!(rd(&mut v, REG_RBR_THR_DLL), u64::from(b'h'));
+    }
+
+    fn vuart() -> (Uart<Vec<u8>>, Rc<LevelRecorder>) {
+        let rec = LevelRecorder::new();
+        let u = Uart::new(Vec::new(), rec.line(0), SHIFT).with_variant(Variant::AspeedVuart);
+        (u, rec)
+    }
+
+    /// `readb`/`writeb` at a VUART register's byte offset, as the driver's helpers do.
+    fn vrd(u: &mut Uart<Vec<u8>>, index: u64) -> u8 {
+        u.read(index << SHIFT, 1) as u8
+    }
+
+    fn vwr(u: &mut Uart<Vec<u8>>, index: u64, value: u8) {
+        u.write(index << SHIFT, 1, u64::from(value))
+    }
+
+    #[test]
+    fn vuart_registers_sit_after_the_16550_ones() {
+        assert_eq!(REG_GCRA << SHIFT, 0x20);
+        assert_eq!(REG_GCRB << SHIFT, 0x24);
+        assert_eq!(REG_ADDRL << SHIFT, 0x28);
+        assert_eq!(REG_ADDRH << SHIFT, 0x2C);
+        assert_eq!(REG_ADDRH << SHIFT, VUART_REGS_SIZE - 0x14);
+        let (mut u, _) = vuart();
+        for index in [REG_GCRA, REG_GCRB, REG_ADDRL, REG_ADDRH] {
+            assert_eq!(vrd(&mut u, index), 0, "reset value");
+            vwr(&mut u, index, 0xA5);
+            assert_eq!(vrd(&mut u, index), 0xA5, "plain byte register");
+            assert_eq!(u.read((index << SHIFT) + 1, 1), 0, "upper lanes");
+        }
+        assert_eq!(u.variant(), Variant::AspeedVuart);
+        assert_eq!(u.read(0x7C, 4), 0, "no DesignWare USR");
+        assert_eq!(u.read(0xFC, 4), 0, "no DesignWare CTR");
+        u.reset();
+        assert_eq!(u.state().vuart, VuartRegs::default());
+        // A DesignWare UART has nothing at 0x20..0x2C.
+        let (mut d, _) = uart();
+        d.write(0x20, 1, 0xA5);
+        assert_eq!(d.read(0x20, 1), 0);
+    }
+
+    #[test]
+    fn vuart_probe_and_open_follow_the_driver() {
+        let (mut u, rec) = vuart();
+        // aspeed_vuart_probe: LPC address 0x3f8 (ADDRH first), SIRQ 4, polarity low.
+        vwr(&mut u, REG_ADDRH, 0x03);
+        vwr(&mut u, REG_ADDRL, 0xF8);
+        let gcrb = vrd(&mut u, REG_GCRB) & !GCRB_HOST_SIRQ_MASK;
+        vwr(&mut u, REG_GCRB, gcrb | 4 << 4);
+        let gcra = vrd(&mut u, REG_GCRA) & !GCRA_HOST_SIRQ_POLARITY;
+        vwr(&mut u, REG_GCRA, gcra);
+        let gcra = vrd(&mut u, REG_GCRA);
+        vwr(&mut u, REG_GCRA, gcra | GCRA_VUART_EN);
+        let gcra = vrd(&mut u, REG_GCRA);
+        vwr(&mut u, REG_GCRA, gcra & !GCRA_DISABLE_HOST_TX_DISCARD);
+        let regs = u.state().vuart;
+        assert_eq!(regs.lpc_address(), 0x3F8);
+        assert_eq!(regs.sirq(), 4);
+        assert_eq!(regs.gcra, GCRA_VUART_EN);
+        // Nobody has the port open: the host's bytes are discarded, not held back.
+        assert!(u.discarding());
+        assert_eq!(u.rx_space(), RX_FIFO_SIZE);
+        assert_eq!(u.enqueue_rx(b"lost"), 4);
+        assert_eq!(u.state().discarded, 4);
+        assert_eq!(vrd(&mut u, REG_LSR) & LSR_DR, 0);
+        // aspeed_vuart_startup: serial8250_do_startup, then host TX discard off.
+        vwr(&mut u, REG_IIR_FCR, FCR_ENABLE_FIFO);
+        vwr(
+            &mut u,
+            REG_IIR_FCR,
+            FCR_ENABLE_FIFO | FCR_CLEAR_RCVR | FCR_CLEAR_XMIT,
+        );
+        vwr(&mut u, REG_IIR_FCR, 0);
+        vwr(&mut u, REG_IER_DLH, 0);
+        vrd(&mut u, REG_LSR);
+        vrd(&mut u, REG_RBR_THR_DLL);
+        vrd(&mut u, REG_IIR_FCR);
+        vrd(&mut u, REG_MSR);
+        vwr(&mut u, REG_LCR, 0x03);
+        vwr(&mut u, REG_MCR, MCR_DTR | MCR_RTS | MCR_OUT2);
+        vwr(&mut u, REG_IIR_FCR, FCR_ENABLE_FIFO);
+        vwr(&mut u, REG_IER_DLH, IER_ERBFI | IER_ELSI);
+        let gcra = vrd(&mut u, REG_GCRA);
+        vwr(&mut u, REG_GCRA, gcra | GCRA_DISABLE_HOST_TX_DISCARD);
+        assert!(!u.discarding());
+        assert_eq!(u.enqueue_rx(b"hi\n"), 3);
+        assert!(rec.level(0), "RX interrupt");
+        assert_eq!(vrd(&mut u, REG_IIR_FCR), 0xC0 | IIR_RDI, "trigger level 1");
+        let got: Vec<u8> = (0..3).map(|_| vrd(&mut u, REG_RBR_THR_DLL)).collect();
+        assert_eq!(got, b"hi\n");
+        assert!(!rec.level(0));
+        vwr(&mut u, REG_RBR_THR_DLL, b'x');
+        assert_eq!(u.output(), b"x", "the BMC's bytes reach the host side");
+        // aspeed_vuart_shutdown: host TX discard on again.
+        let gcra = vrd(&mut u, REG_GCRA);
+        vwr(&mut u, REG_GCRA, gcra & !GCRA_DISABLE_HOST_TX_DISCARD);
+        assert!(u.discarding());
+        assert_eq!(u.enqueue_rx(b"zz"), 2);
+        assert_eq!(vrd(&mut u, REG_LSR) & LSR_DR, 0);
+        // aspeed_vuart_remove: disabled; discard off alone does not receive.
+        vwr(&mut u, REG_GCRA, GCRA_DISABLE_HOST_TX_DISCARD);
+        assert!(u.discarding(), "disabled");
+        assert!(!uart().0.discarding(), "a DesignWare UART never discards");
     }
 }
