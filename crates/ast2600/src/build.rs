@@ -28,6 +28,8 @@ pub(crate) struct Devices {
     /// The flash chips in the board's `--flash` order (FMC CE0 first).
     pub(crate) flashes: Vec<Rc<RefCell<SpiNor>>>,
     pub(crate) console: Rc<RefCell<Uart<UartOut>>>,
+    /// Every UART and VUART of the table by bus name (`uart1`, `vuart1`), console included.
+    pub(crate) uarts: Vec<(&'static str, Rc<RefCell<Uart<UartOut>>>)>,
     pub(crate) macs: Vec<Rc<RefCell<ftgmac100::Ftgmac100>>>,
     /// Each MAC's PHY (`None`: wired to NC-SI).
     pub(crate) phys: Vec<Option<Rc<RefCell<mdio::Phy>>>>,
@@ -104,6 +106,7 @@ pub(crate) fn devices(
     let mut bus = Bus::new();
     let mut smcs = Vec::new();
     let mut console_uart = None;
+    let mut uarts = Vec::new();
     let mut macs = Vec::new();
     let mac_count = map::AST2600
         .iter()
@@ -153,7 +156,7 @@ pub(crate) fn devices(
                     .ok_or_else(|| SocError(format!("{}: window before controller", p.name)))?;
                 Rc::new(RefCell::new(AspeedSmcWindow::new(smc)))
             }
-            Block::Uart(_) => {
+            Block::Uart(_) | Block::Vuart(_) => {
                 let out: UartOut = if p.name == board.console {
                     console.take().expect("one console UART")
                 } else {
@@ -163,10 +166,16 @@ pub(crate) fn devices(
                         noted: false,
                     })
                 };
-                let uart = Rc::new(RefCell::new(Uart::new(out, irq(0), 2)));
+                let variant = match p.block {
+                    Block::Vuart(_) => uart::Variant::AspeedVuart,
+                    _ => uart::Variant::DesignWare,
+                };
+                let uart = Uart::new(out, irq(0), 2).with_variant(variant);
+                let uart = Rc::new(RefCell::new(uart));
                 if p.name == board.console {
                     console_uart = Some(uart.clone());
                 }
+                uarts.push((p.name, uart.clone()));
                 uart
             }
             Block::Timer => {
@@ -292,6 +301,7 @@ pub(crate) fn devices(
         smcs,
         flashes,
         console,
+        uarts,
         macs,
         phys,
         i2c,

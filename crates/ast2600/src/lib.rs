@@ -89,6 +89,14 @@ pub type HostCall = Box<dyn FnOnce(&mut Ast2600) -> Option<Stop> + Send>;
 pub enum HostEvent {
     /// Bytes typed on the console.
     ConsoleInput(Vec<u8>),
+    /// Bytes for the receiver of a UART or VUART other than the console, by name (`uart1`,
+    /// `vuart1`): [`Ast2600::serial_input`].
+    SerialInput {
+        /// The UART's name.
+        uart: String,
+        /// The bytes.
+        bytes: Vec<u8>,
+    },
     /// Work for the thread that runs the SoC (a monitor or control-socket command), run
     /// between two CPU slices; what it returns stops the run if `Some`.
     Call(HostCall),
@@ -105,6 +113,11 @@ impl fmt::Debug for HostEvent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             HostEvent::ConsoleInput(b) => f.debug_tuple("ConsoleInput").field(b).finish(),
+            HostEvent::SerialInput { uart, bytes } => f
+                .debug_struct("SerialInput")
+                .field("uart", uart)
+                .field("bytes", bytes)
+                .finish(),
             HostEvent::Call(_) => f.write_str("Call(..)"),
             HostEvent::SaveFlash => f.write_str("SaveFlash"),
             HostEvent::Pause => f.write_str("Pause"),
@@ -343,6 +356,8 @@ pub struct Ast2600 {
     mmio: Rc<RefCell<SocMmio>>,
     window_direct: bool,
     pending_input: Vec<u8>,
+    /// Every UART and VUART but the console, with the host input waiting for its receiver.
+    serial: Vec<SerialPort>,
     i2c: I2cDevices,
     /// Where each flash's guest writes persist (by flash index), if anywhere.
     flash_sinks: Vec<(usize, FlashSink)>,
@@ -651,6 +666,17 @@ impl Ast2600 {
             gic,
             fmc,
             flashes: devices.flashes,
+            serial: devices
+                .uarts
+                .into_iter()
+                .filter(|(_, u)| !Rc::ptr_eq(u, &devices.console))
+                .map(|(name, uart)| SerialPort {
+                    name,
+                    uart,
+                    pending: std::collections::VecDeque::new(),
+                    overflowed: false,
+                })
+                .collect(),
             console: devices.console,
             reset,
             mmio,
@@ -1073,6 +1099,59 @@ impl Ast2600 {
         self.pending_input.extend_from_slice(bytes);
     }
 
+    /// The names of the UARTs and VUARTs a host can connect ([`Ast2600::set_serial_output`],
+    /// [`Ast2600::serial_input`]): all but the console, in the SoC table's order.
+    pub fn serial_names(&self) -> Vec<&'static str> {
+        self.serial.iter().map(|p| p.name).collect()
+    }
+
+    fn serial_port(&mut self, name: &str) -> Result<&mut SerialPort, SocError> {
+        if name == self.board.console {
+            return Err(SocError(format!(
+                "{name} is the console (its bytes go to the console; choose another with --console)"
+            )));
+        }
+        let known = self.serial_names().join(", ");
+        self.serial
+            .iter_mut()
+            .find(|p| p.name == name)
+            .ok_or_else(|| SocError(format!("no UART called {name:?} (UARTs: {known})")))
+    }
+
+    /// Sends what the guest transmits on UART or VUART `name` (not the console) to `out`,
+    /// written as sent and flushed once per CPU slice; before this, those bytes are dropped
+    /// with a note.
+    pub fn set_serial_output(&mut self, name: &str, out: Box<dyn Write>) -> Result<(), SocError> {
+        let port = self.serial_port(name)?;
+        *port.uart.borrow_mut().output_mut() = out;
+        Ok(())
+    }
+
+    /// Queues `bytes` for the receiver of UART or VUART `name` (not the console: that is
+    /// [`Ast2600::console_input`]). They enter as the receiver has room, between CPU slices;
+    /// past [`SERIAL_QUEUE_LIMIT`] queued bytes the rest is dropped, with one log line each
+    /// time the queue overflows.
+    pub fn serial_input(&mut self, name: &str, bytes: &[u8]) -> Result<(), SocError> {
+        let port = self.serial_port(name)?;
+        let room = SERIAL_QUEUE_LIMIT.saturating_sub(port.pending.len());
+        let take = room.min(bytes.len());
+        port.pending.extend(&bytes[..take]);
+        if take < bytes.len() {
+            if !port.overflowed {
+                log::warn!(
+                    "{}: the guest does not read its input: {} bytes dropped (queue full at {} KiB)",
+                    port.name,
+                    bytes.len() - take,
+                    SERIAL_QUEUE_LIMIT / 1024
+                );
+            }
+            port.overflowed = true;
+        } else if port.pending.len() < SERIAL_QUEUE_LIMIT / 2 {
+            port.overflowed = false;
+        }
+        Ok(())
+    }
+
     /// The DRAM size in bytes.
     pub fn dram_size(&self) -> u64 {
         self.dram_size
@@ -1169,6 +1248,21 @@ impl Ast2600 {
                 log::warn!("console: {e}");
             }
         }
+        for port in &mut self.serial {
+            let mut uart = port.uart.borrow_mut();
+            while !port.pending.is_empty() {
+                let (front, _) = port.pending.as_slices();
+                let len = front.len();
+                let n = uart.enqueue_rx(front);
+                port.pending.drain(..n);
+                if n < len {
+                    break;
+                }
+            }
+            if let Err(e) = uart.output_mut().flush() {
+                log::warn!("{}: {e}", port.name);
+            }
+        }
         Ok(())
     }
 
@@ -1200,6 +1294,12 @@ impl Ast2600 {
         match event {
             HostEvent::ConsoleInput(bytes) => {
                 self.console_input(&bytes);
+                None
+            }
+            HostEvent::SerialInput { uart, bytes } => {
+                if let Err(e) = self.serial_input(&uart, &bytes) {
+                    log::warn!("serial input: {e}");
+                }
                 None
             }
             HostEvent::Call(call) => call(self),
@@ -1618,6 +1718,18 @@ impl NicPort {
     }
 }
 
+/// How many host bytes may wait for one UART's receiver ([`Ast2600::serial_input`]).
+pub const SERIAL_QUEUE_LIMIT: usize = 64 * 1024;
+
+/// A UART or VUART the host may connect, and the host input waiting for its receiver.
+struct SerialPort {
+    name: &'static str,
+    uart: Rc<RefCell<Uart<Box<dyn Write>>>>,
+    pending: std::collections::VecDeque<u8>,
+    /// The queue overflowed (logged) and has not drained below half since.
+    overflowed: bool,
+}
+
 /// How the idle loop ended.
 enum Idle {
     /// An interrupt is pending: run the CPU.
@@ -1707,6 +1819,74 @@ mod tests {
                 assert_eq!(flash.borrow().model().name, chip.model, "{}", b.name);
             }
         }
+    }
+
+    /// A `Write` whose bytes a test can read back.
+    #[derive(Clone, Default)]
+    struct Shared(Rc<RefCell<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.borrow_mut().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn uarts_and_vuarts_connect_by_name_but_not_the_console() {
+        let b = board::default_board().clone();
+        let config = BoardConfig::with_boot_flash(b.clone(), vec![0xea; 64 << 20]).unwrap();
+        let mut soc = Ast2600::new(config, Box::new(std::io::sink())).unwrap();
+        let names = soc.serial_names();
+        assert!(names.contains(&"uart1") && names.contains(&"uart13"));
+        assert!(names.contains(&"vuart1") && names.contains(&"vuart2"));
+        assert!(!names.contains(&b.console.as_str()));
+        let e = soc.set_serial_output(&b.console, Box::new(std::io::sink()));
+        assert!(e.unwrap_err().0.contains("is the console"));
+        let e = soc.set_serial_output("uart14", Box::new(std::io::sink()));
+        assert!(e.unwrap_err().0.contains("no UART called \"uart14\""));
+        assert!(soc.serial_input("vuart3", b"x").is_err());
+
+        let out = Shared::default();
+        soc.set_serial_output("vuart1", Box::new(out.clone()))
+            .unwrap();
+        let base = map::placement(map::Block::Vuart(1)).unwrap().base;
+        assert_eq!(base, 0x1E78_7000);
+        // The guest transmits: the bytes reach the output.
+        assert!(soc.bus.write(base, 1, u64::from(b'o')));
+        assert_eq!(&*out.0.borrow(), b"o");
+        // Host input waits for the receiver's room; the VUART discards it until opened.
+        assert!(soc.bus.write(base + 0x20, 1, 0x21)); // enabled, host TX discard off
+        assert!(soc.bus.write(base + 0x8, 1, 0x01)); // FIFOs on
+        soc.serial_input("vuart1", &[b'a'; 20]).unwrap();
+        soc.service().unwrap();
+        assert_eq!(
+            soc.serial[0..]
+                .iter()
+                .find(|p| p.name == "vuart1")
+                .unwrap()
+                .pending
+                .len(),
+            4
+        );
+        for _ in 0..16 {
+            assert_eq!(soc.bus.read(base, 1), Some(u64::from(b'a')));
+        }
+        soc.service().unwrap();
+        assert_eq!(
+            soc.bus.read(base + 0x14, 1).unwrap() & 1,
+            1,
+            "the rest entered"
+        );
+        // The queue is bounded.
+        soc.serial_input("uart1", &vec![0; SERIAL_QUEUE_LIMIT + 10])
+            .unwrap();
+        let port = soc.serial.iter().find(|p| p.name == "uart1").unwrap();
+        assert_eq!(port.pending.len(), SERIAL_QUEUE_LIMIT);
+        assert!(port.overflowed);
     }
 
     #[test]

@@ -96,6 +96,8 @@ pub enum Block {
     FlashWindow(board::Controller),
     /// A 16550-style UART.
     Uart(u8),
+    /// The BMC side of a virtual UART (`vuart1`, `vuart2`: `aspeed,ast2500-vuart`).
+    Vuart(u8),
     /// The timer block (IRQs: channels 1..8).
     Timer,
     /// A watchdog.
@@ -183,6 +185,20 @@ pub const AST2600: &[Placement] = &[
     at(Block::Uart(11), "uart11", 0x1E79_0500, 0x100, &[62]),
     at(Block::Uart(12), "uart12", 0x1E79_0600, 0x100, &[63]),
     at(Block::Uart(13), "uart13", 0x1E79_0700, 0x100, &[64]),
+    at(
+        Block::Vuart(1),
+        "vuart1",
+        0x1E78_7000,
+        uart::VUART_REGS_SIZE,
+        &[147],
+    ),
+    at(
+        Block::Vuart(2),
+        "vuart2",
+        0x1E78_8000,
+        uart::VUART_REGS_SIZE,
+        &[148],
+    ),
     at(
         Block::Timer,
         "timer",
