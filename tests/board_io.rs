@@ -211,3 +211,50 @@ fn two_fresh_boots_make_different_ssh_host_keys() {
     );
     assert_ne!(key1, key2, "two BMCs, two host keys");
 }
+
+/// The kernel's crypto manager tests every algorithm it registers when it registers it: the
+/// HACE's 14 hash and HMAC drivers must all report `selftest: passed` (a wrong digest fails
+/// the test and the algorithm reads `unknown`; an engine that never completes hangs the boot).
+#[test]
+fn hace_hashes_pass_the_kernels_self_tests() {
+    let path = socket_path("hace");
+    let address = format!("unix:{}", path.display());
+    let mut emu = Emulator::start(&["--control", &address]);
+    emu.expect(&format!("control socket on {address}"));
+    let mut c = Client::connect(&path);
+    c.execute("console-watch", json!({}));
+    login(&mut c);
+    let bound = guest(&mut c, "D1", "ls /sys/bus/platform/drivers/aspeed_crypto");
+    assert!(
+        bound.contains("1e6d0000.crypto"),
+        "the driver binds: {bound:?}"
+    );
+    // One line per aspeed driver: "aspeed-sha256 passed".
+    let tests = guest(
+        &mut c,
+        "T1",
+        "awk '/^driver/ {d=$3} /^selftest/ && d ~ /^aspeed-/ {printf \"%s %s,\", d, $3}' /proc/crypto",
+    );
+    let results: Vec<&str> = tests.split(',').filter(|s| !s.is_empty()).collect();
+    for name in [
+        "sha1",
+        "sha224",
+        "sha256",
+        "sha384",
+        "sha512",
+        "sha512_224",
+        "sha512_256",
+    ] {
+        for driver in [format!("aspeed-{name}"), format!("aspeed-hmac-{name}")] {
+            assert!(
+                results.contains(&format!("{driver} passed").as_str()),
+                "{driver} passes its self-test: {results:?}"
+            );
+        }
+    }
+    assert_eq!(results.len(), 14, "{results:?}");
+    let failures = guest(&mut c, "F1", "dmesg | grep -c 'alg: .*failed'");
+    assert_eq!(failures, "0", "no self-test failure in dmesg");
+    assert_eq!(c.execute("quit", json!({})), json!({}));
+    assert_eq!(emu.wait().code(), Some(0), "{}", emu.transcript());
+}

@@ -268,6 +268,11 @@ pub(crate) fn devices(
                 io.rtc = Some(dev.clone());
                 dev
             }
+            Block::Hace => Rc::new(RefCell::new(hace::AspeedHace::new(
+                hace::Variant::Ast2600,
+                irq(0),
+                w.dram.clone(),
+            ))),
             Block::GicDistributor => Rc::new(RefCell::new(w.gic.distributor())),
             Block::GicCpuInterface => Rc::new(RefCell::new(w.gic.cpu_interface())),
         };

@@ -117,6 +117,8 @@ pub enum Block {
     Adc(u8),
     /// The real-time clock.
     Rtc,
+    /// The hash and crypto engine (HACE): a DRAM master.
+    Hace,
     /// GIC distributor.
     GicDistributor,
     /// GIC CPU interface.
@@ -250,6 +252,7 @@ pub const AST2600: &[Placement] = &[
     ),
     at(Block::Gpio(1), "gpio1", 0x1E78_0800, GPIO1_SIZE, &[11]),
     at(Block::Rtc, "rtc", 0x1E78_1000, rtc::REGS_SIZE, &[13]),
+    at(Block::Hace, "hace", 0x1E6D_0000, hace::REGS_SIZE, &[4]),
     at(
         Block::GicDistributor,
         "gic-dist",
