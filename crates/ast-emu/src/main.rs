@@ -7,6 +7,7 @@ mod image;
 mod machine;
 mod net;
 mod persist;
+mod serial;
 mod signals;
 mod timeline;
 
@@ -114,6 +115,16 @@ struct Args {
     /// temperature. The monitor (`Ctrl-a c`) command `temp BUS ADDR C` changes it while running.
     #[arg(long = "i2c-dev", value_name = "SPEC", value_parser = i2c_dev::parse)]
     i2c_dev: Vec<i2c_dev::I2cDevSpec>,
+
+    /// Connect a UART or VUART other than the console (repeatable): `NAME=BACKEND` with NAME
+    /// `uart1`..`uart13`, `vuart1`, `vuart2` or a number N for uartN, and BACKEND `pty` (a new
+    /// pseudo-terminal, raw mode; its name is printed), `unix:PATH` (a listening socket),
+    /// `tcp:HOST:PORT` (a listening port; `tcp::PORT` is 127.0.0.1, port 0 picks one; the
+    /// address is printed) or `file:PATH` (output appended; no input). A socket serves one
+    /// client at a time: a new client replaces the old one; output without a client is
+    /// dropped. The built-in image's Linux has vuart1 as /dev/ttyS5.
+    #[arg(long, value_name = "NAME=BACKEND", value_parser = serial::parse)]
+    serial: Vec<serial::SerialSpec>,
 
     /// Serve the GDB remote protocol at `tcp:HOST:PORT` (`tcp::1234` is 127.0.0.1:1234).
     /// GDB (`gdb-multiarch`, `target remote :1234`) may attach at any time; it stops the
@@ -462,6 +473,15 @@ fn main() -> ExitCode {
         eprintln!("ast-emu: {e}");
         return ExitCode::from(2);
     }
+    let (tx, rx) = crossbeam_channel::unbounded::<HostEvent>();
+    {
+        let wake = soc.cpu_handle();
+        let wake: serial::Wake = Arc::new(move || wake.request_exit());
+        if let Err(e) = serial::connect_all(&mut soc, &args.serial, &tx, &wake) {
+            eprintln!("ast-emu: {e}");
+            return ExitCode::from(2);
+        }
+    }
     // Keep the network running for as long as the SoC runs.
     let _network = match args.nic.as_deref() {
         None | Some("" | "none") => None,
@@ -494,7 +514,6 @@ fn main() -> ExitCode {
             soc.board().console
         );
     }
-    let (tx, rx) = crossbeam_channel::unbounded::<HostEvent>();
     let wake = soc.cpu_handle();
     console::spawn_input(tx.clone(), move || wake.request_exit(), hub.clone());
     let _control_file = match control_server {
