@@ -258,3 +258,102 @@ fn hace_hashes_pass_the_kernels_self_tests() {
     assert_eq!(c.execute("quit", json!({})), json!({}));
     assert_eq!(emu.wait().code(), Some(0), "{}", emu.transcript());
 }
+
+/// The host side of the LPC: an IPMI request over KCS answered by a program on the guest's
+/// `/dev/ipmi-kcs3` (the reply comes back to the control socket), the clear errors of a
+/// channel the guest does not serve, and POST codes written to port 80 read by the guest from
+/// `/dev/aspeed-lpc-snoop0`.
+#[test]
+fn kcs_requests_and_post_codes_reach_the_guest() {
+    let path = socket_path("lpc");
+    let address = format!("unix:{}", path.display());
+    let mut emu = Emulator::start(&["--control", &address]);
+    emu.expect(&format!("control socket on {address}"));
+    let mut c = Client::connect(&path);
+    c.execute("console-watch", json!({}));
+    login(&mut c);
+
+    // A responder as an IPMI daemon would be: it keeps the device open, reads each request
+    // (one read is one message) and writes one reply (one write), here Get Device ID's.
+    c.execute(
+        "console-send",
+        json!({"data": "printf '\\034\\001\\000\\042\\002\\001' > /tmp/resp; (exec 4<>/dev/ipmi-kcs3; while r=$(dd bs=1000 count=1 <&4 2>/dev/null | od -An -tx1 | tr -d ' \\n'); [ -n \"$r\" ]; do echo KCS''REQ=$r; dd if=/tmp/resp bs=1000 count=1 >&4 2>/dev/null; done) &\r"}),
+    );
+    guest(&mut c, "W1", "echo started");
+    // Get Device ID: NetFn App (0x06 << 2 = 0x18), command 0x01.
+    let reply = c.execute("kcs-request", json!({"channel": 3, "data": [0x18, 0x01]}));
+    assert_eq!(
+        reply,
+        json!({"channel": 3, "reply": [0x1C, 0x01, 0x00, 0x22, 0x02, 0x01]}),
+        "the guest's reply"
+    );
+    c.console_expect("KCSREQ=1801", BOOT);
+    let e = c.wait_event("KCS_REPLY", json!({"channel": 3}), BOOT);
+    assert_eq!(
+        e["data"]["reply"],
+        json!([0x1C, 0x01, 0x00, 0x22, 0x02, 0x01])
+    );
+    // A second request on the same open device: a longer one (Get Sensor Reading 0x2d, 7).
+    let reply = c.execute(
+        "kcs-request",
+        json!({"channel": 3, "data": [0x10, 0x2D, 0x07, 0xAA, 0x55]}),
+    );
+    assert_eq!(reply["reply"][0], 0x1C, "{reply}");
+    c.console_expect("KCSREQ=102d07aa55", BOOT);
+
+    // KCS1 is not in the device tree: refused at once. KCS2 is, but nobody has it open: its
+    // request times out in virtual time.
+    let err = c.error("kcs-request", json!({"channel": 1, "data": [0x18, 0x01]}));
+    assert!(
+        err["desc"]
+            .as_str()
+            .unwrap_or("")
+            .contains("not enabled by the guest"),
+        "{err}"
+    );
+    let err = c.error(
+        "kcs-request",
+        json!({"channel": 2, "data": [0x18, 0x01], "timeout_ms": 300}),
+    );
+    assert!(
+        err["desc"]
+            .as_str()
+            .unwrap_or("")
+            .contains("did not answer in time"),
+        "{err}"
+    );
+    let err = c.error("kcs-request", json!({"channel": 3, "data": [300]}));
+    assert!(
+        err["desc"]
+            .as_str()
+            .unwrap_or("")
+            .contains("array of bytes"),
+        "{err}"
+    );
+
+    // POST codes: the guest reads four bytes from the snoop device as the host writes them.
+    c.execute(
+        "console-send",
+        json!({"data": "rm -f /tmp/post; (dd if=/dev/aspeed-lpc-snoop0 bs=1 count=4 2>/dev/null | od -An -tx1 > /tmp/post.part && mv /tmp/post.part /tmp/post) &\r"}),
+    );
+    guest(&mut c, "W2", "echo waiting");
+    let queued = c.execute("snoop-write", json!({"data": [0x12, 0x34, 0xAB, 0xEF]}));
+    assert_eq!(queued, json!({"port": 0x80, "queued": 4}));
+    let post = guest(
+        &mut c,
+        "P1",
+        "while [ ! -s /tmp/post ]; do sleep 1; done; cat /tmp/post",
+    );
+    assert_eq!(post, "12 34 ab ef", "every POST code, in order");
+    let err = c.error("snoop-write", json!({"port": 0x81, "data": [1]}));
+    assert!(
+        err["desc"]
+            .as_str()
+            .unwrap_or("")
+            .contains("no snoop channel captures port 0x81"),
+        "{err}"
+    );
+
+    assert_eq!(c.execute("quit", json!({})), json!({}));
+    assert_eq!(emu.wait().code(), Some(0), "{}", emu.transcript());
+}

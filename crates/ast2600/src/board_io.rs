@@ -8,6 +8,7 @@ use std::rc::Rc;
 
 use adc::AspeedAdc;
 use gpio::AspeedGpio;
+use lpc::AspeedLpc;
 use rtc::AspeedRtc;
 use sgpio::AspeedSgpio;
 
@@ -30,7 +31,17 @@ pub(crate) struct BoardIo {
     pub(crate) sgpios: Vec<Controller<AspeedSgpio>>,
     pub(crate) adcs: Vec<Rc<RefCell<AspeedAdc>>>,
     pub(crate) rtc: Option<Rc<RefCell<AspeedRtc>>>,
+    pub(crate) lpc: Option<Rc<RefCell<AspeedLpc>>>,
+    /// Who waits for the reply of the KCS request on each channel.
+    pub(crate) kcs_waiters: [Option<KcsCallback>; 4],
 }
+
+/// Called with the reply to a KCS request ([`Ast2600::kcs_request`]) or why there is none.
+pub type KcsCallback = Box<dyn FnOnce(Result<Vec<u8>, String>) + Send>;
+
+/// How long a KCS request waits for the BMC by default, in virtual ns (a BMC's IPMI daemon
+/// answers in milliseconds; the IPMI spec's host drivers give up after 5 s).
+pub const KCS_TIMEOUT_NS: u64 = 5_000_000_000;
 
 /// One GPIO line: what the host reads back (`gpio-get`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,6 +139,12 @@ impl BoardIo {
             .ok_or_else(|| no_such("ADC engine", engine, self.adcs.len()))
     }
 
+    fn lpc(&self) -> Result<&Rc<RefCell<AspeedLpc>>, SocError> {
+        self.lpc
+            .as_ref()
+            .ok_or_else(|| SocError("this SoC has no LPC controller".into()))
+    }
+
     fn rtc(&self) -> Result<&Rc<RefCell<AspeedRtc>>, SocError> {
         self.rtc
             .as_ref()
@@ -195,6 +212,20 @@ impl BoardIo {
                     raw: e.raw,
                     above: e.above,
                 });
+            }
+        }
+        if let Some(lpc) = &self.lpc {
+            let replies = {
+                let mut lpc = lpc.borrow_mut();
+                lpc.poll();
+                lpc.take_replies()
+            };
+            for (channel, reply) in replies {
+                let reply = reply.map_err(|e| e.to_string());
+                if let Some(waiter) = self.kcs_waiters[channel - 1].take() {
+                    waiter(reply.clone());
+                }
+                out.push(SocEvent::KcsReply { channel, reply });
             }
         }
         if let Some(rtc) = &self.rtc {
@@ -369,6 +400,51 @@ impl Ast2600 {
         rtc.borrow_mut().set_unix_time(secs);
         let now = rtc.borrow().unix_time();
         Ok(now)
+    }
+
+    /// Sends an IPMI request to the BMC on KCS channel `channel` (1-4) as the host's KCS driver
+    /// would; `done` gets the reply (or why there is none: the guest answers nothing in
+    /// `timeout_ns` of virtual time, breaks the protocol, or resets), and so does a
+    /// [`SocEvent::KcsReply`]. Refused at once if the guest has not enabled the channel or it
+    /// carries another request (`done` is then called with the same error: it is called
+    /// exactly once, whatever happens).
+    pub fn kcs_request(
+        &mut self,
+        channel: usize,
+        request: &[u8],
+        timeout_ns: u64,
+        done: Option<KcsCallback>,
+    ) -> Result<(), SocError> {
+        let started = self.io.lpc().and_then(|lpc| {
+            lpc.borrow_mut()
+                .kcs_request(channel, request, timeout_ns)
+                .map_err(|e| SocError(e.to_string()))
+        });
+        if let Err(e) = started {
+            if let Some(done) = done {
+                done(Err(e.0.clone()));
+            }
+            return Err(e);
+        }
+        self.io.kcs_waiters[channel - 1] = done;
+        self.kick.request_exit();
+        Ok(())
+    }
+
+    /// Queues `bytes` for the host to write to I/O port `port` (POST codes to port 0x80), each
+    /// written once the BMC has taken the one before; returns how many were queued. Refused if
+    /// no snoop channel of the guest captures the port.
+    pub fn snoop_write(&mut self, port: u16, bytes: &[u8]) -> Result<usize, SocError> {
+        let lpc = self.io.lpc()?;
+        let mut lpc = lpc.borrow_mut();
+        if lpc.snoop_channel(port).is_none() {
+            return Err(SocError(format!(
+                "no snoop channel captures port {port:#x} (the guest's aspeed-lpc-snoop has not enabled one for it)"
+            )));
+        }
+        let n = lpc.snoop_write(port, bytes);
+        self.kick.request_exit();
+        Ok(n)
     }
 
     /// Names the GPIO and SGPIO lines as the firmware's device tree does

@@ -273,6 +273,15 @@ pub(crate) fn devices(
                 irq(0),
                 w.dram.clone(),
             ))),
+            Block::Lpc => {
+                let dev = Rc::new(RefCell::new(lpc::AspeedLpc::new(
+                    w.clock.clone(),
+                    [irq(0), irq(1), irq(2), irq(3)],
+                    irq(4),
+                )));
+                io.lpc = Some(dev.clone());
+                dev
+            }
             Block::GicDistributor => Rc::new(RefCell::new(w.gic.distributor())),
             Block::GicCpuInterface => Rc::new(RefCell::new(w.gic.cpu_interface())),
         };

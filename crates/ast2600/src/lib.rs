@@ -35,7 +35,7 @@ use crate::wiring::{
     TracedSink,
 };
 
-pub use crate::board_io::{AdcChannel, GpioLine, SgpioLine};
+pub use crate::board_io::{AdcChannel, GpioLine, KcsCallback, SgpioLine, KCS_TIMEOUT_NS};
 pub use crate::build::STRAY_UART_TARGET;
 pub use crate::i2c_devices::{
     celsius_to_millicelsius, parse_celsius, SensorKind, TemperatureHandle, DEFAULT_MILLICELSIUS,
@@ -166,6 +166,13 @@ pub enum SocEvent {
     },
     /// The guest set the RTC (`hwclock -w`): seconds since the Unix epoch.
     RtcSet(i64),
+    /// A KCS request from the host ([`Ast2600::kcs_request`]) finished.
+    KcsReply {
+        /// The channel (1-4).
+        channel: usize,
+        /// The BMC's reply, or why there is none.
+        reply: Result<Vec<u8>, String>,
+    },
 }
 
 /// Why the SoC was reset.

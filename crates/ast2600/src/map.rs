@@ -119,6 +119,8 @@ pub enum Block {
     Rtc,
     /// The hash and crypto engine (HACE): a DRAM master.
     Hace,
+    /// The LPC controller, BMC side (IRQs: KCS channels 1..4, then the snoop).
+    Lpc,
     /// GIC distributor.
     GicDistributor,
     /// GIC CPU interface.
@@ -254,6 +256,13 @@ pub const AST2600: &[Placement] = &[
     at(Block::Rtc, "rtc", 0x1E78_1000, rtc::REGS_SIZE, &[13]),
     at(Block::Hace, "hace", 0x1E6D_0000, hace::REGS_SIZE, &[4]),
     at(
+        Block::Lpc,
+        "lpc",
+        0x1E78_9000,
+        lpc::REGS_SIZE,
+        &[138, 139, 140, 141, 144],
+    ),
+    at(
         Block::GicDistributor,
         "gic-dist",
         GIC_DIST,
@@ -339,6 +348,8 @@ pub fn spi_name(n: u32) -> String {
                 Block::I2c => format!("i2c{i}"),
                 Block::Scu => format!("scu-ic{i}"),
                 Block::Adc(_) => "adc".into(),
+                Block::Lpc if i < 4 => format!("kcs{}", i + 1),
+                Block::Lpc => "lpc-snoop".into(),
                 _ => p.name.to_string(),
             };
         }

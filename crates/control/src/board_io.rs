@@ -1,4 +1,5 @@
-//! The board I/O rows of the command table: GPIO and SGPIO lines, ADC channels, the RTC.
+//! The board I/O rows of the command table: GPIO and SGPIO lines, ADC channels, the RTC, the
+//! host side of the LPC (KCS requests, port 80 POST codes).
 
 use serde_json::{json, Value};
 
@@ -347,4 +348,127 @@ fn rtc_set(ctx: &mut Context<'_>, args: &Args) -> Result<Value, CommandError> {
         .rtc_set(secs)
         .map(rtc_json)
         .map_err(|e| CommandError::generic(e.0))
+}
+
+/// `kcs-request`.
+pub const KCS_REQUEST: Command = Command {
+    name: "kcs-request",
+    aliases: &[],
+    params: &[
+        Param {
+            name: "channel",
+            ty: ArgType::Int { min: 1, max: 4 },
+            required: true,
+            help: "KCS channel 1..4 (the device tree's kcs1..kcs4; the guest's /dev/ipmi-kcsN)",
+        },
+        Param {
+            name: "data",
+            ty: ArgType::Bytes,
+            required: true,
+            help: "the IPMI request: NetFn/LUN, command, data ([24, 1] is Get Device ID)",
+        },
+        Param {
+            name: "timeout_ms",
+            ty: ArgType::Int {
+                min: 1,
+                max: 3_600_000,
+            },
+            required: false,
+            help: "virtual milliseconds the BMC has to answer (default 5000)",
+        },
+    ],
+    help: "send an IPMI request to the BMC over KCS as the host would; answers with the reply",
+    run: kcs_request,
+    text: Some(|v| match v.get("reply") {
+        Some(r) => format!("KCS{} reply: {}\n", v["channel"], hex_text(r)),
+        None => format!(
+            "KCS{}: request sent; the reply is the control socket's KCS_REPLY event\n",
+            v["channel"]
+        ),
+    }),
+};
+
+fn hex_text(bytes: &Value) -> String {
+    bytes
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|b| format!("{:02x}", b.as_u64().unwrap_or(0)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default()
+}
+
+fn kcs_request(ctx: &mut Context<'_>, args: &Args) -> Result<Value, CommandError> {
+    let channel = args.int("channel").unwrap_or(1) as usize;
+    let data = args.bytes("data").unwrap_or_default();
+    let timeout_ns = args
+        .int("timeout_ms")
+        .map_or(ast2600::KCS_TIMEOUT_NS, |ms| ms as u64 * 1_000_000);
+    let done: Option<ast2600::KcsCallback> = ctx.responder.take().map(|respond| {
+        Box::new(move |reply: Result<Vec<u8>, String>| {
+            respond(
+                reply
+                    .map(|bytes| json!({"channel": channel, "reply": bytes}))
+                    .map_err(|e| CommandError::generic(format!("kcs-request: {e}"))),
+            )
+        }) as ast2600::KcsCallback
+    });
+    let answers_later = done.is_some();
+    // On an error the responder (if taken) has answered already; what is returned then goes
+    // to the monitor only.
+    match ctx.soc.kcs_request(channel, &data, timeout_ns, done) {
+        Ok(()) if answers_later => Ok(Value::Null),
+        Ok(()) => Ok(json!({"channel": channel, "queued": true})),
+        Err(e) => Err(CommandError::generic(format!("kcs-request: {}", e.0))),
+    }
+}
+
+/// `snoop-write`.
+pub const SNOOP_WRITE: Command = Command {
+    name: "snoop-write",
+    aliases: &["post-code"],
+    params: &[
+        Param {
+            name: "data",
+            ty: ArgType::Bytes,
+            required: true,
+            help: "the bytes the host writes, one at a time (POST codes)",
+        },
+        Param {
+            name: "port",
+            ty: ArgType::Int {
+                min: 0,
+                max: 0xFFFF,
+            },
+            required: false,
+            help: "the host I/O port (default 0x80)",
+        },
+    ],
+    help: "the host writes POST codes to port 80 (or another snooped port): /dev/aspeed-lpc-snoop0",
+    run: snoop_write,
+    text: Some(|v| {
+        format!(
+            "{} bytes queued for port {:#x}\n",
+            v["queued"],
+            v["port"].as_u64().unwrap_or(0)
+        )
+    }),
+};
+
+fn snoop_write(ctx: &mut Context<'_>, args: &Args) -> Result<Value, CommandError> {
+    let port = args.int("port").unwrap_or(0x80) as u16;
+    let data = args.bytes("data").unwrap_or_default();
+    let queued = ctx
+        .soc
+        .snoop_write(port, &data)
+        .map_err(|e| CommandError::generic(format!("snoop-write: {}", e.0)))?;
+    if queued < data.len() {
+        return Err(CommandError::generic(format!(
+            "snoop-write: only {queued} of {} bytes queued: the guest does not read its POST codes",
+            data.len()
+        )));
+    }
+    Ok(json!({"port": port, "queued": queued}))
 }

@@ -175,6 +175,8 @@ pub static COMMANDS: &[Command] = &[
     board_io::ADC_SET,
     board_io::RTC_GET,
     board_io::RTC_SET,
+    board_io::KCS_REQUEST,
+    board_io::SNOOP_WRITE,
     Command {
         name: "console-send",
         aliases: &["sendkey"],

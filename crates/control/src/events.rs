@@ -327,7 +327,7 @@ impl Hub {
     }
 
     /// Reports what the SoC tells the host: resets ([`Hub::reset`]), `GPIO_OUTPUT`,
-    /// `SGPIO_OUTPUT`, `ADC_THRESHOLD` and `RTC_SET` events.
+    /// `SGPIO_OUTPUT`, `ADC_THRESHOLD`, `RTC_SET` and `KCS_REPLY` events.
     pub fn soc_event(&self, event: &ast2600::SocEvent) {
         use ast2600::SocEvent;
         match event {
@@ -358,6 +358,13 @@ impl Hub {
                        "bound": if *above { "upper" } else { "lower" }}),
             ),
             SocEvent::RtcSet(secs) => self.emit("RTC_SET", json!({"time": secs})),
+            SocEvent::KcsReply { channel, reply } => self.emit(
+                "KCS_REPLY",
+                match reply {
+                    Ok(bytes) => json!({"channel": channel, "reply": bytes}),
+                    Err(e) => json!({"channel": channel, "error": e}),
+                },
+            ),
         }
     }
 

@@ -24,6 +24,9 @@ pub enum ArgType {
     Str,
     /// A JSON boolean (text: `on`/`off`, `true`/`false`, `1`/`0`).
     Bool,
+    /// Bytes: a JSON array of integers 0 to 255 (text: hex digits, pairs optionally separated
+    /// by `:` or `,`: `18:01`, `1801`).
+    Bytes,
 }
 
 /// One parameter of a command.
@@ -139,6 +142,9 @@ fn check_type(command: &str, p: &Param, v: &Value) -> Result<(), CommandError> {
         ArgType::Number => v.as_f64().is_some_and(f64::is_finite),
         ArgType::Str => v.is_string(),
         ArgType::Bool => v.is_boolean(),
+        ArgType::Bytes => v
+            .as_array()
+            .is_some_and(|a| a.iter().all(|b| b.as_u64().is_some_and(|b| b <= 0xFF))),
     };
     if ok {
         Ok(())
@@ -159,6 +165,7 @@ pub fn type_name(ty: ArgType) -> &'static str {
         ArgType::Number => "a number",
         ArgType::Str => "a string",
         ArgType::Bool => "a boolean",
+        ArgType::Bytes => "an array of bytes (integers 0 to 255)",
     }
 }
 
@@ -199,6 +206,15 @@ impl Args {
     /// A boolean argument, if given.
     pub fn bool(&self, name: &str) -> Option<bool> {
         self.0.get(name).and_then(Value::as_bool)
+    }
+
+    /// A bytes argument, if given.
+    pub fn bytes(&self, name: &str) -> Option<Vec<u8>> {
+        self.0.get(name).and_then(Value::as_array).map(|a| {
+            a.iter()
+                .filter_map(|b| b.as_u64().map(|b| b as u8))
+                .collect()
+        })
     }
 }
 

@@ -122,10 +122,27 @@ fn parse(ctx: &Context<'_>, line: &str) -> Result<(&'static Command, Map<String,
                 "off" | "false" | "0" | "no" => Value::Bool(false),
                 _ => return Err(format!("{}: {value:?} is not on or off", param.name)),
             },
+            ArgType::Bytes => hex_bytes(value)
+                .map(|b| Value::Array(b.into_iter().map(Value::from).collect()))
+                .ok_or_else(|| {
+                    format!("{}: {value:?} is not hex bytes (18:01 or 1801)", param.name)
+                })?,
         };
         args.insert(param.name.into(), value);
     }
     Ok((command, args))
+}
+
+/// Hex bytes as the monitor takes them: `18:01`, `18,01` or `1801`.
+fn hex_bytes(text: &str) -> Option<Vec<u8>> {
+    let digits: String = text.chars().filter(|c| !matches!(c, ':' | ',')).collect();
+    if !digits.len().is_multiple_of(2) || !digits.chars().all(|c| c.is_ascii_hexdigit()) {
+        return None;
+    }
+    (0..digits.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&digits[i..i + 2], 16).ok())
+        .collect()
 }
 
 /// The monitor's `temp`: no argument lists, `C` sets the first sensor, `BUS ADDR C` one.
@@ -216,8 +233,6 @@ fn unescape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    use std::sync::Arc;
 
     use ast2600::{Ast2600, BoardConfig};
 
@@ -322,6 +337,20 @@ mod tests {
         assert_eq!(say("rtc-set 86400"), "RTC: 86400 (1970-01-02 00:00:00)\n");
         assert!(say("rtc-get").starts_with("RTC: 86400"));
         assert!(say("rtc-set 99999999999999").contains("out of range"));
+        // The guest has bound no KCS or snoop driver on a machine that has not run.
+        assert!(say("kcs-request 3 18:01").contains("KCS channel 3 is not enabled by the guest"));
+        assert!(say("kcs-request 3 1g").contains("not hex bytes"));
+        assert!(say("kcs-request 5 1801").contains("out of range (1 to 4)"));
+        assert!(say("snoop-write 12,34").contains("no snoop channel captures port 0x80"));
+    }
+
+    #[test]
+    fn hex_bytes_in_text() {
+        assert_eq!(hex_bytes("18:01"), Some(vec![0x18, 0x01]));
+        assert_eq!(hex_bytes("1801ff"), Some(vec![0x18, 0x01, 0xFF]));
+        assert_eq!(hex_bytes("12,34"), Some(vec![0x12, 0x34]));
+        assert_eq!(hex_bytes("123"), None);
+        assert_eq!(hex_bytes("zz"), None);
     }
 
     #[test]
