@@ -376,7 +376,7 @@ mod tests {
             self.prop(name, &v);
         }
         fn pad(&mut self) {
-            while self.structs.len() % 4 != 0 {
+            while !self.structs.len().is_multiple_of(4) {
                 self.structs.push(0);
             }
         }

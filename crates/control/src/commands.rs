@@ -506,11 +506,11 @@ fn query_registers(ctx: &mut Context<'_>, _: &Args) -> Result<Value, CommandErro
 fn registers_text(v: &Value) -> String {
     let word = |name: &str| v[name].as_u64().unwrap_or(0);
     let mut out = String::new();
-    for n in 0..13 {
+    for (n, name) in REGISTER_NAMES.iter().take(13).enumerate() {
         let _ = write!(
             out,
             "r{n:<2} = {:#010x}{}",
-            word(REGISTER_NAMES[n]),
+            word(name),
             if n % 4 == 3 { "\n" } else { "  " }
         );
     }
