@@ -94,10 +94,12 @@ fn gpio_adc_rtc_driven_from_the_control_socket() {
     );
 
     // The power button (gpio-keys on P0, active low, pulled up by the board): pressing it is
-    // a falling edge whose interrupt produces EV_KEY KEY_POWER 1 on /dev/input/event0.
+    // a falling edge whose interrupt produces EV_KEY KEY_POWER 1 on /dev/input/event0. The
+    // shell opens the device itself (fd 5) before the press, so the event is buffered for the
+    // background reader however late it is scheduled.
     c.execute(
         "console-send",
-        json!({"data": "rm -f /tmp/ev; (dd if=/dev/input/event0 bs=16 count=1 2>/dev/null | od -An -tx1 > /tmp/ev.part && mv /tmp/ev.part /tmp/ev) &\r"}),
+        json!({"data": "rm -f /tmp/ev; exec 5</dev/input/event0; (dd bs=16 count=1 <&5 2>/dev/null | od -An -tx1 > /tmp/ev.part && mv /tmp/ev.part /tmp/ev) &\r"}),
     );
     guest(&mut c, "W1", "echo waiting");
     c.execute("gpio-set", json!({"name": "P0", "value": 0}));
@@ -112,6 +114,7 @@ fn gpio_adc_rtc_driven_from_the_control_socket() {
         "a KEY_POWER press: {ev:?}"
     );
     c.execute("gpio-set", json!({"name": "P0", "value": 1}));
+    guest(&mut c, "X3", "exec 5<&-; echo closed");
 
     // An SGPIO serial input (slot 2's input is line 4 of sgpiom0).
     let s4 = sysfs_gpio(&mut c, "1e780500.sgpiom", 4, "B3");
