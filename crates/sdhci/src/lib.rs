@@ -643,7 +643,7 @@ impl Sdhci {
                 self.finish_transfer();
                 return;
             }
-            if next % boundary == 0 {
+            if next.is_multiple_of(boundary) {
                 t.sdma_paused = true;
                 self.raise(INT_DMA);
                 return;
@@ -872,7 +872,9 @@ mod tests {
         }
     }
 
-    fn slot() -> (Sdhci, Rc<VecMemory>, Rc<RefCell<Vec<(u8, u32)>>>) {
+    type CommandLog = Rc<RefCell<Vec<(u8, u32)>>>;
+
+    fn slot() -> (Sdhci, Rc<VecMemory>, CommandLog) {
         let memory = Rc::new(VecMemory::new(DRAM, 1 << 20));
         let mut s = Sdhci::new("sd", ASPEED_SDHCI_CAPABILITIES, memory.clone());
         let log = Rc::new(RefCell::new(Vec::new()));
