@@ -107,6 +107,8 @@ pub const TRNS_MULTI: u16 = 1 << 5;
 pub const CMD_RESP_MASK: u16 = 0x03;
 /// Command: response type 136 bits: `SDHCI_CMD_RESP_LONG`.
 pub const CMD_RESP_LONG: u16 = 0x01;
+/// Command: response type 48 bits with busy (R1b): `SDHCI_CMD_RESP_SHORT_BUSY`.
+pub const CMD_RESP_SHORT_BUSY: u16 = 0x03;
 /// Command: data present: `SDHCI_CMD_DATA`.
 pub const CMD_DATA: u16 = 1 << 5;
 /// Command: command type abort (CMD12, CMD52 abort): `SDHCI_CMD_ABORTCMD`.
@@ -547,6 +549,11 @@ impl Sdhci {
         }
         self.raise(INT_COMMAND_COMPLETE);
         if cmd & CMD_DATA == 0 {
+            // R1b: the card's busy ends at once, and the controller says so with transfer
+            // complete (Linux waits for it: `host->data_cmd` with MMC_RSP_BUSY).
+            if cmd & CMD_RESP_MASK == CMD_RESP_SHORT_BUSY {
+                self.raise(INT_TRANSFER_COMPLETE);
+            }
             return;
         }
         let block_size = usize::from(self.r16(REG_BLOCK_SIZE) & 0xFFF).max(1);
@@ -946,6 +953,13 @@ mod tests {
         assert_eq!(s.read(REG_RESPONSE + 12, 4), 0x0001_0203);
         assert_eq!(s.read(REG_RESPONSE, 4), 0x0C0D_0E0F);
         ack(&mut s);
+        // R1b (CMD7): transfer complete marks the end of the busy.
+        cmd(&mut s, 7, 0x4567_0000, 0x1B, 0);
+        assert_eq!(
+            status(&mut s) as u16,
+            INT_COMMAND_COMPLETE | INT_TRANSFER_COMPLETE
+        );
+        ack(&mut s);
         cmd(&mut s, 5, 0, 0x02, 0);
         let st = status(&mut s);
         assert_eq!(st >> 16, u32::from(ERR_COMMAND_TIMEOUT));
@@ -954,7 +968,7 @@ mod tests {
         assert_eq!(status(&mut s), 0);
         assert_eq!(
             log.borrow().iter().map(|c| c.0).collect::<Vec<_>>(),
-            [13, 2, 5]
+            [13, 2, 7, 5]
         );
     }
 
