@@ -1,5 +1,6 @@
 //! `ast-emu`: boots Aspeed AST2600 BMC firmware from a SPI flash image.
 
+mod cards;
 mod console;
 mod gdb;
 mod i2c_dev;
@@ -9,6 +10,7 @@ mod net;
 mod persist;
 mod serial;
 mod signals;
+mod storage;
 mod timeline;
 
 use std::path::PathBuf;
@@ -89,11 +91,25 @@ struct Args {
     #[arg(long, value_name = "SPEC", env = "AST_EMU_NIC")]
     nic: Option<String>,
 
-    /// Write guest changes to the flash back into the --flash file: atomically, at exit
-    /// (including on SIGTERM/SIGINT/SIGHUP), on `Ctrl-a s` and before each guest reboot.
-    /// Without it the file is never modified. The variable takes 1/true/yes/on or 0/false/no/off.
+    /// Write guest changes to the flash back into the --flash file, and to each card back into
+    /// its --sd / --emmc image: atomically, at exit (including on SIGTERM/SIGINT/SIGHUP), on
+    /// `Ctrl-a s` and before each guest reboot. Without it no file is ever modified. With the
+    /// built-in flash image only the cards are written. The variable takes 1/true/yes/on or
+    /// 0/false/no/off.
     #[arg(long, env = "AST_EMU_PERSIST", value_parser = BoolishValueParser::new())]
     persist: bool,
+
+    /// An SD card image for slot 0 of the SD controller (given twice: slot 1 too): a raw image
+    /// of any size a card has (a whole number of 512-byte blocks; SDSC up to 2 GiB, SDHC up to
+    /// 32 GiB, SDXC up to 2 TiB). Guest writes stay in memory unless --persist. Linux on the
+    /// EVB sees slot 0 as 1e740100.sdhci (mmcblk0 when it is the only card).
+    #[arg(long = "sd", value_name = "IMG")]
+    sd: Vec<PathBuf>,
+
+    /// An eMMC image for the eMMC controller (the user area, a whole number of 512-byte
+    /// blocks). Guest writes stay in memory unless --persist.
+    #[arg(long, value_name = "IMG")]
+    emmc: Option<PathBuf>,
 
     /// Accept an image smaller than the flash, filling the rest with 0xFF (erased NOR).
     #[arg(long, env = "AST_EMU_PAD", value_parser = BoolishValueParser::new())]
@@ -313,6 +329,10 @@ fn persist_targets(args: &Args, boot: Option<&PathBuf>) -> Result<Vec<PathBuf>, 
         return Ok(Vec::new());
     }
     let Some(boot) = boot else {
+        // The built-in flash stays in memory; the cards are written back.
+        if !args.sd.is_empty() || args.emmc.is_some() {
+            return Ok(Vec::new());
+        }
         return Err(match &args.default_flash {
             Some(p) => format!(
                 "--persist needs an image file: give --flash FILE or put the image at {} (the \
@@ -394,7 +414,16 @@ fn main() -> ExitCode {
         }
     };
     let board = chosen.board;
-    for path in &persist_paths {
+    let cards = cards::CardImages {
+        sd: &args.sd,
+        emmc: args.emmc.as_ref(),
+    };
+    let card_paths = if args.persist {
+        cards.paths()
+    } else {
+        Vec::new()
+    };
+    for path in persist_paths.iter().chain(&card_paths) {
         if let Err(e) = persist::check(path) {
             eprintln!("ast-emu: {e}");
             return ExitCode::from(2);
@@ -424,6 +453,11 @@ fn main() -> ExitCode {
         .first()
         .map(|f| ast2600::board::gpio_line_names(f))
         .unwrap_or_default();
+    let inverted_write_protect = chosen
+        .flashes
+        .first()
+        .map(|f| ast2600::board::sd_write_protect_inverted(f))
+        .unwrap_or_default();
     let mut soc = match Ast2600::new(
         BoardConfig {
             board,
@@ -440,6 +474,13 @@ fn main() -> ExitCode {
     };
     hub.set_clock(soc.clock().clone());
     soc.set_gpio_line_names(&line_names);
+    soc.set_sd_write_protect_inverted(&inverted_write_protect);
+    if cards.any() {
+        if let Err(e) = cards::insert_all(&mut soc, &cards, args.persist) {
+            eprintln!("ast-emu: {e}");
+            return ExitCode::from(2);
+        }
+    }
     soc.set_stopped(args.stopped);
     {
         let hub = hub.clone();

@@ -57,11 +57,39 @@ pub fn check(path: &Path) -> Result<(), String> {
 /// Replaces `path` with `bytes` so that a crash at any moment leaves either the old or the new
 /// image, never a mix: write a temporary file beside it, fsync, rename over, fsync the folder.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    replace_atomically(path, "the flash", |f| f.write_all(bytes))
+}
+
+/// Replaces `path` with a copy of itself with `patches` (offset, bytes) written over it, as
+/// atomically as [`write_atomically`] (a card image: only the guest's changes are in memory).
+pub fn patch_atomically(path: &Path, patches: &[(u64, &[u8])]) -> Result<(), String> {
+    let original = path.to_path_buf();
+    replace_atomically(path, "the card image", |f| {
+        let mut from = File::open(&original)?;
+        std::io::copy(&mut from, f)?;
+        for (offset, bytes) in patches {
+            std::os::unix::fs::FileExt::write_all_at(f, bytes, *offset)?;
+        }
+        Ok(())
+    })
+}
+
+/// Writes a temporary file beside `path` with `fill`, fsyncs it, renames it over `path` and
+/// fsyncs the folder; on any error the temporary is removed and `path` is as it was.
+fn replace_atomically(
+    path: &Path,
+    what: &str,
+    fill: impl FnOnce(&mut File) -> std::io::Result<()>,
+) -> Result<(), String> {
     let dir = folder_of(path);
     let tmp = temporary_for(path)?;
     let result = (|| -> std::io::Result<()> {
         let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-        f.write_all(bytes)?;
+        fill(&mut f)?;
+        // The new file keeps the old one's permissions.
+        if let Ok(meta) = fs::metadata(path) {
+            f.set_permissions(meta.permissions())?;
+        }
         f.sync_all()?;
         drop(f);
         fs::rename(&tmp, path)?;
@@ -75,7 +103,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
             ""
         };
         return Err(format!(
-            "{}: writing the flash back failed: {e}{hint}",
+            "{}: writing {what} back failed: {e}{hint}",
             path.display()
         ));
     }

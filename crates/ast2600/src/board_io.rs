@@ -32,6 +32,8 @@ pub(crate) struct BoardIo {
     pub(crate) adcs: Vec<Rc<RefCell<AspeedAdc>>>,
     pub(crate) rtc: Option<Rc<RefCell<AspeedRtc>>>,
     pub(crate) lpc: Option<Rc<RefCell<AspeedLpc>>>,
+    /// The SD and eMMC controllers by base address (storage: [`crate::storage`]).
+    pub(crate) sd_controllers: Vec<(u64, Rc<RefCell<sdhci::AspeedSdc>>)>,
     /// Who waits for the reply of the KCS request on each channel.
     pub(crate) kcs_waiters: [Option<KcsCallback>; 4],
 }

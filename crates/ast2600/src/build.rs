@@ -273,6 +273,17 @@ pub(crate) fn devices(
                 irq(0),
                 w.dram.clone(),
             ))),
+            Block::Sdc | Block::EmmcController => {
+                let slots = if p.block == Block::Sdc { 2 } else { 1 };
+                let dev = Rc::new(RefCell::new(sdhci::AspeedSdc::new(
+                    p.name,
+                    slots,
+                    irq(0),
+                    w.dram.clone(),
+                )));
+                io.sd_controllers.push((p.base, dev.clone()));
+                dev
+            }
             Block::Lpc => {
                 let dev = Rc::new(RefCell::new(lpc::AspeedLpc::new(
                     w.clock.clone(),

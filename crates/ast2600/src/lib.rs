@@ -11,6 +11,7 @@ pub mod elf;
 mod i2c_devices;
 pub mod map;
 mod mmio;
+mod storage;
 mod wiring;
 
 use std::cell::{Cell, RefCell};
@@ -42,6 +43,7 @@ pub use crate::i2c_devices::{
     I2C_BUS_COUNT, MAX_CELSIUS, MIN_CELSIUS,
 };
 pub use crate::mmio::MMIO_LOG_TARGET;
+pub use crate::storage::{CardSlot, StorageSaver};
 pub use board;
 pub use cpu::{Cp15, Cpu, Reg, VirtualClock, WatchHit, WatchKind};
 pub use spi_nor::FlashModel;
@@ -368,6 +370,7 @@ pub struct Ast2600 {
     i2c: I2cDevices,
     /// Where each flash's guest writes persist (by flash index), if anywhere.
     flash_sinks: Vec<(usize, FlashSink)>,
+    storage_savers: Vec<StorageSaver>,
     wake_tx: crossbeam_channel::Sender<()>,
     wake_rx: Receiver<()>,
     macs: Vec<Rc<RefCell<ftgmac100::Ftgmac100>>>,
@@ -691,6 +694,7 @@ impl Ast2600 {
             pending_input: Vec::new(),
             i2c: devices.i2c,
             flash_sinks: Vec::new(),
+            storage_savers: Vec::new(),
             wake_tx,
             wake_rx,
             macs: devices.macs,
@@ -1031,7 +1035,7 @@ impl Ast2600 {
     }
 
     /// Hands each persisted flash's contents to its sink if the guest changed them since the
-    /// last save. Returns whether anything was written.
+    /// last save, and runs the storage savers (cards). Returns whether anything was written.
     pub fn save_flash(&mut self) -> Result<bool, SocError> {
         let mut wrote = false;
         for (index, sink) in &mut self.flash_sinks {
@@ -1043,6 +1047,9 @@ impl Ast2600 {
             sink(&bytes).map_err(SocError)?;
             flash.borrow_mut().mark_clean();
             wrote = true;
+        }
+        for saver in &mut self.storage_savers {
+            wrote |= saver().map_err(SocError)?;
         }
         Ok(wrote)
     }

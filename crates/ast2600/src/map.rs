@@ -121,6 +121,10 @@ pub enum Block {
     Hace,
     /// The LPC controller, BMC side (IRQs: KCS channels 1..4, then the snoop).
     Lpc,
+    /// The SD controller: two SDHCI slots (`sdhci0`, `sdhci1`), one interrupt.
+    Sdc,
+    /// The eMMC controller: one SDHCI slot (`emmc`).
+    EmmcController,
     /// GIC distributor.
     GicDistributor,
     /// GIC CPU interface.
@@ -255,6 +259,8 @@ pub const AST2600: &[Placement] = &[
     at(Block::Gpio(1), "gpio1", 0x1E78_0800, GPIO1_SIZE, &[11]),
     at(Block::Rtc, "rtc", 0x1E78_1000, rtc::REGS_SIZE, &[13]),
     at(Block::Hace, "hace", 0x1E6D_0000, hace::REGS_SIZE, &[4]),
+    at(Block::Sdc, "sdc", 0x1E74_0000, 0x300, &[43]),
+    at(Block::EmmcController, "emmc", 0x1E75_0000, 0x200, &[15]),
     at(
         Block::Lpc,
         "lpc",

@@ -185,7 +185,54 @@ pub struct LineNames {
 /// The `gpio-line-names` of every node of the best-ranked device tree in `flash` that has any
 /// (Linux's tree before u-boot's, then in flash order).
 pub fn gpio_line_names(flash: &[u8]) -> Vec<LineNames> {
-    let mut found: Vec<(u8, Vec<LineNames>)> = Vec::new();
+    best_tree_value(flash, names_of, |n| !n.is_empty()).unwrap_or_default()
+}
+
+/// An SD host slot the best-ranked device tree in `flash` marks `sdhci,wp-inverted` (its
+/// write-protect pin reads high for a protected card): the controller's unit address and the
+/// slot's as its node name gives it, relative or absolute (`sdc@1e740000` / `sdhci@100` is
+/// `(0x1e740000, 0x100)`; Linux 6.1's `sdhci@1e740100` is `(0x1e740000, 0x1e740100)`).
+pub fn sd_write_protect_inverted(flash: &[u8]) -> Vec<(u64, u64)> {
+    best_tree_value(
+        flash,
+        |fdt| {
+            let mut out = Vec::new();
+            if let Some(root) = fdt.find_node("/") {
+                inverted_slots(root, 0, &mut out);
+            }
+            out
+        },
+        |_| true,
+    )
+    .unwrap_or_default()
+}
+
+fn unit_address(name: &str) -> Option<u64> {
+    name.split_once('@')
+        .and_then(|(_, a)| u64::from_str_radix(a, 16).ok())
+}
+
+fn inverted_slots(node: fdt::node::FdtNode<'_, '_>, parent: u64, out: &mut Vec<(u64, u64)>) {
+    let here = unit_address(node.name).unwrap_or(0);
+    let sdhci = node
+        .compatible()
+        .is_some_and(|c| c.all().any(|c| c.ends_with("-sdhci") || c == "sdhci"));
+    if sdhci && node.property("sdhci,wp-inverted").is_some() {
+        out.push((parent, here));
+    }
+    for child in node.children() {
+        inverted_slots(child, here, out);
+    }
+}
+
+/// `extract` applied to each Linux or u-boot device tree in `flash`; the best-ranked result
+/// that is `useful` (Linux's tree before u-boot's, then in flash order).
+fn best_tree_value<T>(
+    flash: &[u8],
+    extract: impl Fn(&fdt::Fdt<'_>) -> T,
+    useful: impl Fn(&T) -> bool,
+) -> Option<T> {
+    let mut found: Vec<(u8, T)> = Vec::new();
     let mut off = 0;
     while off + FDT_HEADER_SIZE <= flash.len() {
         if flash[off..off + 4] != FDT_MAGIC {
@@ -195,9 +242,9 @@ pub fn gpio_line_names(flash: &[u8]) -> Vec<LineNames> {
         match tree_at(flash, off) {
             Some((blob, fdt)) => {
                 for_each_tree(&fdt, off, &mut |kind, tree| {
-                    let names = names_of(tree);
-                    if !names.is_empty() {
-                        found.push((kind.rank(), names));
+                    let value = extract(tree);
+                    if useful(&value) {
+                        found.push((kind.rank(), value));
                     }
                 });
                 off += blob.len().next_multiple_of(4);
@@ -206,7 +253,7 @@ pub fn gpio_line_names(flash: &[u8]) -> Vec<LineNames> {
         }
     }
     found.sort_by_key(|(rank, _)| *rank);
-    found.into_iter().next().map(|(_, n)| n).unwrap_or_default()
+    found.into_iter().next().map(|(_, v)| v)
 }
 
 fn names_of(fdt: &fdt::Fdt<'_>) -> Vec<LineNames> {
@@ -215,11 +262,7 @@ fn names_of(fdt: &fdt::Fdt<'_>) -> Vec<LineNames> {
         let Some(prop) = node.property("gpio-line-names") else {
             continue;
         };
-        let Some(unit_address) = node
-            .name
-            .split_once('@')
-            .and_then(|(_, a)| u64::from_str_radix(a, 16).ok())
-        else {
+        let Some(unit_address) = unit_address(node.name) else {
             continue;
         };
         let mut names: Vec<String> = prop

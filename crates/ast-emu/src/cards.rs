@@ -1,0 +1,106 @@
+//! `--sd IMG` (repeatable: slot 0, then slot 1 of the SD controller) and `--emmc IMG`: a card
+//! over each image ([`crate::storage::ImageOverlay`]: the file changes only with `--persist`),
+//! put into the SoC's slots.
+
+use std::cell::RefCell;
+use std::path::PathBuf;
+use std::rc::Rc;
+
+use ast2600::{Ast2600, CardSlot};
+
+use crate::storage::{ImageOverlay, SharedOverlay};
+
+/// The card images the user gave.
+pub struct CardImages<'a> {
+    /// `--sd`, in slot order.
+    pub sd: &'a [PathBuf],
+    /// `--emmc`.
+    pub emmc: Option<&'a PathBuf>,
+}
+
+impl CardImages<'_> {
+    /// Whether any card is given.
+    pub fn any(&self) -> bool {
+        !self.sd.is_empty() || self.emmc.is_some()
+    }
+
+    /// Every image with its option and slot.
+    fn each(&self) -> Vec<(&'static str, &PathBuf, CardSlot, sd_card::Kind)> {
+        let mut out: Vec<_> = self
+            .sd
+            .iter()
+            .enumerate()
+            .map(|(i, p)| ("--sd", p, CardSlot::Sd(i), sd_card::Kind::Sd))
+            .collect();
+        if let Some(p) = self.emmc {
+            out.push(("--emmc", p, CardSlot::Emmc, sd_card::Kind::Emmc));
+        }
+        out
+    }
+
+    /// The files `--persist` writes back, checked before anything boots.
+    pub fn paths(&self) -> Vec<PathBuf> {
+        self.each()
+            .into_iter()
+            .map(|(_, p, _, _)| p.clone())
+            .collect()
+    }
+}
+
+/// The overlay as a card's storage.
+struct Overlay(SharedOverlay);
+
+impl sd_card::Storage for Overlay {
+    fn len(&self) -> u64 {
+        self.0.borrow().len()
+    }
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        self.0.borrow_mut().read_at(offset, buf)
+    }
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> std::io::Result<()> {
+        self.0.borrow_mut().write_at(offset, data)
+    }
+    fn zero_range(&mut self, offset: u64, len: u64) -> std::io::Result<()> {
+        self.0.borrow_mut().zero_range(offset, len)
+    }
+}
+
+/// A card on a slot's bus.
+struct OnBus(sd_card::Card);
+
+impl sdhci::SdBus for OnBus {
+    fn command(&mut self, index: u8, arg: u32) -> Option<sdhci::Response> {
+        self.0.command(index, arg).map(|r| match r {
+            sd_card::Response::Short(v) => sdhci::Response::Short(v),
+            sd_card::Response::Long(v) => sdhci::Response::Long(v),
+        })
+    }
+    fn read_data(&mut self, buf: &mut [u8]) -> usize {
+        self.0.read_data(buf)
+    }
+    fn write_data(&mut self, data: &[u8]) -> usize {
+        self.0.write_data(data)
+    }
+}
+
+/// Opens each image and puts its card into its slot; with `persist`, the SoC writes each
+/// card's changes back wherever it persists the flash.
+pub fn insert_all(soc: &mut Ast2600, images: &CardImages<'_>, persist: bool) -> Result<(), String> {
+    if images.sd.len() > 2 {
+        return Err(format!(
+            "--sd is given {} times: the SD controller has two slots",
+            images.sd.len()
+        ));
+    }
+    for (option, path, slot, kind) in images.each() {
+        let overlay: SharedOverlay = Rc::new(RefCell::new(ImageOverlay::open(path, option)?));
+        let card = sd_card::Card::new(kind, Box::new(Overlay(overlay.clone())), 0)
+            .map_err(|e| format!("{option} {}: {e}", path.display()))?;
+        soc.insert_card(slot, Box::new(OnBus(card)), false)
+            .map_err(|e| format!("{option} {}: {}", path.display(), e.0))?;
+        if persist {
+            soc.add_storage_saver(Box::new(move || overlay.borrow_mut().persist()));
+        }
+    }
+    Ok(())
+}

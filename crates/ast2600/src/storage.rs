@@ -1,0 +1,96 @@
+//! Cards in the SD and eMMC slots: the host puts a card (an [`sdhci::SdBus`]: the binary's
+//! SD card or eMMC device over the user's image) into a slot of the SoC table's controllers,
+//! and registers how to persist its writes ([`Ast2600::add_storage_saver`]), which runs
+//! wherever the flash is persisted.
+
+use crate::{map, Ast2600, SocError};
+
+/// A slot of the SoC's SD host controllers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CardSlot {
+    /// Slot 0 or 1 of the SD controller (`sdhci0`, `sdhci1`: Linux's `1e740100.sdhci`,
+    /// `1e740200.sdhci`).
+    Sd(usize),
+    /// The eMMC controller's slot (`1e750100.sdhci`).
+    Emmc,
+}
+
+impl CardSlot {
+    /// The controller block and slot index in it.
+    fn place(self) -> (map::Block, usize) {
+        match self {
+            CardSlot::Sd(n) => (map::Block::Sdc, n),
+            CardSlot::Emmc => (map::Block::EmmcController, 0),
+        }
+    }
+}
+
+impl std::fmt::Display for CardSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CardSlot::Sd(n) => write!(f, "SD slot {n}"),
+            CardSlot::Emmc => write!(f, "the eMMC slot"),
+        }
+    }
+}
+
+/// Persists a card's writes; `Ok(true)` if it wrote anything.
+pub type StorageSaver = Box<dyn FnMut() -> Result<bool, String>>;
+
+impl Ast2600 {
+    fn controller(
+        &self,
+        block: map::Block,
+    ) -> Option<&std::rc::Rc<std::cell::RefCell<sdhci::AspeedSdc>>> {
+        let base = map::AST2600.iter().find(|p| p.block == block)?.base;
+        self.io
+            .sd_controllers
+            .iter()
+            .find(|(b, _)| *b == base)
+            .map(|(_, c)| c)
+    }
+
+    /// Puts `card` into `slot`, present from power-on; `read_only` is its write-protect tab.
+    pub fn insert_card(
+        &mut self,
+        slot: CardSlot,
+        card: Box<dyn sdhci::SdBus>,
+        read_only: bool,
+    ) -> Result<(), SocError> {
+        let (block, n) = slot.place();
+        let controller = self
+            .controller(block)
+            .ok_or_else(|| SocError(format!("this SoC has no {slot}")))?;
+        if !controller.borrow_mut().insert(n, card, read_only) {
+            return Err(SocError(format!("this SoC has no {slot}")));
+        }
+        Ok(())
+    }
+
+    /// Marks the slots whose write-protect pin the board inverts, as the image's device tree
+    /// says (`sdhci,wp-inverted`: [`board::sd_write_protect_inverted`]): each is the
+    /// controller's base address and the slot's offset in it.
+    pub fn set_sd_write_protect_inverted(&mut self, slots: &[(u64, u64)]) {
+        for (base, slot_offset) in slots {
+            let Some((_, c)) = self.io.sd_controllers.iter().find(|(b, _)| b == base) else {
+                continue;
+            };
+            // Node names give the slot's address relative to the controller or absolute.
+            let offset = if slot_offset >= base {
+                slot_offset - base
+            } else {
+                *slot_offset
+            };
+            let n = (offset / sdhci::SLOT_REGS_SIZE).wrapping_sub(1) as usize;
+            if let Some(s) = c.borrow_mut().slot_mut(n) {
+                s.set_write_protect_inverted(true);
+            }
+        }
+    }
+
+    /// Runs `saver` wherever the flash is persisted ([`Ast2600::save_flash`]: exit, `Ctrl-a s`,
+    /// before each guest reboot).
+    pub fn add_storage_saver(&mut self, saver: StorageSaver) {
+        self.storage_savers.push(saver);
+    }
+}
