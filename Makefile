@@ -4,7 +4,7 @@
 #   make test                  build and run every test
 #   make container             build the container image localhost/ast-emu (podman;
 #                              CONTAINER=docker for Docker), see README.md "Container"
-.PHONY: all deps unicorn build run test container clean
+.PHONY: all deps unicorn build run test container clean systemd-image
 
 # Debian packages the build needs: cmake (libunicorn), libclang (bindgen), pkg-config,
 # libslirp + glib (user-mode networking), and for the tests curl, ssh and sshpass,
@@ -46,7 +46,11 @@ build: unicorn
 run: build
 	./target/release/ast-emu $(if $(FLASH),--flash "$(FLASH)",)
 
-test: unicorn
+# The systemd eMMC image (issue 19): built once, cached in /var/tmp/ast-emu-systemd.
+systemd-image: build
+	firmware-fixtures/systemd/build
+
+test: unicorn systemd-image
 	$(CARGO) test --release --workspace --no-fail-fast
 
 container: build
