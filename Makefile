@@ -20,7 +20,7 @@ DEB_PACKAGES := cmake libclang-dev pkg-config xz-utils patch libslirp-dev libgli
     curl openssh-client sshpass iproute2 iputils-ping \
     u-boot-tools squashfs-tools mtd-utils cpio linux-source-6.1 device-tree-compiler flex bison \
     qemu-system-arm gdb-multiarch python3 \
-    podman runc binutils-arm-none-eabi e2fsprogs
+    podman runc binutils-arm-none-eabi e2fsprogs debootstrap openssl
 CARGO ?= cargo
 FLASH ?=
 CONTAINER ?= podman
