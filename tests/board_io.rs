@@ -7,21 +7,8 @@
 mod support;
 
 use serde_json::{json, Value};
-use support::client::{login, socket_path, Client, BOOT};
+use support::client::{guest, login, socket_path, Client, BOOT};
 use support::Emulator;
-
-/// Runs `cmd` in the guest's shell and returns what it printed after `marker=` on one line.
-/// The marker is written `M''=` in the command so the echoed command line never matches.
-fn guest(c: &mut Client, marker: &str, cmd: &str) -> String {
-    let (head, tail) = marker.split_at(1);
-    c.execute(
-        "console-send",
-        json!({"data": format!("echo {head}''{tail}=$({cmd})\r")}),
-    );
-    c.console_expect(&format!("{marker}="), BOOT);
-    let line = c.console_expect("\n", BOOT);
-    line.trim().to_string()
-}
 
 /// The sysfs GPIO number of line `line` of the chip whose label is `label`.
 fn sysfs_gpio(c: &mut Client, label: &str, line: u32, marker: &str) -> u32 {

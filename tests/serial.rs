@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use support::{login_to_default_image, Emulator, MILESTONE_TIMEOUT};
+use support::{assert_refused, login_to_default_image, Emulator, MILESTONE_TIMEOUT};
 
 /// What a backend's host side received, read on a thread.
 struct HostSide {
@@ -161,27 +161,14 @@ fn a_file_gets_the_guests_output_and_bad_specs_are_refused() {
     assert_eq!(emu.wait().code(), Some(0));
 
     // Mistakes are reported before the machine starts, on one line, with exit status 2.
-    let refused = |args: &[&str], needle: &str| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ast-emu"))
-            .args(args)
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-        assert!(
-            stderr.contains(needle),
-            "{args:?}: {stderr:?} names {needle:?}"
-        );
-        assert!(!stderr.contains("panicked"), "{stderr}");
-    };
-    refused(&["--serial", "uart5=pty"], "is the console");
-    refused(&["--serial", "uart14=pty"], "no UART called");
-    refused(&["--serial", "uart1=modem"], "unknown serial backend");
-    refused(
+    assert_refused(&["--serial", "uart5=pty"], "is the console");
+    assert_refused(&["--serial", "uart14=pty"], "no UART called");
+    assert_refused(&["--serial", "uart1=modem"], "unknown serial backend");
+    assert_refused(
         &["--serial", "uart1=pty", "--serial", "1=file:/dev/null"],
         "uart1 is given twice",
     );
-    refused(
+    assert_refused(
         &["--serial", "uart1=unix:/nonexistent/dir/sock"],
         "/nonexistent/dir/sock",
     );

@@ -7,7 +7,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use support::{have, login_to_default_image, Emulator};
+use support::{assert_refused, have, login_to_default_image, Emulator};
 
 /// A 64 MiB ext4 image holding `hello.txt`.
 fn ext4_image(dir: &Path) -> PathBuf {
@@ -91,25 +91,12 @@ fn unusable_card_images_are_refused() {
     std::fs::create_dir_all(&dir).unwrap();
     let odd = dir.join("odd.img");
     std::fs::write(&odd, vec![0u8; 1000]).unwrap();
-    let refused = |args: &[&str], needle: &str| {
-        let out = Command::new(env!("CARGO_BIN_EXE_ast-emu"))
-            .args(args)
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-        assert!(
-            stderr.contains(needle),
-            "{args:?}: {stderr:?} names {needle:?}"
-        );
-        assert!(!stderr.contains("panicked"), "{stderr}");
-    };
     let odd = odd.display().to_string();
-    refused(&["--sd", &odd], "512-byte blocks");
-    refused(&["--emmc", &odd], "512-byte blocks");
-    refused(&["--sd", "/nonexistent.img"], "/nonexistent.img");
+    assert_refused(&["--sd", &odd], "512-byte blocks");
+    assert_refused(&["--emmc", &odd], "512-byte blocks");
+    assert_refused(&["--sd", "/nonexistent.img"], "/nonexistent.img");
     let d = dir.display().to_string();
-    refused(&["--sd", &d], "a directory");
+    assert_refused(&["--sd", &d], "a directory");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::json;
-use support::client::{socket_path, Client, BOOT};
+use support::client::{guest, socket_path, Client, BOOT};
 use support::{free_port, have, retry_until_ok, ssh, Emulator};
 
 /// Units that may fail in the emulator, each explained in docs/storage.md.
@@ -52,18 +52,6 @@ fn login(c: &mut Client) {
     c.console_expect("Password:", BOOT);
     c.execute("console-send", json!({"data": "ast-emu\r"}));
     c.console_expect("root@ast-emu-systemd:~#", BOOT);
-}
-
-/// Runs `cmd` and returns what it printed after `marker=` (written `M''=` so the echo of the
-/// command line never matches).
-fn guest(c: &mut Client, marker: &str, cmd: &str) -> String {
-    let (head, tail) = marker.split_at(1);
-    c.execute(
-        "console-send",
-        json!({"data": format!("echo {head}''{tail}=$({cmd})\r")}),
-    );
-    c.console_expect(&format!("{marker}="), BOOT);
-    c.console_expect("\n", BOOT).trim().to_string()
 }
 
 #[test]

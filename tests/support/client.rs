@@ -222,3 +222,16 @@ pub fn login(c: &mut Client) {
     c.execute("console-send", json!({"data": "\r"}));
     c.console_expect("# ", BOOT);
 }
+
+/// Runs `cmd` in the guest's shell and returns what it printed after `marker=` on one line.
+/// The marker is written `M''=` in the command so the echoed command line never matches.
+pub fn guest(c: &mut Client, marker: &str, cmd: &str) -> String {
+    let (head, tail) = marker.split_at(1);
+    c.execute(
+        "console-send",
+        json!({"data": format!("echo {head}''{tail}=$({cmd})\r")}),
+    );
+    c.console_expect(&format!("{marker}="), BOOT);
+    let line = c.console_expect("\n", BOOT);
+    line.trim().to_string()
+}

@@ -257,6 +257,23 @@ pub fn assert_clear_error(option: &str, path: &Path, needle: &str) {
     assert!(stderr.contains(needle), "{stderr:?} should say {needle:?}");
 }
 
+/// ast-emu with `args` (stdin empty) is refused before the machine starts: exit code 2, a
+/// message naming `needle` on stderr, no panic.
+pub fn assert_refused(args: &[&str], needle: &str) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ast-emu"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+    assert!(
+        stderr.contains(needle),
+        "{args:?}: {stderr:?} names {needle:?}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
 /// Logs in as root on the project's image (firmware-fixtures: password `ast-emu`), from boot to
 /// the shell prompt.
 pub fn login_to_default_image(emu: &mut Emulator) {

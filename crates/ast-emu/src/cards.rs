@@ -65,24 +65,6 @@ impl sd_card::Storage for Overlay {
     }
 }
 
-/// A card on a slot's bus.
-struct OnBus(sd_card::Card);
-
-impl sdhci::SdBus for OnBus {
-    fn command(&mut self, index: u8, arg: u32) -> Option<sdhci::Response> {
-        self.0.command(index, arg).map(|r| match r {
-            sd_card::Response::Short(v) => sdhci::Response::Short(v),
-            sd_card::Response::Long(v) => sdhci::Response::Long(v),
-        })
-    }
-    fn read_data(&mut self, buf: &mut [u8]) -> usize {
-        self.0.read_data(buf)
-    }
-    fn write_data(&mut self, data: &[u8]) -> usize {
-        self.0.write_data(data)
-    }
-}
-
 /// Opens each image and puts its card into its slot; with `persist`, the SoC writes each
 /// card's changes back wherever it persists the flash.
 pub fn insert_all(soc: &mut Ast2600, images: &CardImages<'_>, persist: bool) -> Result<(), String> {
@@ -96,7 +78,7 @@ pub fn insert_all(soc: &mut Ast2600, images: &CardImages<'_>, persist: bool) -> 
         let overlay: SharedOverlay = Rc::new(RefCell::new(ImageOverlay::open(path, option)?));
         let card = sd_card::Card::new(kind, Box::new(Overlay(overlay.clone())), 0)
             .map_err(|e| format!("{option} {}: {e}", path.display()))?;
-        soc.insert_card(slot, Box::new(OnBus(card)), false)
+        soc.insert_card(slot, Box::new(card), false)
             .map_err(|e| format!("{option} {}: {}", path.display(), e.0))?;
         if persist {
             soc.add_storage_saver(Box::new(move || overlay.borrow_mut().persist()));

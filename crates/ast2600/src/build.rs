@@ -272,6 +272,7 @@ pub(crate) fn devices(
                 hace::Variant::Ast2600,
                 irq(0),
                 w.dram.clone(),
+                crate::map::DRAM,
             ))),
             Block::Sdc | Block::EmmcController => {
                 let slots = if p.block == Block::Sdc { 2 } else { 1 };

@@ -25,8 +25,8 @@
 //!   refused. HMAC modes (1 and 3) are not modelled: both drivers compute HMAC in accumulative
 //!   mode themselves.
 //! - **Addresses** are DRAM addresses: the engine is a DRAM master, so an address keeps only
-//!   the bits below the DRAM window ([`Variant::address_mask`]) and is taken from the DRAM base,
-//!   as QEMU masks them.
+//!   the bits below the DRAM window ([`Variant::address_mask`]) and is taken from the DRAM base
+//!   the SoC gives ([`AspeedHace::new`]), as QEMU masks them.
 //!
 //! A job that cannot run (an undefined algorithm, MD5 in accumulative mode, a memory access
 //! outside DRAM, a list without a last entry in [`MAX_SG_ENTRIES`], more than
@@ -117,8 +117,6 @@ pub const MAX_SG_ENTRIES: usize = 1 << 16;
 /// request's pages in scatter-gather mode; u-boot a FIT image).
 pub const MAX_MESSAGE: u64 = 256 << 20;
 
-/// Where the DRAM window starts on every generation: the engine's addresses are offsets in it.
-const DRAM_BASE: u64 = 0x8000_0000;
 /// How much guest memory one read takes.
 const CHUNK: usize = 64 * 1024;
 
@@ -516,6 +514,8 @@ pub struct AspeedHace {
     variant: Variant,
     irq: IrqLine,
     memory: Rc<dyn GuestMemory>,
+    /// Where DRAM starts in `memory`: the engine's addresses are offsets from it.
+    dram_base: u64,
     state: HaceState,
     /// Job error kinds already logged (bit per [`JobError`] kind).
     logged: Cell<u8>,
@@ -525,9 +525,14 @@ pub struct AspeedHace {
 
 impl AspeedHace {
     /// An engine of `variant` reading and writing `memory` (the guest's physical address
-    /// space; only DRAM is reached), raising `irq`.
-    pub fn new(variant: Variant, irq: IrqLine, memory: Rc<dyn GuestMemory>) -> Self {
-        Self::from_state(variant, irq, memory, &HaceState::default())
+    /// space, of which it reaches DRAM only, from `dram_base`), raising `irq`.
+    pub fn new(
+        variant: Variant,
+        irq: IrqLine,
+        memory: Rc<dyn GuestMemory>,
+        dram_base: u64,
+    ) -> Self {
+        Self::from_state(variant, irq, memory, dram_base, &HaceState::default())
     }
 
     /// An engine restored from `state`.
@@ -535,12 +540,14 @@ impl AspeedHace {
         variant: Variant,
         irq: IrqLine,
         memory: Rc<dyn GuestMemory>,
+        dram_base: u64,
         state: &HaceState,
     ) -> Self {
         let hace = Self {
             variant,
             irq,
             memory,
+            dram_base,
             state: state.clone(),
             logged: Cell::new(0),
             jobs: 0,
@@ -568,7 +575,7 @@ impl AspeedHace {
 
     /// A DRAM address the engine was given, as a guest physical address.
     fn dram(&self, addr: u32) -> u64 {
-        DRAM_BASE + u64::from(addr & self.variant.address_mask())
+        self.dram_base + u64::from(addr & self.variant.address_mask())
     }
 
     fn read_memory(&self, addr: u64, buf: &mut [u8]) -> Result<(), JobError> {
@@ -732,11 +739,12 @@ mod tests {
     use bus::{LevelRecorder, VecMemory};
 
     const MEM: usize = 1 << 20;
+    const DRAM_BASE: u64 = 0x8000_0000;
 
     fn engine() -> (AspeedHace, Rc<VecMemory>, Rc<LevelRecorder>) {
         let memory = Rc::new(VecMemory::new(DRAM_BASE, MEM));
         let irq = LevelRecorder::new();
-        let hace = AspeedHace::new(Variant::Ast2600, irq.line(0), memory.clone());
+        let hace = AspeedHace::new(Variant::Ast2600, irq.line(0), memory.clone(), DRAM_BASE);
         (hace, memory, irq)
     }
 
@@ -952,7 +960,12 @@ mod tests {
     #[test]
     fn the_ast2500_has_no_scatter_gather() {
         let memory = Rc::new(VecMemory::new(DRAM_BASE, MEM));
-        let mut hace = AspeedHace::new(Variant::Ast2500, IrqLine::disconnected(), memory.clone());
+        let mut hace = AspeedHace::new(
+            Variant::Ast2500,
+            IrqLine::disconnected(),
+            memory.clone(),
+            DRAM_BASE,
+        );
         memory.write(0x8000_1000, b"abc").unwrap();
         direct(
             &mut hace,
@@ -978,7 +991,8 @@ mod tests {
         let state = hace.state();
         let irq2 = LevelRecorder::new();
         let memory = Rc::new(VecMemory::new(DRAM_BASE, MEM));
-        let restored = AspeedHace::from_state(Variant::Ast2600, irq2.line(0), memory, &state);
+        let restored =
+            AspeedHace::from_state(Variant::Ast2600, irq2.line(0), memory, DRAM_BASE, &state);
         assert_eq!(restored.state(), state);
         assert_eq!(state.crypt[2], 0x55);
         assert_eq!(state.hash_src, 0x1234);

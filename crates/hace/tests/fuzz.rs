@@ -83,7 +83,7 @@ proptest! {
     fn hace_survives_arbitrary_mmio_and_memory(ops in prop::collection::vec(op(), OPS)) {
         let memory = Rc::new(VecMemory::new(DRAM, MEM));
         let rec = LevelRecorder::new();
-        let mut hace = AspeedHace::new(Variant::Ast2600, rec.line(0), memory.clone());
+        let mut hace = AspeedHace::new(Variant::Ast2600, rec.line(0), memory.clone(), DRAM);
         for op in &ops {
             let jobs = hace.jobs();
             match op {

@@ -508,15 +508,8 @@ pub enum Direction {
     Write,
 }
 
-/// A command's response as the card sends it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Response {
-    /// R1, R1b, R3 (OCR), R6 (RCA << 16 | status bits), R7: the 32-bit argument field.
-    Short(u32),
-    /// R2 (CID or CSD): the 128 register bits `[127:0]` with the CRC7 and end bit in the low
-    /// byte, big-endian byte order.
-    Long([u8; 16]),
-}
+/// A command's response, as the card sends it (the controller's bus type).
+pub use sdhci::Response;
 
 /// Where the card's bytes live (the emulator backs it with an image file in memory / an
 /// overlay). The card only reads and writes inside `0..len()`.
@@ -2371,6 +2364,19 @@ fn sd_scr() -> Vec<u8> {
     put_bits(&mut scr, 47, 1, 1); // SD_SPEC3
     put_bits(&mut scr, 32, 4, u64::from(SCR_CMD_SUPPORT));
     scr
+}
+
+/// The card on an SD host controller slot's bus.
+impl sdhci::SdBus for Card {
+    fn command(&mut self, index: u8, arg: u32) -> Option<Response> {
+        Card::command(self, index, arg)
+    }
+    fn read_data(&mut self, buf: &mut [u8]) -> usize {
+        Card::read_data(self, buf)
+    }
+    fn write_data(&mut self, data: &[u8]) -> usize {
+        Card::write_data(self, data)
+    }
 }
 
 #[cfg(test)]
