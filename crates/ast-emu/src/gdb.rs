@@ -137,7 +137,7 @@ pub fn session(
         .map(|a| a.to_string())
         .unwrap_or_else(|_| "?".into());
     log::warn!("gdb: debugger attached from {peer}");
-    eprint!("ast-emu: GDB attached from {peer}\r\n");
+    note_text!("ast-emu: GDB attached from {peer}\r\n");
     let conn = match GdbConnection::new(stream, soc.waker()) {
         Ok(c) => c,
         Err(e) => {
@@ -177,7 +177,7 @@ pub fn session(
     let ended = target.ended.take();
     target.soc.set_debugger_attached(false);
     target.soc.clock().resume();
-    eprint!("ast-emu: GDB detached\r\n");
+    note_text!("ast-emu: GDB detached\r\n");
     match (result, ended) {
         (_, Some(stop)) => SessionEnd::Stop(stop),
         (Ok(DisconnectReason::Kill), None) => SessionEnd::Stop(Stop::Quit),

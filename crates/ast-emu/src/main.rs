@@ -1,5 +1,8 @@
 //! `ast-emu`: boots Aspeed AST2600 BMC firmware from a SPI flash image.
 
+#[macro_use]
+mod notes;
+
 mod cards;
 mod console;
 mod gdb;
@@ -308,12 +311,12 @@ fn flash_path(args: &Args) -> Option<PathBuf> {
     }
     let fallback = args.default_flash.as_ref()?;
     if fallback.exists() {
-        eprintln!("ast-emu: booting {}", fallback.display());
+        note!("ast-emu: booting {}", fallback.display());
         Some(fallback.clone())
     } else {
         // With --persist, main refuses the built-in image next: no "booting" line before that.
         if !args.persist {
-            eprintln!(
+            note!(
                 "ast-emu: no {}; booting the built-in image",
                 fallback.display()
             );
@@ -362,7 +365,7 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let (trace_directives, trace) = trace_settings(&args.trace);
     if let Err(e) = init_logging(&args, &trace_directives) {
-        eprintln!("ast-emu: log file: {e}");
+        note!("ast-emu: log file: {e}");
         return ExitCode::from(2);
     }
     if args.list_machines {
@@ -374,7 +377,7 @@ fn main() -> ExitCode {
         Some(address) => match control::ControlServer::bind(address) {
             Ok(server) => Some(server),
             Err(e) => {
-                eprintln!("ast-emu: --control: {e}");
+                note!("ast-emu: --control: {e}");
                 return ExitCode::from(2);
             }
         },
@@ -386,7 +389,7 @@ fn main() -> ExitCode {
     let persist_paths = match persist_targets(&args, boot_path.as_ref()) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("ast-emu: {e}");
+            note!("ast-emu: {e}");
             return ExitCode::from(2);
         }
     };
@@ -409,7 +412,7 @@ fn main() -> ExitCode {
     let chosen = match machine::choose(&boot, extra, &spec, &adjust, args.pad) {
         Ok(m) => m,
         Err(e) => {
-            eprintln!("ast-emu: {e}");
+            note!("ast-emu: {e}");
             return ExitCode::from(2);
         }
     };
@@ -425,7 +428,7 @@ fn main() -> ExitCode {
     };
     for path in persist_paths.iter().chain(&card_paths) {
         if let Err(e) = persist::check(path) {
-            eprintln!("ast-emu: {e}");
+            note!("ast-emu: {e}");
             return ExitCode::from(2);
         }
     }
@@ -468,7 +471,7 @@ fn main() -> ExitCode {
     ) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("ast-emu: cannot build the SoC: {e}");
+            note!("ast-emu: cannot build the SoC: {e}");
             return ExitCode::from(1);
         }
     };
@@ -477,7 +480,7 @@ fn main() -> ExitCode {
     soc.set_sd_write_protect_inverted(&inverted_write_protect);
     if cards.any() {
         if let Err(e) = cards::insert_all(&mut soc, &cards, args.persist) {
-            eprintln!("ast-emu: {e}");
+            note!("ast-emu: {e}");
             return ExitCode::from(2);
         }
     }
@@ -495,7 +498,7 @@ fn main() -> ExitCode {
         soc.set_timing(true);
     }
     if let Err(e) = soc.set_trace(&trace) {
-        eprintln!("ast-emu: --trace: {e}");
+        note!("ast-emu: --trace: {e}");
         return ExitCode::from(2);
     }
     if let Some(path) = &args.elf {
@@ -506,12 +509,12 @@ fn main() -> ExitCode {
                     .map_err(|e| format!("{}: {e}", path.display()))
             });
         if let Err(e) = loaded {
-            eprintln!("ast-emu: --elf {e}");
+            note!("ast-emu: --elf {e}");
             return ExitCode::from(2);
         }
     }
     if let Err(e) = i2c_dev::add_all(&mut soc, &args.i2c_dev) {
-        eprintln!("ast-emu: {e}");
+        note!("ast-emu: {e}");
         return ExitCode::from(2);
     }
     let (tx, rx) = crossbeam_channel::unbounded::<HostEvent>();
@@ -519,7 +522,7 @@ fn main() -> ExitCode {
         let wake = soc.cpu_handle();
         let wake: serial::Wake = Arc::new(move || wake.request_exit());
         if let Err(e) = serial::connect_all(&mut soc, &args.serial, &tx, &wake) {
-            eprintln!("ast-emu: {e}");
+            note!("ast-emu: {e}");
             return ExitCode::from(2);
         }
     }
@@ -529,7 +532,7 @@ fn main() -> ExitCode {
         Some(spec) => match net::connect(&mut soc, spec) {
             Ok(net) => Some(net),
             Err(e) => {
-                eprintln!("ast-emu: --nic {spec}: {e}");
+                note!("ast-emu: --nic {spec}: {e}");
                 return ExitCode::from(2);
             }
         },
@@ -537,11 +540,11 @@ fn main() -> ExitCode {
     for (index, path) in persist_paths.into_iter().enumerate() {
         let sink = Box::new(move |bytes: &[u8]| persist::write_atomically(&path, bytes));
         if let Err(e) = soc.set_flash_sink(index, sink) {
-            eprintln!("ast-emu: --persist: {e}");
+            note!("ast-emu: --persist: {e}");
             return ExitCode::from(2);
         }
     }
-    eprintln!("ast-emu: {}", chosen.reason);
+    note!("ast-emu: {}", chosen.reason);
     let terminal = console::RawTerminal::enable();
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
@@ -550,7 +553,7 @@ fn main() -> ExitCode {
         default_hook(info);
     }));
     if terminal.is_raw() {
-        eprint!(
+        note_text!(
             "ast-emu: console on {}; Ctrl-a x quits, Ctrl-a h for help\r\n",
             soc.board().console
         );
@@ -567,12 +570,12 @@ fn main() -> ExitCode {
                 Arc::new(move || wake.request_exit()),
             ) {
                 Ok(file) => {
-                    eprint!("ast-emu: control socket on {address}\r\n");
+                    note_text!("ast-emu: control socket on {address}\r\n");
                     Some(file)
                 }
                 Err(e) => {
                     drop(terminal);
-                    eprintln!("ast-emu: --control: {e}");
+                    note!("ast-emu: --control: {e}");
                     return ExitCode::from(1);
                 }
             }
@@ -590,12 +593,12 @@ fn main() -> ExitCode {
                 Ok(l) => l,
                 Err(e) => {
                     drop(terminal);
-                    eprintln!("ast-emu: --gdb: {e}");
+                    note!("ast-emu: --gdb: {e}");
                     return ExitCode::from(2);
                 }
             };
             if args.wait_gdb {
-                eprint!(
+                note_text!(
                     "ast-emu: waiting for GDB on {} (target remote {})\r\n",
                     listener.address(),
                     listener.address()
@@ -604,12 +607,12 @@ fn main() -> ExitCode {
                     Ok(stream) => gdb_now = Some(stream),
                     Err(e) => {
                         drop(terminal);
-                        eprintln!("ast-emu: --gdb: {e}");
+                        note!("ast-emu: --gdb: {e}");
                         return ExitCode::from(1);
                     }
                 }
             } else {
-                eprint!("ast-emu: GDB stub on {}\r\n", listener.address());
+                note_text!("ast-emu: GDB stub on {}\r\n", listener.address());
             }
             Some(listener.spawn(tx.clone(), soc.waker()))
         }
@@ -633,10 +636,10 @@ fn main() -> ExitCode {
     let _ = std::io::Write::flush(&mut std::io::stdout());
     drop(terminal);
     if let Some(t) = &timeline {
-        eprint!("\n{}", t.borrow().report(&soc.stats()));
+        note_text!("\n{}", t.borrow().report(&soc.stats()));
     }
     if let Err(e) = soc.save_flash() {
-        eprintln!("ast-emu: {e}");
+        note!("ast-emu: {e}");
     }
     // Control clients hear why the emulator ends, and get their last replies.
     let (guest, reason) = match &stop {
@@ -652,11 +655,11 @@ fn main() -> ExitCode {
     match stop {
         Stop::Quit | Stop::Paused => ExitCode::SUCCESS,
         Stop::Halted => {
-            eprintln!("\nast-emu: the guest halted (power off); exiting");
+            note!("\nast-emu: the guest halted (power off); exiting");
             ExitCode::SUCCESS
         }
         Stop::Fault(e) => {
-            eprintln!("\nast-emu: the CPU stopped: {e}");
+            note!("\nast-emu: the CPU stopped: {e}");
             ExitCode::from(1)
         }
     }

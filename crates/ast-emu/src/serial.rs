@@ -156,7 +156,7 @@ fn connect(
         }
         Backend::Pty => {
             let (master, path) = open_pty()?;
-            eprintln!("serial {name}: {path}");
+            note!("serial {name}: {path}");
             let mut reader = File::from(master.try_clone().map_err(|e| e.to_string())?);
             let writer = File::from(master);
             spawn_writer(&name, rx, move |chunk| {
@@ -177,7 +177,7 @@ fn connect(
             }
             let listener =
                 UnixListener::bind(path).map_err(|e| format!("{}: {e}", path.display()))?;
-            eprintln!("serial {name}: unix socket {}", path.display());
+            note!("serial {name}: unix socket {}", path.display());
             serve(&name, rx, input, move || {
                 listener.accept().map(|(s, _)| Client::Unix(s))
             })?;
@@ -185,7 +185,7 @@ fn connect(
         Backend::Tcp(addr) => {
             let listener = TcpListener::bind(addr).map_err(|e| format!("{addr}: {e}"))?;
             let local = listener.local_addr().map_err(|e| e.to_string())?;
-            eprintln!("serial {name}: tcp {local}");
+            note!("serial {name}: tcp {local}");
             serve(&name, rx, input, move || {
                 listener.accept().map(|(s, _)| {
                     let _ = s.set_nodelay(true);

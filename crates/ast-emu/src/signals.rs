@@ -54,11 +54,11 @@ pub fn forward(events: Sender<HostEvent>, wake: impl Fn() + Send + 'static) {
                         continue;
                     }
                     crate::console::restore_terminal();
-                    eprint!("\r\nast-emu: {name} again; exiting now\r\n");
+                    note_text!("\r\nast-emu: {name} again; exiting now\r\n");
                     std::process::exit(128 + sig);
                 }
                 asked = Some(std::time::Instant::now());
-                eprint!("\r\nast-emu: {name}; quitting\r\n");
+                note_text!("\r\nast-emu: {name}; quitting\r\n");
                 if events.send(HostEvent::Quit).is_err() {
                     return;
                 }
