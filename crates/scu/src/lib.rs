@@ -1,4 +1,7 @@
-//! The AST2600 System Control Unit (SCU), silicon revision A3.
+//! The Aspeed System Control Unit (SCU): the AST2600 (silicon revision A3) and, chosen with
+//! [`Scu::with_variant`] and [`Variant::Ast2500`], the AST2500 (revision A1).
+//!
+//! ## AST2600 (the default)
 //!
 //! What it models (sources: QEMU `hw/misc/aspeed_scu.c` AST2600 handlers and its
 //! `ast2600_a3_resets` table, u-boot `scu_ast2600.h` / `clk_ast2600.c` / `platform.S`, Linux
@@ -20,6 +23,40 @@
 //! SoC reset: the AST2600 SCU has no register that resets the SoC (QEMU models none; u-boot's
 //! `reset_cpu` and Linux's `reboot` use the watchdog), so this device has no reset output. The
 //! module-reset bits of SCU040/SCU050 are stored and read back but reset nothing.
+//!
+//! ## AST2500
+//!
+//! One register file in the AST2400 layout ([`registers::ast2500`]; sources: QEMU
+//! `aspeed_ast2500_scu_write` and `ast2500_a1_resets`, u-boot v2023.01 `struct ast2500_scu`,
+//! `lowlevel_init.S`, `clk_ast2500.c`, `reset-ast2500.c`, `sdram_ast2500.c`, Linux 6.1
+//! `clk-aspeed.c`, `irq-aspeed-scu-ic.c`, `aspeed-g5.dtsi`):
+//! - one protection key at SCU00: [`registers::SCU_UNLOCK_KEY`] unlocks and reads back 1, any
+//!   other value (u-boot's `ast_scu_lock` writes its complement) locks and reads 0. While
+//!   locked, SCU04..SCU0FC ignore writes; from SCU100 on nothing is key-protected (u-boot's
+//!   struct comment; QEMU also protects SCU100);
+//! - silicon revision A1, 0x04010303, at SCU7C (read); the chip ID at SCU150/SCU154;
+//! - the hardware strap at SCU70 reads the board's pins ([`ScuConfig::hw_strap1`]); a write
+//!   sets the bits written and a write to SCU7C clears them (u-boot's lowlevel_init clears
+//!   bit 14 that way in eSPI mode). What u-boot 2023.01 reads there is the board's: DDR4
+//!   (bit 24, else "Unsupported DRAM3"), the VGA memory size (bits 3:2, taken off the DRAM
+//!   size), CLKIN (bit 23), the AXI/AHB ratio (11:9) and the RGMII bits; bit 27 (fast reset
+//!   for ICE) reads 0 unless the board straps it ([`ScuConfig::ast2500_evb`] does not);
+//! - QEMU's A1 reset values: H-PLL SCU24 0x93000400 (792 MHz from 24 MHz), SCU08 0xF3F40000
+//!   (PCLK = H-PLL / 32 = 24.75 MHz), SCU2C 0x10 / SCU4C 0x23 (UARTs at 24 MHz), so Linux's
+//!   `aspeed_ast2500_cc` computes the usual rates; SCU40 0xC0, the DRAM-init handshake with
+//!   bit 6 "SoC completed DRAM init" set (mainline u-boot only ORs in bit 7; SDK-style
+//!   firmware skips DRAM training on bit 6);
+//! - the PLL, clock-select, clock-stop and reset registers are plain storage, so u-boot's
+//!   M-PLL/D2-PLL programming and the Linux/u-boot gate sequences (set reset, clear stop, clear
+//!   reset) read back what they wrote; nothing polls a PLL lock bit on this generation;
+//! - the SCU interrupt controller at SCU18 (`aspeed,ast2500-scu-ic`): enables in bits 6:0,
+//!   status in 22:16 (write 1 to clear), driving the first [`IrqLine`] (VIC 21); the second
+//!   line stays low and [`ScuInterruptController::Ic1`] does not exist here;
+//! - the random number generator at SCU78 (`timeriomem_rng` at 0x1E6E2078), from the same
+//!   [`RngSource`] as the AST2600's;
+//! - read only, as QEMU: SCU14, the VGA scratch registers SCU50..SCU6C, SCU78, the free
+//!   counters SCUE0/SCUE4 (0xFF) and the chip ID; everything else up to SCU1DC (u-boot writes
+//!   `clk_duty_sel`) and beyond is plain storage.
 #![deny(missing_docs)]
 
 pub mod registers;
@@ -29,6 +66,51 @@ use registers::*;
 
 /// Number of 32-bit registers in the SCU block.
 pub const SCU_WORDS: usize = (SCU_BLOCK_SIZE / 4) as usize;
+
+/// Which SoC generation's SCU this is; [`Scu::with_variant`] chooses it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Variant {
+    /// The AST2600 SCU (`aspeed,ast2600-scu`), silicon revision A3.
+    #[default]
+    Ast2600,
+    /// The AST2500 SCU (`aspeed,ast2500-scu`), silicon revision A1: AST2400 layout, one key.
+    Ast2500,
+}
+
+impl Variant {
+    /// The silicon revision the SCU reports: 0x05030303 (AST2600-A3, SCU004/SCU014) or
+    /// 0x04010303 (AST2500-A1, SCU7C).
+    pub const fn silicon_rev(self) -> u32 {
+        match self {
+            Variant::Ast2600 => AST2600_A3_SILICON_REV,
+            Variant::Ast2500 => registers::ast2500::AST2500_A1_SILICON_REV,
+        }
+    }
+
+    /// Offset of hardware strap 1: SCU500 or SCU70.
+    pub const fn hw_strap1_offset(self) -> u64 {
+        match self {
+            Variant::Ast2600 => HW_STRAP1,
+            Variant::Ast2500 => registers::ast2500::HW_STRAP1,
+        }
+    }
+
+    /// Offset of hardware strap 2: SCU510 or SCUD0.
+    pub const fn hw_strap2_offset(self) -> u64 {
+        match self {
+            Variant::Ast2600 => HW_STRAP2,
+            Variant::Ast2500 => registers::ast2500::HW_STRAP2,
+        }
+    }
+
+    /// Offset of the random number register: SCU524 or SCU78.
+    pub const fn rng_data_offset(self) -> u64 {
+        match self {
+            Variant::Ast2600 => RNG_DATA,
+            Variant::Ast2500 => registers::ast2500::RNG_DATA,
+        }
+    }
+}
 
 /// Reset values of the registers that are not zero: QEMU's `ast2600_a3_resets` table.
 const A3_RESET_VALUES: &[(u64, u32)] = &[
@@ -53,11 +135,53 @@ const A3_RESET_VALUES: &[(u64, u32)] = &[
     (CHIP_ID + 4, 0x8888_4444),
 ];
 
+/// AST2500 reset values of the registers that are not zero: QEMU's `ast2500_a1_resets` table
+/// (SCU70, SCU7C, SCUD0 and SCU00 come from the configuration and the variant).
+const AST2500_A1_RESET_VALUES: &[(u64, u32)] = {
+    use registers::ast2500::*;
+    &[
+        (SYS_RST_CTRL, 0xFFCF_FEDC),
+        (CLK_SEL, 0xF3F4_0000),
+        (CLK_STOP_CTRL, 0x19FC_3E8B),
+        (D2PLL_PARAM, 0x0002_6108),
+        (MPLL_PARAM, 0x0003_0291),
+        (HPLL_PARAM, 0x9300_0400),
+        (MISC_CTRL1, 0x0000_0010),
+        (PCI_CTRL1, 0x2000_1A03),
+        (PCI_CTRL2, 0x2000_1A03),
+        (PCI_CTRL3, 0x0400_0030),
+        (SYS_RST_STATUS, 0x0000_0001),
+        (
+            SOC_SCRATCH1,
+            SOC_SCRATCH1_BMC_DRAM_INIT | SOC_SCRATCH1_DRAM_INIT_DONE,
+        ),
+        (MISC_CTRL2, 0x0000_0023),
+        (RNG_CTRL, 0x0000_000E),
+        (PINMUX_CTRL2, 0x0000_F000),
+        (PINMUX_CTRL3, 0x0300_0000),
+        (PINMUX_CTRL5, 0x0000_A000),
+        (WDT_RST_CTRL, 0x023F_FFF3),
+        (PINMUX_CTRL8, 0xFFFF_0000),
+        (PINMUX_CTRL9, 0x000F_FFFF),
+        (FREE_CNTR4, 0x0000_00FF),
+        (FREE_CNTR4_EXT, 0x0000_00FF),
+        (CPU2_BASE_SEG1, 0x8000_0000),
+        (CPU2_BASE_SEG4, 0x1E60_0000),
+        (CPU2_BASE_SEG5, 0xC000_0000),
+        (CHIP_ID, 0x1234_ABCD),
+        (CHIP_ID_HIGH, 0x8888_4444),
+        (UART_HPLL_CLK, 0x0000_1903),
+        (PCIE_CTRL, 0x0000_007B),
+        (BMC_DEV_ID, 0x0000_2402),
+    ]
+};
+
 /// Seed of the seeded random number generator when the seed given is 0 (xorshift needs a
 /// non-zero state).
 const RNG_SEED: u32 = 0x2545_F491;
 
-/// Where SCU524's random numbers come from.
+/// Where the random number register's numbers come from (SCU524 on the AST2600, SCU78 on the
+/// AST2500).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RngSource {
     /// The host's random numbers (`getrandom`): every emulated BMC makes its own keys, as
@@ -70,9 +194,9 @@ pub enum RngSource {
 /// Board-level configuration of the SCU: what the strap pins and the boot flow provide.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ScuConfig {
-    /// SCU500 value latched from the strap pins at power-on.
+    /// Hardware strap 1 latched from the strap pins at power-on (SCU500; SCU70 on the AST2500).
     pub hw_strap1: u32,
-    /// SCU510 value latched from the strap pins at power-on.
+    /// Hardware strap 2 latched from the strap pins at power-on (SCU510; SCUD0 on the AST2500).
     pub hw_strap2: u32,
     /// Start unlocked (QEMU does this only when it boots a kernel directly, without u-boot).
     pub unlocked_at_reset: bool,
@@ -91,23 +215,50 @@ impl ScuConfig {
             rng: RngSource::Host,
         }
     }
+
+    /// The ast2500-evb straps (QEMU `AST2500_EVB_HW_STRAP1` = 0xF100C2C6, as
+    /// `boards/ast2500-evb.toml`): SPI auto-fetch, GPIO strap mode, UART5 debug port, reserved
+    /// bits 28 and 1, DDR4, 24 MHz CLKIN, VGA class code, LPC dedicated reset, AXI/AHB 2:1,
+    /// MAC1/MAC2 RGMII, 16 MiB VGA memory; fast reset for ICE (bit 27) off. Strap 2 is 0; the
+    /// SCU starts locked as on real hardware. Use with [`Variant::Ast2500`].
+    pub const fn ast2500_evb() -> Self {
+        Self {
+            hw_strap1: 0xF100_C2C6,
+            hw_strap2: 0,
+            unlocked_at_reset: false,
+            rng: RngSource::Host,
+        }
+    }
 }
 
-/// One of the two interrupt controllers inside the SCU.
+/// One of the interrupt controllers inside the SCU (two on the AST2600, one on the AST2500).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ScuInterruptController {
-    /// SCU560, `aspeed,ast2600-scu-ic0` (six sources, enable bits 5:0).
+    /// SCU560, `aspeed,ast2600-scu-ic0` (six sources, enable bits 5:0); on the AST2500 the one
+    /// controller, SCU18, `aspeed,ast2500-scu-ic` (seven sources, enable bits 6:0).
     Ic0,
-    /// SCU570, `aspeed,ast2600-scu-ic1` (two sources, enable bits 5:4).
+    /// SCU570, `aspeed,ast2600-scu-ic1` (two sources, enable bits 5:4); none on the AST2500.
     Ic1,
 }
 
 impl ScuInterruptController {
-    fn offset(self) -> u64 {
-        match self {
-            ScuInterruptController::Ic0 => SCU_IC0,
-            ScuInterruptController::Ic1 => SCU_IC1,
+    /// The controller's register, if `variant` has this controller.
+    fn offset(self, variant: Variant) -> Option<u64> {
+        match (variant, self) {
+            (Variant::Ast2600, ScuInterruptController::Ic0) => Some(SCU_IC0),
+            (Variant::Ast2600, ScuInterruptController::Ic1) => Some(SCU_IC1),
+            (Variant::Ast2500, ScuInterruptController::Ic0) => Some(registers::ast2500::IRQ_CTRL),
+            (Variant::Ast2500, ScuInterruptController::Ic1) => None,
         }
+    }
+}
+
+/// The enable bits of an SCU interrupt controller register of `variant` (status bits sit 16
+/// above them).
+fn ic_enable_mask(variant: Variant) -> u32 {
+    match variant {
+        Variant::Ast2600 => SCU_IC_ENABLE_MASK,
+        Variant::Ast2500 => registers::ast2500::IRQ_CTRL_ENABLE_MASK,
     }
 }
 
@@ -117,11 +268,14 @@ pub struct ScuState {
     /// Every 32-bit register, indexed by offset / 4. The protection keys hold 1 when unlocked;
     /// the clear registers (SCU044, SCU504, ...) hold nothing and read as zero.
     pub regs: [u32; SCU_WORDS],
-    /// State of the xorshift generator behind SCU524 (with [`RngSource::Seeded`]).
+    /// State of the xorshift generator behind the random number register (with
+    /// [`RngSource::Seeded`]).
     pub rng: u32,
+    /// The SoC generation whose register layout `regs` holds; [`Scu::from_state`] restores it.
+    pub variant: Variant,
 }
 
-/// The AST2600 System Control Unit.
+/// The Aspeed System Control Unit (AST2600 unless built [`Scu::with_variant`]).
 pub struct Scu {
     config: ScuConfig,
     state: ScuState,
@@ -236,7 +390,7 @@ impl Scu {
     pub fn new(config: ScuConfig, ic0_irq: IrqLine, ic1_irq: IrqLine) -> Self {
         let scu = Self {
             config,
-            state: Self::power_on_state(&config),
+            state: Self::power_on_state(&config, Variant::Ast2600),
             ic0_irq,
             ic1_irq,
             unimplemented: UnimplementedLog::new("scu"),
@@ -246,7 +400,22 @@ impl Scu {
         scu
     }
 
-    /// An SCU restored from a snapshot taken with [`Scu::state`].
+    /// The same SCU as another SoC generation's, its registers at that variant's power-on values
+    /// (the board's straps, QEMU's reset table for the generation):
+    /// `Scu::new(config, ic0, ic1).with_variant(Variant::Ast2500)`. On the AST2500 `ic0_irq` is
+    /// the SCU18 interrupt controller's output (VIC 21) and `ic1_irq` is never raised.
+    pub fn with_variant(mut self, variant: Variant) -> Self {
+        self.state = Self::power_on_state(&self.config, variant);
+        self.update_irqs();
+        self
+    }
+
+    /// The SoC generation this SCU models.
+    pub fn variant(&self) -> Variant {
+        self.state.variant
+    }
+
+    /// An SCU restored from a snapshot taken with [`Scu::state`], of the snapshot's variant.
     pub fn from_state(
         config: ScuConfig,
         state: ScuState,
@@ -259,7 +428,7 @@ impl Scu {
         scu
     }
 
-    /// The next number of the random number generator (SCU524).
+    /// The next number of the random number generator (SCU524 / SCU78).
     fn random(&mut self) -> u32 {
         if self.config.rng == RngSource::Host {
             if self.host_random.len() < 4 {
@@ -268,7 +437,9 @@ impl Scu {
                     Ok(()) => self.host_random = buf,
                     Err(e) => {
                         // Never a fixed sequence silently: say so, then use the seeded one.
-                        log::error!("scu: no host randomness ({e}); SCU524 falls back to xorshift");
+                        log::error!(
+                            "scu: no host randomness ({e}); the RNG falls back to xorshift"
+                        );
                         self.config.rng = RngSource::Seeded(RNG_SEED);
                     }
                 }
@@ -292,46 +463,68 @@ impl Scu {
         self.config
     }
 
-    /// True when both protection keys are unlocked.
+    /// True when the protection keys are unlocked (both on the AST2600, SCU00 on the AST2500).
     pub fn is_unlocked(&self) -> bool {
-        self.reg(PROT_KEY1) != 0 && self.reg(PROT_KEY2) != 0
+        match self.variant() {
+            Variant::Ast2600 => self.reg(PROT_KEY1) != 0 && self.reg(PROT_KEY2) != 0,
+            Variant::Ast2500 => self.reg(registers::ast2500::PROT_KEY) != 0,
+        }
     }
 
-    /// Current SCU500 value (the CPU-clock strap decides CNTFRQ, the VGA strap the VGA memory).
+    /// Current hardware strap 1: SCU500 on the AST2600 (the CPU-clock strap decides CNTFRQ, the
+    /// VGA strap the VGA memory), SCU70 on the AST2500 (CLKIN, AXI/AHB ratio, DDR4, VGA memory).
     pub fn hw_strap1(&self) -> u32 {
-        self.reg(HW_STRAP1)
+        self.reg(self.variant().hw_strap1_offset())
     }
 
-    /// Current SCU510 value.
+    /// Current hardware strap 2: SCU510 on the AST2600, SCUD0 on the AST2500.
     pub fn hw_strap2(&self) -> u32 {
-        self.reg(HW_STRAP2)
+        self.reg(self.variant().hw_strap2_offset())
     }
 
     /// Latches interrupt status bits (bit n = source n) of one SCU interrupt controller, as the
     /// hardware event behind that source would; the output rises if the source is enabled.
+    /// Sources the controller lacks (and [`ScuInterruptController::Ic1`] on the AST2500) are
+    /// ignored.
     pub fn assert_interrupt_status(&mut self, ic: ScuInterruptController, sources: u16) {
-        let i = index(ic.offset());
-        self.state.regs[i] |= u32::from(sources) << SCU_IC_STATUS_SHIFT;
+        let variant = self.variant();
+        let Some(offset) = ic.offset(variant) else {
+            log::debug!(target: "scu", "{ic:?} does not exist on the {variant:?}");
+            return;
+        };
+        let sources = u32::from(sources) & ic_enable_mask(variant);
+        *self.reg_mut(offset) |= sources << SCU_IC_STATUS_SHIFT;
         self.update_irqs();
     }
 
-    fn power_on_state(config: &ScuConfig) -> ScuState {
+    fn power_on_state(config: &ScuConfig, variant: Variant) -> ScuState {
         let mut regs = [0u32; SCU_WORDS];
-        for &(offset, value) in A3_RESET_VALUES {
-            regs[index(offset)] = value;
-        }
-        regs[index(SILICON_REV1)] = AST2600_A3_SILICON_REV;
-        regs[index(SILICON_REV2)] = AST2600_A3_SILICON_REV;
-        regs[index(HW_STRAP1)] = config.hw_strap1;
-        regs[index(HW_STRAP2)] = config.hw_strap2;
         let key = u32::from(config.unlocked_at_reset);
-        regs[index(PROT_KEY1)] = key;
-        regs[index(PROT_KEY2)] = key;
+        match variant {
+            Variant::Ast2600 => {
+                for &(offset, value) in A3_RESET_VALUES {
+                    regs[index(offset)] = value;
+                }
+                regs[index(SILICON_REV1)] = AST2600_A3_SILICON_REV;
+                regs[index(SILICON_REV2)] = AST2600_A3_SILICON_REV;
+                regs[index(PROT_KEY1)] = key;
+                regs[index(PROT_KEY2)] = key;
+            }
+            Variant::Ast2500 => {
+                for &(offset, value) in AST2500_A1_RESET_VALUES {
+                    regs[index(offset)] = value;
+                }
+                regs[index(registers::ast2500::SILICON_REV)] = variant.silicon_rev();
+                regs[index(registers::ast2500::PROT_KEY)] = key;
+            }
+        }
+        regs[index(variant.hw_strap1_offset())] = config.hw_strap1;
+        regs[index(variant.hw_strap2_offset())] = config.hw_strap2;
         let rng = match config.rng {
             RngSource::Seeded(seed) if seed != 0 => seed,
             _ => RNG_SEED,
         };
-        ScuState { regs, rng }
+        ScuState { regs, rng, variant }
     }
 
     fn reg(&self, offset: u64) -> u32 {
@@ -343,8 +536,11 @@ impl Scu {
     }
 
     fn ic_level(&self, ic: ScuInterruptController) -> bool {
-        let v = self.reg(ic.offset());
-        (v >> SCU_IC_STATUS_SHIFT) & v & SCU_IC_ENABLE_MASK != 0
+        let variant = self.variant();
+        ic.offset(variant).is_some_and(|offset| {
+            let v = self.reg(offset);
+            (v >> SCU_IC_STATUS_SHIFT) & v & ic_enable_mask(variant) != 0
+        })
     }
 
     fn update_irqs(&self) {
@@ -354,6 +550,9 @@ impl Scu {
 
     /// Reads the 32-bit register at the word-aligned `offset`.
     fn read_word(&mut self, offset: u64) -> u32 {
+        if self.variant() == Variant::Ast2500 {
+            return self.read_word_ast2500(offset);
+        }
         if !is_known(offset) {
             self.unimplemented.read(offset, 4);
         }
@@ -368,6 +567,10 @@ impl Scu {
 
     /// Writes the bytes selected by `mask` of `data` to the word-aligned `offset`.
     fn write_word(&mut self, offset: u64, data: u32, mask: u32) {
+        if self.variant() == Variant::Ast2500 {
+            self.write_word_ast2500(offset, data, mask);
+            return;
+        }
         if !is_known(offset) {
             self.unimplemented.write(offset, 4, u64::from(data));
         }
@@ -421,6 +624,89 @@ impl Scu {
             }
         }
     }
+
+    /// [`Scu::read_word`] of the AST2500 register file.
+    fn read_word_ast2500(&mut self, offset: u64) -> u32 {
+        use registers::ast2500::RNG_DATA;
+        if !is_known_ast2500(offset) {
+            self.unimplemented.read(offset, 4);
+        }
+        match offset {
+            RNG_DATA => self.random(),
+            _ => self.reg(offset),
+        }
+    }
+
+    /// [`Scu::write_word`] of the AST2500 register file (QEMU `aspeed_ast2500_scu_write`).
+    fn write_word_ast2500(&mut self, offset: u64, data: u32, mask: u32) {
+        use registers::ast2500::{CPU2_CTRL, HW_STRAP1, IRQ_CTRL, PROT_KEY, SILICON_REV};
+        if !is_known_ast2500(offset) {
+            self.unimplemented.write(offset, 4, u64::from(data));
+        }
+        if offset == PROT_KEY {
+            *self.reg_mut(PROT_KEY) = u32::from(mask == u32::MAX && data == SCU_UNLOCK_KEY);
+            return;
+        }
+        if offset < CPU2_CTRL && !self.is_unlocked() {
+            log::debug!(target: "scu", "write of {data:#x} to {offset:#x} ignored: SCU is locked");
+            return;
+        }
+        let bits = data & mask;
+        match offset {
+            _ if is_read_only_ast2500(offset) => {
+                log::debug!(target: "scu", "write to read-only register {offset:#x} ignored");
+            }
+            // The strap register: a write sets bits, a write to the revision register clears them.
+            HW_STRAP1 => *self.reg_mut(HW_STRAP1) |= bits,
+            SILICON_REV => *self.reg_mut(HW_STRAP1) &= !bits,
+            IRQ_CTRL => {
+                let enable = ic_enable_mask(Variant::Ast2500);
+                let old = self.reg(offset);
+                let enables = ((old & !mask) | bits) & enable;
+                let status = old & (enable << SCU_IC_STATUS_SHIFT) & !bits;
+                *self.reg_mut(offset) = status | enables;
+                self.update_irqs();
+            }
+            _ => {
+                let old = self.reg(offset);
+                *self.reg_mut(offset) = (old & !mask) | bits;
+            }
+        }
+    }
+}
+
+/// AST2500 registers named in u-boot's `struct ast2500_scu` or QEMU; others are still stored
+/// but reported once through [`UnimplementedLog`].
+fn is_known_ast2500(offset: u64) -> bool {
+    use registers::ast2500::*;
+    matches!(
+        offset,
+        PROT_KEY..=PINMUX_CTRL6
+            | WDT_RST_CTRL..=PINMUX_CTRL10
+            | MAC_CLK_DELAY_100M
+            | MAC_CLK_DELAY_10M
+            | WAKEUP_EN
+            | WAKEUP_CTRL
+            | HW_STRAP2..=CLK_DUTY_MEAS_RES
+            | CPU2_CTRL..=CPU2_CACHE_CTRL
+            | DPLL_EXT_PARAM..=MHPLL_EXT_PARAM
+            | CHIP_ID
+            | CHIP_ID_HIGH
+            | UART_HPLL_CLK
+            | PCIE_CTRL..=BMC_REV
+            | BMC_DEV_ID
+            | CLK_DUTY_SEL
+    )
+}
+
+/// AST2500 registers the guest cannot write (QEMU `aspeed_ast2500_scu_write`).
+fn is_read_only_ast2500(offset: u64) -> bool {
+    use registers::ast2500::*;
+    matches!(
+        offset,
+        FREQ_CNTR_EVAL | VGA_SCRATCH
+            ..=VGA_SCRATCH_END | RNG_DATA | FREE_CNTR4 | FREE_CNTR4_EXT | CHIP_ID | CHIP_ID_HIGH
+    )
 }
 
 impl Device for Scu {
@@ -460,7 +746,7 @@ impl Device for Scu {
     }
 
     fn reset(&mut self) {
-        self.state = Self::power_on_state(&self.config);
+        self.state = Self::power_on_state(&self.config, self.variant());
         self.update_irqs();
     }
 }
@@ -808,5 +1094,490 @@ mod tests {
         assert!(rec2.level(1), "restored pending interrupt drives the line");
         assert!(rec.level(1));
         assert_eq!(t.read(RNG_DATA, 4), s.read(RNG_DATA, 4));
+    }
+
+    // ---- AST2500 ----
+
+    mod g5 {
+        pub use crate::registers::ast2500::*;
+    }
+
+    fn ast2500_with(config: ScuConfig) -> (Scu, Rc<LevelRecorder>) {
+        let rec = LevelRecorder::new();
+        let scu = Scu::new(config, rec.line(0), rec.line(1)).with_variant(Variant::Ast2500);
+        (scu, rec)
+    }
+
+    fn ast2500() -> (Scu, Rc<LevelRecorder>) {
+        ast2500_with(ScuConfig::ast2500_evb())
+    }
+
+    fn r32(s: &mut Scu, offset: u64) -> u32 {
+        s.read(offset, 4) as u32
+    }
+
+    fn w32(s: &mut Scu, offset: u64, value: u32) {
+        s.write(offset, 4, u64::from(value));
+    }
+
+    /// u-boot `ast_scu_unlock`: write the key, wait for SCU00 to read non-zero (bounded here).
+    fn g5_unlock(s: &mut Scu) {
+        w32(s, g5::PROT_KEY, SCU_UNLOCK_KEY);
+        assert!(
+            (0..10).any(|_| r32(s, g5::PROT_KEY) != 0),
+            "unlock poll hangs"
+        );
+    }
+
+    /// u-boot `ast_scu_lock`: write the key's complement, wait for SCU00 to read 0.
+    fn g5_lock(s: &mut Scu) {
+        w32(s, g5::PROT_KEY, !SCU_UNLOCK_KEY);
+        assert!(
+            (0..10).any(|_| r32(s, g5::PROT_KEY) == 0),
+            "lock poll hangs"
+        );
+    }
+
+    /// F = CLKIN * ((M + 1) / (N + 1)) / (P + 1), integer ratio: Linux `aspeed_ast2500_calc_pll`
+    /// and u-boot `ast2500_get_hpll_rate` (bypass: CLKIN).
+    fn g5_pll_hz(clkin: u64, reg: u32) -> u64 {
+        if reg & (1 << 20) != 0 {
+            return clkin;
+        }
+        let p = u64::from((reg >> 13) & 0x3f);
+        let m = u64::from((reg >> 5) & 0xff);
+        let n = u64::from(reg & 0x1f);
+        clkin * ((m + 1) / (n + 1)) / (p + 1)
+    }
+
+    #[test]
+    fn ast2500_reset_values_match_qemu_a1_table() {
+        let (mut s, _) = ast2500();
+        assert_eq!(s.variant(), Variant::Ast2500);
+        assert_eq!(r32(&mut s, g5::PROT_KEY), 0, "locked at power-on");
+        assert!(!s.is_unlocked());
+        assert_eq!(r32(&mut s, g5::SILICON_REV), 0x0401_0303);
+        assert_eq!(r32(&mut s, g5::HW_STRAP1), 0xF100_C2C6);
+        assert_eq!(r32(&mut s, g5::HW_STRAP2), 0);
+        for (offset, value) in [
+            (g5::SYS_RST_CTRL, 0xFFCF_FEDC),
+            (g5::CLK_SEL, 0xF3F4_0000),
+            (g5::CLK_STOP_CTRL, 0x19FC_3E8B),
+            (g5::D2PLL_PARAM, 0x0002_6108),
+            (g5::MPLL_PARAM, 0x0003_0291),
+            (g5::HPLL_PARAM, 0x9300_0400),
+            (g5::MISC_CTRL1, 0x10),
+            (g5::PCI_CTRL1, 0x2000_1A03),
+            (g5::PCI_CTRL2, 0x2000_1A03),
+            (g5::PCI_CTRL3, 0x0400_0030),
+            (g5::SYS_RST_STATUS, 1),
+            (g5::SOC_SCRATCH1, 0xC0),
+            (g5::MISC_CTRL2, 0x23),
+            (g5::RNG_CTRL, 0xE),
+            (g5::PINMUX_CTRL2, 0xF000),
+            (g5::PINMUX_CTRL3, 0x0300_0000),
+            (g5::PINMUX_CTRL4, 0),
+            (g5::PINMUX_CTRL5, 0xA000),
+            (g5::WDT_RST_CTRL, 0x023F_FFF3),
+            (g5::PINMUX_CTRL8, 0xFFFF_0000),
+            (g5::PINMUX_CTRL9, 0x000F_FFFF),
+            (g5::FREE_CNTR4, 0xFF),
+            (g5::FREE_CNTR4_EXT, 0xFF),
+            (g5::CPU2_BASE_SEG1, 0x8000_0000),
+            (g5::CPU2_BASE_SEG4, 0x1E60_0000),
+            (g5::CPU2_BASE_SEG5, 0xC000_0000),
+            (g5::CHIP_ID, 0x1234_ABCD),
+            (g5::CHIP_ID_HIGH, 0x8888_4444),
+            (g5::UART_HPLL_CLK, 0x1903),
+            (g5::PCIE_CTRL, 0x7B),
+            (g5::BMC_DEV_ID, 0x2402),
+            (g5::IRQ_CTRL, 0),
+            (g5::CLK_DUTY_SEL, 0),
+        ] {
+            assert_eq!(r32(&mut s, offset), value, "SCU{offset:02X}");
+        }
+        // None of the AST2600 layout is there.
+        assert_eq!(r32(&mut s, HW_STRAP1), 0);
+        assert_eq!(r32(&mut s, CHIP_ID), 0);
+        assert_eq!(r32(&mut s, HPLL_PARAM), 0);
+        assert_eq!(s.hw_strap1(), 0xF100_C2C6);
+        assert_eq!(s.hw_strap2(), 0);
+        // The EVB strap: DDR4, 16 MiB VGA, 24 MHz, AXI/AHB 2:1, fast reset for ICE off.
+        let strap = s.hw_strap1();
+        assert_ne!(strap & g5::STRAP_DDR4, 0);
+        assert_eq!(strap & g5::STRAP_FAST_RESET_DBG, 0, "bit 27 must read 0");
+        assert_eq!(strap & g5::STRAP_CLKIN_25MHZ, 0);
+        assert_eq!((strap & g5::STRAP_VGA_MEM_MASK) >> 2, 1);
+        assert_eq!((strap & g5::STRAP_AXI_AHB_RATIO_MASK) >> 9, 1);
+    }
+
+    #[test]
+    fn ast2500_reset_values_give_the_linux_g5_clock_rates() {
+        let (mut s, _) = ast2500();
+        // Linux aspeed_ast2500_cc / aspeed_clk_probe, u-boot ast2500_clk_get_rate.
+        let strap = r32(&mut s, g5::HW_STRAP1);
+        let clkin = if strap & (1 << 23) != 0 {
+            25_000_000
+        } else {
+            24_000_000
+        };
+        assert_eq!(clkin, 24_000_000);
+        let hpll = g5_pll_hz(clkin, r32(&mut s, g5::HPLL_PARAM));
+        assert_eq!(hpll, 792_000_000, "CPU clock");
+        let ahb = hpll / (2 * u64::from(((strap >> 9) & 7) + 1));
+        assert_eq!(ahb, 198_000_000);
+        let apb = hpll / (4 * u64::from(((r32(&mut s, g5::CLK_SEL) >> 23) & 7) + 1));
+        assert_eq!(apb, 24_750_000, "PCLK, the Linux timer's rate");
+        let uart = if r32(&mut s, g5::MISC_CTRL1) & (1 << 12) != 0 {
+            24_000_000 / 13
+        } else {
+            24_000_000
+        };
+        assert_eq!(uart, 24_000_000);
+        // u-boot: UART5 at 24 MHz unless SCU4C bit 28 selects 192 MHz.
+        assert_eq!(r32(&mut s, g5::MISC_CTRL2) & (1 << 28), 0);
+        // The 25 MHz strap of other boards is honoured.
+        let (mut t, _) = ast2500_with(ScuConfig {
+            hw_strap1: 0xF100_C2C6 | g5::STRAP_CLKIN_25MHZ,
+            ..ScuConfig::ast2500_evb()
+        });
+        assert_ne!(r32(&mut t, g5::HW_STRAP1) & (1 << 23), 0);
+        assert_eq!(
+            g5_pll_hz(25_000_000, r32(&mut t, g5::HPLL_PARAM)),
+            825_000_000
+        );
+    }
+
+    #[test]
+    fn ast2500_one_key_unlocks_and_locks() {
+        let (mut s, _) = ast2500();
+        w32(&mut s, g5::CLK_SEL, 0);
+        w32(&mut s, g5::SOC_SCRATCH2, 0x1234);
+        assert_eq!(
+            r32(&mut s, g5::CLK_SEL),
+            0xF3F4_0000,
+            "locked write ignored"
+        );
+        assert_eq!(r32(&mut s, g5::SOC_SCRATCH2), 0);
+
+        g5_unlock(&mut s);
+        assert_eq!(r32(&mut s, g5::PROT_KEY), 1);
+        assert!(s.is_unlocked());
+        w32(&mut s, g5::SOC_SCRATCH2, 0x1234);
+        assert_eq!(r32(&mut s, g5::SOC_SCRATCH2), 0x1234);
+        // The AST2600's second key does not exist: SCU10 is the frequency counter control.
+        w32(&mut s, PROT_KEY2, 0);
+        assert!(s.is_unlocked());
+        assert_eq!(r32(&mut s, g5::FREQ_CNTR_CTRL), 0);
+
+        g5_lock(&mut s);
+        assert!(!s.is_unlocked());
+        w32(&mut s, g5::SOC_SCRATCH2, 0);
+        w32(&mut s, g5::CLK_DUTY_MEAS_RES, 5);
+        assert_eq!(r32(&mut s, g5::SOC_SCRATCH2), 0x1234);
+        assert_eq!(r32(&mut s, g5::CLK_DUTY_MEAS_RES), 0);
+        // From SCU100 on, nothing is key-protected (u-boot struct ast2500_scu).
+        w32(&mut s, g5::CPU2_CTRL, 0x1);
+        w32(&mut s, g5::CLK_DUTY_SEL, 0x0066_6400);
+        assert_eq!(r32(&mut s, g5::CPU2_CTRL), 1);
+        assert_eq!(r32(&mut s, g5::CLK_DUTY_SEL), 0x0066_6400);
+        // Neither a byte of the key nor another value unlocks.
+        s.write(g5::PROT_KEY, 1, 0xA8);
+        assert!(!s.is_unlocked());
+        w32(&mut s, g5::PROT_KEY, 0x1688_A8A9);
+        assert_eq!(r32(&mut s, g5::PROT_KEY), 0);
+        // unlocked_at_reset holds for this generation too.
+        let (mut t, _) = ast2500_with(ScuConfig {
+            unlocked_at_reset: true,
+            ..ScuConfig::ast2500_evb()
+        });
+        assert_eq!(r32(&mut t, g5::PROT_KEY), 1);
+    }
+
+    #[test]
+    fn ast2500_strap_write_sets_bits_and_revision_write_clears_them() {
+        // The EVB strap (LPC reset pin, bit 14, included) with eSPI mode on.
+        let pins = 0xF100_C2C6 | g5::STRAP_ESPI;
+        assert_eq!(pins, 0xF300_C2C6);
+        let (mut s, _) = ast2500_with(ScuConfig {
+            hw_strap1: pins,
+            ..ScuConfig::ast2500_evb()
+        });
+        // Locked: both ignored.
+        w32(&mut s, g5::SILICON_REV, g5::STRAP_LPC_RESET_PIN);
+        w32(&mut s, g5::HW_STRAP1, 1 << 19);
+        assert_eq!(r32(&mut s, g5::HW_STRAP1), pins);
+        // u-boot lowlevel_init: in eSPI mode, write bit 14 to SCU7C to clear it from the strap.
+        g5_unlock(&mut s);
+        assert_ne!(r32(&mut s, g5::HW_STRAP1) & (1 << 25), 0);
+        w32(&mut s, g5::SILICON_REV, 1 << 14);
+        assert_eq!(r32(&mut s, g5::HW_STRAP1), 0xF300_82C6);
+        assert_eq!(
+            r32(&mut s, g5::SILICON_REV),
+            0x0401_0303,
+            "revision unchanged"
+        );
+        // A write to SCU70 sets bits and clears none.
+        w32(&mut s, g5::HW_STRAP1, 1 << 19);
+        assert_eq!(r32(&mut s, g5::HW_STRAP1), 0xF308_82C6);
+        w32(&mut s, g5::HW_STRAP1, 0);
+        assert_eq!(r32(&mut s, g5::HW_STRAP1), 0xF308_82C6);
+        // Byte lanes: a byte write to SCU7C+1 clears only bits of 15:8.
+        s.write(g5::SILICON_REV + 1, 1, 0xC2);
+        assert_eq!(r32(&mut s, g5::HW_STRAP1), 0xF308_00C6);
+        assert_eq!(s.hw_strap1(), 0xF308_00C6);
+        // HW strap 2 is plain storage.
+        w32(&mut s, g5::HW_STRAP2, 0x3);
+        assert_eq!(r32(&mut s, g5::HW_STRAP2), 0x3);
+        // A SoC reset relatches the pins.
+        s.reset();
+        assert_eq!(r32(&mut s, g5::HW_STRAP1), pins);
+        assert_eq!(r32(&mut s, g5::HW_STRAP2), 0);
+        assert_eq!(s.variant(), Variant::Ast2500, "reset keeps the generation");
+    }
+
+    /// What u-boot v2023.01 does to the SCU before relocation: `lowlevel_init`, the M-PLL
+    /// programming and SDRAM reset of `ast2500_sdrammc_probe`, and the strap reads of
+    /// `sdram_ast2500.c`; every poll must end and every check must pass.
+    #[test]
+    fn ast2500_uboot_lowlevel_init_and_dram_probe_pass() {
+        let (mut s, _) = ast2500();
+        // lowlevel_init: unlock (no poll), SCU40 |= 0x80, eSPI test, WDT3 elsewhere.
+        w32(&mut s, g5::PROT_KEY, SCU_UNLOCK_KEY);
+        let handshake = r32(&mut s, g5::SOC_SCRATCH1);
+        w32(&mut s, g5::SOC_SCRATCH1, handshake | 0x80);
+        assert_eq!(r32(&mut s, g5::SOC_SCRATCH1), 0xC0, "DRAM-init handshake");
+        assert_eq!(r32(&mut s, g5::HW_STRAP1) & (1 << 25), 0, "EVB: no eSPI");
+        // ast2500_configure_ddr: 400 MHz = 24 MHz * ((100 + 1) / (1 + 1)) / (2 + 1).
+        let mpll = r32(&mut s, g5::MPLL_PARAM) & !0x7FFFF;
+        let mpll = mpll | (2 << 13) | (100 << 5) | 1;
+        g5_unlock(&mut s);
+        w32(&mut s, g5::MPLL_PARAM, mpll);
+        g5_lock(&mut s);
+        assert_eq!(
+            g5_pll_hz(24_000_000, r32(&mut s, g5::MPLL_PARAM)),
+            400_000_000
+        );
+        // reset_assert(ASPEED_RESET_SDRAM): setbits SCU04 bit 0 -- the SCU is locked by now, so
+        // the write is dropped, as on the hardware and QEMU.
+        let rst = r32(&mut s, g5::SYS_RST_CTRL);
+        w32(&mut s, g5::SYS_RST_CTRL, rst | g5::SYS_RST_SDRAM_WDT);
+        assert_eq!(r32(&mut s, g5::SYS_RST_CTRL) & g5::SYS_RST_SDRAM_WDT, 0);
+        // ast2500_sdrammc_probe: DDR4 strap, else "Unsupported DRAM3".
+        assert_ne!(r32(&mut s, g5::HW_STRAP1) & g5::STRAP_DDR4, 0);
+        // ast2500_sdrammc_get_vga_mem_size: 8 MiB << SCU70[3:2] = 16 MiB on the EVB.
+        let vga = (8u64 << 20) << ((r32(&mut s, g5::HW_STRAP1) >> 2) & 3);
+        assert_eq!(vga, 16 << 20);
+    }
+
+    /// u-boot `ast2500_configure_mac` / `ast2500_configure_d2pll` and Linux `aspeed_clk_enable`:
+    /// every field they write reads back.
+    #[test]
+    fn ast2500_clock_and_reset_sequences_read_back() {
+        let (mut s, _) = ast2500();
+        g5_unlock(&mut s);
+        // MAC clock divider (SCU08[18:16]) for RGMII: 792 MHz / 100 MHz = 7 -> field 2.
+        let sel = r32(&mut s, g5::CLK_SEL);
+        w32(&mut s, g5::CLK_SEL, (sel & !(7 << 16)) | (2 << 16));
+        assert_eq!(r32(&mut s, g5::CLK_SEL), 0xF3F2_0000);
+        // Reset MAC1, start its clock, release the reset.
+        let rst = r32(&mut s, g5::SYS_RST_CTRL);
+        w32(&mut s, g5::SYS_RST_CTRL, rst | (1 << 11));
+        let stop = r32(&mut s, g5::CLK_STOP_CTRL);
+        w32(&mut s, g5::CLK_STOP_CTRL, stop & !(1 << 20));
+        let rst = r32(&mut s, g5::SYS_RST_CTRL);
+        w32(&mut s, g5::SYS_RST_CTRL, rst & !(1 << 11));
+        assert_eq!(
+            r32(&mut s, g5::CLK_STOP_CTRL) & (1 << 20),
+            0,
+            "MAC1 clock running"
+        );
+        assert_eq!(
+            r32(&mut s, g5::SYS_RST_CTRL),
+            0xFFCF_F6DC,
+            "MAC1 out of reset"
+        );
+        w32(&mut s, g5::CLK_DUTY_SEL, (0x66 << 16) | (0x64 << 8));
+        assert_eq!(r32(&mut s, g5::CLK_DUTY_SEL), 0x0066_6400);
+        // D2-PLL and the MAC clock delays.
+        w32(&mut s, g5::D2PLL_EXT_PARAM, (0x2C << 5) | 0b101);
+        w32(&mut s, g5::D2PLL_PARAM, 0x8C1E_3A7C);
+        let ext = r32(&mut s, g5::D2PLL_EXT_PARAM);
+        w32(&mut s, g5::D2PLL_EXT_PARAM, ext & !0b101);
+        assert_eq!(r32(&mut s, g5::D2PLL_EXT_PARAM), 0x2C << 5);
+        assert_eq!(r32(&mut s, g5::D2PLL_PARAM), 0x8C1E_3A7C);
+        for offset in [
+            g5::MAC_CLK_DELAY,
+            g5::MAC_CLK_DELAY_100M,
+            g5::MAC_CLK_DELAY_10M,
+        ] {
+            w32(&mut s, offset, 0x0082_0208);
+            assert_eq!(r32(&mut s, offset), 0x0082_0208);
+        }
+        // Resets 32 and up (SCUD4) and the second clock registers are storage too.
+        w32(&mut s, g5::SYS_RST_CTRL2, 1 << 5);
+        w32(&mut s, g5::CLK_SEL2, 0x2);
+        assert_eq!(r32(&mut s, g5::SYS_RST_CTRL2), 1 << 5);
+        assert_eq!(r32(&mut s, g5::CLK_SEL2), 0x2);
+        g5_lock(&mut s);
+    }
+
+    #[test]
+    fn ast2500_interrupt_controller_is_scu18() {
+        let (mut s, rec) = ast2500();
+        g5_unlock(&mut s);
+        s.assert_interrupt_status(ScuInterruptController::Ic0, 0b100_0001);
+        assert!(!rec.level(0), "sources not enabled yet");
+        assert_eq!(r32(&mut s, g5::IRQ_CTRL), 0x0041_0000);
+        // Linux unmask: enable bit set, status bits written as 0.
+        w32(&mut s, g5::IRQ_CTRL, 0x01);
+        assert!(rec.level(0));
+        assert_eq!(r32(&mut s, g5::IRQ_CTRL), 0x0041_0001);
+        // Write 1 to clear one status bit; the other stays latched.
+        w32(&mut s, g5::IRQ_CTRL, 0x0001_0001);
+        assert!(!rec.level(0));
+        assert_eq!(r32(&mut s, g5::IRQ_CTRL), 0x0040_0001);
+        w32(&mut s, g5::IRQ_CTRL, 0x41);
+        assert!(rec.level(0));
+        // Linux mask: enable bit and status bits written as 0.
+        w32(&mut s, g5::IRQ_CTRL, 0x01);
+        assert!(!rec.level(0));
+        // Seven sources only; no second controller.
+        w32(&mut s, g5::IRQ_CTRL, 0xFFFF);
+        assert_eq!(r32(&mut s, g5::IRQ_CTRL), 0x0040_007F);
+        s.assert_interrupt_status(ScuInterruptController::Ic0, 0xFF80);
+        assert_eq!(r32(&mut s, g5::IRQ_CTRL), 0x0040_007F);
+        s.assert_interrupt_status(ScuInterruptController::Ic1, 0x10);
+        assert!(!rec.level(1));
+        assert_eq!(r32(&mut s, SCU_IC1), 0);
+        // The AST2600 IC registers are plain storage here.
+        w32(&mut s, SCU_IC0, 0x0001_0001);
+        assert_eq!(r32(&mut s, SCU_IC0), 0x0001_0001);
+        // Locked, the controller ignores writes; a reset clears it.
+        g5_lock(&mut s);
+        w32(&mut s, g5::IRQ_CTRL, 0);
+        assert!(rec.level(0));
+        s.reset();
+        assert!(!rec.level(0));
+        assert_eq!(r32(&mut s, g5::IRQ_CTRL), 0);
+    }
+
+    #[test]
+    fn ast2500_rng_is_scu78_from_the_same_sources() {
+        let rec = LevelRecorder::new();
+        let read8 = |config: ScuConfig| {
+            let mut s = Scu::new(config, rec.line(0), rec.line(1)).with_variant(Variant::Ast2500);
+            (0..8)
+                .map(|_| r32(&mut s, g5::RNG_DATA))
+                .collect::<Vec<_>>()
+        };
+        let host = ScuConfig::ast2500_evb();
+        assert_ne!(read8(host), read8(host), "two BMCs, two sequences");
+        let seeded = ScuConfig {
+            rng: RngSource::Seeded(42),
+            ..host
+        };
+        assert_eq!(read8(seeded), read8(seeded), "a seed gives one sequence");
+        let (mut s, _) = ast2500();
+        let a = r32(&mut s, g5::RNG_DATA);
+        let b = r32(&mut s, g5::RNG_DATA);
+        assert_ne!(a, b, "timeriomem_rng reads a new number each time");
+        assert_eq!(Variant::Ast2500.rng_data_offset(), g5::RNG_DATA);
+        assert_eq!(r32(&mut s, RNG_DATA), 0, "SCU524 is not the RNG here");
+        assert_eq!(r32(&mut s, g5::RNG_CTRL), 0xE);
+    }
+
+    #[test]
+    fn ast2500_read_only_registers_ignore_writes() {
+        let (mut s, _) = ast2500();
+        g5_unlock(&mut s);
+        for offset in [
+            g5::FREQ_CNTR_EVAL,
+            g5::VGA_SCRATCH,
+            g5::VGA_SCRATCH_END,
+            g5::FREE_CNTR4,
+            g5::FREE_CNTR4_EXT,
+            g5::CHIP_ID,
+            g5::CHIP_ID_HIGH,
+        ] {
+            let before = r32(&mut s, offset);
+            w32(&mut s, offset, 0x5A5A_5A5A);
+            assert_eq!(r32(&mut s, offset), before, "SCU{offset:02X}");
+        }
+        w32(&mut s, g5::RNG_DATA, 0);
+        assert_eq!(r32(&mut s, g5::SILICON_REV), 0x0401_0303);
+        assert_eq!(r32(&mut s, g5::CHIP_ID), 0x1234_ABCD);
+    }
+
+    #[test]
+    fn ast2500_every_offset_and_width_is_accepted() {
+        let (mut s, _) = ast2500();
+        g5_unlock(&mut s);
+        for offset in (0..SCU_BLOCK_SIZE + 16).step_by(3) {
+            for size in [1u8, 2, 4, 8] {
+                s.read(offset, size);
+                if offset & !3 != g5::PROT_KEY {
+                    s.write(offset, size, u64::MAX);
+                }
+            }
+        }
+        assert!(s.is_unlocked());
+        assert_eq!(r32(&mut s, g5::SILICON_REV), 0x0401_0303);
+        assert_eq!(
+            r32(&mut s, g5::HW_STRAP1),
+            0,
+            "SCU7C writes cleared every strap bit"
+        );
+        assert_eq!(s.read(SCU_BLOCK_SIZE, 4), 0);
+    }
+
+    #[test]
+    fn with_variant_sets_the_generation_and_its_reset_values() {
+        let (mut six, _) = scu();
+        assert_eq!(six.variant(), Variant::Ast2600);
+        assert_eq!(Variant::default(), Variant::Ast2600);
+        let rec = LevelRecorder::new();
+        let again = Scu::new(ScuConfig::ast2600_evb(), rec.line(0), rec.line(1))
+            .with_variant(Variant::Ast2600);
+        assert_eq!(again.state(), six.state(), "Ast2600 is what new() builds");
+        // Switching generation replaces every register, unlocked-ness included.
+        let mut s = Scu::new(ScuConfig::ast2600_evb(), rec.line(0), rec.line(1));
+        s.write(PROT_KEY1, 4, u64::from(SCU_UNLOCK_KEY));
+        s.write(DRAM_HANDSHAKE, 4, 0x40);
+        let mut s = s.with_variant(Variant::Ast2500);
+        assert!(!s.is_unlocked());
+        assert_eq!(r32(&mut s, DRAM_HANDSHAKE), 0);
+        assert_eq!(r32(&mut s, g5::SILICON_REV), Variant::Ast2500.silicon_rev());
+        assert_eq!(r32(&mut six, SILICON_REV1), Variant::Ast2600.silicon_rev());
+        assert_eq!(Variant::Ast2500.hw_strap1_offset(), 0x70);
+        assert_eq!(Variant::Ast2600.hw_strap1_offset(), 0x500);
+        assert_eq!(Variant::Ast2500.hw_strap2_offset(), 0xD0);
+    }
+
+    #[test]
+    fn ast2500_state_round_trips_with_its_variant() {
+        let rec = LevelRecorder::new();
+        let config = ScuConfig {
+            rng: RngSource::Seeded(9),
+            ..ScuConfig::ast2500_evb()
+        };
+        let mut s = Scu::new(config, rec.line(0), rec.line(1)).with_variant(Variant::Ast2500);
+        g5_unlock(&mut s);
+        w32(&mut s, g5::SOC_SCRATCH2, 0x55);
+        w32(&mut s, g5::IRQ_CTRL, 0x2);
+        s.assert_interrupt_status(ScuInterruptController::Ic0, 0x2);
+        r32(&mut s, g5::RNG_DATA);
+        let snapshot = s.state();
+        assert_eq!(snapshot.variant, Variant::Ast2500);
+        let rec2 = LevelRecorder::new();
+        let mut t = Scu::from_state(config, snapshot.clone(), rec2.line(0), rec2.line(1));
+        assert_eq!(t.variant(), Variant::Ast2500);
+        assert_eq!(t.state(), snapshot);
+        assert!(t.is_unlocked());
+        assert!(rec2.level(0), "restored pending interrupt drives the line");
+        assert_eq!(r32(&mut t, g5::SOC_SCRATCH2), 0x55);
+        assert_eq!(r32(&mut t, g5::RNG_DATA), r32(&mut s, g5::RNG_DATA));
+        Device::reset(&mut t);
+        assert_eq!(t.state(), ast2500_with(config).0.state());
     }
 }

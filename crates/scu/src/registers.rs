@@ -2,6 +2,9 @@
 //!
 //! Offsets follow u-boot's `struct ast2600_scu` (`arch/arm/include/asm/arch-aspeed/scu_ast2600.h`),
 //! QEMU's `hw/misc/aspeed_scu.c` (`AST2600_*` macros) and Linux's `drivers/clk/clk-ast2600.c`.
+//! The AST2500's register file (a different layout) is in [`ast2500`]; the unlock key is shared.
+
+pub mod ast2500;
 
 /// Size of the SCU register block in bytes.
 pub const SCU_BLOCK_SIZE: u64 = 0x1000;
@@ -163,7 +166,8 @@ pub const VGA_SCRATCH: u64 = 0xE00;
 /// SCUF00..SCUF60 register write protection (`wr_prot1..16`).
 pub const WRITE_PROTECT: u64 = 0xF00;
 
-/// Key that unlocks the SCU (u-boot `SCU_UNLOCK_KEY`, QEMU `ASPEED_SCU_PROT_KEY`).
+/// Key that unlocks the SCU, on the AST2600 and the AST2500 alike (u-boot `SCU_UNLOCK_KEY` /
+/// `SCU_UNLOCK_VALUE`, QEMU `ASPEED_SCU_PROT_KEY`).
 pub const SCU_UNLOCK_KEY: u32 = 0x1688_A8A8;
 /// Silicon revision of an AST2600-A3 (QEMU `AST2600_A3_SILICON_REV`).
 pub const AST2600_A3_SILICON_REV: u32 = 0x0503_0303;

@@ -1,4 +1,7 @@
-//! The AST2600 SDRAM memory controller (SDMC).
+//! The Aspeed SDRAM memory controller (SDMC): the AST2600's and, built with
+//! [`Sdmc::with_variant`] and [`Variant::Ast2500`], the AST2500's.
+//!
+//! ## AST2600 (the default)
 //!
 //! There is no DRAM to train in an emulator: the model reports what u-boot waits for and keeps
 //! the bits QEMU's `aspeed_2600_sdmc_write` forces (sources: QEMU `hw/misc/aspeed_sdmc.c`,
@@ -18,6 +21,35 @@
 //! The "already initialized" decision of u-boot is not made here: it tests the SCU's DRAM
 //! handshake bit (SCU100 bit 6), which is clear at reset, so u-boot (or mainline's SPL) runs
 //! the full init sequence against this model, then sets that bit and locks the controller.
+//!
+//! ## AST2500
+//!
+//! Sources: QEMU `aspeed_2500_sdmc_write` / `aspeed_2500_sdmc_compute_conf`, u-boot v2023.01
+//! `drivers/ram/aspeed/sdram_ast2500.c` and `sdram_ast2500.h` (register names in
+//! [`registers::ast2500`]):
+//! - MCR00: [`registers::SDRAM_UNLOCK_KEY`] unlocks (reads 1), any other value locks (reads 0;
+//!   u-boot's lock writes the complement and waits for 0); no hard lock. While locked, every
+//!   other write is ignored;
+//! - MCR04: hardware version 1, VGA aperture 64 MiB, "cache init done" (bit 19) and the
+//!   capacity (128 MiB = 0 ... 1 GiB = 3, from the size given to [`Sdmc::with_variant`]) are
+//!   fixed; DDR4, scrambling, cache enable / init start and dual x8 are writable. Reset:
+//!   0x1008000C | capacity;
+//! - MCR60: the PHY never reads busy (bit 0 clears on every write); MCR70: every write reads
+//!   back with "done" set and "fail" clear, so the Vref calibration (63 CBR tests of 9 runs each)
+//!   passes everywhere and picks Vref 32;
+//! - everything else u-boot writes (timings, mode registers, grant lengths, the DDR-PHY block
+//!   at 0x200..0x3D0, ...) is plain storage; MCR14 and MCR04 read back for u-boot's
+//!   read-modify-writes.
+//!
+//! The DRAM size u-boot reports does not come from here: `ast2500_sdrammc_calc_size` probes the
+//! DRAM window itself (the SoC models it) and writes the result to MCR04 bits 1:0, which keep
+//! the configured size whatever is written. The probe writes 0xDEADBEEF at 0xA010_0000,
+//! 0xFDEADBEE at 0x9010_0000, 0xEFDEADBE at 0x8810_0000 (0x8010_0000 + size / 2 for 1 GiB,
+//! 512 MiB, 256 MiB), then 0xEEFDEADB at 0x8010_0000; it reads the three back in that order and
+//! the first that holds its own pattern gives the size (none: 128 MiB). Above the populated
+//! size the window must therefore read back something else: zero (QEMU) or a wrap onto the
+//! populated DRAM (each probe address then aliases 0x8010_0000, written last), never a store.
+//! u-boot reports that size less the VGA memory, 8 MiB << SCU70 bits 3:2.
 #![deny(missing_docs)]
 
 pub mod registers;
@@ -34,6 +66,55 @@ pub const SDMC_WORDS: usize = (SDMC_BLOCK_SIZE / 4) as usize;
 /// `aspeed_2600_ram_sizes`, u-boot `SDRAM_CONF_CAP_256M..2048M`).
 pub const SUPPORTED_RAM_SIZES: [u64; 4] = [256 << 20, 512 << 20, 1 << 30, 2 << 30];
 
+/// DRAM sizes the AST2500 controller supports, in MCR04 capacity-field order (QEMU
+/// `aspeed_2500_ram_sizes`, u-boot `SDRAM_CONF_CAP_128M..1024M`).
+pub const AST2500_RAM_SIZES: [u64; 4] = [128 << 20, 256 << 20, 512 << 20, 1 << 30];
+
+/// Which SoC generation's controller this is; [`Sdmc::with_variant`] chooses it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Variant {
+    /// The AST2600 controller (`aspeed,ast2600-sdrammc` in u-boot): 256 MiB .. 2 GiB,
+    /// hardware version 3.
+    #[default]
+    Ast2600,
+    /// The AST2500 controller (`aspeed,ast2500-sdrammc`): 128 MiB .. 1 GiB, hardware version 1.
+    Ast2500,
+}
+
+impl Variant {
+    /// The DRAM sizes the controller supports, in MCR04 capacity-field order.
+    pub const fn ram_sizes(self) -> [u64; 4] {
+        match self {
+            Variant::Ast2600 => SUPPORTED_RAM_SIZES,
+            Variant::Ast2500 => AST2500_RAM_SIZES,
+        }
+    }
+
+    /// The MCR04 capacity field (bits 1:0) for `ram_size` bytes, if this controller supports
+    /// that size.
+    pub fn capacity_field(self, ram_size: u64) -> Option<u32> {
+        self.ram_sizes()
+            .iter()
+            .position(|&s| s == ram_size)
+            .map(|i| i as u32)
+    }
+
+    /// The hardware version in MCR04 bits 31:28: 3 or 1.
+    pub const fn hw_version(self) -> u32 {
+        match self {
+            Variant::Ast2600 => 3,
+            Variant::Ast2500 => 1,
+        }
+    }
+
+    fn unsupported(self, ram_size: u64) -> SdmcError {
+        match self {
+            Variant::Ast2600 => SdmcError::UnsupportedRamSize(ram_size),
+            Variant::Ast2500 => SdmcError::UnsupportedAst2500RamSize(ram_size),
+        }
+    }
+}
+
 /// MCR04 bits that writes cannot change (QEMU `ASPEED_SDMC_AST2500_READONLY_MASK`, which it
 /// uses for the AST2600 too), plus the capacity field this model derives from the RAM size.
 const CONF_FIXED_MASK: u32 = CONF_HW_VERSION_MASK
@@ -48,6 +129,8 @@ const CONF_FIXED_MASK: u32 = CONF_HW_VERSION_MASK
 pub enum SdmcError {
     /// The AST2600 controller supports 256 MiB, 512 MiB, 1 GiB or 2 GiB only.
     UnsupportedRamSize(u64),
+    /// The AST2500 controller supports 128 MiB, 256 MiB, 512 MiB or 1 GiB only.
+    UnsupportedAst2500RamSize(u64),
 }
 
 impl fmt::Display for SdmcError {
@@ -57,29 +140,33 @@ impl fmt::Display for SdmcError {
                 f,
                 "unsupported AST2600 DRAM size {size:#x} (256 MiB, 512 MiB, 1 GiB or 2 GiB)"
             ),
+            SdmcError::UnsupportedAst2500RamSize(size) => write!(
+                f,
+                "unsupported AST2500 DRAM size {size:#x} (128 MiB, 256 MiB, 512 MiB or 1 GiB)"
+            ),
         }
     }
 }
 
 impl std::error::Error for SdmcError {}
 
-/// The MCR04 capacity field (bits 1:0) for `ram_size` bytes, if the AST2600 supports that size.
+/// The MCR04 capacity field (bits 1:0) for `ram_size` bytes, if the AST2600 supports that size
+/// (for either generation: [`Variant::capacity_field`]).
 pub fn capacity_field(ram_size: u64) -> Option<u32> {
-    SUPPORTED_RAM_SIZES
-        .iter()
-        .position(|&s| s == ram_size)
-        .map(|i| i as u32)
+    Variant::Ast2600.capacity_field(ram_size)
 }
 
 /// The SDMC's registers as plain data, for snapshots (`Sdmc::state` / `Sdmc::from_state`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SdmcState {
     /// Every 32-bit register, indexed by offset / 4; MCR00 holds the lock state
-    /// (1 unlocked, 0 locked, 0x10 locked until reset).
+    /// (1 unlocked, 0 locked, 0x10 locked until reset, AST2600 only).
     pub regs: [u32; SDMC_WORDS],
+    /// The SoC generation whose register layout `regs` holds; [`Sdmc::from_state`] restores it.
+    pub variant: Variant,
 }
 
-/// The AST2600 SDRAM memory controller.
+/// The Aspeed SDRAM memory controller (AST2600 unless built [`Sdmc::with_variant`]).
 pub struct Sdmc {
     ram_size: u64,
     capacity: u32,
@@ -112,22 +199,38 @@ fn is_unprotected(offset: u64) -> bool {
 }
 
 impl Sdmc {
-    /// A controller in its power-on state for `ram_size` bytes of DRAM (1 GiB on the EVB).
+    /// An AST2600 controller in its power-on state for `ram_size` bytes of DRAM (1 GiB on the
+    /// EVB): `Sdmc::with_variant(Variant::Ast2600, ram_size)`.
     pub fn new(ram_size: u64) -> Result<Self, SdmcError> {
-        let capacity = capacity_field(ram_size).ok_or(SdmcError::UnsupportedRamSize(ram_size))?;
+        Self::with_variant(Variant::Ast2600, ram_size)
+    }
+
+    /// A controller of `variant` in its power-on state for `ram_size` bytes of DRAM: 256 MiB
+    /// .. 2 GiB on the AST2600, 128 MiB .. 1 GiB on the AST2500 (512 MiB on the ast2500-evb);
+    /// any other size is an error.
+    pub fn with_variant(variant: Variant, ram_size: u64) -> Result<Self, SdmcError> {
+        let capacity = variant
+            .capacity_field(ram_size)
+            .ok_or(variant.unsupported(ram_size))?;
         Ok(Self {
             ram_size,
             capacity,
-            state: Self::power_on_state(capacity),
+            state: Self::power_on_state(variant, capacity),
             unimplemented: UnimplementedLog::new("sdmc"),
         })
     }
 
-    /// A controller restored from a snapshot taken with [`Sdmc::state`].
+    /// A controller restored from a snapshot taken with [`Sdmc::state`], of the snapshot's
+    /// variant; `ram_size` must be one that variant supports.
     pub fn from_state(ram_size: u64, state: SdmcState) -> Result<Self, SdmcError> {
-        let mut sdmc = Self::new(ram_size)?;
+        let mut sdmc = Self::with_variant(state.variant, ram_size)?;
         sdmc.state = state;
         Ok(sdmc)
+    }
+
+    /// The SoC generation this controller models.
+    pub fn variant(&self) -> Variant {
+        self.state.variant
     }
 
     /// A copy of the registers.
@@ -145,15 +248,19 @@ impl Sdmc {
         self.reg(PROT_KEY) == PROT_UNLOCKED
     }
 
-    fn power_on_state(capacity: u32) -> SdmcState {
+    fn power_on_state(variant: Variant, capacity: u32) -> SdmcState {
         let mut regs = [0u32; SDMC_WORDS];
+        if variant == Variant::Ast2500 {
+            regs[index(ast2500::CONFIG)] = Self::fixed_config_ast2500(capacity, 0);
+            return SdmcState { regs, variant };
+        }
         regs[index(CONFIG)] = Self::fixed_config(capacity, 0);
         // QEMU aspeed_sdmc_reset: PHY ready, calibration OK, all eye/gate windows passing.
         regs[index(PHY_STATUS)] = PHY_STATUS_READY;
         regs[index(PHY_STATUS_READ_EYE)] = 0xFF;
         regs[index(PHY_STATUS_WRITE_EYE)] = 0xFF;
         regs[index(PHY_STATUS_GATE_WINDOW)] = 0x0FFF_FFFF;
-        SdmcState { regs }
+        SdmcState { regs, variant }
     }
 
     /// MCR04 as QEMU's `aspeed_2600_sdmc_compute_conf` makes it: hardware version 3, 64 MiB VGA
@@ -162,12 +269,27 @@ impl Sdmc {
         (data & !CONF_FIXED_MASK) | (3 << 28) | (3 << 2) | (capacity & CONF_CAP_MASK)
     }
 
+    /// MCR04 as QEMU's `aspeed_2500_sdmc_compute_conf` makes it: hardware version 1, 64 MiB VGA
+    /// aperture, cache init done, and (here) the capacity field replaced rather than OR-ed in.
+    fn fixed_config_ast2500(capacity: u32, data: u32) -> u32 {
+        use registers::ast2500::*;
+        (data & !(CONF_READONLY_MASK | CONF_CAP_MASK))
+            | (Variant::Ast2500.hw_version() << 28)
+            | CONF_CACHE_INIT_DONE
+            | CONF_VGA_SIZE_MASK
+            | (capacity & CONF_CAP_MASK)
+    }
+
     fn reg(&self, offset: u64) -> u32 {
         self.state.regs[index(offset)]
     }
 
     fn read_word(&mut self, offset: u64) -> u32 {
-        if !is_known(offset) {
+        let known = match self.variant() {
+            Variant::Ast2600 => is_known(offset),
+            Variant::Ast2500 => is_known_ast2500(offset),
+        };
+        if !known {
             self.unimplemented.read(offset, 4);
         }
         self.reg(offset)
@@ -175,6 +297,10 @@ impl Sdmc {
 
     /// Writes the bytes selected by `mask` of `data` to the word-aligned `offset`.
     fn write_word(&mut self, offset: u64, data: u32, mask: u32) {
+        if self.variant() == Variant::Ast2500 {
+            self.write_word_ast2500(offset, data, mask);
+            return;
+        }
         if !is_known(offset) {
             self.unimplemented.write(offset, 4, u64::from(data));
         }
@@ -209,6 +335,44 @@ impl Sdmc {
             _ => merged,
         };
     }
+
+    /// [`Sdmc::write_word`] of the AST2500 controller (QEMU `aspeed_2500_sdmc_write`).
+    fn write_word_ast2500(&mut self, offset: u64, data: u32, mask: u32) {
+        use registers::ast2500::*;
+        if !is_known_ast2500(offset) {
+            self.unimplemented.write(offset, 4, u64::from(data));
+        }
+        let i = index(offset);
+        if offset == PROT_KEY {
+            let unlocked = mask == u32::MAX && data == SDRAM_UNLOCK_KEY;
+            self.state.regs[i] = if unlocked {
+                PROT_UNLOCKED
+            } else {
+                PROT_SOFTLOCKED
+            };
+            return;
+        }
+        if !self.is_unlocked() {
+            log::debug!(target: "sdmc", "write of {data:#x} to {offset:#x} ignored: SDMC is locked");
+            return;
+        }
+        let merged = (self.state.regs[i] & !mask) | (data & mask);
+        self.state.regs[i] = match offset {
+            CONFIG => Self::fixed_config_ast2500(self.capacity, merged),
+            PHY_CTRL0 => merged & !PHY_CTRL0_INIT,
+            ECC_TEST_CTRL => (merged | TEST_DONE) & !TEST_FAIL,
+            _ => merged,
+        };
+    }
+}
+
+/// AST2500 registers named by u-boot's `struct ast2500_sdrammc_regs` / `ast2500_ddr_phy`.
+fn is_known_ast2500(offset: u64) -> bool {
+    use registers::ast2500::*;
+    matches!(
+        offset,
+        PROT_KEY..=PHY_DEBUG_DATA | SCU_PASSWD | SCU_MPLL | SCU_HWSTRAP | PHY..=PHY_END
+    )
 }
 
 impl Device for Sdmc {
@@ -249,7 +413,7 @@ impl Device for Sdmc {
     }
 
     fn reset(&mut self) {
-        self.state = Self::power_on_state(self.capacity);
+        self.state = Self::power_on_state(self.variant(), self.capacity);
     }
 }
 
@@ -518,5 +682,443 @@ mod tests {
         assert!(t.is_unlocked());
         t.reset();
         assert_eq!(t.state(), Sdmc::new(GIB).unwrap().state());
+    }
+
+    // ---- AST2500 ----
+
+    use registers::ast2500 as g5;
+    use std::collections::HashMap;
+
+    const MIB: u64 = 1 << 20;
+
+    fn g5_evb() -> Sdmc {
+        Sdmc::with_variant(Variant::Ast2500, 512 * MIB).unwrap()
+    }
+
+    /// A bounded poll: u-boot spins forever, the test gives up after 100 reads.
+    fn poll(s: &mut Sdmc, offset: u64, done: &dyn Fn(u32) -> bool) {
+        assert!(
+            (0..100).any(|_| done(r(s, offset))),
+            "poll of {offset:#x} hangs"
+        );
+    }
+
+    /// The DRAM window as the SoC may model it above the populated size.
+    #[derive(Clone, Copy, Debug)]
+    enum Above {
+        /// QEMU's "ram-empty": reads 0, writes dropped.
+        ReadsZero,
+        /// Address bits above the size ignored: the window repeats the populated DRAM.
+        Wraps,
+        /// A broken model: the full 1 GiB window stores whatever is written.
+        Stores,
+    }
+
+    struct Dram {
+        size: u64,
+        above: Above,
+        words: HashMap<u32, u32>,
+    }
+
+    impl Dram {
+        fn at(&self, addr: u32) -> Option<u32> {
+            let off = u64::from(addr - 0x8000_0000);
+            match self.above {
+                _ if off < self.size => Some(addr),
+                Above::ReadsZero => None,
+                Above::Wraps => Some(0x8000_0000 + (off % self.size) as u32),
+                Above::Stores => Some(addr),
+            }
+        }
+        fn write(&mut self, addr: u32, v: u32) {
+            if let Some(a) = self.at(addr) {
+                self.words.insert(a, v);
+            }
+        }
+        fn read(&self, addr: u32) -> u32 {
+            self.at(addr)
+                .and_then(|a| self.words.get(&a).copied())
+                .unwrap_or(0)
+        }
+    }
+
+    /// `ast2500_sdrammc_calc_size` of u-boot v2023.01 against `dram`, with `s` for MCR04 and
+    /// MCR14; returns (DRAM size found, the capacity field written, the tRFC byte written).
+    fn uboot_calc_size(s: &mut Sdmc, dram: &mut Dram) -> (u64, u32, u32) {
+        let base: u32 = 0x8000_0000 + 0x10_0000;
+        let rotate = |p: u32| p.rotate_right(4);
+        let mut pattern = 0xDEAD_BEEFu32;
+        let mut size = 1u64 << 30;
+        while size > 128 * MIB {
+            dram.write(base + (size >> 1) as u32, pattern);
+            pattern = rotate(pattern);
+            size >>= 1;
+        }
+        dram.write(base, pattern);
+        let mut pattern = 0xDEAD_BEEFu32;
+        let mut cap = 3u32;
+        let mut trfc = g5::DDR4_TRFC;
+        let mut size = 1u64 << 30;
+        while size > 128 * MIB {
+            if dram.read(base + (size >> 1) as u32) == pattern {
+                break;
+            }
+            cap -= 1;
+            trfc >>= 8;
+            pattern = rotate(pattern);
+            size >>= 1;
+        }
+        let ac1 = r(s, g5::AC_TIMING + 4);
+        w(s, g5::AC_TIMING + 4, (ac1 & !0xFF) | (trfc & 0xFF));
+        let conf = r(s, g5::CONFIG);
+        w(
+            s,
+            g5::CONFIG,
+            (conf & !g5::CONF_CAP_MASK) | (cap & g5::CONF_CAP_MASK),
+        );
+        (size, cap, trfc & 0xFF)
+    }
+
+    /// u-boot v2023.01 `ast2500_sdrammc_probe` against `s` (the SCU side is crates/scu's):
+    /// every write, poll and read-modify-write it does, polls bounded. Returns what
+    /// `ast2500_sdrammc_calc_size` found.
+    fn uboot_ast2500_probe(s: &mut Sdmc, dram: &mut Dram) -> (u64, u32, u32) {
+        // ast2500_sdrammc_unlock
+        w(s, g5::PROT_KEY, SDRAM_UNLOCK_KEY);
+        poll(s, g5::PROT_KEY, &|v| v != 0);
+        w(s, g5::POWER_CTRL, (1 << 17) | (1 << 7));
+        w(s, g5::GM_PROT_KEY, g5::VIDEO_UNLOCK_KEY);
+        w(s, g5::REQ_LIMIT_MASK, !((1 << 10) | (1 << 12)));
+        for (i, v) in [0x8844_8844u32, 0x2442_2288, 0x2222_2222, 0x2222_2222]
+            .into_iter()
+            .enumerate()
+        {
+            w(s, g5::MAX_GRANT_LEN + 4 * i as u64, v);
+        }
+        let icr = r(s, g5::INTR_CTRL);
+        w(s, g5::INTR_CTRL, icr | g5::ICR_RESET_ALL);
+        // ast2500_sdrammc_init_phy
+        for i in [2, 6, 8, 10, 12, 42, 44] {
+            w(s, g5::phy(i), 0);
+        }
+        for (i, v) in [
+            (16, 0x8600_0000u32),
+            (17, 0x8600),
+            (18, 0x8000_0000),
+            (19, 0x8080_8080),
+        ] {
+            w(s, g5::phy(i), v);
+        }
+        // ast2500_sdrammc_init_ddr4 (the SCU70 DDR4 strap was checked on the SCU side)
+        let conf = 3 | g5::CONF_SCRAMBLE | g5::CONF_SCRAMBLE_PAT2 | g5::CONF_DDR4;
+        w(s, g5::CONFIG, conf);
+        for (i, v) in [0x6360_4E37u32, 0xE97A_FA99, 0x0001_9000]
+            .into_iter()
+            .enumerate()
+        {
+            w(s, g5::AC_TIMING + 4 * i as u64, v);
+        }
+        w(s, g5::MR46_MODE, 0x0800_0000);
+        w(s, g5::MR5_MODE, 0x400);
+        w(s, g5::MR02_MODE, 0x410);
+        w(s, g5::MR13_MODE, 0x101);
+        let phy_cfg: [(u64, u32); 15] = [
+            (0, 0x4249_2AAE),
+            (1, 0x0900_2000),
+            (3, 0x55E0_0B0B),
+            (4, 0x2000_0000),
+            (5, 0x24),
+            (56, 0x0300_2900),
+            (57, 0x0E00_00A0),
+            (58, 0x000E_001C),
+            (59, 0x35B8_C106),
+            (60, 0x0808_0607),
+            (61, 0x9B00_0900),
+            (62, 0x0E40_0A00),
+            (36, 0x0010_0008),
+            (49, 0x3C18_3C3C),
+            (50, 0x0063_1E0E),
+        ];
+        for (i, v) in phy_cfg {
+            w(s, g5::phy(i), v);
+        }
+        let pcr = 1 | (1 << 4) | (2 << 12) | (1 << 7) | (1 << 15) | (1 << 8) | (1 << 11);
+        w(s, g5::POWER_CTRL, pcr);
+        let phy_init = |s: &mut Sdmc| {
+            w(s, g5::PHY_CTRL0, 0);
+            w(s, g5::phy(51), 0x4040);
+            w(s, g5::PHY_CTRL0, g5::PHY_CTRL0_NRST | g5::PHY_CTRL0_INIT);
+            poll(s, g5::PHY_CTRL0, &|v| v & g5::PHY_CTRL0_INIT == 0);
+            w(
+                s,
+                g5::PHY_CTRL0,
+                g5::PHY_CTRL0_NRST | g5::PHY_CTRL0_AUTO_UPDATE,
+            );
+        };
+        phy_init(s);
+        // ast2500_sdrammc_ddr4_calibrate_vref: a CBR test per Vref 1..63, then the middle.
+        let (mut vmin, mut vmax, mut range) = (0xFF, 0, 0);
+        for vref in 1..0x40u32 {
+            w(s, g5::PHY_CTRL0, 0);
+            w(s, g5::phy(48), (vref << 8) | 6);
+            phy_init(s);
+            // ast2500_ddr_cbr_test
+            w(s, g5::REFRESH_TIMING, 1 | (0x5C << 8));
+            w(s, g5::TEST_ADDR, 0xFFF << 4);
+            w(s, g5::TEST_INIT_VAL, 0xFF00_FF00);
+            w(s, g5::ECC_TEST_CTRL, g5::TEST_EN | (2 << 1) | (1 << 7));
+            poll(s, g5::ECC_TEST_CTRL, &|v| v & g5::TEST_DONE != 0);
+            let mut ok = r(s, g5::ECC_TEST_CTRL) & g5::TEST_FAIL == 0;
+            if ok {
+                for mode in 0..=7u32 {
+                    w(s, g5::ECC_TEST_CTRL, (mode << 3) | 0xC1);
+                    poll(s, g5::ECC_TEST_CTRL, &|v| v & g5::TEST_DONE != 0);
+                    if r(s, g5::ECC_TEST_CTRL) & g5::TEST_FAIL != 0 {
+                        ok = false;
+                        break;
+                    }
+                }
+            }
+            w(s, g5::REFRESH_TIMING, 0);
+            w(s, g5::ECC_TEST_CTRL, 0);
+            if ok {
+                range += 1;
+                vmin = vmin.min(vref);
+                vmax = vmax.max(vref);
+            } else if range > 0 {
+                break;
+            }
+        }
+        assert_eq!((vmin, vmax, range), (1, 63, 63), "every Vref passes");
+        // u-boot's (vref_min + vref_max + 1) / 2
+        let vref = (vmin + vmax).div_ceil(2);
+        assert_eq!(vref, 32);
+        w(s, g5::PHY_CTRL0, 0);
+        w(s, g5::phy(48), (vref << 8) | 6);
+        phy_init(s);
+        assert_eq!(r(s, g5::phy(48)), 0x2006);
+        w(s, g5::REFRESH_TIMING, 1 | (1 << 7) | (0x2F << 8));
+        let pcr = r(s, g5::POWER_CTRL);
+        w(s, g5::POWER_CTRL, pcr | (1 << 1) | (1 << 10));
+        let found = uboot_calc_size(s, dram);
+        let conf = r(s, g5::CONFIG);
+        w(s, g5::CONFIG, conf | g5::CONF_CACHE_INIT_EN);
+        poll(s, g5::CONFIG, &|v| v & g5::CONF_CACHE_INIT_DONE != 0);
+        let conf = r(s, g5::CONFIG);
+        w(s, g5::CONFIG, conf | g5::CONF_CACHE_EN);
+        w(s, g5::MISC_CONTROL, 1 << 3);
+        // Every request but video and display: EHCI1/2, CPU, AHB2, AHB, MACs, PCIe, XDMA, ...
+        w(s, g5::REQ_LIMIT_MASK, 0x7027_7F00);
+        let icr = r(s, g5::INTR_CTRL);
+        w(s, g5::INTR_CTRL, icr & !g5::ICR_RESET_ALL);
+        // ast2500_sdrammc_lock
+        w(s, g5::PROT_KEY, !SDRAM_UNLOCK_KEY);
+        poll(s, g5::PROT_KEY, &|v| v == 0);
+        found
+    }
+
+    #[test]
+    fn ast2500_reset_values() {
+        for (cap, size) in AST2500_RAM_SIZES.iter().enumerate() {
+            let mut s = Sdmc::with_variant(Variant::Ast2500, *size).unwrap();
+            assert_eq!(s.variant(), Variant::Ast2500);
+            assert_eq!(s.ram_size(), *size);
+            assert_eq!(r(&mut s, g5::PROT_KEY), 0, "locked at power-on");
+            assert_eq!(r(&mut s, g5::CONFIG), 0x1008_000C | cap as u32);
+            // No AST2600 PHY status block here.
+            assert_eq!(r(&mut s, PHY_STATUS), 0);
+        }
+        assert_eq!(r(&mut g5_evb(), g5::CONFIG), 0x1008_000E, "512 MiB");
+        assert_eq!(Variant::Ast2500.capacity_field(128 * MIB), Some(0));
+        assert_eq!(Variant::Ast2500.capacity_field(GIB), Some(3));
+        assert_eq!(Variant::Ast2600.capacity_field(GIB), Some(2));
+        assert_eq!(Variant::Ast2500.hw_version(), 1);
+        assert_eq!(Variant::Ast2600.ram_sizes(), SUPPORTED_RAM_SIZES);
+        assert_eq!(Variant::default(), Variant::Ast2600);
+    }
+
+    #[test]
+    fn ast2500_supports_128m_to_1g_only() {
+        for bad in [0, 64 * MIB, 2 * GIB, 768 * MIB, GIB + 1] {
+            let err = Sdmc::with_variant(Variant::Ast2500, bad).err();
+            assert_eq!(err, Some(SdmcError::UnsupportedAst2500RamSize(bad)));
+            assert!(err.unwrap().to_string().contains("AST2500"));
+        }
+        assert_eq!(
+            Sdmc::with_variant(Variant::Ast2600, 128 * MIB).err(),
+            Some(SdmcError::UnsupportedRamSize(128 * MIB))
+        );
+        assert_eq!(
+            Sdmc::new(128 * MIB).err(),
+            Some(SdmcError::UnsupportedRamSize(128 * MIB))
+        );
+    }
+
+    #[test]
+    fn ast2500_key_protection() {
+        let mut s = g5_evb();
+        w(&mut s, g5::AC_TIMING, 0x6360_4E37);
+        w(&mut s, g5::INTR_CTRL, 1 << 31);
+        assert_eq!(r(&mut s, g5::AC_TIMING), 0, "locked write ignored");
+        assert_eq!(r(&mut s, g5::INTR_CTRL), 0, "nothing is unprotected here");
+        w(&mut s, g5::PROT_KEY, SDRAM_UNLOCK_KEY);
+        assert_eq!(r(&mut s, g5::PROT_KEY), 1);
+        assert!(s.is_unlocked());
+        w(&mut s, g5::AC_TIMING, 0x6360_4E37);
+        assert_eq!(r(&mut s, g5::AC_TIMING), 0x6360_4E37);
+        // No hard lock on this generation: 0xDEADDEAD locks like any other value.
+        w(&mut s, g5::PROT_KEY, SDRAM_HARDLOCK_KEY);
+        assert_eq!(r(&mut s, g5::PROT_KEY), 0);
+        w(&mut s, g5::PROT_KEY, SDRAM_UNLOCK_KEY);
+        assert_eq!(r(&mut s, g5::PROT_KEY), 1);
+        // u-boot lock: the complement, then wait for 0.
+        w(&mut s, g5::PROT_KEY, !SDRAM_UNLOCK_KEY);
+        assert_eq!(r(&mut s, g5::PROT_KEY), 0);
+        s.write(g5::PROT_KEY, 2, 0x0309);
+        assert_eq!(r(&mut s, g5::PROT_KEY), 0, "a partial key does not unlock");
+    }
+
+    #[test]
+    fn ast2500_config_keeps_fixed_bits() {
+        let mut s = g5_evb();
+        w(&mut s, g5::PROT_KEY, SDRAM_UNLOCK_KEY);
+        // init_ddr4 writes capacity 1 GiB | scramble | pattern 2 | DDR4 = 0x313.
+        w(&mut s, g5::CONFIG, 0x313);
+        assert_eq!(r(&mut s, g5::CONFIG), 0x1008_031E, "capacity stays 512 MiB");
+        w(&mut s, g5::CONFIG, 0xFFFF_FFFF);
+        assert_eq!(r(&mut s, g5::CONFIG), 0x1FF8_3FBE);
+        w(&mut s, g5::CONFIG, 0);
+        assert_eq!(r(&mut s, g5::CONFIG), 0x1008_000E);
+        assert_ne!(r(&mut s, g5::CONFIG) & g5::CONF_CACHE_INIT_DONE, 0);
+    }
+
+    #[test]
+    fn ast2500_polled_bits_answer_done() {
+        let mut s = g5_evb();
+        w(&mut s, g5::PROT_KEY, SDRAM_UNLOCK_KEY);
+        w(
+            &mut s,
+            g5::PHY_CTRL0,
+            g5::PHY_CTRL0_NRST | g5::PHY_CTRL0_INIT,
+        );
+        assert_eq!(
+            r(&mut s, g5::PHY_CTRL0),
+            g5::PHY_CTRL0_NRST,
+            "never busy, no PLL bit"
+        );
+        w(&mut s, g5::ECC_TEST_CTRL, 0x85 | g5::TEST_FAIL);
+        assert_eq!(r(&mut s, g5::ECC_TEST_CTRL), 0x85 | g5::TEST_DONE);
+        w(&mut s, g5::ECC_TEST_CTRL, 0);
+        assert_eq!(r(&mut s, g5::ECC_TEST_CTRL), g5::TEST_DONE);
+        // The DDR-PHY block and the AST2600 status offsets are plain storage.
+        w(&mut s, g5::phy(48), 0x2006);
+        w(&mut s, g5::PHY_END, 7);
+        w(&mut s, PHY_STATUS, 9);
+        assert_eq!(r(&mut s, g5::phy(48)), 0x2006);
+        assert_eq!(r(&mut s, g5::PHY_END), 7);
+        assert_eq!(r(&mut s, PHY_STATUS), 9);
+        // The power control register keeps what is written (no self-refresh status here).
+        w(&mut s, g5::POWER_CTRL, 0x7000_8993);
+        assert_eq!(r(&mut s, g5::POWER_CTRL), 0x7000_8993);
+    }
+
+    /// u-boot v2023.01's full AST2500 DRAM init completes against every supported size, and the
+    /// size probe then finds the configured size when the DRAM window reads zero or wraps above
+    /// it; MCR04/MCR14 end with that size's capacity and tRFC, and the controller locked.
+    #[test]
+    fn ast2500_uboot_dram_init_completes_and_finds_the_size() {
+        let trfc = [0x45, 0x45, 0x71, 0x88];
+        for (cap, &size) in AST2500_RAM_SIZES.iter().enumerate() {
+            for above in [Above::ReadsZero, Above::Wraps] {
+                let mut s = Sdmc::with_variant(Variant::Ast2500, size).unwrap();
+                let mut dram = Dram {
+                    size,
+                    above,
+                    words: HashMap::new(),
+                };
+                let (found, field, t) = uboot_ast2500_probe(&mut s, &mut dram);
+                assert_eq!(found, size, "{above:?}");
+                assert_eq!(field, cap as u32);
+                assert_eq!(t, trfc[cap]);
+                assert!(!s.is_unlocked());
+                let conf = r(&mut s, g5::CONFIG);
+                assert_eq!(conf & g5::CONF_CAP_MASK, cap as u32);
+                assert_eq!(conf, 0x1008_171C | cap as u32, "DDR4, scrambled, cache on");
+                assert_eq!(r(&mut s, g5::AC_TIMING + 4), 0xE97A_FA00 | trfc[cap]);
+                assert_eq!(r(&mut s, g5::MISC_CONTROL), 1 << 3);
+                assert_eq!(r(&mut s, g5::INTR_CTRL) & g5::ICR_RESET_ALL, 0);
+                assert_eq!(r(&mut s, g5::REQ_LIMIT_MASK), 0x7027_7F00);
+            }
+        }
+        // The probe needs the window not to keep writes above the size: a 512 MiB board whose
+        // window stores them all would be sized 1 GiB (MCR04 still says 512 MiB).
+        let mut s = g5_evb();
+        let mut dram = Dram {
+            size: 512 * MIB,
+            above: Above::Stores,
+            words: HashMap::new(),
+        };
+        let (found, field, _) = uboot_ast2500_probe(&mut s, &mut dram);
+        assert_eq!((found, field), (GIB, 3));
+        assert_eq!(r(&mut s, g5::CONFIG) & g5::CONF_CAP_MASK, 2);
+    }
+
+    #[test]
+    fn ast2500_unknown_registers_store_and_are_reported_once() {
+        let mut s = g5_evb();
+        w(&mut s, g5::PROT_KEY, SDRAM_UNLOCK_KEY);
+        w(&mut s, 0x500, 0x1234);
+        assert_eq!(r(&mut s, 0x500), 0x1234);
+        assert_eq!(s.unimplemented.reported(), 2);
+        r(&mut s, g5::SCU_HWSTRAP);
+        w(&mut s, g5::phy(100), 1);
+        r(&mut s, g5::PHY_DEBUG_DATA);
+        assert_eq!(
+            s.unimplemented.reported(),
+            2,
+            "named registers are not reported"
+        );
+    }
+
+    #[test]
+    fn ast2500_every_offset_and_width_is_accepted() {
+        let mut s = g5_evb();
+        w(&mut s, g5::PROT_KEY, SDRAM_UNLOCK_KEY);
+        for offset in (4..SDMC_BLOCK_SIZE + 16).step_by(3) {
+            for size in [1u8, 2, 4, 8] {
+                s.read(offset, size);
+                s.write(offset, size, u64::MAX);
+            }
+        }
+        assert!(s.is_unlocked());
+        assert_eq!(r(&mut s, g5::CONFIG), 0x1FF8_3FBE);
+        assert_eq!(s.read(SDMC_BLOCK_SIZE + 4, 4), 0);
+    }
+
+    #[test]
+    fn ast2500_state_round_trips_with_its_variant() {
+        let mut s = g5_evb();
+        w(&mut s, g5::PROT_KEY, SDRAM_UNLOCK_KEY);
+        w(&mut s, g5::MR02_MODE, 0x410);
+        let snap = s.state();
+        assert_eq!(snap.variant, Variant::Ast2500);
+        let mut t = Sdmc::from_state(512 * MIB, snap.clone()).unwrap();
+        assert_eq!(t.variant(), Variant::Ast2500);
+        assert_eq!(t.state(), snap);
+        assert_eq!(r(&mut t, g5::MR02_MODE), 0x410);
+        // The restored controller keeps AST2500 behaviour (no hard lock, its own MCR04).
+        w(&mut t, g5::CONFIG, 0);
+        assert_eq!(r(&mut t, g5::CONFIG), 0x1008_000E);
+        t.reset();
+        assert_eq!(t.state(), g5_evb().state());
+        // A 128 MiB AST2500 snapshot restores; the AST2600 does not know that size.
+        let small = Sdmc::with_variant(Variant::Ast2500, 128 * MIB)
+            .unwrap()
+            .state();
+        assert!(Sdmc::from_state(128 * MIB, small).is_ok());
+        assert_eq!(
+            Sdmc::from_state(128 * MIB, Sdmc::new(GIB).unwrap().state()).err(),
+            Some(SdmcError::UnsupportedRamSize(128 * MIB))
+        );
     }
 }

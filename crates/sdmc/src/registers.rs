@@ -3,7 +3,9 @@
 //! Offsets follow u-boot's `struct ast2600_sdrammc_regs` (`arch/arm/include/asm/arch-aspeed/
 //! sdram_ast2600.h`) and QEMU's `hw/misc/aspeed_sdmc.c`; the PHY regions come from the
 //! `aspeed,ast2600-sdrammc` device-tree node (`reg = <0x1e6e0000 0x100>, <0x1e6e0100 0x300>,
-//! <0x1e6e0400 0x200>`).
+//! <0x1e6e0400 0x200>`). The AST2500's layout, which differs from MCR1C on, is in [`ast2500`].
+
+pub mod ast2500;
 
 /// Size of the SDMC register block in bytes.
 pub const SDMC_BLOCK_SIZE: u64 = 0x1000;
@@ -88,7 +90,8 @@ pub const PHY_STATUS_WRITE_EYE: u64 = 0x47C;
 /// Last DDR-PHY status register.
 pub const PHY_STATUS_END: u64 = 0x5FC;
 
-/// Key that unlocks the controller (u-boot `SDRAM_UNLOCK_KEY`, QEMU `PROT_KEY_UNLOCK`).
+/// Key that unlocks the controller, AST2600 and AST2500 alike (u-boot `SDRAM_UNLOCK_KEY`, QEMU
+/// `PROT_KEY_UNLOCK`).
 pub const SDRAM_UNLOCK_KEY: u32 = 0xFC60_0309;
 /// Key that locks the controller until the next reset (QEMU `PROT_KEY_HARDLOCK`).
 pub const SDRAM_HARDLOCK_KEY: u32 = 0xDEAD_DEAD;

@@ -4,14 +4,14 @@
 //! Checked after every operation: nothing panics, a read of N bytes fits in N bytes, each
 //! operation returns within [`OP_BUDGET`] (a hang fails the case through proptest's per-case
 //! timeout), and MCR04 keeps reporting the DRAM size the controller was built with whatever
-//! the guest writes (u-boot sizes DRAM from it). Cases: `PROPTEST_CASES` (256 by default) x
+//! the guest writes (u-boot sizes DRAM from it), for the AST2600 and the AST2500 alike. Cases: `PROPTEST_CASES` (256 by default) x
 //! [`OPS`] operations; see docs/fuzzing.md.
 
 use bus::Device;
 use mmio_fuzz::*;
 use proptest::prelude::*;
 use sdmc::registers::*;
-use sdmc::{capacity_field, Sdmc, SUPPORTED_RAM_SIZES};
+use sdmc::{Sdmc, Variant, AST2500_RAM_SIZES, SUPPORTED_RAM_SIZES};
 
 // ---- the SDMC ----
 
@@ -42,11 +42,14 @@ proptest! {
 
     #[test]
     fn sdmc_survives_arbitrary_mmio(
-        ram_size in prop::sample::select(SUPPORTED_RAM_SIZES.to_vec()),
+        (variant, ram_size) in prop_oneof![
+            prop::sample::select(SUPPORTED_RAM_SIZES.to_vec()).prop_map(|s| (Variant::Ast2600, s)),
+            prop::sample::select(AST2500_RAM_SIZES.to_vec()).prop_map(|s| (Variant::Ast2500, s)),
+        ],
         ops in prop::collection::vec(op(), OPS),
     ) {
-        let mut sdmc = Sdmc::new(ram_size).expect("a supported size");
-        let capacity = capacity_field(ram_size).expect("a supported size");
+        let mut sdmc = Sdmc::with_variant(variant, ram_size).expect("a supported size");
+        let capacity = variant.capacity_field(ram_size).expect("a supported size");
         for op in &ops {
             match *op {
                 Op::Read(offset, size) => {
@@ -59,6 +62,8 @@ proptest! {
             let config = sdmc.state().regs[(CONFIG / 4) as usize];
             prop_assert_eq!(config & CONF_CAP_MASK, capacity, "MCR04 after {:?}", op);
             prop_assert_eq!(sdmc.ram_size(), ram_size);
+            prop_assert_eq!(sdmc.variant(), variant);
+            prop_assert_eq!(config >> 28, variant.hw_version(), "MCR04 after {:?}", op);
         }
     }
 }
