@@ -1,18 +1,25 @@
-//! The AST2600 static memory controllers: the FMC (boot flash, 3 chip selects, DMA) and the
-//! SPI1 / SPI2 host SPI controllers (2 / 3 chip selects), as Linux `spi-aspeed-smc`, mainline
-//! u-boot `spi-aspeed-smc` and the Aspeed SDK u-boot `aspeed_spi` drive them, with QEMU's
+//! The Aspeed static memory controllers of the AST2600 and the AST2500: the FMC (boot flash,
+//! 3 chip selects, DMA) and the SPI1 / SPI2 host SPI controllers (AST2600: 2 / 3 chip selects
+//! with DMA; AST2500: 2 chip selects each, no DMA), as Linux `spi-aspeed-smc`, mainline u-boot
+//! `spi-aspeed-smc` and the Aspeed SDK u-boot `aspeed_spi` drive them, with QEMU's
 //! `hw/ssi/aspeed_smc.c` as the reference for DMA, checksum and segment semantics.
 //!
 //! The controller has two faces:
 //! - its register block ([`AspeedSmc`] implements [`Device`]);
-//! - its flash window (256 MiB on the AST2600), which the device knows only by offset. Each chip
-//!   select (CE) decodes a segment of the window ([`AspeedSmc::segment`]). While a CE is in a
-//!   read mode ([`AspeedSmc::window_is_direct`]) the SoC should map the chip's bytes
-//!   ([`SpiNor::memory`]) read-only at the segment start (at most the chip's size; the rest of
-//!   a larger segment wraps and can go through the slow path). Otherwise accesses must go through
+//! - its flash window (256 MiB for the FMCs and the AST2600 SPIs, 128 MiB for the AST2500 SPIs),
+//!   which the device knows only by offset. Each chip select (CE) decodes a segment of the
+//!   window ([`AspeedSmc::segment`], always as an offset in the window, whatever the encoding of
+//!   the segment registers of the [`SmcGeneration`]). While a CE is in a read mode
+//!   ([`AspeedSmc::window_is_direct`]) the SoC should map the chip's bytes ([`SpiNor::memory`])
+//!   read-only at the segment start (at most the chip's size; the rest of a larger segment
+//!   wraps and can go through the slow path). Otherwise accesses must go through
 //!   [`AspeedSmc::window_read`] / [`AspeedSmc::window_write`] (or the [`AspeedSmcWindow`]
 //!   device), which in user mode shift bytes through [`SpiNor::transfer`].
 //!   [`AspeedSmc::take_mapping_changed`] says when segments or modes changed.
+//!
+//! The AST2500's segment registers hold absolute bus addresses, so its configurations carry
+//! the window's address ([`SmcConfig::window_base`]); the SoC still maps the window wherever
+//! its memory map says and hands the device offsets.
 //!
 //! The single [`IrqLine`] is the controller's interrupt: high while the DMA-done status and
 //! the DMA interrupt enable (register 0x08 bits 11 and 3) are both set.
@@ -60,6 +67,9 @@ pub const REG_CE0_TIMING: u64 = 0x94;
 
 /// CE type setting: flash type field value for SPI (`CONF_FLASH_TYPE_SPI`), 2 bits per CE.
 pub const CONF_FLASH_TYPE_SPI: u32 = 0x2;
+/// CE type setting: mask of one CE's flash type field; CEn's is at bits `2n+1:2n` (QEMU
+/// `CONF_FLASH_TYPE0..2`, Linux `aspeed_spi_chip_set_type` for the AST2500 FMC, `hastype`).
+pub const CONF_FLASH_TYPE_MASK: u32 = 0x3;
 /// CE type setting: bit of CE0's write enable; CEn is `+n` (`CONF_ENABLE_W0`).
 pub const CONF_ENABLE_W0_SHIFT: u32 = 16;
 
@@ -77,6 +87,10 @@ pub const INTR_CMD_ABORT_EN: u32 = 1 << 2;
 pub const INTR_WRITE_PROTECT_EN: u32 = 1 << 1;
 const INTR_STATUS_MASK: u32 = INTR_DMA_STATUS | INTR_CMD_ABORT_STATUS | INTR_WRITE_PROTECT_STATUS;
 
+/// CE control (0x04): 4-byte (32-bit) addressing of CE0; CEn is bit `n` (QEMU
+/// `CTRL_EXTENDED0`, u-boot `ast2500_spi_chip_set_4byte`, Linux `CE_CTRL_REG`).
+pub const CE_CTRL_EXTENDED0: u32 = 1 << 0;
+
 /// Command control: bit of the first address-byte disable (`CTRL_ADDR_BYTE0_DISABLE_SHIFT`).
 pub const CMD_CTRL_ADDR_BYTE0_DISABLE_SHIFT: u32 = 4;
 
@@ -90,6 +104,9 @@ pub const CE_CTRL_IO_DUAL_DATA: u32 = 1 << 29;
 pub const CE_CTRL_CMD_SHIFT: u32 = 16;
 /// CE control: dummy cycles bit 2 (`CTRL_DUMMY_HIGH_SHIFT`).
 pub const CE_CTRL_DUMMY_HIGH: u32 = 1 << 14;
+/// CE control, AST2500: the clock divider counts in HCLK/4 steps (u-boot
+/// `ast2500_get_clk_setting` `BIT(13)`; outside Linux's AST2500 `hclk_mask` 0xffffd0ff).
+pub const AST2500_CE_CTRL_CLK_DIV4: u32 = 1 << 13;
 /// CE control: shift of the clock divider field, bits 11:8 (`CTRL_FREQ_SEL_SHIFT`).
 pub const CE_CTRL_FREQ_SHIFT: u32 = 8;
 /// CE control: shift of dummy cycle bits 1:0, bits 7:6 (`CTRL_DUMMY_LOW_SHIFT`).
@@ -113,6 +130,32 @@ pub const SEGMENT_ADDR_MASK: u32 = 0x0ff0_0000;
 pub const SEGMENT_REG_MASK: u32 = 0x0ff0_0ff0;
 /// Segment register unit: 1 MiB.
 pub const SEGMENT_UNIT: u64 = 1 << 20;
+
+/// AST2500 segment register: shift of the start field, bits 23:16 = address bits 30:23
+/// (QEMU `SEG_START_SHIFT`, u-boot `ast2500_spi_segment_reg`, Linux `aspeed_spi_segment_reg`).
+pub const AST2500_SEGMENT_START_SHIFT: u32 = 16;
+/// AST2500 segment register: shift of the (exclusive) end field, bits 31:24 (QEMU
+/// `SEG_END_SHIFT`).
+pub const AST2500_SEGMENT_END_SHIFT: u32 = 24;
+/// AST2500 segment register: width mask of the start and end fields (QEMU `SEG_START_MASK`).
+pub const AST2500_SEGMENT_FIELD_MASK: u32 = 0xff;
+/// AST2500 segment register: the bits that are stored (QEMU `segment_addr_mask` 0xffff0000).
+pub const AST2500_SEGMENT_REG_MASK: u32 = 0xffff_0000;
+/// AST2500 segment register unit: 8 MiB, also the smallest window a CE can decode (QEMU
+/// "8MB units", u-boot `min_decoded_sz`, Linux `min_window_size`).
+pub const AST2500_SEGMENT_UNIT: u64 = 8 << 20;
+
+/// AST2500 FMC flash window address (QEMU `aspeed_2500_fmc_class_init` `flash_window_base`,
+/// Linux aspeed-g5.dtsi `fmc` reg #2).
+pub const AST2500_FMC_WINDOW_BASE: u64 = 0x2000_0000;
+/// AST2500 FMC flash window size, 256 MiB.
+pub const AST2500_FMC_WINDOW_SIZE: u64 = 0x1000_0000;
+/// AST2500 SPI1 flash window address (QEMU `aspeed_2500_spi1_class_init`, DT `spi1` reg #2).
+pub const AST2500_SPI1_WINDOW_BASE: u64 = 0x3000_0000;
+/// AST2500 SPI2 flash window address (QEMU `aspeed_2500_spi2_class_init`, DT `spi2` reg #2).
+pub const AST2500_SPI2_WINDOW_BASE: u64 = 0x3800_0000;
+/// AST2500 SPI1 / SPI2 flash window size, 128 MiB.
+pub const AST2500_SPI_WINDOW_SIZE: u64 = 0x0800_0000;
 
 /// DMA control: request, AST2600 (`DMA_CTRL_REQUEST`).
 pub const DMA_CTRL_REQUEST: u32 = 1 << 31;
@@ -140,6 +183,9 @@ pub const DMA_FLASH_MASK: u32 = 0x0fff_fffc;
 pub const DMA_DRAM_MASK: u32 = 0x3fff_fffc;
 /// DMA length bits kept; the transfer is `len + 1` bytes rounded up to 4 (QEMU `DMA_LENGTH`).
 pub const DMA_LEN_MASK: u32 = 0x01ff_ffff;
+/// AST2500 DMA length bits kept, bits 24:2 (QEMU 7.2 `DMA_LENGTH`); the transfer is `len + 4`
+/// bytes (datasheet "0: 4 bytes", QEMU 9.1+ `dma_start_length = 4`).
+pub const AST2500_DMA_LEN_MASK: u32 = 0x01ff_fffc;
 /// FMC WDT2 control: enable, the only writable bit (QEMU `FMC_WDT2_CTRL_EN`).
 pub const WDT2_CTRL_EN: u32 = 1 << 0;
 
@@ -184,23 +230,73 @@ pub fn segment_to_reg(seg: Segment) -> u32 {
     (start >> 16) | end
 }
 
+/// Decodes an AST2500 segment register into the absolute bus range `[start, end)` it selects
+/// (8 MiB units: start in bits 23:16, exclusive end in bits 31:24; QEMU
+/// `aspeed_smc_reg_to_segment`, Linux `aspeed_spi_segment_start` / `_end`). `end <= start`
+/// means the CE decodes nothing.
+pub fn ast2500_reg_to_range(reg: u32) -> (u64, u64) {
+    let field = |shift: u32| u64::from((reg >> shift) & AST2500_SEGMENT_FIELD_MASK) << 23;
+    (
+        field(AST2500_SEGMENT_START_SHIFT),
+        field(AST2500_SEGMENT_END_SHIFT),
+    )
+}
+
+/// Encodes the absolute bus range `[start, end)` as an AST2500 segment register (inverse of
+/// [`ast2500_reg_to_range`] for 8 MiB aligned addresses below 2 GiB; QEMU
+/// `aspeed_smc_segment_to_reg`, u-boot `ast2500_spi_segment_reg` without its `start == end`
+/// case, Linux `aspeed_spi_segment_reg`).
+pub fn ast2500_range_to_reg(start: u64, end: u64) -> u32 {
+    let field = |addr: u64, shift: u32| ((addr >> 23) as u32 & AST2500_SEGMENT_FIELD_MASK) << shift;
+    field(start, AST2500_SEGMENT_START_SHIFT) | field(end, AST2500_SEGMENT_END_SHIFT)
+}
+
+/// The register semantics of one SoC generation of the controllers: what differs in behaviour
+/// rather than in a constant of [`SmcConfig`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SmcGeneration {
+    /// AST2600: segment registers hold offsets in the window in 1 MiB units (start in bits
+    /// 11:4, inclusive end in bits 27:20, zero = closed; [`reg_to_segment`]); the DMA length
+    /// register counts `len + 1` bytes rounded up to words; DMA control takes the SDK u-boot's
+    /// request / grant magic words and has the request / grant bits 31:30; register 0x7C holds
+    /// the DMA DRAM address high bits.
+    Ast2600,
+    /// AST2500: segment registers hold absolute bus addresses in 8 MiB units (start in bits
+    /// 23:16, exclusive end in bits 31:24; [`ast2500_reg_to_range`]), and a write that would
+    /// put a segment wholly outside the window is ignored (QEMU); the DMA length register
+    /// counts `len + 4` bytes (bits 24:2 kept); DMA control has no request / grant: the magic
+    /// words are plain control values; no register 0x7C.
+    Ast2500,
+}
+
 /// Which controller an [`AspeedSmc`] is, and how the SoC wires it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SmcConfig {
     /// Name shown in logs (`fmc`, `spi1`, `spi2`).
     pub name: String,
+    /// Register semantics of the SoC generation.
+    pub generation: SmcGeneration,
     /// Number of chip selects (at most [`MAX_CS`]).
     pub num_cs: usize,
+    /// Bus address of the flash window, as segment registers holding absolute addresses see
+    /// it ([`SmcGeneration::Ast2500`]; informative only on the AST2600, whose segment
+    /// registers hold offsets). The device itself is always accessed by window offset.
+    pub window_base: u64,
     /// Size of the flash window in bytes.
     pub window_size: u64,
-    /// Segment of each CE after reset.
+    /// Segment of each CE after reset, as an offset in the window.
     pub default_segments: [Segment; MAX_CS],
     /// CE type setting register after reset.
     pub conf_reset: u32,
-    /// DMA address/length writes and DMA starts need the grant bit (SPI1/SPI2).
+    /// The DMA engine (registers 0x80..0x90) exists (QEMU `ASPEED_SMC_FEATURE_DMA`).
+    pub has_dma: bool,
+    /// DMA address/length writes and DMA starts need the grant bit (AST2600 SPI1/SPI2).
     pub dma_needs_grant: bool,
-    /// The WDT2 alternate-boot register exists (FMC).
+    /// The WDT2 alternate-boot register exists (AST2600 FMC).
     pub has_wdt2_ctrl: bool,
+    /// Number of read timing compensation registers from 0x94 (QEMU `nregs_timings` is 1 on
+    /// the AST2500; this crate gives the AST2600 one per CE).
+    pub timing_regs: usize,
     /// Guest physical address that DMA DRAM offset 0 maps to (start of DRAM).
     pub dram_base: u64,
 }
@@ -211,7 +307,9 @@ impl SmcConfig {
     pub fn ast2600_fmc(dram_base: u64) -> Self {
         Self {
             name: "fmc".into(),
+            generation: SmcGeneration::Ast2600,
             num_cs: 3,
+            window_base: 0x2000_0000,
             window_size: 0x1000_0000,
             default_segments: [
                 Segment {
@@ -225,8 +323,10 @@ impl SmcConfig {
                 Segment::default(),
             ],
             conf_reset: CONF_FLASH_TYPE_SPI | CONF_FLASH_TYPE_SPI << 2 | CONF_FLASH_TYPE_SPI << 4,
+            has_dma: true,
             dma_needs_grant: false,
             has_wdt2_ctrl: true,
+            timing_regs: 3,
             dram_base,
         }
     }
@@ -235,7 +335,9 @@ impl SmcConfig {
     pub fn ast2600_spi1(dram_base: u64) -> Self {
         Self {
             name: "spi1".into(),
+            generation: SmcGeneration::Ast2600,
             num_cs: 2,
+            window_base: 0x3000_0000,
             window_size: 0x1000_0000,
             default_segments: [
                 Segment {
@@ -246,8 +348,10 @@ impl SmcConfig {
                 Segment::default(),
             ],
             conf_reset: 0,
+            has_dma: true,
             dma_needs_grant: true,
             has_wdt2_ctrl: false,
+            timing_regs: 2,
             dram_base,
         }
     }
@@ -257,7 +361,137 @@ impl SmcConfig {
         Self {
             name: "spi2".into(),
             num_cs: 3,
+            window_base: 0x5000_0000,
+            timing_regs: 3,
             ..Self::ast2600_spi1(dram_base)
+        }
+    }
+
+    /// The AST2500 FMC (QEMU `aspeed_2500_fmc_class_init`): 3 CEs, window
+    /// [`AST2500_FMC_WINDOW_BASE`] of 256 MiB, default segments CE0 128 MiB at the window start,
+    /// CE1 and CE2 32 MiB each after it (registers 0x50400000, 0x54500000, 0x58540000), CE0 and
+    /// CE1 types SPI, DMA with checksum and calibration (no grant), one timing register, no
+    /// WDT2 register. `dram_base` is where the SoC's DRAM starts (DMA DRAM addresses are
+    /// offsets from it).
+    pub fn ast2500_fmc(dram_base: u64) -> Self {
+        Self {
+            name: "fmc".into(),
+            generation: SmcGeneration::Ast2500,
+            num_cs: 3,
+            window_base: AST2500_FMC_WINDOW_BASE,
+            window_size: AST2500_FMC_WINDOW_SIZE,
+            default_segments: [
+                Segment {
+                    offset: 0,
+                    size: 128 << 20,
+                },
+                Segment {
+                    offset: 128 << 20,
+                    size: 32 << 20,
+                },
+                Segment {
+                    offset: 160 << 20,
+                    size: 32 << 20,
+                },
+            ],
+            conf_reset: CONF_FLASH_TYPE_SPI | CONF_FLASH_TYPE_SPI << 2,
+            has_dma: true,
+            dma_needs_grant: false,
+            has_wdt2_ctrl: false,
+            timing_regs: 1,
+            dram_base,
+        }
+    }
+
+    /// The AST2500 SPI1 controller (QEMU `aspeed_2500_spi1_class_init`): 2 CEs, window
+    /// [`AST2500_SPI1_WINDOW_BASE`] of 128 MiB, default segments CE0 32 MiB and CE1 the other
+    /// 96 MiB (registers 0x64600000, 0x70640000), CE types 0, no DMA, one timing register.
+    /// `dram_base` is kept for symmetry (there is no DMA).
+    pub fn ast2500_spi1(dram_base: u64) -> Self {
+        Self {
+            name: "spi1".into(),
+            generation: SmcGeneration::Ast2500,
+            num_cs: 2,
+            window_base: AST2500_SPI1_WINDOW_BASE,
+            window_size: AST2500_SPI_WINDOW_SIZE,
+            default_segments: [
+                Segment {
+                    offset: 0,
+                    size: 32 << 20,
+                },
+                Segment {
+                    offset: 32 << 20,
+                    size: 96 << 20,
+                },
+                Segment::default(),
+            ],
+            conf_reset: 0,
+            has_dma: false,
+            dma_needs_grant: false,
+            has_wdt2_ctrl: false,
+            timing_regs: 1,
+            dram_base,
+        }
+    }
+
+    /// The AST2500 SPI2 controller (QEMU `aspeed_2500_spi2_class_init`): as SPI1 with the
+    /// window at [`AST2500_SPI2_WINDOW_BASE`] (registers 0x74700000, 0x80740000).
+    pub fn ast2500_spi2(dram_base: u64) -> Self {
+        Self {
+            name: "spi2".into(),
+            window_base: AST2500_SPI2_WINDOW_BASE,
+            ..Self::ast2500_spi1(dram_base)
+        }
+    }
+
+    /// Decodes a segment register of this controller into a segment of its window (offset and
+    /// size; size 0 when the CE decodes nothing). On the AST2500 the absolute range is clipped
+    /// to the window.
+    pub fn reg_to_segment(&self, reg: u32) -> Segment {
+        match self.generation {
+            SmcGeneration::Ast2600 => reg_to_segment(reg),
+            SmcGeneration::Ast2500 => {
+                let (start, end) = ast2500_reg_to_range(reg);
+                let window_end = self.window_base.saturating_add(self.window_size);
+                let start = start.max(self.window_base);
+                let end = end.min(window_end);
+                if end <= start {
+                    return Segment::default();
+                }
+                Segment {
+                    offset: start - self.window_base,
+                    size: end - start,
+                }
+            }
+        }
+    }
+
+    /// Encodes a segment of the window as this controller's segment register (a closed
+    /// segment is 0).
+    pub fn segment_to_reg(&self, seg: Segment) -> u32 {
+        match self.generation {
+            SmcGeneration::Ast2600 => segment_to_reg(seg),
+            SmcGeneration::Ast2500 if seg.size == 0 => 0,
+            SmcGeneration::Ast2500 => {
+                let start = self.window_base.wrapping_add(seg.offset);
+                ast2500_range_to_reg(start, start.wrapping_add(seg.size))
+            }
+        }
+    }
+
+    /// The bits of a segment register that are stored.
+    fn segment_reg_mask(&self) -> u32 {
+        match self.generation {
+            SmcGeneration::Ast2600 => SEGMENT_REG_MASK,
+            SmcGeneration::Ast2500 => AST2500_SEGMENT_REG_MASK,
+        }
+    }
+
+    /// The bits of the DMA length register that are stored.
+    fn dma_len_mask(&self) -> u32 {
+        match self.generation {
+            SmcGeneration::Ast2600 => DMA_LEN_MASK,
+            SmcGeneration::Ast2500 => AST2500_DMA_LEN_MASK,
         }
     }
 }
@@ -265,6 +499,9 @@ impl SmcConfig {
 /// The controller's registers, plus which chip selects are asserted.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AspeedSmcState {
+    /// The generation whose encoding the registers follow (the controller variant);
+    /// [`AspeedSmc::from_state`] refuses registers of another generation than its config's.
+    pub generation: SmcGeneration,
     /// 0x00 CE type setting.
     pub conf: u32,
     /// 0x04 CE control (4-byte address bits).
@@ -309,9 +546,11 @@ impl AspeedSmcState {
         let mut segment = [0; MAX_CS];
         for cs in 0..num_cs {
             ce_control[cs] = CE_CTRL_STOP_ACTIVE;
-            segment[cs] = segment_to_reg(config.default_segments[cs]) & SEGMENT_REG_MASK;
+            segment[cs] =
+                config.segment_to_reg(config.default_segments[cs]) & config.segment_reg_mask();
         }
         Self {
+            generation: config.generation,
             conf: config.conf_reset,
             ce_ctrl: 0,
             intr_ctrl: 0,
@@ -350,9 +589,11 @@ enum GuestError {
     SegmentOverlap,
     SegmentUnaligned,
     SegmentInverted,
+    SegmentOutsideWindow,
+    StateGeneration,
 }
 
-/// An AST2600 FMC / SPI controller.
+/// An AST2600 or AST2500 FMC / SPI controller.
 pub struct AspeedSmc {
     config: SmcConfig,
     state: AspeedSmcState,
@@ -384,14 +625,28 @@ impl AspeedSmc {
         Self::from_state(config, irq, dram, state)
     }
 
-    /// A controller restored from `state` (attach the flashes again afterwards).
+    /// A controller restored from `state` (attach the flashes again afterwards). Registers
+    /// saved by a controller of another [`SmcGeneration`] than `config`'s would decode
+    /// differently: they are refused with a warning and the controller starts from reset.
     pub fn from_state(
         mut config: SmcConfig,
         irq: IrqLine,
         dram: Rc<dyn GuestMemory>,
-        state: AspeedSmcState,
+        mut state: AspeedSmcState,
     ) -> Self {
         config.num_cs = config.num_cs.min(MAX_CS);
+        config.timing_regs = config.timing_regs.min(MAX_CS);
+        let mut reported = 0;
+        if state.generation != config.generation {
+            log::warn!(
+                "{}: state of an {:?} controller refused by an {:?} one: reset",
+                config.name,
+                state.generation,
+                config.generation
+            );
+            reported |= 1 << GuestError::StateGeneration as u32;
+            state = AspeedSmcState::reset_value(&config);
+        }
         let unimp = UnimplementedLog::new(&config.name);
         let mut smc = Self {
             config,
@@ -401,7 +656,7 @@ impl AspeedSmc {
             irq_level: false,
             dram,
             unimp,
-            reported: 0,
+            reported,
             mapping: [(0, false); MAX_CS],
             mapping_generation: 0,
             mapping_changed: true,
@@ -451,7 +706,7 @@ impl AspeedSmc {
         if cs >= self.config.num_cs {
             return None;
         }
-        let seg = reg_to_segment(self.state.segment[cs]);
+        let seg = self.config.reg_to_segment(self.state.segment[cs]);
         (seg.size != 0).then_some(seg)
     }
 
@@ -540,10 +795,45 @@ impl AspeedSmc {
         self.check_mapping();
     }
 
-    fn write_segment(&mut self, cs: usize, mut value: u32) {
+    fn write_segment(&mut self, cs: usize, value: u32) {
         if value == self.state.segment[cs] {
             return;
         }
+        let value = match self.config.generation {
+            SmcGeneration::Ast2600 => self.fix_segment_ast2600(cs, value),
+            SmcGeneration::Ast2500 => match self.fix_segment_ast2500(cs, value) {
+                Some(value) => value,
+                None => return,
+            },
+        };
+        let seg = self.config.reg_to_segment(value);
+        if seg.offset.checked_rem(seg.size).is_some_and(|r| r != 0) {
+            self.report(
+                GuestError::SegmentUnaligned,
+                format_args!("CE{cs} segment {seg:?} is not aligned on its size"),
+            );
+        }
+        for other in 0..self.config.num_cs {
+            let o = self.config.reg_to_segment(self.state.segment[other]);
+            if other != cs
+                && seg.size != 0
+                && o.size != 0
+                && seg.offset < o.offset + o.size
+                && o.offset < seg.offset + seg.size
+            {
+                self.report(
+                    GuestError::SegmentOverlap,
+                    format_args!("CE{cs} segment {seg:?} overlaps CE{other} {o:?}"),
+                );
+            }
+        }
+        self.state.segment[cs] = value & self.config.segment_reg_mask();
+        self.check_mapping();
+    }
+
+    /// An AST2600 segment register value as the hardware takes it: CE0's start is read-only
+    /// (the end is kept relative to a zero start).
+    fn fix_segment_ast2600(&mut self, cs: usize, mut value: u32) -> u32 {
         let mut seg = reg_to_segment(value);
         if value != 0 && seg.size == 0 {
             self.report(
@@ -559,28 +849,42 @@ impl AspeedSmc {
             seg.offset = 0;
             value = segment_to_reg(seg);
         }
-        if seg.offset.checked_rem(seg.size).is_some_and(|r| r != 0) {
+        value
+    }
+
+    /// An AST2500 segment register value as QEMU takes it: CE0's start is read-only (forced
+    /// to the window base, the size kept), and a segment wholly outside the window is
+    /// refused (`None`: the register keeps its value). `start == end` is a closed segment.
+    fn fix_segment_ast2500(&mut self, cs: usize, mut value: u32) -> Option<u32> {
+        let (mut start, end) = ast2500_reg_to_range(value);
+        if end < start {
             self.report(
-                GuestError::SegmentUnaligned,
-                format_args!("CE{cs} segment {seg:?} is not aligned on its size"),
+                GuestError::SegmentInverted,
+                format_args!("CE{cs} segment {value:#010x} ends before it starts: closed"),
             );
         }
-        for other in 0..self.config.num_cs {
-            let o = reg_to_segment(self.state.segment[other]);
-            if other != cs
-                && seg.size != 0
-                && o.size != 0
-                && seg.offset < o.offset + o.size
-                && o.offset < seg.offset + seg.size
-            {
-                self.report(
-                    GuestError::SegmentOverlap,
-                    format_args!("CE{cs} segment {seg:?} overlaps CE{other} {o:?}"),
-                );
-            }
+        let size = end.saturating_sub(start);
+        let base = self.config.window_base;
+        if cs == 0 && start != base {
+            self.report(
+                GuestError::SegmentBadStart,
+                format_args!("CE0 segment start is read-only (tried {start:#x})"),
+            );
+            start = base;
+            value = ast2500_range_to_reg(start, start + size);
         }
-        self.state.segment[cs] = value & SEGMENT_REG_MASK;
-        self.check_mapping();
+        let window_end = base.saturating_add(self.config.window_size);
+        if size != 0 && (start + size <= base || start >= window_end) {
+            self.report(
+                GuestError::SegmentOutsideWindow,
+                format_args!(
+                    "CE{cs} segment [{start:#x}, {:#x}) is outside the window: ignored",
+                    start + size
+                ),
+            );
+            return None;
+        }
+        Some(value)
     }
 
     fn write_intr_ctrl(&mut self, value: u32) {
@@ -597,6 +901,12 @@ impl AspeedSmc {
     }
 
     fn write_dma_ctrl(&mut self, value: u32) {
+        if self.config.generation == SmcGeneration::Ast2500 {
+            // No request / grant handshake (QEMU `aspeed_smc_dma_ctrl`): every value is a
+            // command, the magic words included.
+            self.dma_command(value);
+            return;
+        }
         let value = value | (self.state.dma_ctrl & (DMA_CTRL_REQUEST | DMA_CTRL_GRANT));
         if value == DMA_GET_REQ_MAGIC {
             // The engine is free at once: request and grant.
@@ -646,9 +956,14 @@ impl AspeedSmc {
         self.update_irq();
     }
 
-    /// Bytes the programmed DMA moves: `len + 1`, rounded up to whole words.
+    /// Bytes the programmed DMA moves: AST2600 `len + 1` rounded up to whole words, AST2500
+    /// `len + 4` (a whole number of words).
     fn dma_bytes(&self) -> u64 {
-        ((self.state.dma_len & DMA_LEN_MASK) as u64 + 1 + 3) & !3
+        let len = u64::from(self.state.dma_len & self.config.dma_len_mask());
+        match self.config.generation {
+            SmcGeneration::Ast2600 => (len + 1 + 3) & !3,
+            SmcGeneration::Ast2500 => len + 4,
+        }
     }
 
     /// One little-endian word of the flash window, as the DMA engine reads it.
@@ -874,7 +1189,7 @@ impl AspeedSmc {
                         format_args!("CE{cs} write mode without a command"),
                     );
                 }
-                let width = if self.state.ce_ctrl & (1 << cs) != 0 {
+                let width = if self.state.ce_ctrl & (CE_CTRL_EXTENDED0 << cs) != 0 {
                     4
                 } else {
                     3
@@ -905,8 +1220,29 @@ impl AspeedSmc {
 
     /// The CE index a per-CE register at `reg` (relative to `base`) addresses, if it exists.
     fn ce_index(&self, reg: u64, base: u64) -> Option<usize> {
+        Self::reg_index(reg, base, self.config.num_cs)
+    }
+
+    /// The index of register `reg` in a bank of `count` registers from `base`, if it is one.
+    fn reg_index(reg: u64, base: u64, count: usize) -> Option<usize> {
         let idx = reg.checked_sub(base)? / 4;
-        (idx < self.config.num_cs as u64).then_some(idx as usize)
+        (idx < count as u64).then_some(idx as usize)
+    }
+
+    /// The read timing compensation register `reg` addresses, if it exists.
+    fn timing_index(&self, reg: u64) -> Option<usize> {
+        Self::reg_index(reg, REG_CE0_TIMING, self.config.timing_regs)
+    }
+
+    /// True when the DMA register `reg` (0x7C..0x90) exists on this controller.
+    fn has_dma_reg(&self, reg: u64) -> bool {
+        match reg {
+            REG_DMA_DRAM_HIGH => {
+                self.config.has_dma && self.config.generation == SmcGeneration::Ast2600
+            }
+            REG_DMA_CTRL..=REG_DMA_CHECKSUM => self.config.has_dma,
+            _ => true,
+        }
     }
 
     fn read_reg(&self, reg: u64) -> Option<u32> {
@@ -917,8 +1253,11 @@ impl AspeedSmc {
         if let Some(cs) = self.ce_index(reg, REG_CE0_SEGMENT) {
             return Some(s.segment[cs]);
         }
-        if let Some(cs) = self.ce_index(reg, REG_CE0_TIMING) {
-            return Some(s.timing[cs]);
+        if let Some(i) = self.timing_index(reg) {
+            return Some(s.timing[i]);
+        }
+        if !self.has_dma_reg(reg) {
+            return None;
         }
         Some(match reg {
             REG_CONF => s.conf,
@@ -948,9 +1287,12 @@ impl AspeedSmc {
             self.write_segment(cs, value);
             return true;
         }
-        if let Some(cs) = self.ce_index(reg, REG_CE0_TIMING) {
-            self.state.timing[cs] = value;
+        if let Some(i) = self.timing_index(reg) {
+            self.state.timing[i] = value;
             return true;
+        }
+        if !self.has_dma_reg(reg) {
+            return false;
         }
         let granted = self.dma_granted();
         match reg {
@@ -973,7 +1315,7 @@ impl AspeedSmc {
             }
             REG_DMA_FLASH_ADDR => self.state.dma_flash_addr = value & DMA_FLASH_MASK,
             REG_DMA_DRAM_ADDR => self.state.dma_dram_addr = value & DMA_DRAM_MASK,
-            REG_DMA_LEN => self.state.dma_len = value & DMA_LEN_MASK,
+            REG_DMA_LEN => self.state.dma_len = value & self.config.dma_len_mask(),
             _ => return false,
         }
         true
@@ -1464,5 +1806,609 @@ mod tests {
             smc.borrow().flash(0).map(|f| Rc::ptr_eq(f, &flash)),
             Some(true)
         );
+    }
+    // ---- AST2500 ----
+
+    const MIB: u64 = 1 << 20;
+
+    /// A 32 MiB MX25L25635E (the AST2500 EVB's boot flash) with a pattern in its first
+    /// 128 KiB and a marker word at every 8 MiB.
+    fn flash_2500() -> Rc<RefCell<SpiNor>> {
+        let mem = Rc::new(MemoryBlock::new(32 << 20, 0xff));
+        for i in 0..0x2_0000usize {
+            mem.write(i, &[(i as u8) ^ (i >> 8) as u8 ^ (i >> 16) as u8]);
+        }
+        for n in 1..4usize {
+            mem.write(n * (8 << 20), &[0xa0 + n as u8, 0x55, 0xaa, n as u8]);
+        }
+        Rc::new(RefCell::new(SpiNor::new(mem, FlashModel::MX25L25635E)))
+    }
+
+    fn rig_2500(config: SmcConfig) -> Rig {
+        let rec = LevelRecorder::new();
+        let mem = Rc::new(VecMemory::new(DRAM, 0x10000));
+        let mut smc = AspeedSmc::new(config, rec.line(19), mem.clone());
+        let flash = flash_2500();
+        smc.attach_flash(0, flash.clone()).unwrap();
+        Rig {
+            smc,
+            rec,
+            mem,
+            flash,
+        }
+    }
+
+    fn seg_regs(smc: &mut AspeedSmc) -> Vec<u32> {
+        (0..smc.config().num_cs as u64)
+            .map(|cs| smc.read(REG_CE0_SEGMENT + 4 * cs, 4) as u32)
+            .collect()
+    }
+
+    /// The sum of the little-endian words of the flash bytes `[offset, offset + len)`.
+    fn flash_sum(flash: &Rc<RefCell<SpiNor>>, offset: u64, len: usize) -> u32 {
+        let mut bytes = vec![0u8; len];
+        flash.borrow().read(offset, &mut bytes);
+        bytes
+            .chunks(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .fold(0u32, |a, w| a.wrapping_add(w))
+    }
+
+    #[test]
+    fn ast2500_reset_values_follow_qemu() {
+        let mut r = rig_2500(SmcConfig::ast2500_fmc(DRAM));
+        assert_eq!(r.smc.config().generation, SmcGeneration::Ast2500);
+        assert_eq!(r.smc.state().generation, SmcGeneration::Ast2500);
+        // CE0 and CE1 types SPI, CE2 0; no write enables.
+        assert_eq!(r.smc.read(REG_CONF, 4), 0x0a);
+        for cs in 0..3 {
+            assert_eq!(
+                r.smc.read(REG_CE0_CTRL + 4 * cs, 4),
+                CE_CTRL_STOP_ACTIVE as u64
+            );
+        }
+        assert_eq!(
+            seg_regs(&mut r.smc),
+            [0x5040_0000, 0x5450_0000, 0x5854_0000]
+        );
+        let segs: Vec<_> = (0..3).map(|cs| r.smc.segment(cs).unwrap()).collect();
+        assert_eq!(
+            segs,
+            [
+                Segment {
+                    offset: 0,
+                    size: 128 * MIB
+                },
+                Segment {
+                    offset: 128 * MIB,
+                    size: 32 * MIB
+                },
+                Segment {
+                    offset: 160 * MIB,
+                    size: 32 * MIB
+                },
+            ]
+        );
+        assert!(r.smc.window_is_direct(0));
+        // One timing register; no 0x98, no WDT2 register, no DMA DRAM high register.
+        r.smc.write(REG_CE0_TIMING, 4, 0x1234);
+        assert_eq!(r.smc.read(REG_CE0_TIMING, 4), 0x1234);
+        for reg in [REG_CE0_TIMING + 4, REG_WDT2_CTRL, REG_DMA_DRAM_HIGH] {
+            r.smc.write(reg, 4, 0xffff_ffff);
+            assert_eq!(r.smc.read(reg, 4), 0, "register {reg:#x}");
+        }
+        // Reading flash through the boot segment.
+        let mut b = [0u8; 4];
+        r.flash.borrow().read(0x123, &mut b);
+        assert_eq!(r.smc.window_read(0x123, 4), u32::from_le_bytes(b) as u64);
+
+        // SPI1 / SPI2: two CEs, 128 MiB windows, CE types 0.
+        let mem: Rc<dyn GuestMemory> = r.mem.clone();
+        for (config, regs, base) in [
+            (
+                SmcConfig::ast2500_spi1(DRAM),
+                [0x6460_0000, 0x7064_0000],
+                AST2500_SPI1_WINDOW_BASE,
+            ),
+            (
+                SmcConfig::ast2500_spi2(DRAM),
+                [0x7470_0000, 0x8074_0000],
+                AST2500_SPI2_WINDOW_BASE,
+            ),
+        ] {
+            assert_eq!(config.window_base, base);
+            assert_eq!(config.window_size, 128 * MIB);
+            let mut spi = AspeedSmc::new(config, IrqLine::disconnected(), mem.clone());
+            assert_eq!(spi.read(REG_CONF, 4), 0);
+            assert_eq!(seg_regs(&mut spi), regs);
+            assert_eq!(spi.state().segment[2], 0);
+            assert_eq!(
+                spi.segment(1),
+                Some(Segment {
+                    offset: 32 * MIB,
+                    size: 96 * MIB
+                })
+            );
+            assert_eq!(spi.segment(2), None);
+            assert!(spi.attach_flash(2, flash_2500()).is_err());
+        }
+    }
+
+    #[test]
+    fn ast2500_segment_encoding() {
+        // QEMU's defaults and u-boot's / Linux's encodings of absolute ranges.
+        assert_eq!(ast2500_range_to_reg(0x2000_0000, 0x2800_0000), 0x5040_0000);
+        assert_eq!(ast2500_range_to_reg(0x2000_0000, 0x2200_0000), 0x4440_0000);
+        assert_eq!(ast2500_range_to_reg(0x3000_0000, 0x3780_0000), 0x6f60_0000);
+        assert_eq!(
+            ast2500_reg_to_range(0x5854_0000),
+            (0x2a00_0000, 0x2c00_0000)
+        );
+        assert_eq!(
+            ast2500_reg_to_range(0x8074_0000),
+            (0x3a00_0000, 0x4000_0000)
+        );
+        assert_eq!(ast2500_reg_to_range(0), (0, 0));
+        for (start, end) in [
+            (0x2000_0000u64, 0x3000_0000u64),
+            (0x2a00_0000, 0x2a80_0000),
+            (0x3800_0000, 0x4000_0000),
+        ] {
+            assert_eq!(
+                ast2500_reg_to_range(ast2500_range_to_reg(start, end)),
+                (start, end)
+            );
+        }
+        let fmc = SmcConfig::ast2500_fmc(DRAM);
+        let seg = Segment {
+            offset: 32 * MIB,
+            size: 8 * MIB,
+        };
+        assert_eq!(fmc.segment_to_reg(seg), 0x4544_0000);
+        assert_eq!(fmc.reg_to_segment(0x4544_0000), seg);
+        assert_eq!(fmc.segment_to_reg(Segment::default()), 0);
+        assert_eq!(fmc.reg_to_segment(0), Segment::default());
+        // start == end decodes nothing.
+        assert_eq!(fmc.reg_to_segment(0x4040_0000).size, 0);
+        // A range running past the window is clipped to it.
+        let spi2 = SmcConfig::ast2500_spi2(DRAM);
+        assert_eq!(
+            spi2.reg_to_segment(ast2500_range_to_reg(0x3c00_0000, 0x4400_0000)),
+            Segment {
+                offset: 64 * MIB,
+                size: 64 * MIB
+            }
+        );
+        // The AST2600 encoding is untouched.
+        let fmc6 = SmcConfig::ast2600_fmc(DRAM);
+        assert_eq!(fmc6.generation, SmcGeneration::Ast2600);
+        assert_eq!(fmc6.segment_to_reg(seg), segment_to_reg(seg));
+        assert_eq!(
+            fmc6.reg_to_segment(0x05f0_0400),
+            reg_to_segment(0x05f0_0400)
+        );
+    }
+
+    /// Linux 6.1 `aspeed_spi_chip_adjust_window` for a 32 MiB chip on FMC CE0: read the
+    /// windows back from the segment registers, write CE0's, check the read back, then move
+    /// CE1's start to CE0's end keeping its end; the flashes are then read at the new places.
+    #[test]
+    fn linux_ast2500_fmc_window_programming() {
+        let mut r = rig_2500(SmcConfig::ast2500_fmc(DRAM));
+        let ce1 = flash_2500();
+        r.smc.attach_flash(1, ce1.clone()).unwrap();
+        let base = AST2500_FMC_WINDOW_BASE;
+        // aspeed_spi_get_windows: (offset, size) of each CE from its register.
+        let windows = |smc: &mut AspeedSmc| -> Vec<(u64, u64)> {
+            seg_regs(smc)
+                .into_iter()
+                .map(|reg| {
+                    let (start, end) = ast2500_reg_to_range(reg);
+                    (start - base, end - start)
+                })
+                .collect()
+        };
+        assert_eq!(
+            windows(&mut r.smc),
+            [(0, 128 * MIB), (128 * MIB, 32 * MIB), (160 * MIB, 32 * MIB)]
+        );
+        // Linux sets the CE type and write enable of each chip it sets up.
+        let conf = r.smc.read(REG_CONF, 4) as u32;
+        let conf = (conf & !(CONF_FLASH_TYPE_MASK << 2)) | CONF_FLASH_TYPE_SPI << 2;
+        let conf = conf | 0x3 << CONF_ENABLE_W0_SHIFT;
+        r.smc.write(REG_CONF, 4, conf as u64);
+        assert_eq!(r.smc.read(REG_CONF, 4), 0x0003_000a);
+        // Before the change CE1's chip is at 128 MiB in the window.
+        r.smc.write(REG_CE0_CTRL + 4, 4, MODE_READ as u64);
+        assert_eq!(r.smc.window_read(128 * MIB + 8 * MIB, 1), 0xa1);
+
+        r.smc.take_mapping_changed();
+        let size = 32 * MIB;
+        let ce0 = ast2500_range_to_reg(base, base + size);
+        r.smc.write(REG_CE0_SEGMENT, 4, ce0 as u64);
+        assert_eq!(r.smc.read(REG_CE0_SEGMENT, 4) as u32, ce0, "read back");
+        let (next_off, next_size) = windows(&mut r.smc)[1];
+        let end = next_off + next_size;
+        let ce1_reg = ast2500_range_to_reg(base + size, base + end);
+        assert_eq!(ce1_reg, 0x5444_0000);
+        r.smc.write(REG_CE0_SEGMENT + 4, 4, ce1_reg as u64);
+        assert_eq!(r.smc.read(REG_CE0_SEGMENT + 4, 4) as u32, ce1_reg);
+        assert!(r.smc.take_mapping_changed());
+        assert_eq!(
+            r.smc.segment(1),
+            Some(Segment {
+                offset: 32 * MIB,
+                size: 128 * MIB
+            })
+        );
+        // CE0's window ends at 32 MiB now; CE1's chip starts there.
+        assert_eq!(r.smc.window_read(32 * MIB + 8 * MIB, 1), 0xa1);
+        assert_eq!(r.smc.window_read(32 * MIB + 0x1234, 1), {
+            let mut b = [0u8];
+            ce1.borrow().read(0x1234, &mut b);
+            b[0] as u64
+        });
+        // The old place of CE1 (128 MiB) is inside CE1's window still, 96 MiB in: it wraps
+        // onto the 32 MiB chip.
+        assert_eq!(r.smc.window_read(128 * MIB + 8 * MIB, 1), 0xa1);
+        // CE0 in read mode: direct; its chip's 8 MiB marker through the window.
+        r.smc.write(
+            REG_CE0_CTRL,
+            4,
+            (MODE_READ | 0x0b << CE_CTRL_CMD_SHIFT | 1 << CE_CTRL_DUMMY_LOW_SHIFT) as u64,
+        );
+        assert!(r.smc.window_is_direct(0));
+        assert_eq!(
+            r.smc.window_read(8 * MIB, 4),
+            u64::from(u32::from_le_bytes([0xa1, 0x55, 0xaa, 0x01]))
+        );
+
+        // A JEDEC id read on CE1 in user mode at its new window start (Linux read_reg).
+        r.smc.write(
+            REG_CE0_CTRL + 4,
+            4,
+            (MODE_USER | CE_CTRL_STOP_ACTIVE) as u64,
+        );
+        r.smc.write(REG_CE0_CTRL + 4, 4, MODE_USER as u64);
+        r.smc.window_write(32 * MIB, 1, 0x9f);
+        let id = r.smc.window_read(32 * MIB, 4) as u32;
+        assert_eq!(id.to_le_bytes()[..3], [0xc2, 0x20, 0x19]);
+        r.smc.write(
+            REG_CE0_CTRL + 4,
+            4,
+            (MODE_USER | CE_CTRL_STOP_ACTIVE) as u64,
+        );
+        assert!(!ce1.borrow().is_selected());
+    }
+
+    /// Linux 6.1's AST2500 SPI quirk: a 128 MiB chip on CE0 gets a 120 MiB window, CE1 the
+    /// last 8 MiB.
+    #[test]
+    fn linux_ast2500_spi_ce0_window_quirk() {
+        let mut r = rig_2500(SmcConfig::ast2500_spi1(DRAM));
+        let base = AST2500_SPI1_WINDOW_BASE;
+        let ce0 = ast2500_range_to_reg(base, base + 120 * MIB);
+        assert_eq!(ce0, 0x6f60_0000);
+        r.smc.write(REG_CE0_SEGMENT, 4, ce0 as u64);
+        assert_eq!(r.smc.read(REG_CE0_SEGMENT, 4) as u32, ce0);
+        // CE1 kept its end (0x38000000): 8 MiB after CE0.
+        let ce1 = ast2500_range_to_reg(base + 120 * MIB, base + 128 * MIB);
+        assert_eq!(ce1, 0x706f_0000);
+        r.smc.write(REG_CE0_SEGMENT + 4, 4, ce1 as u64);
+        assert_eq!(r.smc.read(REG_CE0_SEGMENT + 4, 4) as u32, ce1);
+        assert_eq!(
+            r.smc.segment(0),
+            Some(Segment {
+                offset: 0,
+                size: 120 * MIB
+            })
+        );
+        assert_eq!(
+            r.smc.segment(1),
+            Some(Segment {
+                offset: 120 * MIB,
+                size: 8 * MIB
+            })
+        );
+        // Reads past 120 MiB are CE1's (no chip there): zero.
+        assert_eq!(r.smc.window_read(120 * MIB, 4), 0);
+        assert_eq!(r.smc.window_read(8 * MIB, 1), 0xa1);
+    }
+
+    /// u-boot 2023.01 `aspeed_spi_ctrl_init` / `aspeed_spi_dirmap_create` on the AST2500 FMC
+    /// (`num-cs = <3>`, one 32 MiB chip on CE0): write enables for every CE, decoded sizes read
+    /// back from the segment registers (at least 8 MiB), contiguous windows rewritten, then
+    /// CE0 resized to the chip and read through its window in command read mode.
+    #[test]
+    fn uboot_ast2500_ctrl_init_and_dirmap() {
+        let mut r = rig_2500(SmcConfig::ast2500_fmc(DRAM));
+        let base = AST2500_FMC_WINDOW_BASE;
+        let min = AST2500_SEGMENT_UNIT;
+        // The driver's segment start / end: register fields as offsets from the AHB base.
+        let size_of = |reg: u32| {
+            let start = u64::from((reg >> 16) & 0xff) << 23;
+            let end = u64::from((reg >> 24) & 0xff) << 23;
+            let start = if start == 0 { base } else { base + start };
+            let end = if end == 0 { base } else { base + end };
+            end.saturating_sub(start).max(min)
+        };
+        let program = |smc: &mut AspeedSmc, sizes: &[u64]| {
+            let mut start = base;
+            for (cs, &size) in sizes.iter().enumerate() {
+                let reg = if size == 0 {
+                    0
+                } else {
+                    ast2500_range_to_reg(start, start + size)
+                };
+                smc.write(REG_CE0_SEGMENT + 4 * cs as u64, 4, reg as u64);
+                start += size;
+            }
+        };
+        let max_cs = r.smc.config().num_cs;
+        let conf = r.smc.read(REG_CONF, 4);
+        r.smc.write(
+            REG_CONF,
+            4,
+            conf | ((1 << max_cs) - 1) << CONF_ENABLE_W0_SHIFT,
+        );
+        assert_eq!(r.smc.read(REG_CONF, 4), 0x0007_000a);
+        let mut sizes: Vec<u64> = seg_regs(&mut r.smc).into_iter().map(size_of).collect();
+        assert_eq!(sizes, [128 * MIB, 32 * MIB, 32 * MIB]);
+        // Unused CEs (here CE1, CE2) get the minimum.
+        for size in sizes.iter_mut().skip(1) {
+            *size = min;
+        }
+        program(&mut r.smc, &sizes);
+        assert_eq!(
+            seg_regs(&mut r.smc),
+            [0x5040_0000, 0x5150_0000, 0x5251_0000]
+        );
+
+        // JEDEC id in user mode (ce_ctrl_user = user | stop active, then active).
+        let user = 0x0000_0600 | MODE_USER;
+        r.smc
+            .write(REG_CE0_CTRL, 4, (user | CE_CTRL_STOP_ACTIVE) as u64);
+        r.smc.write(REG_CE0_CTRL, 4, user as u64);
+        r.smc.window_write(0, 1, 0x9f);
+        let id = r.smc.window_read(0, 4) as u32;
+        assert_eq!(id.to_le_bytes()[..3], [0xc2, 0x20, 0x19]);
+        r.smc
+            .write(REG_CE0_CTRL, 4, (user | CE_CTRL_STOP_ACTIVE) as u64);
+        // EN4B through user mode, and the controller's 4-byte bit for CE0.
+        r.smc.write(REG_CE0_CTRL, 4, user as u64);
+        r.smc.window_write(0, 1, u64::from(spi_nor::OP_EN4B));
+        r.smc
+            .write(REG_CE0_CTRL, 4, (user | CE_CTRL_STOP_ACTIVE) as u64);
+        let ctrl = r.smc.read(REG_CE_CTRL, 4);
+        r.smc
+            .write(REG_CE_CTRL, 4, ctrl | u64::from(CE_CTRL_EXTENDED0));
+        assert!(r.flash.borrow().four_byte_mode());
+
+        // dirmap_create: CE0 decodes the chip, the others keep their sizes.
+        sizes[0] = 32 * MIB;
+        r.smc.take_mapping_changed();
+        program(&mut r.smc, &sizes);
+        assert!(r.smc.take_mapping_changed());
+        assert_eq!(
+            seg_regs(&mut r.smc),
+            [0x4440_0000, 0x4544_0000, 0x4645_0000]
+        );
+        assert_eq!(
+            r.smc.segment(2),
+            Some(Segment {
+                offset: 40 * MIB,
+                size: 8 * MIB
+            })
+        );
+        // Command read mode with the u-boot HCLK/4 clock bit and fast read.
+        let read = AST2500_CE_CTRL_CLK_DIV4
+            | 0x0b << CE_CTRL_CMD_SHIFT
+            | 1 << CE_CTRL_DUMMY_LOW_SHIFT
+            | MODE_READ;
+        r.smc.write(REG_CE0_CTRL, 4, read as u64);
+        assert!(r.smc.window_is_direct(0));
+        let mut want = [0u8; 8];
+        r.flash.borrow().read(0x10000, &mut want);
+        let got: Vec<u8> = (0..2)
+            .flat_map(|i| (r.smc.window_read(0x10000 + 4 * i, 4) as u32).to_le_bytes())
+            .collect();
+        assert_eq!(got, want);
+        assert_eq!(r.smc.window_read(24 * MIB, 1), 0xa3);
+        // Past CE0's 32 MiB is CE1 (no chip).
+        assert_eq!(r.smc.window_read(32 * MIB, 4), 0);
+    }
+
+    #[test]
+    fn ast2500_segment_writes_are_checked_as_qemu() {
+        let mut r = rig_2500(SmcConfig::ast2500_fmc(DRAM));
+        // CE0's start is read-only: forced to the window base, the size kept.
+        r.smc.write(REG_CE0_SEGMENT, 4, 0x4800_0000); // [0, 0x24000000): 576 MiB
+        assert_eq!(r.smc.read(REG_CE0_SEGMENT, 4), 0x8840_0000);
+        assert_eq!(r.smc.segment(0).unwrap().offset, 0);
+        assert_eq!(r.smc.segment(0).unwrap().size, 256 * MIB, "clipped");
+        // A segment wholly outside the window is refused.
+        r.smc.write(REG_CE0_SEGMENT + 4, 4, 0x0800_0000); // [0, 0x04000000)
+        assert_eq!(r.smc.read(REG_CE0_SEGMENT + 4, 4), 0x5450_0000);
+        r.smc.write(REG_CE0_SEGMENT + 4, 4, 0x6860_0000); // [0x30000000, 0x34000000)
+        assert_eq!(r.smc.read(REG_CE0_SEGMENT + 4, 4), 0x5450_0000);
+        // Low bits are not stored; start == end and zero close the segment.
+        r.smc.write(REG_CE0_SEGMENT + 4, 4, 0x5450_ffff);
+        assert_eq!(r.smc.read(REG_CE0_SEGMENT + 4, 4), 0x5450_0000);
+        r.smc.write(REG_CE0_SEGMENT + 8, 4, 0x5454_0000);
+        assert_eq!(r.smc.read(REG_CE0_SEGMENT + 8, 4), 0x5454_0000);
+        assert_eq!(r.smc.segment(2), None);
+        r.smc.write(REG_CE0_SEGMENT + 4, 4, 0);
+        assert_eq!(r.smc.read(REG_CE0_SEGMENT + 4, 4), 0);
+        assert_eq!(r.smc.segment(1), None);
+        // An inverted one is stored and closed.
+        r.smc.write(REG_CE0_SEGMENT + 4, 4, 0x5058_0000);
+        assert_eq!(r.smc.read(REG_CE0_SEGMENT + 4, 4), 0x5058_0000);
+        assert_eq!(r.smc.segment(1), None);
+        // Closing CE0 (start == end at the base) ends direct reads.
+        r.smc.write(REG_CE0_SEGMENT, 4, 0);
+        assert_eq!(r.smc.read(REG_CE0_SEGMENT, 4), 0x4040_0000);
+        assert!(!r.smc.window_is_direct(0));
+        assert_eq!(r.smc.window_read(0, 4), 0);
+    }
+
+    /// The SDK / pre-2022 mainline u-boot AST2500 read timing calibration
+    /// (`aspeed_spi_fmc_checksum`): no DMA grant, flash address CE0 + 64 KiB (absolute), 0x400
+    /// length, checksum + calibration mode with HCLK mask and delay in bits 11:4, poll the DMA
+    /// status, clear the interrupt register, read the checksum, stop.
+    #[test]
+    fn ast2500_dma_checksum_as_uboot_calibration_uses_it() {
+        let mut r = rig_2500(SmcConfig::ast2500_fmc(DRAM));
+        let checksum = |r: &mut Rig, div: u32, delay: u32| {
+            r.smc
+                .write(REG_DMA_FLASH_ADDR, 4, AST2500_FMC_WINDOW_BASE + 0x10000);
+            r.smc.write(REG_DMA_LEN, 4, 0x400);
+            let ctrl = DMA_CTRL_ENABLE
+                | DMA_CTRL_CKSUM
+                | DMA_CTRL_CALIB
+                | (delay & 0xf) << DMA_CTRL_DELAY_SHIFT
+                | (div & 0xf) << DMA_CTRL_FREQ_SHIFT;
+            r.smc.write(REG_DMA_CTRL, 4, ctrl as u64);
+            let mut polls = 0;
+            while r.smc.read(REG_INTR_CTRL, 4) as u32 & INTR_DMA_STATUS == 0 {
+                polls += 1;
+                assert!(polls < 10, "DMA never completes");
+            }
+            r.smc.write(REG_INTR_CTRL, 4, 0);
+            let sum = r.smc.read(REG_DMA_CHECKSUM, 4) as u32;
+            r.smc.write(REG_DMA_CTRL, 4, 0);
+            assert_eq!(
+                r.smc.read(REG_DMA_CHECKSUM, 4),
+                0,
+                "stop clears the checksum"
+            );
+            sum
+        };
+        // The driver reads the timing register first and calibrates only when it is 0.
+        assert_eq!(r.smc.read(REG_CE0_TIMING, 4), 0);
+        let gold = checksum(&mut r, 0, 0);
+        // LEN + 4 bytes from flash offset 0x10000 (the window address masked).
+        assert_eq!(gold, flash_sum(&r.flash, 0x10000, 0x404));
+        assert_ne!(gold, flash_sum(&r.flash, 0x10000, 0x400));
+        // HCLK/5 .. HCLK/1, HCLK cycles 0..=5 with and without the 4 ns DI delay.
+        let masks = [13u32, 6, 14, 7, 15];
+        let mut timing = 0u32;
+        for (i, &mask) in masks.iter().enumerate() {
+            let hdiv = 5 - i as u32;
+            for hcycle in 0..=5 {
+                if checksum(&mut r, mask, 0x8 | hcycle) != gold {
+                    continue;
+                }
+                // QEMU programs the delay of the HCLK divisor under test.
+                assert_eq!(
+                    (r.smc.read(REG_CE0_TIMING, 4) as u32 >> ((hdiv - 1) * 4)) & 0xf,
+                    0x8 | hcycle
+                );
+                if checksum(&mut r, mask, hcycle) == gold {
+                    timing = (timing & !(0xf << ((hdiv - 1) * 4))) | hcycle << ((hdiv - 1) * 4);
+                    break;
+                }
+            }
+        }
+        r.smc.write(REG_CE0_TIMING, 4, timing as u64);
+        assert_eq!(
+            r.smc.read(REG_CE0_TIMING, 4),
+            0,
+            "every setting passes at once"
+        );
+        assert!(!r.rec.level(19), "the DMA interrupt was never enabled");
+    }
+
+    #[test]
+    fn ast2500_dma_copy_moves_len_plus_4_and_raises_the_irq() {
+        let mut r = rig_2500(SmcConfig::ast2500_fmc(DRAM));
+        // The request / grant magic words are plain control values here (no grant bit).
+        r.smc.write(REG_DMA_CTRL, 4, DMA_GET_REQ_MAGIC as u64);
+        assert_eq!(r.smc.read(REG_DMA_CTRL, 4) as u32 & DMA_CTRL_GRANT, 0);
+        r.smc.write(REG_DMA_CTRL, 4, 0);
+        r.smc.write(REG_INTR_CTRL, 4, INTR_DMA_EN as u64);
+        r.smc.write(REG_DMA_FLASH_ADDR, 4, 0x2000_0100);
+        r.smc.write(REG_DMA_DRAM_ADDR, 4, 0x8000_0040);
+        r.smc.write(REG_DMA_LEN, 4, 0x0f);
+        assert_eq!(r.smc.read(REG_DMA_LEN, 4), 0x0c, "bits 1:0 are not stored");
+        r.smc.write(REG_DMA_CTRL, 4, DMA_CTRL_ENABLE as u64);
+        let mut got = [0u8; 20];
+        r.mem.read(DRAM + 0x40, &mut got).unwrap();
+        let mut want = [0u8; 16];
+        r.flash.borrow().read(0x100, &mut want);
+        assert_eq!(&got[..16], &want);
+        assert_eq!(&got[16..], &[0; 4]);
+        let s = r.smc.state();
+        assert_eq!(
+            (s.dma_len, s.dma_flash_addr, s.dma_dram_addr),
+            (0, 0x110, 0x50)
+        );
+        assert!(r.rec.level(19));
+        r.smc.write(REG_DMA_CTRL, 4, 0);
+        assert!(!r.rec.level(19));
+        // Zero length moves one word.
+        r.smc.write(REG_DMA_DRAM_ADDR, 4, 0x100);
+        r.smc.write(REG_DMA_LEN, 4, 0);
+        r.smc.write(REG_DMA_CTRL, 4, DMA_CTRL_ENABLE as u64);
+        assert_eq!(r.smc.state().dma_dram_addr, 0x104);
+    }
+
+    #[test]
+    fn ast2500_spi_controllers_have_no_dma() {
+        let mut r = rig_2500(SmcConfig::ast2500_spi1(DRAM));
+        assert!(!r.smc.config().has_dma);
+        r.smc.write(REG_INTR_CTRL, 4, INTR_DMA_EN as u64);
+        for reg in [REG_DMA_FLASH_ADDR, REG_DMA_DRAM_ADDR, REG_DMA_LEN] {
+            r.smc.write(reg, 4, 0x10);
+            assert_eq!(r.smc.read(reg, 4), 0);
+        }
+        r.smc.write(REG_DMA_CTRL, 4, DMA_CTRL_ENABLE as u64);
+        assert_eq!(r.smc.read(REG_DMA_CTRL, 4), 0);
+        assert_eq!(r.smc.read(REG_INTR_CTRL, 4), INTR_DMA_EN as u64);
+        assert!(!r.smc.irq_level());
+        let mut b = [0xaau8; 4];
+        r.mem.read(DRAM, &mut b).unwrap();
+        assert_eq!(b, [0; 4], "nothing was copied");
+    }
+
+    #[test]
+    fn ast2500_state_round_trip_keeps_the_generation() {
+        let mut r = rig_2500(SmcConfig::ast2500_fmc(DRAM));
+        r.smc.write(REG_CE0_SEGMENT, 4, 0x4440_0000);
+        r.smc.write(REG_CE0_TIMING, 4, 0x44);
+        let saved = r.smc.state();
+        assert_eq!(saved.generation, SmcGeneration::Ast2500);
+        let restored = AspeedSmc::from_state(
+            SmcConfig::ast2500_fmc(DRAM),
+            IrqLine::disconnected(),
+            r.mem.clone(),
+            saved.clone(),
+        );
+        assert_eq!(restored.state(), saved);
+        assert_eq!(
+            restored.segment(0),
+            Some(Segment {
+                offset: 0,
+                size: 32 * MIB
+            })
+        );
+        // AST2500 registers handed to an AST2600 controller are refused: it starts from reset.
+        let other = AspeedSmc::from_state(
+            SmcConfig::ast2600_fmc(DRAM),
+            IrqLine::disconnected(),
+            r.mem.clone(),
+            saved,
+        );
+        assert_eq!(
+            other.state(),
+            AspeedSmcState::reset_value(&SmcConfig::ast2600_fmc(DRAM))
+        );
+        assert_eq!(other.state().generation, SmcGeneration::Ast2600);
+        // Reset restores QEMU's defaults.
+        r.smc.reset();
+        assert_eq!(
+            seg_regs(&mut r.smc),
+            [0x5040_0000, 0x5450_0000, 0x5854_0000]
+        );
+        assert_eq!(r.smc.read(REG_CE0_TIMING, 4), 0);
     }
 }

@@ -2,7 +2,8 @@
 //! width at any offset to the register block AND to the flash window (`window_read` /
 //! `window_write`), with a [`SpiNor`] on CE0 (and one on CE1 of the FMC), user-mode commands
 //! shifted through the window, DMA (copy both ways, checksum, calibration) with arbitrary
-//! addresses and lengths into a small DRAM, grant magic, and resets, for the FMC and SPI1/2.
+//! addresses and lengths into a small DRAM, grant magic, and resets, for the FMC and SPI1/2 of
+//! the AST2600 and of the AST2500 (absolute 8 MiB segment registers, no SPI DMA).
 //!
 //! Checked after every operation: nothing panics, a read of N bytes fits in N bytes (window
 //! reads too), each operation returns within [`OP_BUDGET`] (a hang fails the case through
@@ -101,6 +102,16 @@ fn op() -> impl Strategy<Value = Op> {
         0x0ff0_0800,
         0x05f0_0400,
         0x0010_0010,
+        // AST2500 segments: defaults, Linux's and u-boot's windows, start == end, inverted.
+        0x5040_0000,
+        0x5854_0000,
+        0x4440_0000,
+        0x5444_0000,
+        0x6f60_0000,
+        0x706f_0000,
+        0x8074_0000,
+        0x4040_0000,
+        0x5058_0000,
         3,
         0x0f,
     ];
@@ -185,20 +196,23 @@ proptest! {
 
     #[test]
     fn smc_survives_arbitrary_registers_window_and_dma(
-        controller in 0usize..3,
+        controller in 0usize..6,
         ops in prop::collection::vec(op(), OPS),
     ) {
         let config = match controller {
             0 => SmcConfig::ast2600_fmc(DRAM),
             1 => SmcConfig::ast2600_spi1(DRAM),
-            _ => SmcConfig::ast2600_spi2(DRAM),
+            2 => SmcConfig::ast2600_spi2(DRAM),
+            3 => SmcConfig::ast2500_fmc(DRAM),
+            4 => SmcConfig::ast2500_spi1(DRAM),
+            _ => SmcConfig::ast2500_spi2(DRAM),
         };
         let rec = LevelRecorder::new();
         let dram = Rc::new(VecMemory::new(DRAM, DRAM_LEN));
         let mut smc = AspeedSmc::new(config, rec.line(0), dram);
         let chips = [flash(), flash()];
         smc.attach_flash(0, chips[0].clone()).expect("CE0 exists");
-        if controller != 1 {
+        if controller != 1 && controller != 4 {
             smc.attach_flash(1, chips[1].clone()).expect("CE1 exists");
         }
         // Chip selects past the last are refused, not a panic.
