@@ -1,22 +1,54 @@
-//! The AST2600 timer block: eight 32-bit down-counting channels derived from the Faraday
-//! FTTMR010, as Linux `drivers/clocksource/timer-fttmr010.c` (aspeed/ast2600 variants) and
-//! QEMU `hw/timer/aspeed_timer.c` (`aspeed.timer-ast2600`) see it.
+//! The Aspeed timer block of the AST2600 and the AST2500: eight 32-bit down-counting channels
+//! derived from the Faraday FTTMR010, as Linux `drivers/clocksource/timer-fttmr010.c` (the
+//! `aspeed,ast2400-timer`/`aspeed,ast2500-timer` and `aspeed,ast2600-timer` paths) and QEMU
+//! `hw/timer/aspeed_timer.c` (`aspeed.timer-ast2600`, `aspeed.timer-ast2500`) see it. The
+//! [`Variant`] picks the generation; [`AspeedTimer::new`] builds an AST2600 block and
+//! [`AspeedTimer::with_variant`] switches it (registers reset for that generation).
 //!
 //! Channel `n` (0-based) has four registers at `0x10 * n` for channels 0-2 (timers 1-3) and at
 //! `0x40 + 0x10 * (n - 3)` for channels 3-7 (timers 4-8, 0x40..=0x8C): count, reload, match 1,
 //! match 2 (QEMU `aspeed_timer_read`: `0x40 ... 0x8c` is `timers[(offset >> 4) - 1]`; the
 //! control register occupies 0x30, where a fourth channel would otherwise sit). The control
 //! register at 0x30 holds four bits per channel (enable, external 1 MHz clock, interrupt
-//! enable, pulse); 0x34 is the AST2600 interrupt status (one bit per channel, write 1 to
-//! clear); a write to 0x3C clears the control bits written as 1.
+//! enable, pulse), the same on both generations. What follows it differs:
+//!
+//! | offset | [`Variant::Ast2600`] | [`Variant::Ast2500`] |
+//! |---|---|---|
+//! | 0x34 | interrupt status, bit n = channel n, write 1 to clear | control register 2 (stored, no effect modelled) |
+//! | 0x38 | reserved (stored, logged) | control register 3: writing command 0xAE enables, 0xEA disables the 0x3C clear function; reads 1 while enabled |
+//! | 0x3C | write: clears the control bits written as 1 | the same, but only while control register 3 enables it (ignored otherwise) |
+//!
+//! (QEMU `aspeed_2600_timer_read/write`, `aspeed_2500_timer_read/write`; u-boot
+//! `arch-aspeed/timer.h` names 0x34..0x3C `ctrl2`, `ctrl3`, `ctrl1_clr` on the AST2500.) QEMU
+//! decodes the 0x38 command from bits 8:1 (`(value >> 1) & 0xff`); the model also accepts the
+//! command in bits 7:0, as the shared AST2500 facts ask (the two encodings never collide).
+//! Mainline Linux never touches 0x34-0x3C on the AST2500: it stops a channel by clearing its
+//! bits in 0x30.
 //!
 //! Counting is computed from the injected [`Clock`] when read: nothing runs per tick. An
 //! enabled channel loads its reload value and counts down one per tick; after reaching zero it
-//! reloads on the next tick (period `reload + 1` ticks). Which events interrupt follows QEMU:
-//! the counter reaching a match value `m` with `0 < m < reload`, and the counter reaching zero
-//! when the channel's interrupt-enable bit is set or either match register is zero. An event
-//! sets the channel's status bit, and each channel's [`IrqLine`] is high while its status bit
-//! is set (level-triggered; Linux's AST2600 handler clears the bit by writing it to 0x34).
+//! reloads on the next tick (period `reload + 1` ticks). A channel counts the external clock
+//! (1 MHz on both SoCs, QEMU `TIMER_CLOCK_EXT_HZ`) when its clock bit is set and the APB clock
+//! (PCLK) otherwise, identically on both generations; only the APB rate the SoC passes in
+//! differs (Linux's AST2500 clocksource and clockevent use PCLK, `clock-names = "PCLK"` in
+//! `aspeed-g5.dtsi`; u-boot's AST2500 tick timer sets the clock bit and counts at 1 MHz).
+//! Which events interrupt follows QEMU: the counter reaching a match value `m` with
+//! `0 < m < reload`, and the counter reaching zero when the channel's interrupt-enable bit is
+//! set or either match register is zero.
+//!
+//! How an event reaches the interrupt controller is where the generations part:
+//! - [`Variant::Ast2600`]: an event sets the channel's status bit, and each channel's
+//!   [`IrqLine`] is high while its status bit is set (level-triggered; Linux's AST2600 handler
+//!   clears the bit by writing it to 0x34).
+//! - [`Variant::Ast2500`]: there is no status register; each event **toggles** the channel's
+//!   line (QEMU `aspeed_timer_expire`: `t->level = !t->level`). The AST2500 VIC treats the
+//!   timer sources (VIC 16-18, 35-39) as dual-edge (QEMU `aspeed_vic_reset` `dual_edge`;
+//!   Linux `irq-aspeed-vic.c` acks them as edges), so every expiry is exactly one edge, rising
+//!   or falling, and one interrupt; Linux's `fttmr010_timer_interrupt` acks nothing in the
+//!   timer. The current level of each line is [`AspeedTimerState::irq_levels`].
+//!
+//! Late delivery (several periods passed before [`Device::on_time`]) delivers one event per
+//! channel, on both generations: one status bit set, or one toggle.
 #![deny(missing_docs)]
 
 use std::rc::Rc;
@@ -41,25 +73,62 @@ pub const CHANNELS_3_7_BASE: u64 = 0x40;
 pub const REG_CTRL: u64 = 0x30;
 /// AST2600 interrupt status (TMC34), bit n for channel n, write 1 to clear: Linux `TIMER_INTR_STATE`.
 pub const REG_IRQ_STATUS: u64 = 0x34;
+/// AST2500 control register 2 (TMC34; the AST2600's interrupt status offset): QEMU `ctrl2`, u-boot `struct ast_timer` `ctrl2`.
+pub const REG_CTRL2: u64 = 0x34;
 /// Reserved on the AST2600 (FTTMR010 interrupt mask; AST2500 control 3): Linux `TIMER_INTR_MASK`.
 pub const REG_RESERVED_38: u64 = 0x38;
-/// AST2600 control clear register (TMC3C): 1 bits clear the control bits: Linux `AST2600_TIMER_CR_CLR`.
+/// AST2500 control register 3 (TMC38), the clear-function switch: QEMU `ctrl3`, u-boot `struct ast_timer` `ctrl3`.
+pub const REG_CTRL3: u64 = 0x38;
+/// Control clear register (TMC3C): 1 bits clear the control bits: Linux `AST2600_TIMER_CR_CLR`,
+/// u-boot `ctrl1_clr` (on the AST2500 only while [`REG_CTRL3`] enables it).
 pub const REG_CTRL_CLEAR: u64 = 0x3C;
-/// Size of the register block used by the channels: QEMU maps 0x1000, channels end at 0x90.
+/// Size of the register block used by the channels: QEMU maps 0x1000, channels end at 0x90
+/// (device tree `reg = <0x1e782000 0x90>` on the AST2500).
 pub const REGS_END: u64 = 0x90;
 
 /// Control bits per channel: QEMU `TIMER_CTRL_BITS`.
 pub const CTRL_BITS_PER_CHANNEL: u32 = 4;
 /// Control bit (shifted by 4 * channel): count enable: Linux `TIMER_1_CR_ASPEED_ENABLE`.
 pub const CTRL_ENABLE: u32 = 1 << 0;
-/// Control bit: count the external 1 MHz clock instead of the APB clock: Linux `TIMER_1_CR_ASPEED_CLOCK`.
+/// Control bit: count the external 1 MHz clock instead of the APB clock: Linux `TIMER_1_CR_ASPEED_CLOCK`, u-boot `AST_TMC_1MHZ`.
 pub const CTRL_EXTERNAL_CLOCK: u32 = 1 << 1;
 /// Control bit: interrupt when the counter reaches zero: Linux `TIMER_1_CR_ASPEED_INT`, QEMU `op_overflow_interrupt`.
 pub const CTRL_INTERRUPT: u32 = 1 << 2;
 /// Control bit: pulse output (timers 5-8): QEMU `op_pulse_enable`.
 pub const CTRL_PULSE: u32 = 1 << 3;
 
+/// AST2500 control register 3 bit 0: the 0x3C clear function is enabled (the only bit that
+/// reads back): QEMU `aspeed_2500_timer_read` (`s->ctrl3 & BIT(0)`).
+pub const CTRL3_CLEAR_ENABLED: u32 = 1 << 0;
+/// AST2500 control register 3 command that enables the 0x3C clear function: QEMU `aspeed_2500_timer_write` (`0xAE`).
+pub const CTRL3_CMD_ENABLE_CLEAR: u32 = 0xAE;
+/// AST2500 control register 3 command that disables the 0x3C clear function: QEMU `aspeed_2500_timer_write` (`0xEA`).
+pub const CTRL3_CMD_DISABLE_CLEAR: u32 = 0xEA;
+/// Where QEMU reads the control register 3 command: bits 8:1 (`(value >> 1) & 0xff`).
+pub const CTRL3_CMD_SHIFT: u32 = 1;
+
 const NS_PER_S: u128 = 1_000_000_000;
+
+/// Which SoC generation's timer block: what 0x34-0x3C are and how expiries drive the lines.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Variant {
+    /// The AST2600 block (`aspeed,ast2600-timer`, QEMU `aspeed.timer-ast2600`): interrupt
+    /// status at 0x34, each line high while its status bit is set.
+    #[default]
+    Ast2600,
+    /// The AST2500 block (`aspeed,ast2400-timer` in `aspeed-g5.dtsi`, QEMU
+    /// `aspeed.timer-ast2500`): control registers 2 and 3 at 0x34/0x38, each expiry toggles
+    /// the channel's line (one edge for the dual-edge VIC).
+    Ast2500,
+}
+
+impl Variant {
+    /// Whether each expiry toggles the channel's line (AST2500) rather than setting a status
+    /// bit the line follows (AST2600).
+    pub const fn toggles_lines(self) -> bool {
+        matches!(self, Variant::Ast2500)
+    }
+}
 
 /// One channel's registers and counting anchor.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -76,20 +145,49 @@ pub struct ChannelState {
     pub ticks_done: u64,
 }
 
-/// The timer block's registers: a plain value that can be saved and restored.
+/// The timer block's registers: a plain value that can be saved and restored. The default is
+/// the AST2600 block in its reset state; [`AspeedTimerState::new`] gives either generation's.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AspeedTimerState {
     /// Control register (0x30).
     pub ctrl: u32,
-    /// Interrupt status (0x34), one bit per channel.
+    /// AST2600 interrupt status (0x34), one bit per channel (always 0 on the AST2500).
     pub irq_status: u32,
-    /// The reserved register at 0x38 (stored, no effect).
+    /// The AST2600's reserved register at 0x38 (stored, no effect).
     pub reserved_38: u32,
     /// The eight channels.
     pub channels: [ChannelState; CHANNELS],
+    /// Which generation the registers belong to.
+    pub variant: Variant,
+    /// AST2500 control register 2 (0x34; stored, no effect).
+    pub ctrl2: u32,
+    /// AST2500 control register 3 (0x38): [`CTRL3_CLEAR_ENABLED`] or 0.
+    pub ctrl3: u32,
+    /// AST2500 interrupt line levels, bit n for channel n: each expiry flips its bit (always
+    /// 0 on the AST2600, whose lines follow `irq_status`).
+    pub irq_levels: u32,
 }
 
-/// The AST2600 timer block.
+impl AspeedTimerState {
+    /// The reset state of `variant`'s timer block (everything zero).
+    pub fn new(variant: Variant) -> Self {
+        Self {
+            variant,
+            ..Self::default()
+        }
+    }
+
+    /// The level each channel's line has in this state, bit n for channel n.
+    pub fn line_levels(&self) -> u32 {
+        if self.variant.toggles_lines() {
+            self.irq_levels
+        } else {
+            self.irq_status
+        }
+    }
+}
+
+/// The AST2600 or AST2500 timer block.
 pub struct AspeedTimer {
     state: AspeedTimerState,
     clock: Rc<dyn Clock>,
@@ -188,9 +286,10 @@ impl ChannelState {
 }
 
 impl AspeedTimer {
-    /// A timer block in its reset state. `external_hz` is the external clock a channel counts
-    /// when its external-clock bit is set (1 MHz on the AST2600), `apb_hz` the APB (PCLK) rate
-    /// it counts otherwise; `irqs[n]` is channel n's interrupt output.
+    /// An AST2600 timer block in its reset state. `external_hz` is the external clock a
+    /// channel counts when its external-clock bit is set (1 MHz on the AST2600 and the
+    /// AST2500), `apb_hz` the APB (PCLK) rate it counts otherwise; `irqs[n]` is channel n's
+    /// interrupt output. [`AspeedTimer::with_variant`] makes it an AST2500 block.
     pub fn new(clock: Rc<dyn Clock>, external_hz: u64, apb_hz: u64, irqs: [IrqLine; 8]) -> Self {
         Self::from_state(
             &AspeedTimerState::default(),
@@ -201,7 +300,8 @@ impl AspeedTimer {
         )
     }
 
-    /// A timer block restored from `state`; interrupt lines whose status bit is set are raised.
+    /// A timer block restored from `state` (its generation included); interrupt lines whose
+    /// level is high in the state (AST2600: status bit set; AST2500: level bit set) are raised.
     pub fn from_state(
         state: &AspeedTimerState,
         clock: Rc<dyn Clock>,
@@ -217,12 +317,27 @@ impl AspeedTimer {
             irqs,
             unimplemented: UnimplementedLog::new("timer"),
         };
+        let levels = timer.state.line_levels();
         for (n, line) in timer.irqs.iter().enumerate() {
-            if timer.state.irq_status & (1 << n) != 0 {
+            if levels & (1 << n) != 0 {
                 line.raise();
             }
         }
         timer
+    }
+
+    /// This block as `variant`'s, with the registers in that generation's reset state (lines
+    /// that were high are lowered).
+    pub fn with_variant(mut self, variant: Variant) -> Self {
+        let old = self.state.line_levels();
+        self.state = AspeedTimerState::new(variant);
+        self.drive_lines(old);
+        self
+    }
+
+    /// The SoC generation of this block.
+    pub fn variant(&self) -> Variant {
+        self.state.variant
     }
 
     /// A copy of the registers.
@@ -302,25 +417,31 @@ impl AspeedTimer {
         self.anchor(n, now, count, true);
     }
 
-    fn drive_lines(&self, old_status: u32) {
-        let changed = old_status ^ self.state.irq_status;
+    /// Sets every line whose level differs from `old` (bit n = channel n) to its new level.
+    fn drive_lines(&self, old: u32) {
+        let levels = self.state.line_levels();
+        let changed = old ^ levels;
         for (n, line) in self.irqs.iter().enumerate() {
             if changed & (1 << n) != 0 {
-                line.set(self.state.irq_status & (1 << n) != 0);
+                line.set(levels & (1 << n) != 0);
             }
         }
     }
 
     /// Delivers every event due at `now`: each channel with a due event sets its status bit
-    /// once (however many periods have passed).
+    /// (AST2600) or toggles its line (AST2500) once, however many periods have passed.
     fn run_until(&mut self, now: u64) {
-        let old = self.state.irq_status;
+        let old = self.state.line_levels();
         for n in 0..CHANNELS {
             let Some(deadline) = self.channel_deadline(n) else {
                 continue;
             };
             if deadline <= now {
-                self.state.irq_status |= 1 << n;
+                if self.state.variant.toggles_lines() {
+                    self.state.irq_levels ^= 1 << n;
+                } else {
+                    self.state.irq_status |= 1 << n;
+                }
                 match u64::try_from(self.ticks_since_anchor(n, now)) {
                     Ok(done) => self.state.channels[n].ticks_done = done,
                     // More ticks than `ticks_done` holds (a clock above 1 GHz after 2^63 ns):
@@ -356,6 +477,17 @@ impl AspeedTimer {
         self.state.ctrl = value;
     }
 
+    /// AST2500 control register 3: the command in bits 8:1 (QEMU) or 7:0 switches the 0x3C
+    /// clear function; any other value changes nothing.
+    fn write_ctrl3(&mut self, value: u32) {
+        let commands = [(value >> CTRL3_CMD_SHIFT) & 0xFF, value & 0xFF];
+        if commands.contains(&CTRL3_CMD_ENABLE_CLEAR) {
+            self.state.ctrl3 = CTRL3_CLEAR_ENABLED;
+        } else if commands.contains(&CTRL3_CMD_DISABLE_CLEAR) {
+            self.state.ctrl3 = 0;
+        }
+    }
+
     fn write_channel(&mut self, n: usize, reg: u64, value: u32, now: u64) {
         match reg {
             CHANNEL_COUNT => {
@@ -381,25 +513,42 @@ impl AspeedTimer {
         }
     }
 
+    /// The value a read of the block register `reg` (0x30..=0x3C and beyond) returns.
+    fn read_block(&self, reg: u64) -> Option<u32> {
+        let s = &self.state;
+        let ast2500 = s.variant == Variant::Ast2500;
+        Some(match reg {
+            REG_CTRL => s.ctrl,
+            REG_IRQ_STATUS if ast2500 => s.ctrl2,
+            REG_IRQ_STATUS => s.irq_status,
+            REG_RESERVED_38 if ast2500 => s.ctrl3 & CTRL3_CLEAR_ENABLED,
+            REG_RESERVED_38 => s.reserved_38,
+            // Write-only on both generations.
+            REG_CTRL_CLEAR => 0,
+            _ => return None,
+        })
+    }
+
     fn read_reg(&self, reg: u64, now: u64) -> Option<u32> {
         match decode(reg) {
             Target::Channel(n, CHANNEL_COUNT) => Some(self.count(n, now)),
             Target::Channel(n, CHANNEL_RELOAD) => Some(self.state.channels[n].reload),
             Target::Channel(n, CHANNEL_MATCH1) => Some(self.state.channels[n].matches[0]),
             Target::Channel(n, _) => Some(self.state.channels[n].matches[1]),
-            Target::Block(REG_CTRL) => Some(self.state.ctrl),
-            Target::Block(REG_IRQ_STATUS) => Some(self.state.irq_status),
-            Target::Block(REG_CTRL_CLEAR) => Some(0),
-            Target::Block(REG_RESERVED_38) => Some(self.state.reserved_38),
-            Target::Block(_) => None,
+            Target::Block(reg) => self.read_block(reg),
         }
+    }
+
+    /// Whether `reg` is the AST2600's reserved 0x38, whose accesses are logged.
+    fn is_reserved(&self, reg: u64) -> bool {
+        reg == REG_RESERVED_38 && self.state.variant == Variant::Ast2600
     }
 
     fn read32(&mut self, offset: u64, size: u8) -> u64 {
         let now = self.clock.now_ns();
         self.run_until(now);
         let reg = offset & !3;
-        if reg == REG_RESERVED_38 {
+        if self.is_reserved(reg) {
             self.unimplemented.read(offset, size);
         }
         match self.read_reg(reg, now) {
@@ -415,21 +564,35 @@ impl AspeedTimer {
         let now = self.clock.now_ns();
         self.run_until(now);
         let reg = offset & !3;
-        let current = match reg {
-            // Command registers: unwritten bytes are zero, not the register's value.
-            REG_IRQ_STATUS | REG_CTRL_CLEAR => 0,
-            _ => self.read_reg(reg, now).unwrap_or(0),
+        let ast2500 = self.state.variant == Variant::Ast2500;
+        let command = match reg {
+            REG_IRQ_STATUS => !ast2500,
+            REG_CTRL3 => ast2500,
+            REG_CTRL_CLEAR => true,
+            _ => false,
+        };
+        // Command registers: unwritten bytes are zero, not the register's value.
+        let current = if command {
+            0
+        } else {
+            self.read_reg(reg, now).unwrap_or(0)
         };
         let v = merge_subword(current, offset, size, value);
         match decode(reg) {
             Target::Channel(n, r) => self.write_channel(n, r, v, now),
             Target::Block(REG_CTRL) => self.write_ctrl(v, now),
-            Target::Block(REG_CTRL_CLEAR) => self.write_ctrl(self.state.ctrl & !v, now),
+            Target::Block(REG_CTRL_CLEAR) => {
+                if !ast2500 || self.state.ctrl3 & CTRL3_CLEAR_ENABLED != 0 {
+                    self.write_ctrl(self.state.ctrl & !v, now);
+                }
+            }
+            Target::Block(REG_CTRL2) if ast2500 => self.state.ctrl2 = v,
             Target::Block(REG_IRQ_STATUS) => {
-                let old = self.state.irq_status;
+                let old = self.state.line_levels();
                 self.state.irq_status &= !v;
                 self.drive_lines(old);
             }
+            Target::Block(REG_CTRL3) if ast2500 => self.write_ctrl3(v),
             Target::Block(REG_RESERVED_38) => {
                 self.unimplemented.write(offset, size, value);
                 self.state.reserved_38 = v;
@@ -449,8 +612,8 @@ impl Device for AspeedTimer {
     }
 
     fn reset(&mut self) {
-        let old = self.state.irq_status;
-        self.state = AspeedTimerState::default();
+        let old = self.state.line_levels();
+        self.state = AspeedTimerState::new(self.state.variant);
         self.drive_lines(old);
     }
 
@@ -826,6 +989,338 @@ mod tests {
         assert!(rec.level(0), "restored status raises the line");
         r.timer.reset();
         assert!(!r.rec.level(0));
+        assert_eq!(r.timer.state(), AspeedTimerState::default());
+    }
+
+    // ---- AST2500 ----
+
+    /// The AST2500's APB clock at reset: HPLL 792 MHz / (4 * (SCU08[25:23] + 1)) = / 32.
+    const AST2500_APB_HZ: u64 = 24_750_000;
+    /// Linux `TIMER_1_CR_ASPEED_ENABLE | TIMER_1_CR_ASPEED_INT` (`t1_enable_val`).
+    const T1_ENABLE_VAL: u64 = (CTRL_ENABLE | CTRL_INTERRUPT) as u64;
+    /// Linux's clock event period: `DIV_ROUND_CLOSEST(tick_rate, HZ)`, HZ = 100.
+    const PERIOD: u64 = 247_500;
+
+    fn rig2500() -> Rig {
+        let clock = Rc::new(ManualClock::new());
+        let rec = LevelRecorder::new();
+        let irqs = std::array::from_fn(|n| rec.line(n as u32));
+        let timer = AspeedTimer::new(clock.clone(), EXT_HZ, AST2500_APB_HZ, irqs)
+            .with_variant(Variant::Ast2500);
+        Rig { timer, clock, rec }
+    }
+
+    /// Nanoseconds for `ticks` AST2500 APB ticks, rounded up as the model rounds.
+    fn apb_ns(ticks: u64) -> u64 {
+        (u128::from(ticks) * NS_PER_S).div_ceil(u128::from(AST2500_APB_HZ)) as u64
+    }
+
+    impl Rig {
+        /// Levels line `n` took, in order.
+        fn edges(&self, n: u32) -> Vec<bool> {
+            self.rec
+                .changes()
+                .into_iter()
+                .filter(|&(line, _)| line == n)
+                .map(|(_, level)| level)
+                .collect()
+        }
+
+        /// Linux `fttmr010_common_init` on the `aspeed,ast2400-timer` path (AST2500 DT):
+        /// timer 2 free running from ~0 as the clocksource, timer 1 zeroed for clock events.
+        fn linux_aspeed_init(&mut self) {
+            self.wr(REG_CTRL, ctrl(1, CTRL_ENABLE)); // TIMER_2_CR_ASPEED_ENABLE
+            self.wr(chan(1), 0);
+            self.wr(chan(1) + CHANNEL_MATCH1, 0);
+            self.wr(chan(1) + CHANNEL_MATCH2, 0);
+            self.wr(chan(1) + CHANNEL_RELOAD, 0xFFFF_FFFF);
+            for reg in [
+                CHANNEL_COUNT,
+                CHANNEL_RELOAD,
+                CHANNEL_MATCH1,
+                CHANNEL_MATCH2,
+            ] {
+                self.wr(chan(0) + reg, 0);
+            }
+        }
+
+        /// `fttmr010_timer_shutdown`: clear timer 1's bits by read-modify-write of 0x30.
+        fn linux_shutdown(&mut self) {
+            let cr = self.rd(REG_CTRL);
+            self.wr(REG_CTRL, cr & !T1_ENABLE_VAL);
+        }
+
+        /// `fttmr010_timer_set_next_event` on Aspeed: stop, LOAD = cycles, start.
+        fn linux_set_next_event(&mut self, cycles: u64) {
+            self.linux_shutdown();
+            self.wr(chan(0) + CHANNEL_RELOAD, cycles);
+            let cr = self.rd(REG_CTRL);
+            self.wr(REG_CTRL, cr | T1_ENABLE_VAL);
+        }
+    }
+
+    #[test]
+    fn ast2500_resets_to_zero_with_control_registers_2_and_3() {
+        let mut r = rig2500();
+        assert_eq!(r.timer.variant(), Variant::Ast2500);
+        assert_eq!(r.timer.state(), AspeedTimerState::new(Variant::Ast2500));
+        for off in (0..REGS_END).step_by(4) {
+            assert_eq!(r.rd(off), 0, "offset {off:#x}");
+        }
+        // 0x34 is a plain read/write register, not a write-1-to-clear status.
+        r.wr(REG_CTRL2, 0x1234_5678);
+        assert_eq!(r.rd(REG_CTRL2), 0x1234_5678);
+        r.timer.write(REG_CTRL2 + 1, 1, 0xAB);
+        assert_eq!(r.rd(REG_CTRL2), 0x1234_AB78);
+        assert_eq!(r.timer.state().ctrl2, 0x1234_AB78);
+        assert_eq!(r.timer.state().irq_status, 0);
+        assert_eq!(r.rd(REG_CTRL3), 0);
+        assert_eq!(
+            r.timer.unimplemented.reported(),
+            0,
+            "0x34 and 0x38 are implemented"
+        );
+        assert_eq!(r.timer.next_deadline(), None);
+    }
+
+    #[test]
+    fn ast2500_control_register_3_gates_the_control_clear() {
+        let mut r = rig2500();
+        let both = ctrl(0, 0x7) | ctrl(1, CTRL_ENABLE);
+        r.wr(REG_CTRL, both);
+        r.wr(REG_CTRL_CLEAR, ctrl(0, CTRL_ENABLE));
+        assert_eq!(
+            r.rd(REG_CTRL),
+            both,
+            "0x3C ignored while the clear function is off"
+        );
+        // QEMU's encoding: the command in bits 8:1.
+        r.wr(
+            REG_CTRL3,
+            u64::from(CTRL3_CMD_ENABLE_CLEAR << CTRL3_CMD_SHIFT),
+        );
+        assert_eq!(r.rd(REG_CTRL3), u64::from(CTRL3_CLEAR_ENABLED));
+        r.wr(REG_CTRL_CLEAR, ctrl(0, CTRL_ENABLE));
+        assert_eq!(r.rd(REG_CTRL), ctrl(0, 0x6) | ctrl(1, CTRL_ENABLE));
+        assert_eq!(r.rd(REG_CTRL_CLEAR), 0, "write-only");
+        r.wr(REG_CTRL3, 0x1234);
+        assert_eq!(r.rd(REG_CTRL3), 1, "other values are no command");
+        r.wr(
+            REG_CTRL3,
+            u64::from(CTRL3_CMD_DISABLE_CLEAR << CTRL3_CMD_SHIFT),
+        );
+        assert_eq!(r.rd(REG_CTRL3), 0);
+        r.wr(REG_CTRL_CLEAR, ctrl(1, CTRL_ENABLE));
+        assert_eq!(r.rd(REG_CTRL), ctrl(0, 0x6) | ctrl(1, CTRL_ENABLE));
+        // The plain byte values are accepted too.
+        r.wr(REG_CTRL3, u64::from(CTRL3_CMD_ENABLE_CLEAR));
+        assert_eq!(r.rd(REG_CTRL3), 1);
+        r.wr(REG_CTRL_CLEAR, ctrl(1, CTRL_ENABLE));
+        assert_eq!(r.rd(REG_CTRL), ctrl(0, 0x6));
+        r.wr(REG_CTRL3, u64::from(CTRL3_CMD_DISABLE_CLEAR));
+        assert_eq!(r.rd(REG_CTRL3), 0);
+        assert_eq!(r.timer.state().ctrl3, 0);
+    }
+
+    #[test]
+    fn linux_ast2500_periodic_clockevent_toggles_the_line_per_tick() {
+        let mut r = rig2500();
+        r.linux_aspeed_init();
+        let t0 = 1_000_000;
+        r.clock.set(t0);
+        // fttmr010_timer_set_periodic: stop, LOAD = period, start (no match registers).
+        r.linux_shutdown();
+        r.wr(chan(0) + CHANNEL_RELOAD, PERIOD);
+        let cr = r.rd(REG_CTRL);
+        r.wr(REG_CTRL, cr | T1_ENABLE_VAL);
+        assert_eq!(r.rd(REG_CTRL), ctrl(0, 0x5) | ctrl(1, CTRL_ENABLE));
+        // The first tick after PERIOD counts (10 ms at 24.75 MHz), then every PERIOD + 1.
+        let ticks = [PERIOD, 2 * PERIOD + 1, 3 * PERIOD + 2, 4 * PERIOD + 3];
+        assert_eq!(apb_ns(PERIOD), 10_000_000);
+        for (i, &t) in ticks.iter().enumerate() {
+            let due = t0 + apb_ns(t);
+            assert_eq!(r.timer.next_deadline(), Some(due), "tick {i}");
+            r.run_to(due - 1);
+            assert_eq!(r.edges(0).len(), i, "nothing before tick {i}");
+            r.run_to(due);
+            // fttmr010_timer_interrupt acks nothing in the timer block.
+        }
+        assert_eq!(
+            r.edges(0),
+            vec![true, false, true, false],
+            "one edge per expiry"
+        );
+        assert!(!r.rec.level(0));
+        assert_eq!(r.timer.state().irq_status, 0, "no status register");
+        assert_eq!(r.rd(REG_CTRL2), 0);
+        assert!(
+            r.edges(1).is_empty(),
+            "the clocksource channel is far from zero"
+        );
+    }
+
+    #[test]
+    fn linux_ast2500_oneshot_clockevent_and_clocksource() {
+        let mut r = rig2500();
+        r.linux_aspeed_init();
+        // fttmr010_timer_set_oneshot: stop, COUNT = 0 (ignored while stopped), LOAD = ~0.
+        r.linux_shutdown();
+        r.wr(chan(0), 0);
+        r.wr(chan(0) + CHANNEL_RELOAD, 0xFFFF_FFFF);
+        assert_eq!(
+            r.timer.next_deadline().map(|d| d > 100_000_000_000),
+            Some(true)
+        );
+        let t0 = 2_000_000;
+        r.clock.set(t0);
+        r.linux_set_next_event(1000);
+        assert_eq!(r.timer.next_deadline(), Some(t0 + apb_ns(1000)));
+        let t1 = t0 + apb_ns(1000);
+        r.run_to(t1);
+        assert_eq!(r.edges(0), vec![true]);
+        // The handler programs the next event: no edge of its own.
+        r.linux_set_next_event(5000);
+        assert_eq!(r.edges(0), vec![true]);
+        assert_eq!(r.timer.next_deadline(), Some(t1 + apb_ns(5000)));
+        r.run_to(t1 + apb_ns(5000));
+        assert_eq!(
+            r.edges(0),
+            vec![true, false],
+            "the next expiry is the falling edge"
+        );
+        // Shut down: only the clocksource's wrap, 2^32 ticks (173 s) after it started, is left.
+        r.linux_shutdown();
+        let wrap = r
+            .timer
+            .next_deadline()
+            .expect("timer 2 reaches zero eventually");
+        assert_eq!(wrap, apb_ns(0xFFFF_FFFF));
+        // Clocksource / sched_clock: ~TIMER2_COUNT counts PCLK ticks since LOAD = ~0 at t = 0.
+        let now = 3_000_000_000;
+        r.clock.set(now);
+        let elapsed = !(r.rd(chan(1)) as u32);
+        assert_eq!(u64::from(elapsed), now * AST2500_APB_HZ / 1_000_000_000);
+    }
+
+    #[test]
+    fn ast2500_late_delivery_toggles_once() {
+        let mut r = rig2500();
+        r.wr(chan(0) + CHANNEL_RELOAD, 9);
+        r.wr(
+            REG_CTRL,
+            ctrl(0, CTRL_ENABLE | CTRL_EXTERNAL_CLOCK | CTRL_INTERRUPT),
+        );
+        r.run_to(1_000 * US + 5 * US);
+        assert_eq!(r.edges(0), vec![true], "100 periods passed, one edge");
+        assert_eq!(r.timer.next_deadline(), Some(1_009 * US));
+        r.run_to(1_009 * US);
+        assert_eq!(r.edges(0), vec![true, false]);
+        // Nothing the AST2600 would use to clear it does anything here.
+        r.wr(REG_IRQ_STATUS, 1);
+        r.wr(REG_CTRL_CLEAR, 0xF);
+        r.run_to(1_019 * US);
+        assert!(r.rec.level(0));
+        assert_eq!(r.timer.state().irq_levels, 1);
+    }
+
+    #[test]
+    fn uboot_ast2500_tick_timer_counts_the_1mhz_clock() {
+        let mut r = rig2500();
+        // ast_timer_probe: timer 1 reload ~0, stop, start on the fixed 1 MHz clock.
+        r.wr(chan(0) + CHANNEL_RELOAD, 0xFFFF_FFFF);
+        let cr = r.rd(REG_CTRL);
+        r.wr(REG_CTRL, cr & !u64::from(CTRL_ENABLE));
+        let cr = r.rd(REG_CTRL);
+        r.wr(REG_CTRL, cr | u64::from(CTRL_ENABLE | CTRL_EXTERNAL_CLOCK));
+        r.clock.set(1234 * US + 999);
+        // ast_timer_get_count: AST_TMC_RELOAD_VAL - status.
+        assert_eq!(0xFFFF_FFFF - r.rd(chan(0)), 1234);
+        r.run_to(3_600_000_000_000);
+        assert!(r.rec.changes().is_empty(), "no interrupt within an hour");
+    }
+
+    #[test]
+    fn clock_select_is_the_same_on_both_generations() {
+        for variant in [Variant::Ast2600, Variant::Ast2500] {
+            let mut r = rig();
+            r.timer = AspeedTimer::new(
+                r.clock.clone(),
+                EXT_HZ,
+                APB_HZ,
+                std::array::from_fn(|n| r.rec.line(n as u32)),
+            )
+            .with_variant(variant);
+            r.wr(chan(0) + CHANNEL_RELOAD, 0xFFFF_FFFF);
+            r.wr(chan(1) + CHANNEL_RELOAD, 0xFFFF_FFFF);
+            r.wr(
+                REG_CTRL,
+                ctrl(0, CTRL_ENABLE | CTRL_EXTERNAL_CLOCK) | ctrl(1, CTRL_ENABLE),
+            );
+            r.clock.set(1_000_000);
+            assert_eq!(
+                r.rd(chan(0)),
+                0xFFFF_FFFF - 1_000,
+                "{variant:?} external 1 MHz"
+            );
+            assert_eq!(r.rd(chan(1)), 0xFFFF_FFFF - 50_000, "{variant:?} APB");
+        }
+    }
+
+    #[test]
+    fn ast2500_state_round_trips_and_reset_keeps_the_generation() {
+        let mut r = rig2500();
+        r.wr(chan(0) + CHANNEL_RELOAD, 5);
+        r.wr(REG_CTRL2, 0x55);
+        r.wr(REG_CTRL3, u64::from(CTRL3_CMD_ENABLE_CLEAR << 1));
+        r.wr(REG_CTRL, ctrl(0, 0x7));
+        r.run_to(5 * US);
+        assert!(r.rec.level(0));
+        let s = r.timer.state();
+        assert_eq!(
+            (s.variant, s.irq_levels, s.ctrl2, s.ctrl3),
+            (Variant::Ast2500, 1, 0x55, 1)
+        );
+        let rec = LevelRecorder::new();
+        let irqs = std::array::from_fn(|n| rec.line(n as u32));
+        let mut copy = AspeedTimer::from_state(&s, r.clock.clone(), EXT_HZ, APB_HZ, irqs);
+        assert_eq!(copy.variant(), Variant::Ast2500);
+        assert_eq!(copy.state(), s);
+        assert!(rec.level(0), "a high level is restored");
+        assert_eq!(copy.next_deadline(), r.timer.next_deadline());
+        copy.on_time(11 * US);
+        assert!(!rec.level(0), "the copy toggles on");
+        r.timer.reset();
+        assert!(!r.rec.level(0));
+        assert_eq!(r.timer.state(), AspeedTimerState::new(Variant::Ast2500));
+        assert_eq!(r.timer.variant(), Variant::Ast2500);
+    }
+
+    #[test]
+    fn with_variant_resets_registers_and_lowers_lines() {
+        let mut r = rig();
+        assert_eq!(r.timer.variant(), Variant::Ast2600);
+        r.wr(chan(0) + CHANNEL_RELOAD, 5);
+        r.wr(REG_CTRL, ctrl(0, 0x7));
+        r.run_to(5 * US);
+        assert!(r.rec.level(0));
+        r.timer = AspeedTimer::from_state(
+            &r.timer.state(),
+            r.clock.clone(),
+            EXT_HZ,
+            APB_HZ,
+            std::array::from_fn(|n| r.rec.line(n as u32)),
+        )
+        .with_variant(Variant::Ast2500);
+        assert!(!r.rec.level(0));
+        assert_eq!(r.timer.state(), AspeedTimerState::new(Variant::Ast2500));
+        r.timer = AspeedTimer::from_state(
+            &r.timer.state(),
+            r.clock.clone(),
+            EXT_HZ,
+            APB_HZ,
+            std::array::from_fn(|n| r.rec.line(n as u32)),
+        )
+        .with_variant(Variant::Ast2600);
         assert_eq!(r.timer.state(), AspeedTimerState::default());
     }
 }

@@ -4,7 +4,8 @@
 //!
 //! Checked after every operation: nothing panics, a read of N bytes fits in N bytes, each
 //! operation returns within [`OP_BUDGET`] (a hang fails the case through proptest's per-case
-//! timeout), each channel's interrupt line is at the level of its status bit, and once due
+//! timeout), each channel's interrupt line is at the level of its status bit (AST2600) or of
+//! its toggled level bit (AST2500; both generations are fuzzed), and once due
 //! events are delivered the next deadline lies in the future: a deadline that stays at or
 //! before `now` would make the SoC's idle loop spin forever. Virtual time stays below 2^63 ns
 //! (292 years). Cases: `PROPTEST_CASES` (256 by default) x [`OPS`] operations; see
@@ -39,6 +40,11 @@ fn op() -> impl Strategy<Value = Op> {
         1,
         2,
         0x0000_0005,
+        // AST2500 control register 3 commands, in QEMU's bits 8:1 and as plain bytes.
+        u64::from(CTRL3_CMD_ENABLE_CLEAR << CTRL3_CMD_SHIFT),
+        u64::from(CTRL3_CMD_DISABLE_CLEAR << CTRL3_CMD_SHIFT),
+        u64::from(CTRL3_CMD_ENABLE_CLEAR),
+        u64::from(CTRL3_CMD_DISABLE_CLEAR),
     ];
     prop_oneof![
         8 => (offset(0x100), width()).prop_map(|(o, w)| Op::Read(o, w)),
@@ -68,12 +74,15 @@ proptest! {
     fn timer_survives_arbitrary_mmio_and_time(
         external_hz in rate(),
         apb_hz in rate(),
+        ast2500 in any::<bool>(),
         ops in prop::collection::vec(op(), OPS),
     ) {
         let clock = Rc::new(ManualClock::new());
         let rec = LevelRecorder::new();
         let irqs = std::array::from_fn(|n| rec.line(n as u32));
-        let mut timer = AspeedTimer::new(clock.clone(), external_hz, apb_hz, irqs);
+        let variant = if ast2500 { Variant::Ast2500 } else { Variant::Ast2600 };
+        let mut timer =
+            AspeedTimer::new(clock.clone(), external_hz, apb_hz, irqs).with_variant(variant);
         for op in &ops {
             match *op {
                 Op::Read(offset, size) => {
@@ -96,11 +105,14 @@ proptest! {
                 }
                 Op::Reset => timed(op, || timer.reset())?,
             }
-            let status = timer.state().irq_status;
+            let state = timer.state();
+            prop_assert_eq!(state.variant, variant);
+            let levels = if ast2500 { state.irq_levels } else { state.irq_status };
+            prop_assert_eq!(if ast2500 { state.irq_status } else { state.irq_levels }, 0);
             for n in 0..CHANNELS {
                 prop_assert_eq!(
-                    rec.level(n as u32), status & (1 << n) != 0,
-                    "channel {} line vs status {:#x} after {:?}", n, status, op
+                    rec.level(n as u32), levels & (1 << n) != 0,
+                    "channel {} line vs levels {:#x} after {:?}", n, levels, op
                 );
             }
         }

@@ -1,9 +1,29 @@
-//! The AST2600 watchdog, as Linux `drivers/watchdog/aspeed_wdt.c`, u-boot
-//! `drivers/watchdog/ast2600_wdt.c` and QEMU `hw/watchdog/wdt_aspeed.c` (AST2600 flavour) see it.
+//! The AST2600 and AST2500 watchdogs, as Linux `drivers/watchdog/aspeed_wdt.c`, u-boot
+//! `drivers/watchdog/ast2600_wdt.c` / `drivers/watchdog/ast_wdt.c` and QEMU
+//! `hw/watchdog/wdt_aspeed.c` (`aspeed.wdt-ast2600`, `aspeed.wdt-ast2500`) see them. The
+//! [`Variant`] picks the generation; [`AspeedWdt::new`] builds an AST2600 watchdog and
+//! [`AspeedWdt::with_variant`] switches it (registers reset for that generation).
 //!
-//! The counter runs at 1 MHz (the AST2600 always counts the 1 MHz clock) and is computed from
-//! the injected [`Clock`] when read. Enabling the watchdog or writing the restart magic 0x4755
-//! loads the reload value. When the counter reaches zero the timeout status is set and, with
+//! The two generations differ in:
+//!
+//! | | [`Variant::Ast2600`] | [`Variant::Ast2500`] |
+//! |---|---|---|
+//! | register block ([`Variant::regs_size`]) | 0x40: 0x00-0x2C | 0x20: 0x00-0x1C (no reset mask 2, no software reset) |
+//! | control write | bits 9:7 read 0 | bits 11:8 read 0, bit 4 (1 MHz clock) always reads 1 |
+//! | control at reset | 0 | 0x10 |
+//! | reset mask 1 at reset | 0x030F_1FF1 | 0x023F_FFF3 |
+//! | pre-timeout threshold | control bits 31:10, in counts | control bits 31:12 shifted down by 12, in counts |
+//!
+//! (QEMU `aspeed_2600_sanitize_ctrl` / `aspeed_2500_sanitize_ctrl`, the class `iosize`; Linux
+//! dt-bindings `AST2600_WDT_RESET1_DEFAULT` / `AST2500_WDT_RESET_DEFAULT`, the latter equal to
+//! u-boot's `WDT_RESET_DEFAULT`; Linux `ast2600_config` / `ast2500_config` `irq_shift` and
+//! `irq_mask`.) QEMU never resets its 0x1C (it stays 0); the model uses the documented
+//! default. Counting, restart, expiry, reset width and timeout status are the same on both.
+//!
+//! The counter runs at 1 MHz (both generations always count the 1 MHz clock: QEMU
+//! `aspeed_wdt_reload_1mhz`; u-boot `ast_wdt.c` "On ast2500 watchdog timer clock is fixed at
+//! 1MHz") and is computed from the injected [`Clock`] when read. Enabling the watchdog or
+//! writing the restart magic 0x4755 loads the reload value. When the counter reaches zero the timeout status is set and, with
 //! the reset-system bit set, `reset_out` is pulsed (raised then lowered) so the SoC resets;
 //! the watchdog then stops (its enable bit clears). Without the reset bit it reloads and keeps
 //! counting. The AST2600 software reset (0xAEEDF123 to 0x24 in SoC reset mode, used by recent
@@ -13,7 +33,22 @@
 //! Linux `aspeed_wdt_set_pretimeout` programs it): it is raised, with timeout status bit 2,
 //! when the counter falls to the threshold (zero threshold: at expiry) and lowered by a restart
 //! or by clearing the timeout status. The AST2600 device tree wires no interrupt to the
-//! watchdogs, so the SoC may leave it disconnected.
+//! watchdogs (nor does the AST2500 one; u-boot's gives VIC 27), so the SoC may leave it
+//! disconnected.
+//!
+//! What the watchdog resets is the SoC's business: `reset_out` pulses whatever the reset mode
+//! ([`AspeedWdt::reset_mode`]) and reset mask ([`WdtState::reset_mask`]) say. QEMU resets the
+//! whole machine regardless of the mask, unless the SCU's SDRAM reset bit (bit 0 of SCU04 on
+//! the AST2500, SCU40 on the AST2600) is set.
+//!
+//! Mainline u-boot v2023.01 on the AST2500 EVB (`evb-ast2500_defconfig`: `CONFIG_WDT`,
+//! `WDT_ASPEED`, implied `WATCHDOG`, default `WATCHDOG_AUTOSTART`, 60 s
+//! `WATCHDOG_TIMEOUT_MSECS`; `ast2500-evb.dts` enables wdt1-3) starts every watchdog in
+//! `initr_watchdog` (`ast_wdt_start`: SoC mode, reset mask 0, reload 60 000 000, enable |
+//! reset system | 1 MHz), services them once a second while it runs, and boots Linux with all
+//! three still counting. Linux's `aspeed_wdt` takes over wdt1 and wdt2 (it sees the enable bit
+//! and restarts them); `aspeed-g5.dtsi` disables wdt3, so nothing services it and it expires
+//! 60 s after u-boot's last restart.
 #![deny(missing_docs)]
 
 use std::rc::Rc;
@@ -46,6 +81,9 @@ pub const REG_SW_RESET_MASK1: u64 = 0x28;
 pub const REG_SW_RESET_MASK2: u64 = 0x2C;
 /// Size of one AST2600 watchdog's register block: device tree `reg = <0x1e785000 0x40>`.
 pub const REGS_SIZE: u64 = 0x40;
+/// Size of one AST2500 watchdog's register block (0x00-0x1C): `aspeed-g5.dtsi`
+/// `reg = <0x1e785000 0x20>`, QEMU `aspeed_2500_wdt_class_init` (0x20).
+pub const AST2500_REGS_SIZE: u64 = 0x20;
 
 /// Magic that reloads the counter when written to RESTART: Linux `WDT_RESTART_MAGIC`.
 pub const RESTART_MAGIC: u32 = 0x4755;
@@ -68,10 +106,18 @@ pub const CTRL_1MHZ_CLK: u32 = 1 << 4;
 pub const CTRL_RESET_MODE_SHIFT: u32 = 5;
 /// Control: reset mode field mask (after shifting): u-boot `WDT_CTRL_RESET_MODE_MASK`.
 pub const CTRL_RESET_MODE_MASK: u32 = 3;
+/// Control: boot from the secondary flash after the timeout: Linux `WDT_CTRL_BOOT_SECONDARY`, u-boot `WDT_CTRL_2ND_BOOT`.
+pub const CTRL_BOOT_SECONDARY: u32 = 1 << 7;
 /// Control bits 9:7 (boot-secondary and friends) read as zero on the AST2600: QEMU `aspeed_2600_sanitize_ctrl`.
 pub const CTRL_AST2600_CLEARED: u32 = 0x7 << 7;
 /// Control: pre-timeout interrupt threshold field (bits 31:10): Linux `ast2600_config.irq_mask`.
 pub const CTRL_IRQ_THRESHOLD_MASK: u32 = 0xFFFF_FC00;
+/// Control bits 11:8 read as zero on the AST2500: QEMU `aspeed_2500_sanitize_ctrl`.
+pub const CTRL_AST2500_CLEARED: u32 = 0xF << 8;
+/// AST2500 control: pre-timeout interrupt threshold field (bits 31:12): Linux `ast2500_config.irq_mask`.
+pub const AST2500_CTRL_IRQ_THRESHOLD_MASK: u32 = 0xFFFF_F000;
+/// AST2500 control: shift of the threshold (in counts) into its field: Linux `ast2500_config.irq_shift`.
+pub const AST2500_CTRL_IRQ_THRESHOLD_SHIFT: u32 = 12;
 
 /// Timeout status: a timeout occurred: Linux `WDT_TIMEOUT_STATUS_EVENT`.
 pub const STATUS_EVENT: u32 = 1 << 0;
@@ -105,9 +151,69 @@ pub const DEFAULT_RESET_WIDTH: u32 = 0xFF;
 pub const DEFAULT_RESET_MASK1: u32 = 0x030F_1FF1;
 /// Reset value of reset mask 2: Linux dt-bindings `AST2600_WDT_RESET2_DEFAULT`.
 pub const DEFAULT_RESET_MASK2: u32 = 0x03FF_FFF1;
+/// Reset value of the AST2500 reset mask (0x1C): Linux dt-bindings `AST2500_WDT_RESET_DEFAULT`,
+/// u-boot `WDT_RESET_DEFAULT` (what `ast_wdt_stop` writes back).
+pub const AST2500_DEFAULT_RESET_MASK: u32 = 0x023F_FFF3;
 
 /// Nanoseconds per count of the 1 MHz counter.
 pub const NS_PER_TICK: u64 = 1_000;
+
+/// Which SoC generation's watchdog: register range, control sanitising, reset values.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Variant {
+    /// An AST2600 watchdog (`aspeed,ast2600-wdt`, QEMU `aspeed.wdt-ast2600`), 0x40 apart.
+    #[default]
+    Ast2600,
+    /// An AST2500 watchdog (`aspeed,ast2500-wdt`, QEMU `aspeed.wdt-ast2500`), 0x20 apart.
+    Ast2500,
+}
+
+impl Variant {
+    /// Size of one watchdog's register block: [`REGS_SIZE`] (0x40) or [`AST2500_REGS_SIZE`]
+    /// (0x20). Offsets at or above it are not registers.
+    pub const fn regs_size(self) -> u64 {
+        match self {
+            Variant::Ast2600 => REGS_SIZE,
+            Variant::Ast2500 => AST2500_REGS_SIZE,
+        }
+    }
+
+    /// The control register value a write of `value` leaves: QEMU `aspeed_2600_sanitize_ctrl`
+    /// (bits 9:7 cleared) or `aspeed_2500_sanitize_ctrl` (bits 11:8 cleared, the 1 MHz clock
+    /// bit forced on).
+    pub const fn sanitize_ctrl(self, value: u32) -> u32 {
+        match self {
+            Variant::Ast2600 => value & !CTRL_AST2600_CLEARED,
+            Variant::Ast2500 => (value & !CTRL_AST2500_CLEARED) | CTRL_1MHZ_CLK,
+        }
+    }
+
+    /// The control register at reset: the sanitised 0 (QEMU `aspeed_wdt_reset`), 0x10 on the
+    /// AST2500.
+    pub const fn default_ctrl(self) -> u32 {
+        self.sanitize_ctrl(0)
+    }
+
+    /// Reset masks 1 and 2 at reset (the AST2500 has no mask 2: 0).
+    pub const fn default_reset_masks(self) -> [u32; 2] {
+        match self {
+            Variant::Ast2600 => [DEFAULT_RESET_MASK1, DEFAULT_RESET_MASK2],
+            Variant::Ast2500 => [AST2500_DEFAULT_RESET_MASK, 0],
+        }
+    }
+
+    /// The counter value at which the pre-timeout interrupt fires, from the control register:
+    /// bits 31:10 as they are (AST2600), bits 31:12 shifted down by 12 (AST2500), the inverse
+    /// of Linux `aspeed_wdt_set_pretimeout`.
+    pub const fn irq_threshold(self, ctrl: u32) -> u32 {
+        match self {
+            Variant::Ast2600 => ctrl & CTRL_IRQ_THRESHOLD_MASK,
+            Variant::Ast2500 => {
+                (ctrl & AST2500_CTRL_IRQ_THRESHOLD_MASK) >> AST2500_CTRL_IRQ_THRESHOLD_SHIFT
+            }
+        }
+    }
+}
 
 /// What a watchdog-triggered reset resets: control bits 6:5.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -122,7 +228,8 @@ pub enum ResetMode {
     Reserved,
 }
 
-/// The watchdog's registers: a plain value that can be saved and restored.
+/// The watchdog's registers: a plain value that can be saved and restored. The default is an
+/// AST2600 watchdog in its reset state; [`WdtState::new`] gives either generation's.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WdtState {
     /// Counter value at `anchor_ns` (while disabled: the frozen counter value).
@@ -137,28 +244,38 @@ pub struct WdtState {
     pub timeout_status: u32,
     /// Reset width register.
     pub reset_width: u32,
-    /// Reset masks 1 and 2.
+    /// Reset masks 1 and 2 (the AST2500 has mask 1 only, at 0x1C; mask 2 stays 0).
     pub reset_mask: [u32; 2],
-    /// Software reset masks 1 and 2.
+    /// AST2600 software reset masks 1 and 2 (0 on the AST2500).
     pub sw_reset_mask: [u32; 2],
+    /// Which generation the registers belong to.
+    pub variant: Variant,
 }
 
-impl Default for WdtState {
-    fn default() -> Self {
+impl WdtState {
+    /// The reset state of a `variant` watchdog.
+    pub fn new(variant: Variant) -> Self {
         Self {
             count: DEFAULT_RELOAD,
             anchor_ns: 0,
             reload: DEFAULT_RELOAD,
-            ctrl: 0,
+            ctrl: variant.default_ctrl(),
             timeout_status: 0,
             reset_width: DEFAULT_RESET_WIDTH,
-            reset_mask: [DEFAULT_RESET_MASK1, DEFAULT_RESET_MASK2],
+            reset_mask: variant.default_reset_masks(),
             sw_reset_mask: [0, 0],
+            variant,
         }
     }
 }
 
-/// One AST2600 watchdog.
+impl Default for WdtState {
+    fn default() -> Self {
+        Self::new(Variant::Ast2600)
+    }
+}
+
+/// One AST2600 or AST2500 watchdog.
 pub struct AspeedWdt {
     state: WdtState,
     clock: Rc<dyn Clock>,
@@ -172,13 +289,15 @@ fn saturate(v: u128) -> u64 {
 }
 
 impl AspeedWdt {
-    /// A watchdog in its reset state. `reset_out` is pulsed (raised, then lowered) when the
-    /// watchdog resets the SoC; `irq` is the pre-timeout interrupt (level).
+    /// An AST2600 watchdog in its reset state. `reset_out` is pulsed (raised, then lowered)
+    /// when the watchdog resets the SoC; `irq` is the pre-timeout interrupt (level).
+    /// [`AspeedWdt::with_variant`] makes it an AST2500 watchdog.
     pub fn new(clock: Rc<dyn Clock>, reset_out: IrqLine, irq: IrqLine) -> Self {
         Self::from_state(&WdtState::default(), clock, reset_out, irq)
     }
 
-    /// A watchdog restored from `state` (the pre-timeout interrupt is raised if pending).
+    /// A watchdog restored from `state`, its generation included (the pre-timeout interrupt is
+    /// raised if pending).
     pub fn from_state(
         state: &WdtState,
         clock: Rc<dyn Clock>,
@@ -196,6 +315,19 @@ impl AspeedWdt {
             wdt.irq.raise();
         }
         wdt
+    }
+
+    /// This watchdog as `variant`'s, with the registers in that generation's reset state (a
+    /// pending pre-timeout interrupt is lowered).
+    pub fn with_variant(mut self, variant: Variant) -> Self {
+        self.clear_irq_status();
+        self.state = WdtState::new(variant);
+        self
+    }
+
+    /// The SoC generation of this watchdog.
+    pub fn variant(&self) -> Variant {
+        self.state.variant
     }
 
     /// A copy of the registers.
@@ -241,7 +373,8 @@ impl AspeedWdt {
         let armed = self.enabled()
             && self.state.ctrl & CTRL_INTERRUPT != 0
             && self.state.timeout_status & STATUS_IRQ == 0;
-        armed.then(|| self.time_of_count(self.state.ctrl & CTRL_IRQ_THRESHOLD_MASK))
+        let threshold = self.state.variant.irq_threshold(self.state.ctrl);
+        armed.then(|| self.time_of_count(threshold))
     }
 
     /// Loads the reload value into the counter at `now`.
@@ -291,7 +424,7 @@ impl AspeedWdt {
     }
 
     fn write_ctrl(&mut self, value: u32, now: u64) {
-        let value = value & !CTRL_AST2600_CLEARED;
+        let value = self.state.variant.sanitize_ctrl(value);
         let was_on = self.enabled();
         let on = value & CTRL_ENABLE != 0;
         if was_on && !on {
@@ -319,6 +452,9 @@ impl AspeedWdt {
 
     fn read_reg(&self, reg: u64, now: u64) -> Option<u32> {
         let s = &self.state;
+        if reg >= s.variant.regs_size() {
+            return None;
+        }
         Some(match reg {
             REG_STATUS => self.count(now),
             REG_RELOAD_VALUE => s.reload,
@@ -402,7 +538,7 @@ impl Device for AspeedWdt {
 
     fn reset(&mut self) {
         self.clear_irq_status();
-        self.state = WdtState::default();
+        self.state = WdtState::new(self.state.variant);
     }
 
     fn next_deadline(&self) -> Option<u64> {
@@ -702,5 +838,258 @@ mod tests {
         r.wdt.reset();
         assert!(!r.rec.level(1));
         assert_eq!(r.wdt.state(), WdtState::default());
+    }
+
+    // ---- AST2500 ----
+
+    /// Line 0 is reset_out, line 1 the pre-timeout interrupt.
+    fn rig2500() -> Rig {
+        let mut r = rig();
+        r.wdt = AspeedWdt::new(r.clock.clone(), r.rec.line(0), r.rec.line(1))
+            .with_variant(Variant::Ast2500);
+        r
+    }
+
+    impl Rig {
+        /// Linux `aspeed_wdt_enable(wdt, count)` with the `wdt->ctrl` Linux builds for an
+        /// `aspeed,ast2500-wdt` without `aspeed,reset-type`: 1 MHz, SoC mode, reset system.
+        fn linux_enable(&mut self, count: u64) {
+            self.wr(REG_CTRL, 0);
+            self.wr(REG_RELOAD_VALUE, count);
+            self.wr(REG_RESTART, u64::from(RESTART_MAGIC));
+            self.wr(
+                REG_CTRL,
+                u64::from(CTRL_1MHZ_CLK | CTRL_RESET_SYSTEM | CTRL_ENABLE),
+            );
+        }
+
+        /// u-boot v2023.01 `ast_wdt_stop`.
+        fn uboot_stop(&mut self) {
+            let ctrl = self.rd(REG_CTRL);
+            self.wr(REG_CTRL, ctrl & !u64::from(CTRL_ENABLE));
+            self.wr(REG_RESET_MASK1, u64::from(AST2500_DEFAULT_RESET_MASK));
+        }
+
+        /// u-boot v2023.01 `ast_wdt_start(dev, timeout_ms, flags)` (flags: reset mode in
+        /// bits 1:0, reset mask above).
+        fn uboot_start(&mut self, timeout_ms: u64, flags: u64) {
+            let mode = flags & 3;
+            let ctrl = self.rd(REG_CTRL);
+            let mask = u64::from(CTRL_RESET_MODE_MASK << CTRL_RESET_MODE_SHIFT);
+            self.wr(REG_CTRL, (ctrl & !mask) | (mode << CTRL_RESET_MODE_SHIFT));
+            if mode == 0 {
+                self.wr(REG_RESET_MASK1, flags >> 2);
+            }
+            self.wr(REG_RELOAD_VALUE, timeout_ms.min(4_294_967) * 1000);
+            self.wr(REG_RESTART, u64::from(RESTART_MAGIC));
+            let ctrl = self.rd(REG_CTRL);
+            self.wr(
+                REG_CTRL,
+                ctrl | u64::from(CTRL_ENABLE | CTRL_RESET_SYSTEM | CTRL_1MHZ_CLK),
+            );
+        }
+    }
+
+    #[test]
+    fn ast2500_reset_values_and_register_range() {
+        let mut r = rig2500();
+        assert_eq!(r.wdt.variant(), Variant::Ast2500);
+        assert_eq!(Variant::Ast2500.regs_size(), 0x20);
+        assert_eq!(Variant::Ast2600.regs_size(), REGS_SIZE);
+        assert_eq!(r.rd(REG_STATUS), 0x014F_B180);
+        assert_eq!(r.rd(REG_RELOAD_VALUE), 0x014F_B180);
+        assert_eq!(r.rd(REG_CTRL), 0x10, "the 1 MHz clock bit reads 1");
+        assert_eq!(r.rd(REG_TIMEOUT_STATUS), 0);
+        assert_eq!(r.rd(REG_RESET_WIDTH), 0xFF);
+        assert_eq!(r.rd(REG_RESET_MASK1), 0x023F_FFF3);
+        assert_eq!(r.wdt.state(), WdtState::new(Variant::Ast2500));
+        assert_eq!(r.wdt.next_deadline(), None);
+        assert_eq!(r.wdt.unimplemented.reported(), 0);
+        // No reset mask 2 and no software reset registers: 0x20.. are not registers.
+        for off in [
+            REG_RESET_MASK2,
+            REG_SW_RESET_CTRL,
+            REG_SW_RESET_MASK1,
+            REG_SW_RESET_MASK2,
+        ] {
+            r.wr(off, 0xFFFF_FFFF);
+            assert_eq!(r.rd(off), 0, "offset {off:#x}");
+        }
+        assert_eq!(r.wdt.unimplemented.reported(), 8);
+        assert_eq!(r.wdt.state().reset_mask[1], 0);
+        assert_eq!(r.wdt.state().sw_reset_mask, [0, 0]);
+        // The AST2600 software reset key does nothing there.
+        r.wr(REG_CTRL, u64::from(CTRL_RESET_SYSTEM));
+        r.wr(REG_SW_RESET_CTRL, u64::from(SW_RESET_ENABLE));
+        assert_eq!(r.resets(), 0);
+    }
+
+    #[test]
+    fn ast2500_control_writes_force_the_1mhz_clock() {
+        let mut r = rig2500();
+        r.wr(REG_CTRL, 0);
+        assert_eq!(r.rd(REG_CTRL), u64::from(CTRL_1MHZ_CLK));
+        // Bits 11:8 read 0; boot-secondary (7) and 31:12 are kept, unlike the AST2600.
+        r.wr(REG_CTRL, 0xFFFF_FFEE);
+        assert_eq!(r.rd(REG_CTRL), 0xFFFF_F0FE);
+        assert_ne!(r.rd(REG_CTRL) & u64::from(CTRL_BOOT_SECONDARY), 0);
+        r.wdt.write(REG_CTRL + 1, 1, 0xFF);
+        assert_eq!(r.rd(REG_CTRL) & 0xF00, 0);
+        // Counting is at 1 MHz whether the guest wrote the bit or not.
+        r.wr(REG_RELOAD_VALUE, 1_000);
+        r.wr(REG_CTRL, u64::from(CTRL_ENABLE));
+        assert_eq!(r.rd(REG_CTRL), u64::from(CTRL_ENABLE | CTRL_1MHZ_CLK));
+        assert_eq!(r.wdt.next_deadline(), Some(MS));
+    }
+
+    #[test]
+    fn uboot_2023_01_leaves_the_watchdog_running_and_linux_takes_it_over() {
+        let mut r = rig2500();
+        // lowlevel_init (WDT3 only): ctrl = 0.
+        r.wr(REG_CTRL, 0);
+        // initr_watchdog: probe = ast_wdt_stop, then autostart with the 60 s default and
+        // flags 0: SoC mode and reset mask 0.
+        r.uboot_stop();
+        assert_eq!(r.rd(REG_RESET_MASK1), u64::from(AST2500_DEFAULT_RESET_MASK));
+        r.uboot_start(60_000, 0);
+        assert_eq!(r.rd(REG_RESET_MASK1), 0);
+        assert_eq!(r.wdt.reset_mode(), ResetMode::Soc);
+        assert_eq!(
+            r.rd(REG_CTRL),
+            u64::from(CTRL_ENABLE | CTRL_RESET_SYSTEM | CTRL_1MHZ_CLK)
+        );
+        assert_eq!(r.wdt.next_deadline(), Some(60_000 * MS));
+        // The cyclic servicing pings it every second while u-boot runs...
+        for s in 1..=5u64 {
+            r.run_to(s * 1_000 * MS);
+            r.wr(REG_RESTART, u64::from(RESTART_MAGIC));
+        }
+        // ...and bootm does not stop it: 60 s after the last ping it resets the system, as
+        // it does for WDT3, which aspeed-g5.dtsi disables in Linux.
+        let last_ping = 5_000 * MS;
+        let mut unattended = Rig {
+            wdt: AspeedWdt::from_state(
+                &r.wdt.state(),
+                r.clock.clone(),
+                r.rec.line(0),
+                r.rec.line(1),
+            ),
+            clock: r.clock.clone(),
+            rec: r.rec.clone(),
+        };
+        assert_eq!(
+            unattended.wdt.next_deadline(),
+            Some(last_ping + 60_000 * MS)
+        );
+        unattended.run_to(last_ping + 60_000 * MS);
+        assert_eq!(unattended.resets(), 1);
+        // Linux aspeed_wdt_probe sees the enable bit and restarts it with its own 30 s.
+        let probe = last_ping + 2_000 * MS;
+        r.clock.set(probe);
+        assert_ne!(r.rd(REG_CTRL) & u64::from(CTRL_ENABLE), 0);
+        r.linux_enable(30_000_000);
+        assert_eq!(r.wdt.next_deadline(), Some(probe + 30_000 * MS));
+        assert_eq!(
+            r.rd(REG_RESET_MASK1),
+            0,
+            "Linux leaves u-boot's mask without aspeed,reset-mask"
+        );
+    }
+
+    #[test]
+    fn linux_ast2500_restart_resets_the_system_within_128ms() {
+        let mut r = rig2500();
+        r.linux_enable(30_000_000);
+        r.clock.set(10_000 * MS);
+        // aspeed_wdt_restart: ctrl &= ~BOOT_SECONDARY; aspeed_wdt_enable(128 ms); mdelay(1000).
+        r.linux_enable(128_000);
+        assert_eq!(r.wdt.next_deadline(), Some(10_128 * MS));
+        r.run_to(10_127 * MS);
+        assert_eq!(r.resets(), 0);
+        r.run_to(10_128 * MS);
+        assert_eq!(r.rec.changes(), vec![(0, true), (0, false)]);
+        assert_eq!(r.wdt.reset_mode(), ResetMode::Soc);
+        assert_eq!(r.rd(REG_TIMEOUT_STATUS) & u64::from(STATUS_EVENT), 1);
+        assert_eq!(r.rd(REG_CTRL) & u64::from(CTRL_ENABLE), 0);
+        // The SoC's reset resets the watchdog as an AST2500 one.
+        r.wdt.reset();
+        assert_eq!(r.wdt.state(), WdtState::new(Variant::Ast2500));
+    }
+
+    #[test]
+    fn uboot_ast2500_sysreset_expires_at_once_in_cpu_mode() {
+        let mut r = rig2500();
+        r.uboot_stop();
+        // ast_sysreset_request(SYSRESET_WARM) -> wdt_expire_now(wdt, WDT_CTRL_RESET_CPU):
+        // start(1 ms, mode 2; the mask is left alone), then poll for the enable bit to clear.
+        r.uboot_start(1, 2);
+        assert_eq!(r.wdt.reset_mode(), ResetMode::ArmCpu);
+        assert_eq!(r.rd(REG_RESET_MASK1), u64::from(AST2500_DEFAULT_RESET_MASK));
+        r.run_to(MS);
+        assert_eq!(r.resets(), 1);
+        assert_eq!(r.rd(REG_CTRL) & u64::from(CTRL_ENABLE), 0, "the poll ends");
+    }
+
+    #[test]
+    fn ast2500_pretimeout_uses_bits_31_12() {
+        let mut r = rig2500();
+        r.wr(REG_RELOAD_VALUE, 3_000_000);
+        // Linux aspeed_wdt_set_pretimeout(1 s) with ast2500_config: (cycles << 12) & 31:12.
+        let field =
+            (1_000_000u32 << AST2500_CTRL_IRQ_THRESHOLD_SHIFT) & AST2500_CTRL_IRQ_THRESHOLD_MASK;
+        let ctrl = CTRL_ENABLE | CTRL_RESET_SYSTEM | CTRL_INTERRUPT | CTRL_1MHZ_CLK | field;
+        r.wr(REG_CTRL, u64::from(ctrl));
+        assert_eq!(r.rd(REG_CTRL), u64::from(ctrl));
+        assert_eq!(Variant::Ast2500.irq_threshold(ctrl), 1_000_000);
+        assert_eq!(r.wdt.next_deadline(), Some(2_000 * MS));
+        r.run_to(2_000 * MS);
+        assert!(r.rec.level(1));
+        assert_eq!(r.rd(REG_TIMEOUT_STATUS), u64::from(STATUS_IRQ));
+        assert_eq!(r.wdt.next_deadline(), Some(3_000 * MS));
+    }
+
+    #[test]
+    fn ast2500_reset_width_and_mask_are_read_write() {
+        let mut r = rig2500();
+        // aspeed_wdt_probe for ast2500: pulse width kept, open drain then active low.
+        let width = r.rd(REG_RESET_WIDTH) as u32 & RESET_WIDTH_PULSE_MASK;
+        r.wr(REG_RESET_WIDTH, u64::from(width | OPEN_DRAIN_MAGIC));
+        r.wr(REG_RESET_WIDTH, u64::from(width | ACTIVE_LOW_MAGIC));
+        assert_eq!(r.rd(REG_RESET_WIDTH), 0xFF);
+        r.wr(REG_RESET_WIDTH, u64::from(PUSH_PULL_MAGIC | 0xF_FFFF));
+        assert_eq!(
+            r.rd(REG_RESET_WIDTH),
+            u64::from(RESET_WIDTH_PUSH_PULL | 0xF_FFFF)
+        );
+        // aspeed,reset-mask = <(AST2500_WDT_RESET_DEFAULT & ~AST2500_WDT_RESET_LPC)>.
+        r.wr(
+            REG_RESET_MASK1,
+            u64::from(AST2500_DEFAULT_RESET_MASK & !(1 << 13)),
+        );
+        assert_eq!(r.wdt.state().reset_mask[0], 0x023F_DFF3);
+    }
+
+    #[test]
+    fn ast2500_state_round_trips_and_with_variant_resets() {
+        let mut r = rig2500();
+        r.wr(REG_RELOAD_VALUE, 3000);
+        let ctrl = CTRL_ENABLE | CTRL_INTERRUPT | (1000 << AST2500_CTRL_IRQ_THRESHOLD_SHIFT);
+        r.wr(REG_CTRL, u64::from(ctrl));
+        r.run_to(2 * MS);
+        assert!(r.rec.level(1));
+        let s = r.wdt.state();
+        assert_eq!(s.variant, Variant::Ast2500);
+        let rec = LevelRecorder::new();
+        let copy = AspeedWdt::from_state(&s, r.clock.clone(), rec.line(0), rec.line(1));
+        assert_eq!(copy.variant(), Variant::Ast2500);
+        assert_eq!(copy.state(), s);
+        assert_eq!(copy.next_deadline(), r.wdt.next_deadline());
+        assert!(rec.level(1));
+        let back = copy.with_variant(Variant::Ast2600);
+        assert!(!rec.level(1), "with_variant lowers a pending pre-timeout");
+        assert_eq!(back.state(), WdtState::default());
+        r.wdt.reset();
+        assert!(!r.rec.level(1));
+        assert_eq!(r.wdt.state(), WdtState::new(Variant::Ast2500));
     }
 }

@@ -1,14 +1,15 @@
 //! Fuzz target for the watchdog: arbitrary sequences of MMIO reads and writes of any width at
 //! any offset (restart magic and software-reset keys mixed in), interleaved with a
 //! [`ManualClock`] advanced by arbitrary amounts and the SoC's deadline delivery
-//! (`next_deadline` / `on_time`), and resets.
+//! (`next_deadline` / `on_time`), and resets, for both the AST2600 and the AST2500 watchdog.
 //!
 //! Checked after every operation: nothing panics, a read of N bytes fits in N bytes, each
 //! operation returns within [`OP_BUDGET`] (a hang fails the case through proptest's per-case
 //! timeout), the pre-timeout interrupt is at the level of timeout status bit 2, the reset
 //! output only ever pulses (it is low between operations), and once due events are delivered
 //! the next deadline lies in the future: a deadline that stays at or before `now` would make
-//! the SoC's idle loop spin forever. Virtual time stays below 2^63 ns (292 years). Cases:
+//! the SoC's idle loop spin forever. On the AST2500 the control register's 1 MHz clock bit
+//! always reads 1 and the state keeps its generation. Virtual time stays below 2^63 ns (292 years). Cases:
 //! `PROPTEST_CASES` (256 by default) x [`OPS`] operations; see docs/fuzzing.md.
 
 use std::rc::Rc;
@@ -39,6 +40,7 @@ fn op() -> impl Strategy<Value = Op> {
         u64::from(CTRL_ENABLE | CTRL_RESET_SYSTEM | CTRL_INTERRUPT),
         u64::from(CTRL_ENABLE | CTRL_INTERRUPT | 0x400),
         u64::from(CTRL_ENABLE),
+        u64::from(CTRL_ENABLE | CTRL_INTERRUPT | (3 << AST2500_CTRL_IRQ_THRESHOLD_SHIFT)),
         u64::from(ACTIVE_HIGH_MAGIC | 0xFF),
         u64::from(PUSH_PULL_MAGIC),
         1,
@@ -57,11 +59,16 @@ proptest! {
     #![proptest_config(config())]
 
     #[test]
-    fn wdt_survives_arbitrary_mmio_and_time(ops in prop::collection::vec(op(), OPS)) {
+    fn wdt_survives_arbitrary_mmio_and_time(
+        ast2500 in any::<bool>(),
+        ops in prop::collection::vec(op(), OPS),
+    ) {
+        let variant = if ast2500 { Variant::Ast2500 } else { Variant::Ast2600 };
         let clock = Rc::new(ManualClock::new());
         let rec = LevelRecorder::new();
         // Line 0: reset output; line 1: pre-timeout interrupt.
-        let mut wdt = AspeedWdt::new(clock.clone(), rec.line(0), rec.line(1));
+        let mut wdt =
+            AspeedWdt::new(clock.clone(), rec.line(0), rec.line(1)).with_variant(variant);
         for op in &ops {
             match *op {
                 Op::Read(offset, size) => {
@@ -89,6 +96,13 @@ proptest! {
                 rec.level(1), wdt.state().timeout_status & STATUS_IRQ != 0,
                 "pre-timeout line after {:?}", op
             );
+            let state = wdt.state();
+            prop_assert_eq!(state.variant, variant);
+            if ast2500 {
+                prop_assert_ne!(state.ctrl & CTRL_1MHZ_CLK, 0, "1 MHz bit after {:?}", op);
+                prop_assert_eq!(state.reset_mask[1], 0);
+                prop_assert_eq!(state.sw_reset_mask, [0, 0]);
+            }
         }
     }
 }
