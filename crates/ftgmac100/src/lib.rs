@@ -1,5 +1,5 @@
-//! The Faraday FTGMAC100 gigabit Ethernet MAC as the AST2600 has it, as Linux's `ftgmac100`
-//! and u-boot's `ftgmac100` drive it.
+//! The Faraday FTGMAC100 gigabit Ethernet MAC as the AST2600 and AST2500 have it, as Linux's
+//! `ftgmac100` and u-boot's `ftgmac100` drive it.
 //!
 //! Descriptor rings live in guest DRAM and are walked through [`GuestMemory`]:
 //! - TX: a write to NPTXPD (with TXDMA_EN and TXMAC_EN set) walks the normal-priority ring from
@@ -19,12 +19,34 @@
 //! and logged once; oversized frames are dropped and counted; runts are padded and counted.
 //!
 //! The interrupt output is one level: `(ISR & IER) != 0`. The link is the host's business (the
-//! driver learns it from the PHY over the separate MDIO controller); a MAC with no backend has
-//! no link: it still completes TX descriptors but the frames go nowhere, and it receives nothing.
-//! The in-MAC MDIO (PHYCR/PHYDATA) has no PHY behind it on the AST2600: its operations complete
-//! at once and read 0xFFFF.
+//! driver learns it from the PHY, over the separate MDIO controller on the AST2600 or over the
+//! MAC's own PHYCR/PHYDATA on the AST2500); a MAC with no backend has no link: it still
+//! completes TX descriptors but the frames go nowhere, and it receives nothing.
+//!
+//! ## In-MAC MDIO (PHYCR / PHYDATA)
+//!
+//! The AST2500 has no MDIO controller block: Linux (`ftgmac100_mdiobus_read/write` for
+//! `aspeed,ast2400-mac`/`aspeed,ast2500-mac`, after clearing REVR bit 31) and u-boot
+//! (`ftgmac100_mdio_read/write`) reach the PHY through PHYCR (0x60) and PHYDATA (0x64).
+//! [`Ftgmac100::attach_phy`] puts an [`mdio::Phy`] behind them; each command then runs one
+//! clause-22 frame against the PHY at its address at once and clears its busy bit, so the first
+//! poll sees it done:
+//!
+//! - **Old layout** (REVR bit 31 clear): PHYCR bits 5:0 MDC cycle threshold, 20:16 PHY address,
+//!   25:21 register, 26 MIIRD, 27 MIIWR. A write sends `PHYDATA[15:0]`; a read puts the value in
+//!   `PHYDATA[31:16]` (`PHYDATA[15:0]` keeps the write data).
+//! - **New layout** (REVR bit 31 set; QEMU `do_phy_new_ctl`, the Aspeed SDK drivers): PHYCR bit
+//!   15 FIRE, 12 ST (1 = clause 22), 11:10 opcode (1 write, 2 read), 9:5 PHY address, 4:0
+//!   register, 31:16 the data to write. A read puts the value in `PHYDATA[15:0]` (`PHYDATA[31:16]`
+//!   is kept). A clause-45 frame (ST 0) finds no device: it reads 0xFFFF and writes nothing.
+//!
+//! An address with no PHY reads 0xFFFF (the pulled-up MDIO line) and ignores writes. With a PHY
+//! attached, frames flow only while that PHY reports a link ([`Ftgmac100::link_up`]). A MAC
+//! with no PHY attached (the AST2600's, whose PHYs are on the separate MDIO controller) keeps
+//! the old behaviour: its in-MAC operations complete at once, read 0xFFFF and are logged once.
 #![deny(missing_docs)]
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use bus::{merge_subword, subword, Device, GuestMemory, IrqLine, UnimplementedLog};
@@ -179,12 +201,34 @@ pub const MACCR_FAST_MODE: u32 = 1 << 19;
 /// MACCR: software reset, self-clearing: Linux `FTGMAC100_MACCR_SW_RST`.
 pub const MACCR_SW_RST: u32 = 1 << 31;
 
+/// PHYCR (old layout): MDC cycle threshold (bits 5:0): Linux `FTGMAC100_PHYCR_MDC_CYCTHR_MASK`.
+pub const PHYCR_MDC_CYCTHR_MASK: u32 = 0x3f;
+/// PHYCR (old layout): PHY address field shift (bits 20:16): Linux `FTGMAC100_PHYCR_PHYAD`.
+pub const PHYCR_PHYAD_SHIFT: u32 = 16;
+/// PHYCR (old layout): register address field shift (bits 25:21): Linux `FTGMAC100_PHYCR_REGAD`.
+pub const PHYCR_REGAD_SHIFT: u32 = 21;
 /// PHYCR (old layout): read command: Linux `FTGMAC100_PHYCR_MIIRD`.
 pub const PHYCR_MIIRD: u32 = 1 << 26;
 /// PHYCR (old layout): write command: Linux `FTGMAC100_PHYCR_MIIWR`.
 pub const PHYCR_MIIWR: u32 = 1 << 27;
 /// PHYCR (new layout, REVR bit 31): start the frame: QEMU `FTGMAC100_PHYCR_NEW_FIRE`.
 pub const PHYCR_NEW_FIRE: u32 = 1 << 15;
+/// PHYCR (new layout): start-of-frame code, 1 = clause 22: QEMU `FTGMAC100_PHYCR_NEW_ST_22`.
+pub const PHYCR_NEW_ST_22: u32 = 1 << 12;
+/// PHYCR (new layout): opcode field shift (bits 11:10): QEMU `FTGMAC100_PHYCR_NEW_OP`.
+pub const PHYCR_NEW_OP_SHIFT: u32 = 10;
+/// PHYCR (new layout): write opcode: QEMU `FTGMAC100_PHYCR_NEW_OP_WRITE`.
+pub const PHYCR_NEW_OP_WRITE: u32 = 0b01;
+/// PHYCR (new layout): read opcode: QEMU `FTGMAC100_PHYCR_NEW_OP_READ`.
+pub const PHYCR_NEW_OP_READ: u32 = 0b10;
+/// PHYCR (new layout): PHY address field shift (bits 9:5): QEMU `FTGMAC100_PHYCR_NEW_DEV`.
+pub const PHYCR_NEW_PHYAD_SHIFT: u32 = 5;
+/// PHYCR (new layout): register address field shift (bits 4:0): QEMU `FTGMAC100_PHYCR_NEW_REG`.
+pub const PHYCR_NEW_REGAD_SHIFT: u32 = 0;
+/// PHYCR (new layout): data-to-write field shift (bits 31:16): QEMU `FTGMAC100_PHYCR_NEW_DATA`.
+pub const PHYCR_NEW_DATA_SHIFT: u32 = 16;
+/// PHYDATA (old layout): read data field shift (bits 31:16): Linux `FTGMAC100_PHYDATA_MIIRDATA`.
+pub const PHYDATA_MIIRDATA_SHIFT: u32 = 16;
 
 /// TXDES0: buffer size field: Linux `FTGMAC100_TXDES0_TXBUF_SIZE`.
 pub const TXDES0_TXBUF_SIZE_MASK: u32 = 0x3fff;
@@ -417,6 +461,9 @@ pub struct Ftgmac100 {
     unimplemented: UnimplementedLog,
     dma_error_logged: bool,
     mdio_logged: bool,
+    mdio_frame_logged: bool,
+    /// The PHYs behind PHYCR/PHYDATA, by MDIO address.
+    phys: [Option<Rc<RefCell<mdio::Phy>>>; mdio::PHY_ADDRESSES],
 }
 
 /// A DMA descriptor: four little-endian words.
@@ -447,6 +494,8 @@ impl Ftgmac100 {
             unimplemented: UnimplementedLog::new("ftgmac100"),
             dma_error_logged: false,
             mdio_logged: false,
+            mdio_frame_logged: false,
+            phys: Default::default(),
         };
         let level = mac.interrupt_pending();
         mac.state.irq_level = level;
@@ -481,9 +530,36 @@ impl Ftgmac100 {
         self.state.link_up = up;
     }
 
-    /// Whether frames can flow: the link is up and a backend is connected.
+    /// Whether frames can flow: the link is up, a backend is connected and, if PHYs are
+    /// attached ([`Self::attach_phy`]), one of them reports a link (cable plugged, not powered
+    /// down, a mode negotiated).
     pub fn link_up(&self) -> bool {
-        self.state.link_up && self.backend.is_some()
+        let phy_link = !self.has_phy() || self.attached_phys().any(|p| p.borrow().link_up());
+        self.state.link_up && self.backend.is_some() && phy_link
+    }
+
+    /// Puts `phy` behind the MAC's own MDIO (PHYCR/PHYDATA) at address `addr` (0..=31; other
+    /// values are ignored with a warning), replacing whatever was there, as
+    /// [`mdio::AspeedMdio::attach_phy`] does on the AST2600's MDIO controller. The PHY is
+    /// shared: the SoC keeps a handle to drive its cable.
+    pub fn attach_phy(&mut self, addr: u8, phy: Rc<RefCell<mdio::Phy>>) {
+        match self.phys.get_mut(usize::from(addr)) {
+            Some(slot) => *slot = Some(phy),
+            None => log::warn!("ftgmac100: no PHY address {addr} on the in-MAC MDIO bus"),
+        }
+    }
+
+    /// The PHY attached at MDIO address `addr`, if any.
+    pub fn phy(&self, addr: u8) -> Option<Rc<RefCell<mdio::Phy>>> {
+        self.phys.get(usize::from(addr)).cloned().flatten()
+    }
+
+    fn has_phy(&self) -> bool {
+        self.phys.iter().any(Option::is_some)
+    }
+
+    fn attached_phys(&self) -> impl Iterator<Item = &Rc<RefCell<mdio::Phy>>> {
+        self.phys.iter().flatten()
     }
 
     /// The MAC address the guest programmed (MADR/LADR).
@@ -834,8 +910,90 @@ impl Ftgmac100 {
         self.state = fresh;
     }
 
-    /// PHYCR write: the in-MAC MDIO has no PHY behind it on the AST2600.
+    /// PHYCR write: runs the MDIO frame it starts against the attached PHYs; with none
+    /// attached (the AST2600) it completes with no PHY behind it.
     fn write_phycr(&mut self, value: u32) {
+        if !self.has_phy() {
+            self.write_phycr_no_phy(value);
+        } else if self.state.revr & REVR_NEW_MDIO_INTERFACE != 0 {
+            if value & PHYCR_NEW_FIRE != 0 {
+                self.mdio_new_frame(value);
+            }
+            self.state.phycr = value & !PHYCR_NEW_FIRE;
+        } else {
+            if value & (PHYCR_MIIRD | PHYCR_MIIWR) != 0 {
+                self.mdio_old_frame(value);
+            }
+            self.state.phycr = value & !(PHYCR_MIIRD | PHYCR_MIIWR);
+        }
+    }
+
+    /// Clause-22 read of register `reg` of the PHY at `addr`: 0xFFFF if there is none.
+    fn mdio_read(&self, addr: u32, reg: u32) -> u16 {
+        match self.phy((addr & 0x1f) as u8) {
+            Some(phy) => phy.borrow_mut().read((reg & 0x1f) as u8),
+            None => mdio::ABSENT_PHY_DATA,
+        }
+    }
+
+    /// Clause-22 write of register `reg` of the PHY at `addr` (dropped if there is none).
+    fn mdio_write(&self, addr: u32, reg: u32, value: u16) {
+        if let Some(phy) = self.phy((addr & 0x1f) as u8) {
+            phy.borrow_mut().write((reg & 0x1f) as u8, value);
+        }
+    }
+
+    /// An old-layout command (MIIWR wins if both bits are set, as in QEMU `do_phy_ctl`).
+    fn mdio_old_frame(&mut self, phycr: u32) {
+        let addr = phycr >> PHYCR_PHYAD_SHIFT;
+        let reg = phycr >> PHYCR_REGAD_SHIFT;
+        if phycr & PHYCR_MIIWR != 0 {
+            self.mdio_write(addr, reg, self.state.phydata as u16);
+        } else {
+            let data = u32::from(self.mdio_read(addr, reg));
+            self.state.phydata = (data << PHYDATA_MIIRDATA_SHIFT) | (self.state.phydata & 0xffff);
+        }
+    }
+
+    /// A new-layout frame (FIRE set).
+    fn mdio_new_frame(&mut self, phycr: u32) {
+        let op = (phycr >> PHYCR_NEW_OP_SHIFT) & 0x3;
+        let addr = phycr >> PHYCR_NEW_PHYAD_SHIFT;
+        let reg = phycr >> PHYCR_NEW_REGAD_SHIFT;
+        let read_result = if phycr & PHYCR_NEW_ST_22 == 0 {
+            self.mdio_frame_error(format_args!(
+                "clause-45 frame (PHYCR {phycr:#010x}): no clause-45 device on the bus"
+            ));
+            (op == PHYCR_NEW_OP_READ).then_some(mdio::ABSENT_PHY_DATA)
+        } else {
+            match op {
+                PHYCR_NEW_OP_WRITE => {
+                    self.mdio_write(addr, reg, (phycr >> PHYCR_NEW_DATA_SHIFT) as u16);
+                    None
+                }
+                PHYCR_NEW_OP_READ => Some(self.mdio_read(addr, reg)),
+                _ => {
+                    self.mdio_frame_error(format_args!(
+                        "invalid clause-22 opcode {op} in PHYCR {phycr:#010x}"
+                    ));
+                    None
+                }
+            }
+        };
+        if let Some(data) = read_result {
+            self.state.phydata = (self.state.phydata & 0xffff_0000) | u32::from(data);
+        }
+    }
+
+    fn mdio_frame_error(&mut self, what: std::fmt::Arguments<'_>) {
+        if !self.mdio_frame_logged {
+            self.mdio_frame_logged = true;
+            log::warn!("ftgmac100: in-MAC MDIO {what} (further such frames are not logged)");
+        }
+    }
+
+    /// PHYCR write with no PHY attached: commands complete at once and reads return 0xFFFF.
+    fn write_phycr_no_phy(&mut self, value: u32) {
         let (busy, data_mask) = if self.state.revr & REVR_NEW_MDIO_INTERFACE != 0 {
             (PHYCR_NEW_FIRE, 0x0000_ffff)
         } else {
@@ -1875,6 +2033,236 @@ mod tests {
         r.wr(REG_PHYCR, PHYCR_NEW_FIRE | (1 << 12) | (2 << 10));
         assert_eq!(r.rd(REG_PHYCR) & PHYCR_NEW_FIRE, 0);
         assert_eq!(r.rd(REG_PHYDATA) & 0xffff, 0xffff);
+    }
+
+    // ---- in-MAC MDIO with a PHY (the AST2500) ----
+
+    /// The rig's MAC with an RTL8211E (cable plugged) at MDIO address `addr`.
+    fn rig_with_phy(addr: u8) -> (Rig, Rc<RefCell<mdio::Phy>>) {
+        let mut r = rig();
+        let phy = Rc::new(RefCell::new(mdio::Phy::new(true)));
+        r.mac.attach_phy(addr, phy.clone());
+        (r, phy)
+    }
+
+    /// Linux `ftgmac100_setup_mdio` for `aspeed,ast2500-mac`: the old MDIO interface.
+    fn linux_setup_mdio(r: &mut Rig) {
+        r.clear_bits(REG_REVR, REVR_NEW_MDIO_INTERFACE);
+    }
+
+    /// Linux `ftgmac100_mdiobus_read`: keep the MDC threshold, PHYAD | REGAD | MIIRD, poll
+    /// MIIRD (10 tries), PHYDATA[31:16].
+    fn linux_mdiobus_read(r: &mut Rig, addr: u32, reg: u8) -> Option<u16> {
+        let mut phycr = r.rd(REG_PHYCR) & PHYCR_MDC_CYCTHR_MASK;
+        phycr |= (addr << PHYCR_PHYAD_SHIFT) | (u32::from(reg) << PHYCR_REGAD_SHIFT) | PHYCR_MIIRD;
+        r.wr(REG_PHYCR, phycr);
+        (0..10)
+            .find(|_| r.rd(REG_PHYCR) & PHYCR_MIIRD == 0)
+            .map(|_| (r.rd(REG_PHYDATA) >> PHYDATA_MIIRDATA_SHIFT) as u16)
+    }
+
+    /// Linux `ftgmac100_mdiobus_write`: PHYDATA = value, then PHYAD | REGAD | MIIWR, poll MIIWR.
+    fn linux_mdiobus_write(r: &mut Rig, addr: u32, reg: u8, value: u16) -> bool {
+        let mut phycr = r.rd(REG_PHYCR) & PHYCR_MDC_CYCTHR_MASK;
+        phycr |= (addr << PHYCR_PHYAD_SHIFT) | (u32::from(reg) << PHYCR_REGAD_SHIFT) | PHYCR_MIIWR;
+        r.wr(REG_PHYDATA, u32::from(value));
+        r.wr(REG_PHYCR, phycr);
+        (0..10).any(|_| r.rd(REG_PHYCR) & PHYCR_MIIWR == 0)
+    }
+
+    /// The new-layout read of the Aspeed SDK drivers: FIRE | ST_22 | READ | PHYAD | REGAD, poll
+    /// FIRE, PHYDATA[15:0].
+    fn new_mdio_read(r: &mut Rig, addr: u32, reg: u8) -> Option<u16> {
+        r.wr(
+            REG_PHYCR,
+            PHYCR_NEW_FIRE
+                | PHYCR_NEW_ST_22
+                | (PHYCR_NEW_OP_READ << PHYCR_NEW_OP_SHIFT)
+                | (addr << PHYCR_NEW_PHYAD_SHIFT)
+                | u32::from(reg),
+        );
+        (0..10)
+            .find(|_| r.rd(REG_PHYCR) & PHYCR_NEW_FIRE == 0)
+            .map(|_| r.rd(REG_PHYDATA) as u16)
+    }
+
+    /// The new-layout write: the data in PHYCR[31:16], FIRE | ST_22 | WRITE, poll FIRE.
+    fn new_mdio_write(r: &mut Rig, addr: u32, reg: u8, value: u16) -> bool {
+        r.wr(
+            REG_PHYCR,
+            (u32::from(value) << PHYCR_NEW_DATA_SHIFT)
+                | PHYCR_NEW_FIRE
+                | PHYCR_NEW_ST_22
+                | (PHYCR_NEW_OP_WRITE << PHYCR_NEW_OP_SHIFT)
+                | (addr << PHYCR_NEW_PHYAD_SHIFT)
+                | u32::from(reg),
+        );
+        (0..10).any(|_| r.rd(REG_PHYCR) & PHYCR_NEW_FIRE == 0)
+    }
+
+    #[test]
+    fn linux_reads_the_phy_id_through_phycr_old_layout() {
+        let (mut r, _) = rig_with_phy(0);
+        r.wr(REG_REVR, REVR_NEW_MDIO_INTERFACE);
+        linux_setup_mdio(&mut r);
+        assert_eq!(r.rd(REG_REVR) & REVR_NEW_MDIO_INTERFACE, 0);
+        // u-boot left the MDC threshold in PHYCR; Linux keeps it.
+        r.wr(REG_PHYCR, 0x34);
+        assert_eq!(
+            linux_mdiobus_read(&mut r, 0, mdio::MII_PHYSID1),
+            Some(mdio::RTL8211E_PHYID1)
+        );
+        assert_eq!(
+            linux_mdiobus_read(&mut r, 0, mdio::MII_PHYSID2),
+            Some(mdio::RTL8211E_PHYID2)
+        );
+        assert_eq!(
+            r.rd(REG_PHYCR),
+            0x34 | (u32::from(mdio::MII_PHYSID2) << PHYCR_REGAD_SHIFT),
+            "the command done, the rest as written"
+        );
+        // mdiobus_scan: every other address reads all ones (no PHY there).
+        for addr in 1..32 {
+            assert_eq!(
+                linux_mdiobus_read(&mut r, addr, mdio::MII_PHYSID1),
+                Some(0xFFFF),
+                "address {addr}"
+            );
+        }
+        // BMSR shows the PHY's link.
+        let bmsr = linux_mdiobus_read(&mut r, 0, mdio::MII_BMSR).unwrap();
+        assert_ne!(bmsr & mdio::BMSR_LSTATUS, 0);
+        assert_ne!(bmsr & mdio::BMSR_ANEGCOMPLETE, 0);
+        assert!(
+            !r.mac.mdio_logged,
+            "no 'no PHY' warning with a PHY attached"
+        );
+    }
+
+    #[test]
+    fn linux_reads_the_phy_id_through_phycr_new_layout() {
+        let (mut r, _) = rig_with_phy(1);
+        r.wr(REG_REVR, REVR_NEW_MDIO_INTERFACE);
+        r.wr(REG_PHYDATA, 0xABCD_0000);
+        assert_eq!(
+            new_mdio_read(&mut r, 1, mdio::MII_PHYSID1),
+            Some(mdio::RTL8211E_PHYID1)
+        );
+        assert_eq!(r.rd(REG_PHYDATA) >> 16, 0xABCD, "the high half is kept");
+        assert_eq!(
+            new_mdio_read(&mut r, 1, mdio::MII_PHYSID2),
+            Some(mdio::RTL8211E_PHYID2)
+        );
+        assert_eq!(new_mdio_read(&mut r, 0, mdio::MII_PHYSID1), Some(0xFFFF));
+        // Clause 45 (ST 0) and an invalid opcode complete too.
+        r.wr(
+            REG_PHYCR,
+            PHYCR_NEW_FIRE | (PHYCR_NEW_OP_READ << PHYCR_NEW_OP_SHIFT) | (1 << 5) | 2,
+        );
+        assert_eq!(r.rd(REG_PHYCR) & PHYCR_NEW_FIRE, 0);
+        assert_eq!(r.rd(REG_PHYDATA) & 0xffff, 0xFFFF);
+        r.wr(REG_PHYCR, PHYCR_NEW_FIRE | PHYCR_NEW_ST_22 | (1 << 5));
+        assert_eq!(r.rd(REG_PHYCR) & PHYCR_NEW_FIRE, 0);
+        assert!(r.mac.mdio_frame_logged);
+        // Switching back to the old layout: the same PHY answers there.
+        linux_setup_mdio(&mut r);
+        assert_eq!(
+            linux_mdiobus_read(&mut r, 1, mdio::MII_PHYSID1),
+            Some(mdio::RTL8211E_PHYID1)
+        );
+    }
+
+    #[test]
+    fn bmcr_writes_reach_the_phy_and_its_link_gates_the_mac() {
+        let (mut r, phy) = rig_with_phy(0);
+        linux_setup_mdio(&mut r);
+        assert!(r.mac.link_up());
+        // genphy_soft_reset: BMCR_RESET | ANENABLE, poll until RESET clears.
+        assert!(linux_mdiobus_write(
+            &mut r,
+            0,
+            mdio::MII_BMCR,
+            mdio::BMCR_RESET | mdio::BMCR_ANENABLE
+        ));
+        let bmcr = linux_mdiobus_read(&mut r, 0, mdio::MII_BMCR).unwrap();
+        assert_eq!(bmcr & mdio::BMCR_RESET, 0);
+        assert_eq!(bmcr, mdio::BMCR_RESET_VALUE);
+        // genphy_suspend: power down. The PHY loses the link, and so does the MAC.
+        assert!(linux_mdiobus_write(
+            &mut r,
+            0,
+            mdio::MII_BMCR,
+            bmcr | mdio::BMCR_PDOWN
+        ));
+        assert_eq!(
+            phy.borrow().state().bmcr & mdio::BMCR_PDOWN,
+            mdio::BMCR_PDOWN
+        );
+        assert!(!r.mac.link_up());
+        let bmsr = linux_mdiobus_read(&mut r, 0, mdio::MII_BMSR).unwrap();
+        assert_eq!(bmsr & mdio::BMSR_LSTATUS, 0);
+        r.wr(REG_MACCR, MACCR_RXDMA_EN | MACCR_RXMAC_EN);
+        assert!(!r.mac.can_receive());
+        assert!(!r.mac.receive(&unicast_frame(60)), "no link: not taken");
+        // Powered up again with a new-layout write: the link is back.
+        r.wr(REG_REVR, REVR_NEW_MDIO_INTERFACE);
+        assert!(new_mdio_write(&mut r, 0, mdio::MII_BMCR, bmcr));
+        assert_eq!(phy.borrow().state().bmcr & mdio::BMCR_PDOWN, 0);
+        assert!(r.mac.link_up());
+        assert!(r.mac.can_receive());
+        // The cable the SoC unplugs is seen the same way.
+        phy.borrow_mut().set_link(false);
+        assert!(!r.mac.link_up());
+        // A write to an empty address changes nothing.
+        assert!(new_mdio_write(&mut r, 7, mdio::MII_BMCR, mdio::BMCR_PDOWN));
+        assert_eq!(phy.borrow().state().bmcr & mdio::BMCR_PDOWN, 0);
+    }
+
+    #[test]
+    fn uboot_mdio_read_and_write_through_phycr() {
+        let (mut r, phy) = rig_with_phy(0);
+        // u-boot ftgmac100_mdio_read: MDC_CYCTHR(0x34) | PHYAD | REGAD | MIIRD, poll MIIRD.
+        let read = |r: &mut Rig, reg: u8| {
+            r.wr(
+                REG_PHYCR,
+                0x34 | (u32::from(reg) << PHYCR_REGAD_SHIFT) | PHYCR_MIIRD,
+            );
+            assert_eq!(r.rd(REG_PHYCR) & PHYCR_MIIRD, 0, "done at the first poll");
+            (r.rd(REG_PHYDATA) >> 16) as u16
+        };
+        assert_eq!(read(&mut r, mdio::MII_PHYSID1), mdio::RTL8211E_PHYID1);
+        assert_eq!(read(&mut r, mdio::MII_PHYSID2), mdio::RTL8211E_PHYID2);
+        // ftgmac100_mdio_write: PHYDATA first, then MIIWR.
+        r.wr(
+            REG_PHYDATA,
+            u32::from(mdio::ADVERTISE_CSMA | mdio::ADVERTISE_100FULL),
+        );
+        r.wr(
+            REG_PHYCR,
+            0x34 | (u32::from(mdio::MII_ADVERTISE) << PHYCR_REGAD_SHIFT) | PHYCR_MIIWR,
+        );
+        assert_eq!(r.rd(REG_PHYCR) & PHYCR_MIIWR, 0);
+        assert_eq!(
+            phy.borrow_mut().read(mdio::MII_ADVERTISE),
+            mdio::ADVERTISE_CSMA | mdio::ADVERTISE_100FULL
+        );
+        assert_eq!(
+            r.mac.phy(0).map(|p| Rc::ptr_eq(&p, &phy)),
+            Some(true),
+            "the attached PHY"
+        );
+        assert!(r.mac.phy(1).is_none());
+        // An out-of-range address is refused; the PHY at 0 stays.
+        r.mac
+            .attach_phy(32, Rc::new(RefCell::new(mdio::Phy::new(false))));
+        assert!(r.mac.phy(0).is_some());
+        // A MAC reset leaves the PHY attached and its registers alone.
+        r.mac.reset();
+        assert_eq!(read(&mut r, mdio::MII_PHYSID1), mdio::RTL8211E_PHYID1);
+        assert_eq!(
+            phy.borrow_mut().read(mdio::MII_ADVERTISE),
+            mdio::ADVERTISE_CSMA | mdio::ADVERTISE_100FULL
+        );
     }
 
     #[test]

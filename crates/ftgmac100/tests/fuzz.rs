@@ -2,14 +2,17 @@
 //! width at any offset, arbitrary descriptor contents and buffer bytes in a small guest RAM
 //! (rings and buffers inside, at its edges and outside it), transmit poll demands, frames of
 //! any length and kind offered to `receive` (runts, jumbo, oversized, VLAN, IPv4 with bogus
-//! headers), link and backend changes, and resets. Half of the cases start from what the
+//! headers), link and backend changes, in-MAC MDIO commands in both PHYCR layouts with or
+//! without an RTL8211E behind them (and its cable plugged or not), and resets. Half of the
+//! cases start from what the
 //! Linux driver programs (rings, RX buffer size, interrupts, MAC enabled), and the driver
 //! programs it again now and then, so frames do flow.
 //!
 //! Checked after every operation: nothing panics, a read of N bytes fits in N bytes, each
 //! operation returns within [`OP_BUDGET`] (a hang fails the case through proptest's per-case
 //! timeout), the interrupt line is high exactly when `ISR & IER` is non-zero, `receive`
-//! refuses frames while the receiver is off or there is no link, and no frame handed to the
+//! refuses frames while the receiver is off or there is no link, an MDIO command has completed
+//! when PHYCR is next read, and no frame handed to the
 //! backend is longer than the largest frame the MAC can send. Cases: `PROPTEST_CASES` (256 by
 //! default) x [`OPS`] operations; see docs/fuzzing.md.
 
@@ -59,6 +62,13 @@ enum Op {
     },
     /// A frame from the network.
     Receive(Vec<u8>),
+    /// REVR bit 31 set (`new`) or clear, then a PHYCR write: an MDIO command in that layout.
+    Mdio {
+        new: bool,
+        phycr: u32,
+    },
+    /// Plugs or unplugs the PHY's cable (when a PHY is attached).
+    PhyCable(bool),
     Link(bool),
     Backend(bool),
     /// The driver (re)initialises rings and registers.
@@ -182,7 +192,46 @@ fn op() -> impl Strategy<Value = Op> {
         0x0002_2f00,
         0x00ff_ff00,
         u64::from(PHYCR_MIIRD),
+        u64::from(PHYCR_MIIWR),
+        u64::from(PHYCR_NEW_FIRE | PHYCR_NEW_ST_22 | (PHYCR_NEW_OP_READ << PHYCR_NEW_OP_SHIFT)),
         u64::from(REVR_NEW_MDIO_INTERFACE),
+    ];
+    // MDIO commands: reads and writes of any register at address 0 or anywhere, BMCR power
+    // down / reset / autonegotiation restart, and garbage.
+    let old_mdio = (
+        0u32..32,
+        prop_oneof![1 => Just(0u32), 1 => 0u32..32],
+        any::<bool>(),
+        0u32..0x40,
+    )
+        .prop_map(|(reg, addr, write, mdc)| {
+            let op = if write { PHYCR_MIIWR } else { PHYCR_MIIRD };
+            mdc | (addr << PHYCR_PHYAD_SHIFT) | (reg << PHYCR_REGAD_SHIFT) | op
+        });
+    let data = prop_oneof![
+        prop::sample::select(vec![0x0800u32, 0x8000, 0x1200, 0x1140, 0]),
+        any::<u16>().prop_map(u32::from),
+    ];
+    let new_mdio = (
+        0u32..32,
+        prop_oneof![1 => Just(0u32), 1 => 0u32..32],
+        0u32..4,
+        any::<bool>(),
+        data,
+    )
+        .prop_map(|(reg, addr, op, st22, data)| {
+            let st = if st22 { PHYCR_NEW_ST_22 } else { 0 };
+            (data << PHYCR_NEW_DATA_SHIFT)
+                | PHYCR_NEW_FIRE
+                | st
+                | (op << PHYCR_NEW_OP_SHIFT)
+                | (addr << PHYCR_NEW_PHYAD_SHIFT)
+                | reg
+        });
+    let mdio = prop_oneof![
+        2 => old_mdio.prop_map(|phycr| Op::Mdio { new: false, phycr }),
+        2 => new_mdio.prop_map(|phycr| Op::Mdio { new: true, phycr }),
+        1 => (any::<bool>(), any::<u32>()).prop_map(|(new, phycr)| Op::Mdio { new, phycr }),
     ];
     prop_oneof![
         6 => (offset(0x100), width()).prop_map(|(o, w)| Op::Read(o, w)),
@@ -193,6 +242,8 @@ fn op() -> impl Strategy<Value = Op> {
         5 => (frame(), 1usize..=3, prop_oneof![2 => Just(0u32), 1 => any::<u32>()])
             .prop_map(|(frame, segments, flags)| Op::Send { frame, segments, flags }),
         6 => frame().prop_map(Op::Receive),
+        3 => mdio,
+        1 => prop::bool::weighted(0.75).prop_map(Op::PhyCable),
         1 => prop::bool::weighted(0.75).prop_map(Op::Link),
         1 => prop::bool::weighted(0.75).prop_map(Op::Backend),
         2 => Just(Op::Setup),
@@ -248,6 +299,8 @@ proptest! {
         set_up in any::<bool>(),
         rbsr in prop_oneof![3 => Just(0x600u32), 1 => 0u32..=0x3fff],
         ram in prop::collection::vec(any::<u8>(), 0..512),
+        // The AST2500's PHY behind PHYCR, at some address; or none (the AST2600).
+        phy_addr in prop::option::weighted(0.5, prop_oneof![3 => Just(0u8), 1 => 0u8..32]),
         ops in prop::collection::vec(op(), OPS),
     ) {
         let mem = Rc::new(VecMemory::new(u64::from(RAM), RAM_LEN as usize));
@@ -256,6 +309,11 @@ proptest! {
         mem.write(u64::from(RX_RING), &ram).expect("inside RAM");
         let rec = LevelRecorder::new();
         let mut mac = Ftgmac100::new(mem.clone(), rec.line(0), OUR_MAC);
+        let phy = phy_addr.map(|addr| {
+            let phy = Rc::new(RefCell::new(mdio::Phy::new(true)));
+            mac.attach_phy(addr, phy.clone());
+            phy
+        });
         let sent: Sent = Rc::default();
         if set_up {
             mac.set_backend(Some(backend(&sent)));
@@ -319,6 +377,21 @@ proptest! {
                     let taken = timed(op, || mac.receive(frame))?;
                     prop_assert!(open || !taken, "a frame was taken with the receiver off or no link");
                 }
+                Op::Mdio { new, phycr } => {
+                    let revr = if *new { REVR_NEW_MDIO_INTERFACE } else { 0 };
+                    timed(op, || {
+                        mac.write(REG_REVR, 4, u64::from(revr));
+                        mac.write(REG_PHYCR, 4, u64::from(*phycr));
+                    })?;
+                    let busy = if *new { PHYCR_NEW_FIRE } else { PHYCR_MIIRD | PHYCR_MIIWR };
+                    let now = mac.read(REG_PHYCR, 4) as u32;
+                    prop_assert_eq!(now & busy, 0, "PHYCR {:#x} still busy after {:?}", now, op);
+                }
+                Op::PhyCable(up) => {
+                    if let Some(phy) = &phy {
+                        phy.borrow_mut().set_link(*up);
+                    }
+                }
                 Op::Link(up) => mac.set_link(*up),
                 Op::Backend(on) => mac.set_backend(on.then(|| backend(&sent))),
                 Op::Setup => timed(op, || driver_setup(&mut mac, &mem, rbsr))?,
@@ -328,6 +401,9 @@ proptest! {
             prop_assert_eq!(pending, mac.state().isr & mac.state().ier != 0);
             prop_assert_eq!(rec.level(0), pending, "line vs ISR {:#x} & IER {:#x} after {:?}", mac.state().isr, mac.state().ier, op);
             prop_assert_eq!(mac.state().irq_level, pending);
+            if let Some(phy) = &phy {
+                prop_assert!(phy.borrow().link_up() || !mac.link_up(), "MAC link without the PHY's");
+            }
             if let Some(&len) = sent.borrow().iter().max() {
                 prop_assert!(len <= MAX_TX_FRAME_LEN + VLAN_TAG_LEN, "a {} byte frame was sent", len);
             }

@@ -1,4 +1,4 @@
-//! The AST2600 I2C controller in the "old" per-bus register layout.
+//! The AST2600 (and AST2500) I2C controller in the "old" per-bus register layout.
 //!
 //! Linux 6.1's `i2c-aspeed.c` binds `aspeed,ast2600-i2c-bus` with the same registers as the
 //! AST2400/2500 (only the clock divider helper differs), and u-boot's `ast_i2c.c` does the same;
@@ -36,6 +36,29 @@
 //!   memory connected are ignored with a warning.
 //!
 //! Slave mode and the new register mode are not implemented: using them logs a warning once.
+//!
+//! ## AST2500
+//!
+//! The AST2500's controller ([`Variant::Ast2500`], QEMU `aspeed_2500_i2c_class_init`) has the
+//! same per-bus registers in the same old layout, arranged differently in its 0x1000 bytes:
+//! global registers at 0x000 (0x40 bytes), 14 buses of 0x40 bytes at `0x40 * (n + 1)` for
+//! buses 0-6 and `0x300 + 0x40 * (n - 7)` for buses 7-13, and a 256-byte buffer pool at 0x200
+//! holding 16 bytes per bus (see [`Variant`]). What behaves differently is selected with
+//! `with_variant` on [`AspeedI2cBus`], [`AspeedI2cGlobal`] and [`AspeedI2cPool`]:
+//!
+//! - **One interrupt line.** All buses share VIC 12; Linux's `irq-aspeed-i2c-ic`
+//!   (`aspeed,ast2500-i2c-ic`) reads the global status at 0x00 to find which bus to service.
+//!   Each bus still drives its own [`IrqLine`]: the SoC wires them into one line with
+//!   [`bus::SharedIrq`] (see [`Variant::shared_irq`]).
+//! - **SRAM enable.** Buffer-pool and DMA commands need `SRAM_EN` (bit 0) of the global control
+//!   register (QEMU `aspeed_i2c_check_sram`; the buffer-mode patches of `i2c-aspeed` set it in
+//!   `aspeed_i2c_25xx_enable_sram`); a bus sees that register once
+//!   [`AspeedI2cBus::connect_global`] gave it [`AspeedI2cGlobal::control`]. Without it such a
+//!   command is ignored with a warning, as on an unconnected bus.
+//! - **Buffers** are 16 bytes (QEMU `aspeed_2500_i2c_bus_pool_base`: `id * 0x10`) and there is
+//!   no `BUF_ORGANIZATION` split: received bytes always start at byte 0 of the bus's buffer.
+//! - **No new register mode**: the global control register's bit 2 selects nothing and the
+//!   new-mode clock divider register (0x10) does not exist.
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
@@ -68,6 +91,128 @@ pub const POOL_SPLIT_RX_OFFSET: usize = 16;
 /// (aspeed-g6.dtsi `i2c0: i2c-bus@80` .. `i2c15: i2c-bus@800`).
 pub fn bus_block_offset(n: usize) -> u64 {
     BUS_BLOCK_SIZE.wrapping_mul(n as u64 + 1)
+}
+
+/// Which SoC generation's I2C controller: the layout of its 0x1000 bytes and the register
+/// behaviour that differs (`src/aspeed.rs` describes it). The free constants ([`BUS_COUNT`],
+/// [`bus_block_offset`], [`POOL_OFFSET`], [`POOL_SIZE`], [`GLOBAL_BLOCK_SIZE`], ...) are the
+/// AST2600's values.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Variant {
+    /// The AST2600's controller (QEMU `aspeed_2600_i2c_class_init`): 16 buses, one interrupt
+    /// line each.
+    #[default]
+    Ast2600,
+    /// The AST2500's controller (QEMU `aspeed_2500_i2c_class_init`): 14 buses behind one
+    /// interrupt line.
+    Ast2500,
+}
+
+impl Variant {
+    /// Number of buses: 16 on the AST2600, 14 on the AST2500 (QEMU `num_busses`; Linux
+    /// `ASPEED_I2C_IC_NUM_BUS` for the AST2400/2500).
+    pub const fn bus_count(self) -> usize {
+        match self {
+            Variant::Ast2600 => BUS_COUNT,
+            Variant::Ast2500 => 14,
+        }
+    }
+
+    /// Size of one bus's register block: 0x80, or 0x40 on the AST2500 (QEMU `reg_size`;
+    /// aspeed-g5.dtsi `i2c0: i2c-bus@40 { reg = <0x40 0x40>; }`).
+    pub const fn bus_block_size(self) -> u64 {
+        match self {
+            Variant::Ast2600 => BUS_BLOCK_SIZE,
+            Variant::Ast2500 => 0x40,
+        }
+    }
+
+    /// Offset of bus `n`'s register block from the controller's base. AST2600: `0x80 * (n + 1)`
+    /// (as [`bus_block_offset`]). AST2500: `0x40 * (n + 1)` for buses 0-6, then past the
+    /// buffer pool `0x300 + 0x40 * (n - 7)` for buses 7-13 (QEMU `aspeed_i2c_realize` with
+    /// `gap = 7`: `reg_size * (n + 5)`; aspeed-g5.dtsi `i2c-bus@40` .. `i2c-bus@1c0`,
+    /// `i2c-bus@300` .. `i2c-bus@480`).
+    pub const fn bus_block_offset(self, n: usize) -> u64 {
+        let n = n as u64;
+        match self {
+            Variant::Ast2600 => BUS_BLOCK_SIZE.wrapping_mul(n.wrapping_add(1)),
+            Variant::Ast2500 => {
+                let slot = if n < 7 {
+                    n.wrapping_add(1)
+                } else {
+                    n.wrapping_add(5)
+                };
+                0x40u64.wrapping_mul(slot)
+            }
+        }
+    }
+
+    /// Size of the global register block at the controller's base: 0x80, or 0x40 on the
+    /// AST2500 (bus 0 follows it; aspeed-g5.dtsi `i2c_ic: interrupt-controller@0 { reg =
+    /// <0x0 0x40>; }`).
+    pub const fn global_block_size(self) -> u64 {
+        match self {
+            Variant::Ast2600 => GLOBAL_BLOCK_SIZE,
+            Variant::Ast2500 => 0x40,
+        }
+    }
+
+    /// Offset of the buffer pool from the controller's base: 0xC00, or 0x200 on the AST2500
+    /// (QEMU `pool_base`).
+    pub const fn pool_offset(self) -> u64 {
+        match self {
+            Variant::Ast2600 => POOL_OFFSET,
+            Variant::Ast2500 => 0x200,
+        }
+    }
+
+    /// Size of the buffer pool in bytes: 0x200, or 0x100 on the AST2500 (QEMU `pool_size`;
+    /// the pool spans 0x200..0x2FF, "Buffer Pool" in QEMU's AST2400/2500 address map).
+    pub const fn pool_size(self) -> usize {
+        match self {
+            Variant::Ast2600 => POOL_SIZE,
+            Variant::Ast2500 => 0x100,
+        }
+    }
+
+    /// Size of one bus's buffer in the pool: 32 bytes, or 16 on the AST2500 (QEMU
+    /// `bus_pool_base`: `id * 0x20` / `id * 0x10`).
+    pub const fn pool_bus_buffer_size(self) -> usize {
+        match self {
+            Variant::Ast2600 => POOL_BUS_BUFFER_SIZE,
+            Variant::Ast2500 => 0x10,
+        }
+    }
+
+    /// Offset in the pool of bus `n`'s buffer: `n` times [`Variant::pool_bus_buffer_size`].
+    pub const fn pool_bus_buffer_offset(self, n: usize) -> usize {
+        n.saturating_mul(self.pool_bus_buffer_size())
+    }
+
+    /// Whether all buses share one interrupt line (AST2500: VIC 12, demultiplexed by the guest
+    /// through [`GLOBAL_INTR_STS`]) rather than one line each (AST2600). With a
+    /// shared line the SoC gives bus n input n of one [`bus::SharedIrq`].
+    pub const fn shared_irq(self) -> bool {
+        matches!(self, Variant::Ast2500)
+    }
+
+    /// Whether buffer-pool and DMA commands need [`GLOBAL_CTRL_SRAM_EN`] (AST2500: QEMU
+    /// `check_sram`).
+    pub const fn needs_sram_enable(self) -> bool {
+        matches!(self, Variant::Ast2500)
+    }
+
+    /// Whether the controller has the new register mode (global control bit 2 and the clock
+    /// divider at 0x10): the AST2600 only.
+    pub const fn has_new_register_mode(self) -> bool {
+        matches!(self, Variant::Ast2600)
+    }
+
+    /// Whether `POOL_CTRL_BUF_ORGANIZATION` can put received bytes in the second half of the
+    /// bus's buffer (QEMU: "AST2600").
+    pub const fn has_buffer_organization(self) -> bool {
+        matches!(self, Variant::Ast2600)
+    }
 }
 
 /// Function control register: Linux `ASPEED_I2C_FUN_CTRL_REG`.
@@ -201,8 +346,11 @@ pub const GLOBAL_INTR_TARGET: u64 = 0x08;
 pub const GLOBAL_CTRL: u64 = 0x0C;
 /// New-mode clock divider register: QEMU `I2C_CTRL_NEW_CLK_DIVIDER`.
 pub const GLOBAL_NEW_CLK_DIVIDER: u64 = 0x10;
-/// GLOBAL_CTRL: select the new register layout (not implemented): QEMU `REG_MODE`.
+/// GLOBAL_CTRL: select the new register layout (AST2600; not implemented): QEMU `REG_MODE`.
 pub const GLOBAL_CTRL_NEW_REG_MODE: u32 = 1 << 2;
+/// GLOBAL_CTRL: enable the buffer SRAM, needed by buffer-pool and DMA commands on the AST2500:
+/// QEMU `SRAM_EN`, Linux (buffer-mode patches) `ASPEED_I2CG_SRAM_BUFFER_EN`.
+pub const GLOBAL_CTRL_SRAM_EN: u32 = 1 << 0;
 
 // Warnings given once per device.
 const WARN_SLAVE: u8 = 1 << 0;
@@ -212,6 +360,7 @@ const WARN_NO_DRAM: u8 = 1 << 3;
 const WARN_POOL_CLAMP: u8 = 1 << 4;
 const WARN_DMA_EMPTY: u8 = 1 << 5;
 const WARN_DMA_FAULT: u8 = 1 << 6;
+const WARN_SRAM_OFF: u8 = 1 << 7;
 
 /// Mask of the bytes an access of `size` at `offset` touches in its 32-bit register, and the
 /// written value moved into place.
@@ -249,9 +398,34 @@ impl BusIrqStatus {
     }
 }
 
+/// A shared view of the controller's global control register, written by [`AspeedI2cGlobal`]
+/// and read by the buses it is given to ([`AspeedI2cBus::connect_global`]).
+#[derive(Clone, Debug, Default)]
+pub struct GlobalControl(Rc<Cell<u32>>);
+
+impl GlobalControl {
+    /// A handle that reads 0 (SRAM disabled) until a global block drives it.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// The global control register's value.
+    pub fn value(&self) -> u32 {
+        self.0.get()
+    }
+    /// Whether [`GLOBAL_CTRL_SRAM_EN`] is set.
+    pub fn sram_enabled(&self) -> bool {
+        self.value() & GLOBAL_CTRL_SRAM_EN != 0
+    }
+    fn set(&self, value: u32) {
+        self.0.set(value);
+    }
+}
+
 /// The registers of one I2C bus controller: a plain value that can be saved and restored.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AspeedI2cBusState {
+    /// Which SoC generation's bus this is ([`Variant::Ast2600`] by default).
+    pub variant: Variant,
     /// Function control.
     pub fun_ctrl: u32,
     /// Clock and AC timing #1.
@@ -283,7 +457,8 @@ pub struct AspeedI2cBusState {
     pub irq_level: bool,
 }
 
-/// One bus controller of the AST2600 I2C block, with the I2C bus it drives.
+/// One bus controller of the AST2600 (or, [`AspeedI2cBus::with_variant`], AST2500) I2C block,
+/// with the I2C bus it drives.
 pub struct AspeedI2cBus {
     state: AspeedI2cBusState,
     bus: I2cBus,
@@ -292,10 +467,12 @@ pub struct AspeedI2cBus {
     unimplemented: UnimplementedLog,
     name: String,
     warned: u8,
-    /// The pool holding this bus's buffer, and the offset of the buffer in it.
+    /// The pool holding this bus's buffer, and the bus index that places the buffer in it.
     pool: Option<(PoolMemory, usize)>,
     /// Guest memory for DMA transfers.
     dram: Option<Rc<dyn GuestMemory>>,
+    /// The global control register (SRAM enable), if connected.
+    global: Option<GlobalControl>,
 }
 
 /// Where a command's transmit stream or received bytes live.
@@ -354,6 +531,7 @@ impl AspeedI2cBus {
             warned: 0,
             pool: None,
             dram: None,
+            global: None,
         };
         let level = dev.irq_pending();
         dev.state.irq_level = level;
@@ -369,6 +547,26 @@ impl AspeedI2cBus {
         self.state.clone()
     }
 
+    /// This bus as `variant`'s. The registers keep their values (every one resets to 0 on
+    /// both generations); what changes is the buffer in the pool ([`Self::connect_pool`]), the
+    /// SRAM-enable check and the RX buffer split.
+    pub fn with_variant(mut self, variant: Variant) -> Self {
+        self.state.variant = variant;
+        self
+    }
+
+    /// The SoC generation of this bus.
+    pub fn variant(&self) -> Variant {
+        self.state.variant
+    }
+
+    /// Lets this bus see the controller's global control register (from
+    /// [`AspeedI2cGlobal::control`]). On the AST2500 buffer-pool and DMA commands then need
+    /// [`GLOBAL_CTRL_SRAM_EN`]; without a connection the bus does not check it.
+    pub fn connect_global(&mut self, control: GlobalControl) {
+        self.global = Some(control);
+    }
+
     /// A handle on this bus's interrupt output, for [`AspeedI2cGlobal`].
     pub fn irq_status(&self) -> BusIrqStatus {
         self.irq_status.clone()
@@ -379,12 +577,12 @@ impl AspeedI2cBus {
         self.bus.attach(address, target)
     }
 
-    /// Gives buffer-mode transfers bus `index`'s buffer in `pool`: the [`POOL_BUS_BUFFER_SIZE`]
-    /// bytes at `POOL_BUS_BUFFER_SIZE * index` (the part of them inside the pool). Without it,
-    /// buffer-mode commands are ignored with a warning.
+    /// Gives buffer-mode transfers bus `index`'s buffer in `pool`: the
+    /// [`Variant::pool_bus_buffer_size`] bytes (32, [`POOL_BUS_BUFFER_SIZE`], on the AST2600;
+    /// 16 on the AST2500) at [`Variant::pool_bus_buffer_offset`]`(index)` (the part of them
+    /// inside the pool). Without it, buffer-mode commands are ignored with a warning.
     pub fn connect_pool(&mut self, pool: PoolMemory, index: usize) {
-        let base = index.saturating_mul(POOL_BUS_BUFFER_SIZE);
-        self.pool = Some((pool, base));
+        self.pool = Some((pool, index));
     }
 
     /// Gives DMA transfers guest memory; `DMA_ADDR` is a physical address in it. Without it,
@@ -526,6 +724,19 @@ impl AspeedI2cBus {
             self.state.cmd &= !(CMD_BUFFER_MODES | CMD_MASTER_CMDS | CMD_BUS_RECOVER);
             return;
         }
+        let sram_off = self.state.variant.needs_sram_enable()
+            && self.global.as_ref().is_some_and(|g| !g.sram_enabled());
+        if value & CMD_BUFFER_MODES != 0 && sram_off {
+            self.guest_error_once(
+                WARN_SRAM_OFF,
+                format_args!(
+                    "buffer-pool or DMA command {value:#x} with the I2C SRAM disabled \
+                     (global control SRAM_EN clear); command ignored"
+                ),
+            );
+            self.state.cmd &= !(CMD_BUFFER_MODES | CMD_MASTER_CMDS | CMD_BUS_RECOVER);
+            return;
+        }
         if value & CMD_S_TX != 0 {
             self.warn_once(WARN_SLAVE, "slave mode is not implemented");
             self.state.cmd &= !CMD_S_TX;
@@ -662,14 +873,18 @@ impl AspeedI2cBus {
     /// bus's buffer, cut to the buffer and to the pool (a cut is a guest error, logged).
     /// `None` (logged) when no pool is connected.
     fn pool_window(&mut self, offset: usize, len: usize) -> Option<(PoolMemory, Range<usize>)> {
-        let Some((pool, base)) = self.pool.clone() else {
+        let Some((pool, index)) = self.pool.clone() else {
             self.warn_once(
                 WARN_NO_POOL,
                 "buffer-pool transfer on a bus with no buffer pool connected; command ignored",
             );
             return None;
         };
-        let buffer_end = base.saturating_add(POOL_BUS_BUFFER_SIZE).min(pool.len());
+        let variant = self.state.variant;
+        let base = variant.pool_bus_buffer_offset(index);
+        let buffer_end = base
+            .saturating_add(variant.pool_bus_buffer_size())
+            .min(pool.len());
         let start = base.saturating_add(offset).min(buffer_end);
         let end = start.saturating_add(len).min(buffer_end);
         if end - start < len {
@@ -687,11 +902,12 @@ impl AspeedI2cBus {
     }
 
     /// Buffer-mode receive: `RX_SIZE + 1` bytes into the bus's buffer (its second half when
-    /// `BUF_ORGANIZATION` splits it), and their number in `RX_COUNT`.
+    /// the AST2600's `BUF_ORGANIZATION` splits it), and their number in `RX_COUNT`.
     fn receive_into_pool(&mut self) {
         let ctrl = self.state.pool_ctrl;
         let size = ((ctrl & POOL_CTRL_RX_SIZE) >> POOL_CTRL_RX_SIZE_SHIFT) as usize + 1;
-        let offset = if ctrl & POOL_CTRL_BUF_ORGANIZATION != 0 {
+        let split = self.state.variant.has_buffer_organization();
+        let offset = if split && ctrl & POOL_CTRL_BUF_ORGANIZATION != 0 {
             POOL_SPLIT_RX_OFFSET
         } else {
             0
@@ -815,6 +1031,7 @@ impl Device for AspeedI2cBus {
             self.bus.stop();
         }
         self.state = AspeedI2cBusState {
+            variant: self.state.variant,
             irq_level: self.state.irq_level,
             ..AspeedI2cBusState::default()
         };
@@ -825,11 +1042,13 @@ impl Device for AspeedI2cBus {
 /// The global registers of the I2C controller: a plain value that can be saved and restored.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AspeedI2cGlobalState {
+    /// Which SoC generation's controller this is ([`Variant::Ast2600`] by default).
+    pub variant: Variant,
     /// Interrupt target assignment.
     pub intr_target: u32,
     /// Global control.
     pub ctrl: u32,
-    /// New-mode clock divider.
+    /// New-mode clock divider (AST2600 only).
     pub new_clk_divider: u32,
 }
 
@@ -838,6 +1057,7 @@ pub struct AspeedI2cGlobalState {
 pub struct AspeedI2cGlobal {
     state: AspeedI2cGlobalState,
     buses: Vec<BusIrqStatus>,
+    control: GlobalControl,
     unimplemented: UnimplementedLog,
     warned_new_mode: bool,
 }
@@ -850,12 +1070,31 @@ impl AspeedI2cGlobal {
 
     /// The global block restored from `state`.
     pub fn from_state(state: &AspeedI2cGlobalState, buses: Vec<BusIrqStatus>) -> Self {
+        let control = GlobalControl::new();
+        control.set(state.ctrl);
         Self {
             state: state.clone(),
             buses,
+            control,
             unimplemented: UnimplementedLog::new("i2c-global"),
             warned_new_mode: false,
         }
+    }
+
+    /// This global block as `variant`'s: its status register covers that generation's buses
+    /// ([`Variant::bus_count`]) and, on the AST2500, there is no new register mode (GLOBAL_CTRL
+    /// bit 2 selects nothing; the new-mode clock divider at 0x10 does not exist and is cleared).
+    pub fn with_variant(mut self, variant: Variant) -> Self {
+        self.state.variant = variant;
+        if !variant.has_new_register_mode() {
+            self.state.new_clk_divider = 0;
+        }
+        self
+    }
+
+    /// The SoC generation of this controller.
+    pub fn variant(&self) -> Variant {
+        self.state.variant
     }
 
     /// A copy of the registers.
@@ -863,11 +1102,18 @@ impl AspeedI2cGlobal {
         self.state.clone()
     }
 
-    /// The interrupt status register: bit n set while bus n's interrupt line is high.
+    /// A handle on the global control register for the buses ([`AspeedI2cBus::connect_global`]).
+    pub fn control(&self) -> GlobalControl {
+        self.control.clone()
+    }
+
+    /// The interrupt status register: bit n set while bus n's interrupt line is high (for the
+    /// variant's [`Variant::bus_count`] buses at most). Linux's `irq-aspeed-i2c-ic` reads it to
+    /// find which bus raised the AST2500's shared line.
     pub fn interrupt_status(&self) -> u32 {
         self.buses
             .iter()
-            .take(32)
+            .take(self.state.variant.bus_count().min(32))
             .enumerate()
             .filter(|(_, b)| b.pending())
             .fold(0, |acc, (n, _)| acc | (1 << n))
@@ -878,7 +1124,9 @@ impl AspeedI2cGlobal {
             GLOBAL_INTR_STS => self.interrupt_status(),
             GLOBAL_INTR_TARGET => self.state.intr_target,
             GLOBAL_CTRL => self.state.ctrl,
-            GLOBAL_NEW_CLK_DIVIDER => self.state.new_clk_divider,
+            GLOBAL_NEW_CLK_DIVIDER if self.state.variant.has_new_register_mode() => {
+                self.state.new_clk_divider
+            }
             _ => return None,
         })
     }
@@ -895,18 +1143,22 @@ impl AspeedI2cGlobal {
 
     fn write32(&mut self, offset: u64, size: u8, value: u64) {
         let (mask, v) = lanes(offset, size, value);
+        let new_mode = self.state.variant.has_new_register_mode();
         let s = &mut self.state;
         match offset & !3 {
             GLOBAL_INTR_STS => {} // read-only: follows the buses
             GLOBAL_INTR_TARGET => s.intr_target = merge(s.intr_target, mask, v),
             GLOBAL_CTRL => {
                 s.ctrl = merge(s.ctrl, mask, v);
-                if s.ctrl & GLOBAL_CTRL_NEW_REG_MODE != 0 && !self.warned_new_mode {
+                self.control.set(s.ctrl);
+                if new_mode && s.ctrl & GLOBAL_CTRL_NEW_REG_MODE != 0 && !self.warned_new_mode {
                     self.warned_new_mode = true;
                     log::warn!(target: "unimp", "i2c-global: the new register mode is not implemented");
                 }
             }
-            GLOBAL_NEW_CLK_DIVIDER => s.new_clk_divider = merge(s.new_clk_divider, mask, v),
+            GLOBAL_NEW_CLK_DIVIDER if new_mode => {
+                s.new_clk_divider = merge(s.new_clk_divider, mask, v)
+            }
             _ => self.unimplemented.write(offset, size, value),
         }
     }
@@ -922,7 +1174,11 @@ impl Device for AspeedI2cGlobal {
     }
 
     fn reset(&mut self) {
-        self.state = AspeedI2cGlobalState::default();
+        self.state = AspeedI2cGlobalState {
+            variant: self.state.variant,
+            ..AspeedI2cGlobalState::default()
+        };
+        self.control.set(self.state.ctrl);
     }
 }
 
@@ -940,12 +1196,13 @@ impl PoolMemory {
         Self(Rc::new(RefCell::new(v)))
     }
 
-    /// Size in bytes ([`POOL_SIZE`]).
+    /// Size in bytes ([`POOL_SIZE`], or the variant's [`Variant::pool_size`] once the pool
+    /// went through [`AspeedI2cPool::with_variant`]).
     pub fn len(&self) -> usize {
         self.0.borrow().len()
     }
 
-    /// Always false: the pool has [`POOL_SIZE`] bytes.
+    /// Always false: the pool has [`POOL_SIZE`] (or [`Variant::pool_size`]) bytes.
     pub fn is_empty(&self) -> bool {
         self.0.borrow().is_empty()
     }
@@ -973,6 +1230,11 @@ impl PoolMemory {
         bytes[start..start + n].copy_from_slice(&data[..n]);
     }
 
+    /// Cuts or zero-pads the pool to `len` bytes.
+    fn resize(&self, len: usize) {
+        self.0.borrow_mut().resize(len, 0);
+    }
+
     fn byte(&self, offset: u64) -> Option<u8> {
         let i = usize::try_from(offset).ok()?;
         self.0.borrow().get(i).copied()
@@ -992,10 +1254,11 @@ impl PoolMemory {
     }
 }
 
-/// The controller's buffer pool: SRAM (32 bytes per bus) the guest reads and writes, and that
-/// buffer-mode transfers send from and receive into.
+/// The controller's buffer pool: SRAM (32 bytes per bus; 16 on the AST2500) the guest reads
+/// and writes, and that buffer-mode transfers send from and receive into.
 pub struct AspeedI2cPool {
     bytes: PoolMemory,
+    variant: Variant,
     unimplemented: UnimplementedLog,
 }
 
@@ -1015,11 +1278,26 @@ impl AspeedI2cPool {
     pub fn from_state(bytes: &[u8]) -> Self {
         Self {
             bytes: PoolMemory::new(bytes),
+            variant: Variant::Ast2600,
             unimplemented: UnimplementedLog::new("i2c-pool"),
         }
     }
 
-    /// A copy of the pool's bytes.
+    /// This pool as `variant`'s: cut or zero-padded to [`Variant::pool_size`] bytes (0x100 on
+    /// the AST2500), keeping the bytes that fit. Restore an AST2500 pool with
+    /// `AspeedI2cPool::from_state(&bytes).with_variant(Variant::Ast2500)`.
+    pub fn with_variant(mut self, variant: Variant) -> Self {
+        self.variant = variant;
+        self.bytes.resize(variant.pool_size());
+        self
+    }
+
+    /// The SoC generation of this pool.
+    pub fn variant(&self) -> Variant {
+        self.variant
+    }
+
+    /// A copy of the pool's bytes ([`Variant::pool_size`] of them).
     pub fn state(&self) -> Vec<u8> {
         self.bytes.to_vec()
     }
@@ -1874,5 +2152,252 @@ mod tests {
         assert_eq!(rx_count(&mut e), 0);
         assert!(u.borrow().events.is_empty());
         assert_ne!(e.warned & WARN_POOL_CLAMP, 0, "logged");
+    }
+
+    // ---- the AST2500 ----
+
+    #[test]
+    fn variant_layouts() {
+        let v = Variant::Ast2600;
+        assert_eq!(v, Variant::default());
+        assert_eq!(v.bus_count(), BUS_COUNT);
+        assert_eq!(v.bus_block_size(), BUS_BLOCK_SIZE);
+        assert_eq!(v.global_block_size(), GLOBAL_BLOCK_SIZE);
+        assert_eq!(v.pool_offset(), POOL_OFFSET);
+        assert_eq!(v.pool_size(), POOL_SIZE);
+        assert_eq!(v.pool_bus_buffer_size(), POOL_BUS_BUFFER_SIZE);
+        for n in 0..=BUS_COUNT {
+            assert_eq!(v.bus_block_offset(n), bus_block_offset(n), "bus {n}");
+        }
+        assert!(!v.shared_irq() && !v.needs_sram_enable());
+        assert!(v.has_new_register_mode() && v.has_buffer_organization());
+
+        // QEMU aspeed_2500_i2c_class_init and aspeed-g5.dtsi.
+        let v = Variant::Ast2500;
+        assert_eq!(v.bus_count(), 14);
+        assert_eq!(v.bus_block_size(), 0x40);
+        assert_eq!(v.global_block_size(), 0x40);
+        assert_eq!((v.pool_offset(), v.pool_size()), (0x200, 0x100));
+        assert_eq!(v.pool_bus_buffer_size(), 0x10);
+        assert_eq!(v.pool_bus_buffer_offset(13), 0xD0);
+        let offsets: Vec<u64> = (0..v.bus_count()).map(|n| v.bus_block_offset(n)).collect();
+        assert_eq!(
+            offsets,
+            [
+                0x040, 0x080, 0x0C0, 0x100, 0x140, 0x180, 0x1C0, 0x300, 0x340, 0x380, 0x3C0, 0x400,
+                0x440, 0x480
+            ]
+        );
+        // Nothing overlaps: global, buses 0-6, pool, buses 7-13, all inside 0x1000.
+        let mut spans: Vec<(u64, u64)> = offsets.iter().map(|&o| (o, 0x40)).collect();
+        spans.push((0, v.global_block_size()));
+        spans.push((v.pool_offset(), v.pool_size() as u64));
+        spans.sort();
+        for w in spans.windows(2) {
+            assert!(w[0].0 + w[0].1 <= w[1].0, "{w:x?}");
+        }
+        assert!(spans.last().is_some_and(|&(o, n)| o + n <= 0x1000));
+        assert!(v.shared_irq() && v.needs_sram_enable());
+        assert!(!v.has_new_register_mode() && !v.has_buffer_organization());
+    }
+
+    /// An AST2500 bus as [`setup`] makes it, bus 3's 16-byte buffer in an AST2500 pool (all
+    /// 0xAA), guest memory, and the global block with SRAM enabled (as the buffer-mode driver's
+    /// `aspeed_i2c_25xx_enable_sram` leaves it).
+    fn setup_ast2500() -> (
+        AspeedI2cBus,
+        Rc<RefCell<Scripted>>,
+        AspeedI2cPool,
+        AspeedI2cGlobal,
+    ) {
+        let (d, t, _) = setup();
+        let mut d = d.with_variant(Variant::Ast2500);
+        let pool = AspeedI2cPool::from_state(&[0xAA; POOL_SIZE]).with_variant(Variant::Ast2500);
+        d.connect_pool(pool.memory(), BUS_INDEX);
+        d.connect_dram(Rc::new(VecMemory::new(DRAM, DRAM_SIZE)));
+        let mut g = AspeedI2cGlobal::new(vec![d.irq_status()]).with_variant(Variant::Ast2500);
+        d.connect_global(g.control());
+        g.write(GLOBAL_CTRL, 4, u64::from(GLOBAL_CTRL_SRAM_EN));
+        (d, t, pool, g)
+    }
+
+    #[test]
+    fn ast2500_pool_is_256_bytes_and_buffers_16() {
+        let (mut d, t, mut p, _) = setup_ast2500();
+        assert_eq!(p.variant(), Variant::Ast2500);
+        assert_eq!(p.state().len(), 0x100);
+        assert_eq!(p.read(0xFF, 1), 0xAA);
+        assert_eq!(p.read(0x100, 1), 0, "past the pool");
+        let buf = Variant::Ast2500.pool_bus_buffer_offset(BUS_INDEX);
+        assert_eq!(buf, 0x30);
+        // A write from bus 3's buffer: address byte and 3 data bytes.
+        fill_pool(&mut p, buf, &[ADDR << 1, 1, 2, 3]);
+        d.write(
+            REG_POOL_CTRL,
+            4,
+            u64::from(3u32 << POOL_CTRL_TX_COUNT_SHIFT),
+        );
+        cmd(&mut d, CMD_M_START | CMD_M_TX | CMD_TX_BUFF_EN);
+        assert_eq!(sts(&mut d), INTR_TX_ACK);
+        ack_all(&mut d);
+        // A 32-byte read is cut to the 16-byte buffer; BUF_ORGANIZATION does not split it.
+        t.borrow_mut().reads = (0x40..0x60).collect();
+        d.write(REG_BYTE_BUF, 4, u64::from((ADDR << 1) | 1));
+        d.write(
+            REG_POOL_CTRL,
+            4,
+            u64::from(POOL_CTRL_RX_SIZE | POOL_CTRL_BUF_ORGANIZATION),
+        );
+        cmd(&mut d, CMD_M_START | CMD_M_TX | CMD_M_RX | CMD_RX_BUFF_EN);
+        assert_eq!(sts(&mut d), INTR_TX_ACK | INTR_RX_DONE);
+        assert_eq!(rx_count(&mut d), 16);
+        let pool = p.state();
+        let expected: Vec<u8> = (0x40..0x50).collect();
+        assert_eq!(
+            pool[buf..buf + 16],
+            expected[..],
+            "from byte 0 of the buffer"
+        );
+        assert_eq!(pool[buf + 16], 0xAA, "bus 4's buffer is untouched");
+        assert_eq!(pool[buf - 1], 0xAA, "bus 2's buffer is untouched");
+        assert_ne!(d.warned & WARN_POOL_CLAMP, 0, "the cut is logged");
+        ack_all(&mut d);
+        cmd(&mut d, CMD_M_STOP);
+        assert_eq!(
+            t.borrow().events[..5],
+            [
+                "start-write",
+                "write 0x01",
+                "write 0x02",
+                "write 0x03",
+                "start-read"
+            ]
+        );
+    }
+
+    #[test]
+    fn ast2500_buffer_and_dma_commands_need_the_sram_enabled() {
+        let (mut d, t, mut p, mut g) = setup_ast2500();
+        g.write(GLOBAL_CTRL, 4, 0);
+        assert!(!g.control().sram_enabled());
+        let buf = Variant::Ast2500.pool_bus_buffer_offset(BUS_INDEX);
+        fill_pool(&mut p, buf, &[ADDR << 1, 0x11]);
+        d.write(
+            REG_POOL_CTRL,
+            4,
+            u64::from(1u32 << POOL_CTRL_TX_COUNT_SHIFT),
+        );
+        cmd(&mut d, CMD_M_START | CMD_M_TX | CMD_TX_BUFF_EN | CMD_M_STOP);
+        assert_eq!(sts(&mut d), 0, "ignored");
+        assert_eq!(d.read(REG_CMD, 4) as u32 & CMD_WRITABLE, 0);
+        d.write(REG_DMA_ADDR, 4, DRAM);
+        d.write(REG_DMA_LEN, 4, 2);
+        cmd(&mut d, CMD_M_START | CMD_M_TX | CMD_TX_DMA_EN);
+        assert_eq!(sts(&mut d), 0, "DMA too");
+        assert_ne!(d.warned & WARN_SRAM_OFF, 0, "logged");
+        assert!(t.borrow().events.is_empty());
+        // Byte mode does not need the SRAM.
+        d.write(REG_BYTE_BUF, 4, u64::from(ADDR << 1));
+        cmd(&mut d, CMD_M_START | CMD_M_TX | CMD_M_STOP);
+        assert_eq!(sts(&mut d), INTR_TX_ACK | INTR_NORMAL_STOP);
+        ack_all(&mut d);
+        // SRAM_EN set (a byte write to the global control register): buffer mode runs.
+        g.write(GLOBAL_CTRL, 1, u64::from(GLOBAL_CTRL_SRAM_EN));
+        cmd(&mut d, CMD_M_START | CMD_M_TX | CMD_TX_BUFF_EN | CMD_M_STOP);
+        assert_eq!(sts(&mut d), INTR_TX_ACK | INTR_NORMAL_STOP);
+        assert_eq!(
+            t.borrow().events[2..],
+            ["start-write", "write 0x11", "stop"]
+        );
+        // A global reset disables the SRAM again.
+        g.reset();
+        assert!(!g.control().sram_enabled());
+        // The AST2600 never checks it.
+        let (mut e, u, _) = setup();
+        let pool = AspeedI2cPool::new();
+        e.connect_pool(pool.memory(), 0);
+        e.connect_global(GlobalControl::new());
+        pool.memory().write(0, &[ADDR << 1]);
+        cmd(&mut e, CMD_M_START | CMD_M_TX | CMD_TX_BUFF_EN | CMD_M_STOP);
+        assert_eq!(sts(&mut e), INTR_TX_ACK | INTR_NORMAL_STOP);
+        assert_eq!(u.borrow().events, ["start-write", "stop"]);
+    }
+
+    #[test]
+    fn ast2500_global_block_has_no_new_mode_and_fourteen_status_bits() {
+        let rec = LevelRecorder::new();
+        let mut buses: Vec<AspeedI2cBus> = (0..BUS_COUNT)
+            .map(|n| {
+                AspeedI2cBus::new(&format!("i2c{n}"), rec.line(n as u32))
+                    .with_variant(Variant::Ast2500)
+            })
+            .collect();
+        let mut g = AspeedI2cGlobal::new(buses.iter().map(|b| b.irq_status()).collect())
+            .with_variant(Variant::Ast2500);
+        assert_eq!(g.variant(), Variant::Ast2500);
+        for n in [0usize, 13, 14, 15] {
+            let b = &mut buses[n];
+            b.write(REG_FUN_CTRL, 4, u64::from(FUN_MASTER_EN));
+            b.write(REG_INTR_CTRL, 4, u64::from(INTR_ALL));
+            b.write(REG_CMD, 4, u64::from(CMD_M_STOP));
+        }
+        assert_eq!(
+            g.read(GLOBAL_INTR_STS, 4),
+            1 | (1 << 13),
+            "only the AST2500's 14 buses"
+        );
+        // GLOBAL_CTRL bit 2 is no register-mode switch, and 0x10 is no register.
+        g.write(
+            GLOBAL_CTRL,
+            4,
+            u64::from(GLOBAL_CTRL_NEW_REG_MODE | GLOBAL_CTRL_SRAM_EN),
+        );
+        assert!(!g.warned_new_mode);
+        assert_eq!(
+            g.control().value(),
+            GLOBAL_CTRL_NEW_REG_MODE | GLOBAL_CTRL_SRAM_EN
+        );
+        g.write(GLOBAL_NEW_CLK_DIVIDER, 4, 0x1234);
+        assert_eq!(g.read(GLOBAL_NEW_CLK_DIVIDER, 4), 0);
+        assert_eq!(g.state().new_clk_divider, 0);
+        assert_eq!(g.unimplemented.reported(), 2);
+        // The state carries the variant through a save and restore, and through reset.
+        let s = g.state();
+        assert_eq!(s.variant, Variant::Ast2500);
+        let r = AspeedI2cGlobal::from_state(&s, vec![]);
+        assert_eq!(r.variant(), Variant::Ast2500);
+        assert!(
+            r.control().sram_enabled(),
+            "the handle follows the restored register"
+        );
+        g.reset();
+        assert_eq!(g.variant(), Variant::Ast2500);
+        // The AST2600 keeps both.
+        let mut a = AspeedI2cGlobal::new(vec![]);
+        a.write(GLOBAL_NEW_CLK_DIVIDER, 4, 0x1234);
+        assert_eq!(a.read(GLOBAL_NEW_CLK_DIVIDER, 4), 0x1234);
+        a.write(GLOBAL_CTRL, 4, u64::from(GLOBAL_CTRL_NEW_REG_MODE));
+        assert!(a.warned_new_mode);
+    }
+
+    #[test]
+    fn ast2500_bus_state_round_trips_and_reset_keeps_the_variant() {
+        let (mut d, _, _, _) = setup_ast2500();
+        assert_eq!(d.variant(), Variant::Ast2500);
+        d.write(REG_AC_TIMING1, 4, 0x7766_5544);
+        let s = d.state();
+        assert_eq!(s.variant, Variant::Ast2500);
+        let rec = LevelRecorder::new();
+        let e = AspeedI2cBus::from_state(&s, "i2c-copy", rec.line(0));
+        assert_eq!(e.variant(), Variant::Ast2500);
+        assert_eq!(e.state(), s);
+        d.reset();
+        assert_eq!(
+            d.state(),
+            AspeedI2cBusState {
+                variant: Variant::Ast2500,
+                ..AspeedI2cBusState::default()
+            }
+        );
     }
 }

@@ -1,4 +1,4 @@
-//! I2C buses, the targets (slave devices) on them, and the AST2600 I2C controller.
+//! I2C buses, the targets (slave devices) on them, and the AST2600 (and AST2500) I2C controller.
 //!
 //! - [`I2cTarget`] is what a device on an I2C bus implements: it sees START conditions addressed
 //!   to it, bytes written by the controller, bytes the controller reads, and STOP. An EEPROM or a
@@ -14,6 +14,12 @@
 //! [`AspeedI2cBus::connect_pool`] gave it one) and DMA mode (up to 4 KiB to or from guest
 //! memory, once [`AspeedI2cBus::connect_dram`] gave it some); `src/aspeed.rs` describes each.
 //! Slave mode and the AST2600's new register mode are not modelled.
+//!
+//! The AST2500's controller is the same devices built for [`Variant::Ast2500`] (`with_variant`
+//! on each): 14 buses of 0x40 bytes around a 256-byte pool, one interrupt line shared by all
+//! buses and demultiplexed through the global status register, and buffer/DMA modes gated by
+//! the global SRAM enable. [`Variant`] gives each generation's layout; the free constants are
+//! the AST2600's.
 //!
 //! Transfers complete the moment the guest writes the command register: there is no bus timing.
 #![deny(missing_docs)]

@@ -1,5 +1,6 @@
-//! Fuzz target for the AST2600 I2C controller: arbitrary sequences of reads and writes of any
-//! width at any offset to one bus's registers, the global registers and the buffer pool, with
+//! Fuzz target for the AST2600 and AST2500 I2C controllers (the [`Variant`] is part of the
+//! case): arbitrary sequences of reads and writes of any width at any offset to one bus's
+//! registers, the global registers and the buffer pool, with
 //! master commands (START / TX / RX / STOP / recovery, in byte, buffer-pool and DMA mode) aimed
 //! at scripted targets that acknowledge or refuse at random, and resets. The bus's buffer is a
 //! random one of the pool's (or one past its end) and DMA reaches a small guest memory (or
@@ -135,6 +136,7 @@ fn op() -> impl Strategy<Value = Op> {
         u64::from(CMD_M_START | CMD_M_TX),
         u64::from(CMD_M_RX | CMD_M_STOP),
         u64::from(GLOBAL_CTRL_NEW_REG_MODE),
+        u64::from(GLOBAL_CTRL_SRAM_EN),
         0xA0,
         0xA1,
         u64::from(POOL_CTRL_TX_COUNT | POOL_CTRL_RX_SIZE | POOL_CTRL_BUF_ORGANIZATION),
@@ -180,13 +182,14 @@ proptest! {
     fn i2c_survives_arbitrary_mmio(
         eeprom in target(),
         sensor in target(),
-        // A bus's buffer in the pool; BUS_COUNT is one past the end of the pool.
-        buffer in 0..=BUS_COUNT,
+        variant in prop::sample::select(vec![Variant::Ast2600, Variant::Ast2500]),
+        // A bus's buffer in the pool; 16 is one past the end of either variant's pool.
+        buffer in 0..=16usize,
         ops in prop::collection::vec(op(), OPS),
     ) {
         let rec = LevelRecorder::new();
-        let mut bus = AspeedI2cBus::new("i2c-fuzz", rec.line(0));
-        let mut pool = AspeedI2cPool::new();
+        let mut bus = AspeedI2cBus::new("i2c-fuzz", rec.line(0)).with_variant(variant);
+        let mut pool = AspeedI2cPool::new().with_variant(variant);
         bus.connect_pool(pool.memory(), buffer);
         bus.connect_dram(Rc::new(VecMemory::new(DRAM, DRAM_SIZE)));
         let scripted = |(acks, data): (Vec<bool>, Vec<u8>)| {
@@ -198,7 +201,9 @@ proptest! {
         bus.attach(0x50, eeprom.clone()).expect("free address");
         bus.attach(0x51, eeprom.clone()).expect("free address");
         bus.attach(0x48, sensor.clone()).expect("free address");
-        let mut global = AspeedI2cGlobal::new(vec![BusIrqStatus::new(), bus.irq_status()]);
+        let mut global = AspeedI2cGlobal::new(vec![BusIrqStatus::new(), bus.irq_status()])
+            .with_variant(variant);
+        bus.connect_global(global.control());
         for op in &ops {
             match *op {
                 Op::BusRead(offset, size) => {
