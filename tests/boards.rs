@@ -8,7 +8,7 @@ mod support;
 
 use std::path::Path;
 
-use ast2600::board::{self, Board, Choice, TreeKind};
+use aspeed_soc::board::{self, Board, Choice, TreeKind};
 use support::{board_image, Emulator};
 
 /// The model in the image's Linux device tree (what /proc/device-tree/model must say).

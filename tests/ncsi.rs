@@ -7,7 +7,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use ast2600::board::{self, TreeKind};
+use aspeed_soc::board::{self, TreeKind};
 use support::{board_image, have, shared_image, Emulator};
 
 fn scratch_dir() -> PathBuf {

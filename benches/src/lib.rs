@@ -2,7 +2,7 @@
 //!
 //! - [`CoreGuest`]: the `cpu` crate alone (the patched unicorn core), 16 MiB of RAM at DRAM
 //!   and a console stub at UART5: what the guest's own instructions cost.
-//! - [`SocGuest`]: the whole [`Ast2600`], so MMIO goes through the SoC's bus dispatch to the
+//! - [`SocGuest`]: the whole [`AspeedSoc`], so MMIO goes through the SoC's bus dispatch to the
 //!   real devices (UART5, the GIC, the FMC and its SPI NOR).
 //!
 //! Both load a guest once and then run its loop any number of times: [`CoreGuest::run`] and
@@ -14,8 +14,8 @@ use std::io::Write;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use ast2600::map::{DRAM, UART5};
-use ast2600::{Ast2600, BoardConfig};
+use aspeed_soc::map::ast2600::{DRAM, UART5};
+use aspeed_soc::{AspeedSoc, BoardConfig};
 use bench_guests::Guest;
 use bus::MemoryBlock;
 use cpu::{Access, Cpu, Exit, MmioHandler, TimerOutputs, VirtualClock};
@@ -71,7 +71,7 @@ impl TimerOutputs for NoTimerOutputs {
 /// Loads the guest's PT_LOAD segments (parsed as `--elf` parses them) through `write`;
 /// returns the entry point.
 fn load_segments(elf: &[u8], mut write: impl FnMut(u64, &[u8])) -> u32 {
-    let image = ast2600::elf::parse(elf).expect("guest ELF");
+    let image = aspeed_soc::elf::parse(elf).expect("guest ELF");
     for seg in &image.segments {
         write(seg.addr, &seg.contents());
     }
@@ -157,7 +157,7 @@ impl CoreGuest {
 
 /// A guest on the whole SoC.
 pub struct SocGuest {
-    soc: Ast2600,
+    soc: AspeedSoc,
     guest: Guest,
     entry: u32,
     iterations_addr: u64,
@@ -171,7 +171,7 @@ impl SocGuest {
         let console = Console::default();
         let config = BoardConfig::with_boot_flash(board::default_board().clone(), flash)
             .expect("the EVB's flash");
-        let mut soc = Ast2600::new(config, Box::new(console.clone())).expect("SoC");
+        let mut soc = AspeedSoc::new(config, Box::new(console.clone())).expect("SoC");
         let entry = soc.load_elf(guest.elf).expect("load the guest");
         let mut g = SocGuest {
             soc,

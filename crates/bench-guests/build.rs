@@ -18,6 +18,7 @@ const GUESTS: &[(&str, &str, u32)] = &[
     ("rom_stores", "rom_stores.S", 0),
     ("smp", "smp.S", 0),
     ("smp_coherence", "smp_coherence.S", 0),
+    ("vic", "vic.S", 0),
 ];
 
 const AS: &str = "arm-none-eabi-as";

@@ -311,12 +311,12 @@ pub fn ssh(port: u16, password: &str, cmd: &str) -> std::process::Output {
 }
 
 /// A board's test image: (path, whether its device tree has rofs/rwfs partitions).
-pub fn board_image(b: &ast2600::board::Board) -> (PathBuf, bool) {
+pub fn board_image(b: &aspeed_soc::board::Board) -> (PathBuf, bool) {
     let dtb = b
         .linux_dtb
         .as_deref()
         .unwrap_or_else(|| panic!("{} names no linux-dtb for its boot test", b.name));
-    let size = ast2600::flash_sizes(b).unwrap()[0];
+    let size = aspeed_soc::flash_sizes(b).unwrap()[0];
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let out = root.join(format!("target/board-fixtures/images/{}.img", b.name));
     std::fs::create_dir_all(out.parent().unwrap()).unwrap();

@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use std::path::PathBuf;
 use std::rc::Rc;
 
-use ast2600::{Ast2600, CardSlot};
+use aspeed_soc::{AspeedSoc, CardSlot};
 
 use crate::storage::{ImageOverlay, SharedOverlay};
 
@@ -67,7 +67,11 @@ impl sd_card::Storage for Overlay {
 
 /// Opens each image and puts its card into its slot; with `persist`, the SoC writes each
 /// card's changes back wherever it persists the flash.
-pub fn insert_all(soc: &mut Ast2600, images: &CardImages<'_>, persist: bool) -> Result<(), String> {
+pub fn insert_all(
+    soc: &mut AspeedSoc,
+    images: &CardImages<'_>,
+    persist: bool,
+) -> Result<(), String> {
     if images.sd.len() > 2 {
         return Err(format!(
             "--sd is given {} times: the SD controller has two slots",

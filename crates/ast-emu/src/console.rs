@@ -2,7 +2,7 @@
 
 use std::io::{self, Read, Write};
 
-use ast2600::HostEvent;
+use aspeed_soc::HostEvent;
 use crossbeam_channel::Sender;
 
 /// The escape character: `Ctrl-a`.
@@ -196,7 +196,7 @@ pub fn spawn_input(
                         ConsoleAction::Monitor(cmd) => {
                             let (tx, rx) = crossbeam_channel::bounded(1);
                             let hub = hub.clone();
-                            let call: ast2600::HostCall = Box::new(move |soc| {
+                            let call: aspeed_soc::HostCall = Box::new(move |soc| {
                                 let (text, stop) = control::text::run_monitor_line(soc, &hub, &cmd);
                                 let _ = tx.send(text);
                                 stop

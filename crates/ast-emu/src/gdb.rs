@@ -29,7 +29,7 @@ use std::io::{BufWriter, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 
-use ast2600::{Ast2600, Cp15, Cpu, DebugResume, DebugStop, HostEvent, Stop, Waker, WatchKind};
+use aspeed_soc::{AspeedSoc, Cp15, Cpu, DebugResume, DebugStop, HostEvent, Stop, Waker, WatchKind};
 use crossbeam_channel::{Receiver, Sender};
 use gdbstub::common::{Signal, Tid};
 use gdbstub::conn::{Connection, ConnectionExt};
@@ -127,7 +127,7 @@ pub enum SessionEnd {
 /// Serves one GDB connection until it detaches or the emulation ends. The guest stays stopped
 /// until GDB resumes it.
 pub fn session(
-    soc: &mut Ast2600,
+    soc: &mut AspeedSoc,
     events: &Receiver<HostEvent>,
     stream: TcpStream,
     hub: &Arc<control::Hub>,
@@ -273,7 +273,7 @@ impl ConnectionExt for GdbConnection {
 
 /// The SoC as GDB sees it.
 struct GdbTarget<'a> {
-    soc: &'a mut Ast2600,
+    soc: &'a mut AspeedSoc,
     /// For the monitor's commands.
     hub: &'a Arc<control::Hub>,
     events: &'a Receiver<HostEvent>,
@@ -335,7 +335,7 @@ impl GdbTarget<'_> {
 
 impl MultiThreadBase for GdbTarget<'_> {
     fn read_registers(&mut self, regs: &mut ArmCoreRegs, tid: Tid) -> TargetResult<(), Self> {
-        use ast2600::Reg;
+        use aspeed_soc::Reg;
         let cpu = self.core(tid)?;
         for (n, r) in regs.r.iter_mut().enumerate() {
             *r = cpu.reg(Reg::R(n as u8));
@@ -348,7 +348,7 @@ impl MultiThreadBase for GdbTarget<'_> {
     }
 
     fn write_registers(&mut self, regs: &ArmCoreRegs, tid: Tid) -> TargetResult<(), Self> {
-        use ast2600::Reg;
+        use aspeed_soc::Reg;
         let cpu = self.core(tid)?;
         // CPSR first: it selects the register bank the others go to, and the Thumb bit the
         // PC write keeps.

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use ast2600::{Ast2600, SensorKind, I2C_BUS_COUNT};
+use aspeed_soc::{AspeedSoc, SensorKind, I2C_BUS_COUNT};
 
 /// The form of a spec, for error messages.
 const FORM: &str = "bus=N,addr=0xNN,type=tmp105|lm75|tmp421[,temp=C]";
@@ -74,7 +74,7 @@ pub fn parse(spec: &str) -> Result<I2cDevSpec, String> {
         format!("type={kind_text}: known types are {known} (lm75 is tmp105)")
     })?;
     let millicelsius = match millicelsius {
-        Some(t) => Some(ast2600::parse_celsius(t).map_err(|e| format!("temp={t}: {e}"))?),
+        Some(t) => Some(aspeed_soc::parse_celsius(t).map_err(|e| format!("temp={t}: {e}"))?),
         None => None,
     };
     Ok(I2cDevSpec {
@@ -87,7 +87,7 @@ pub fn parse(spec: &str) -> Result<I2cDevSpec, String> {
 }
 
 /// Places every sensor `specs` asks for, in order. The error names the spec that failed.
-pub fn add_all(soc: &mut Ast2600, specs: &[I2cDevSpec]) -> Result<(), String> {
+pub fn add_all(soc: &mut AspeedSoc, specs: &[I2cDevSpec]) -> Result<(), String> {
     for spec in specs {
         soc.add_temperature_sensor(spec.bus, spec.address, spec.kind, spec.millicelsius)
             .map_err(|e| format!("--i2c-dev {spec}: {e}"))?;

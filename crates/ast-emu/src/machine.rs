@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use ast2600::board::{self, Board, Choice};
-use ast2600::FlashModel;
+use aspeed_soc::board::{self, Board, Choice};
+use aspeed_soc::FlashModel;
 
 use crate::image::{self, ChipSize};
 
@@ -208,6 +208,9 @@ pub fn choose(
         ),
         BootImage::Blank => (PathBuf::from("(blank flash)"), None),
     };
+    if let Some(bytes) = &data {
+        check_chip(&name, bytes, machine.name.as_deref())?;
+    }
     let (mut board, reason, adapt) = match (machine.name.as_deref(), &data) {
         (Some(m), _) => {
             let b = named_board(m)?;
@@ -233,7 +236,7 @@ pub fn choose(
                 .explain();
                 (b.clone(), why, false)
             }
-            other => (board::default_board().clone(), other.explain(), true),
+            other => (other.fallback_board().clone(), other.explain(), true),
         },
     };
     machine.apply(&mut board);
@@ -296,6 +299,45 @@ pub fn choose(
         flashes,
         reason,
     })
+}
+
+/// Refuses an image whose device trees name a SoC that is not emulated (an AST2400), or, with
+/// `--machine`, another SoC than the board's: it would only hang.
+fn check_chip(name: &Path, bytes: &[u8], machine: Option<&str>) -> Result<(), String> {
+    let mut trees = board::device_trees(bytes);
+    trees.sort_by_key(|t| !matches!(t.kind, board::TreeKind::Linux { .. }));
+    if let Some(tree) = trees
+        .iter()
+        .find(|t| t.soc().is_none() && t.unsupported_chip().is_some())
+    {
+        return Err(format!(
+            "{}: {} names {} ({}): that SoC is not emulated (AST2600 and AST2500 are)",
+            name.display(),
+            tree.place(),
+            tree.unsupported_chip().unwrap_or("?"),
+            tree.describe()
+        ));
+    }
+    let Some(m) = machine else {
+        return Ok(());
+    };
+    let board = named_board(m)?;
+    if let Some((tree, soc)) = trees.iter().find_map(|t| t.soc().map(|s| (t, s))) {
+        if soc != board.soc {
+            return Err(format!(
+                "{}: the image is for an {} ({} says {}), but --machine {} is an {} board; \
+                 leave out --machine or pick an {} board (--list-machines)",
+                name.display(),
+                soc.name().to_uppercase(),
+                tree.place(),
+                tree.describe(),
+                board.name,
+                board.soc.name().to_uppercase(),
+                soc.name().to_uppercase()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A model like `old` (the same maker if there is one) holding `size` bytes.

@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use ast2600::{Ast2600, BoardConfig, HostEvent, Stop};
+use aspeed_soc::{AspeedSoc, BoardConfig, HostEvent, Stop};
 use clap::builder::BoolishValueParser;
 use clap::Parser;
 
@@ -221,8 +221,8 @@ enum SkipBusyWaits {
 
 impl SkipBusyWaits {
     /// When to skip, given whether stdin is a terminal.
-    fn resolve(self, stdin_is_terminal: bool) -> ast2600::BusyWaitSkip {
-        use ast2600::BusyWaitSkip::*;
+    fn resolve(self, stdin_is_terminal: bool) -> aspeed_soc::BusyWaitSkip {
+        use aspeed_soc::BusyWaitSkip::*;
         match self {
             SkipBusyWaits::Auto if stdin_is_terminal => ExceptConsoleInput,
             SkipBusyWaits::Auto | SkipBusyWaits::On => Always,
@@ -264,9 +264,9 @@ fn parse_trace(s: &str) -> Result<TraceSpec, String> {
 }
 
 /// The log directives `--trace` adds, and what the SoC traces.
-fn trace_settings(specs: &[TraceSpec]) -> (Vec<&'static str>, ast2600::Trace) {
+fn trace_settings(specs: &[TraceSpec]) -> (Vec<&'static str>, aspeed_soc::Trace) {
     let mut directives = Vec::new();
-    let mut trace = ast2600::Trace::default();
+    let mut trace = aspeed_soc::Trace::default();
     for spec in specs {
         match spec {
             TraceSpec::Unimp => directives.extend(["unimp=warn", "unassigned=warn"]),
@@ -288,7 +288,7 @@ fn init_logging(args: &Args, trace_directives: &[&str]) -> Result<(), String> {
         .log
         .clone()
         .or_else(|| std::env::var("RUST_LOG").ok())
-        .unwrap_or_else(|| format!("error,{}=warn", ast2600::STRAY_UART_TARGET));
+        .unwrap_or_else(|| format!("error,{}=warn", aspeed_soc::STRAY_UART_TARGET));
     let mut builder = env_logger::Builder::new();
     builder.parse_filters(&filter);
     for directive in trace_directives {
@@ -401,7 +401,7 @@ fn main() -> ExitCode {
     };
     let extra: &[PathBuf] = args.flash.get(1..).unwrap_or(&[]);
     let spec = args.machine.clone().unwrap_or_default();
-    let adjust = |board: &mut ast2600::board::Board| {
+    let adjust = |board: &mut aspeed_soc::board::Board| {
         if let Some(uart) = &args.console {
             board.console = uart.clone();
         }
@@ -454,14 +454,14 @@ fn main() -> ExitCode {
     let line_names = chosen
         .flashes
         .first()
-        .map(|f| ast2600::board::gpio_line_names(f))
+        .map(|f| aspeed_soc::board::gpio_line_names(f))
         .unwrap_or_default();
     let inverted_write_protect = chosen
         .flashes
         .first()
-        .map(|f| ast2600::board::sd_write_protect_inverted(f))
+        .map(|f| aspeed_soc::board::sd_write_protect_inverted(f))
         .unwrap_or_default();
-    let mut soc = match Ast2600::new(
+    let mut soc = match AspeedSoc::new(
         BoardConfig {
             board,
             flashes: chosen.flashes,
@@ -694,7 +694,7 @@ mod tests {
 
     #[test]
     fn auto_skips_busy_waits_but_the_console_countdown_at_a_terminal() {
-        use ast2600::BusyWaitSkip::*;
+        use aspeed_soc::BusyWaitSkip::*;
         assert_eq!(SkipBusyWaits::Auto.resolve(false), Always);
         assert_eq!(SkipBusyWaits::Auto.resolve(true), ExceptConsoleInput);
         assert_eq!(SkipBusyWaits::On.resolve(true), Always);

@@ -2,14 +2,14 @@
 
 use std::sync::Arc;
 
-use ast2600::Ast2600;
+use aspeed_soc::AspeedSoc;
 
 /// Keeps a backend alive while the SoC runs (the slirp thread, the TAP device).
 pub type Network = Box<dyn std::any::Any>;
 
 /// Connects the board's network MAC (MAC1, Linux eth0, on the EVB) to the backend `spec` names:
 /// `user[,hostfwd=...]` or `tap,ifname=NAME`.
-pub fn connect(soc: &mut Ast2600, spec: &str) -> Result<Network, String> {
+pub fn connect(soc: &mut AspeedSoc, spec: &str) -> Result<Network, String> {
     let kind = spec.split(',').next().unwrap_or("");
     match kind {
         "user" => connect_user(soc, spec),
@@ -22,7 +22,7 @@ pub fn connect(soc: &mut Ast2600, spec: &str) -> Result<Network, String> {
 
 /// Frames from a backend thread to the SoC: queued, and the CPU woken to take them.
 fn frame_channel(
-    soc: &Ast2600,
+    soc: &AspeedSoc,
 ) -> (
     impl Fn(&[u8]) + Send + 'static,
     crossbeam_channel::Receiver<Vec<u8>>,
@@ -38,7 +38,7 @@ fn frame_channel(
     (deliver, rx)
 }
 
-fn connect_user(soc: &mut Ast2600, spec: &str) -> Result<Network, String> {
+fn connect_user(soc: &mut AspeedSoc, spec: &str) -> Result<Network, String> {
     let config = usernet::parse_user_nic(spec)?;
     let (deliver, rx) = frame_channel(soc);
     let net = Arc::new(usernet::UserNet::start(
@@ -67,7 +67,7 @@ fn tap_name(spec: &str) -> Result<String, String> {
     name.ok_or_else(|| "tap needs ifname=NAME".to_string())
 }
 
-fn connect_tap(soc: &mut Ast2600, spec: &str) -> Result<Network, String> {
+fn connect_tap(soc: &mut AspeedSoc, spec: &str) -> Result<Network, String> {
     let name = tap_name(spec)?;
     let iface = tun_tap::Iface::without_packet_info(&name, tun_tap::Mode::Tap).map_err(|e| {
         format!("cannot open TAP device {name}: {e} (needs CAP_NET_ADMIN and /dev/net/tun)")

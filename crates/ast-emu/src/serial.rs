@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use ast2600::{Ast2600, HostEvent};
+use aspeed_soc::{AspeedSoc, HostEvent};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 /// Chunks of guest output waiting for a backend's writer thread.
@@ -111,7 +111,7 @@ pub type Wake = Arc<dyn Fn() + Send + Sync>;
 
 /// Connects every `--serial` UART; what it prints (pty names, addresses) goes to stderr.
 pub fn connect_all(
-    soc: &mut Ast2600,
+    soc: &mut AspeedSoc,
     specs: &[SerialSpec],
     events: &Sender<HostEvent>,
     wake: &Wake,
@@ -127,7 +127,7 @@ pub fn connect_all(
 }
 
 fn connect(
-    soc: &mut Ast2600,
+    soc: &mut AspeedSoc,
     spec: &SerialSpec,
     events: Sender<HostEvent>,
     wake: Wake,

@@ -3,7 +3,7 @@
 //! guest writes. This matters most in a container, where the emulator is process 1 and the
 //! kernel ignores a signal that process 1 has no handler for (the stop would wait, then SIGKILL).
 
-use ast2600::HostEvent;
+use aspeed_soc::HostEvent;
 use crossbeam_channel::Sender;
 
 const SIGNALS: [libc::c_int; 3] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP];

@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use std::rc::Rc;
 use std::time::Instant;
 
-use ast2600::{RunStats, VirtualClock};
+use aspeed_soc::{RunStats, VirtualClock};
 
 /// Milestones seen so far.
 pub struct Timeline {

@@ -119,6 +119,10 @@ pub const SMP_COHERENCE: &[u8] = elf!("smp_coherence");
 
 /// Prints "Hello from a bare-metal ARM ELF" on UART5 and parks (ARM state).
 pub const HELLO: &[u8] = elf!("hello");
+/// The AST2500's VIC delivering timer 1's ticks and UART5's interrupt to the ARM1176 (run with
+/// `--machine ast2500-evb`): prints `VIC: timer ticks 10, UART interrupts 1` between the
+/// markers.
+pub const VIC: &[u8] = elf!("vic");
 /// Prints "Hello from Thumb code" on UART5 and parks (Thumb entry, bit 0 of e_entry set).
 pub const HELLO_THUMB: &[u8] = elf!("hello_thumb");
 /// Stores to the read-only flash, at the boot alias (0x100) and in the FMC window

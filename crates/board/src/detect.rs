@@ -6,7 +6,7 @@
 //! `flat_dt` images are opened; the Linux one wins over u-boot's. The first tree whose root
 //! `compatible` list names a board picks it.
 
-use crate::Board;
+use crate::{Board, Soc};
 
 /// FDT header magic, big endian.
 const FDT_MAGIC: [u8; 4] = [0xd0, 0x0d, 0xfe, 0xed];
@@ -70,6 +70,19 @@ impl DeviceTree {
         }
     }
 
+    /// The SoC its root `compatible` names (`aspeed,ast2600`), if one emulated here.
+    pub fn soc(&self) -> Option<Soc> {
+        self.compatible.iter().find_map(|c| Soc::from_compatible(c))
+    }
+
+    /// A chip its root `compatible` names that is not emulated (`aspeed,ast2400`).
+    pub fn unsupported_chip(&self) -> Option<&str> {
+        self.compatible
+            .iter()
+            .find(|c| c.as_str() == "aspeed,ast2400" || c.starts_with("aspeed,ast2400-"))
+            .map(String::as_str)
+    }
+
     /// `model "X", compatible "a", "b"`.
     pub fn describe(&self) -> String {
         let compatible: Vec<String> = self.compatible.iter().map(|c| format!("{c:?}")).collect();
@@ -99,6 +112,18 @@ pub enum Choice<'a> {
 }
 
 impl Choice<'_> {
+    /// The board to boot when no tree names one: the EVB of the SoC the best tree names, else
+    /// [`crate::DEFAULT_BOARD`].
+    pub fn fallback_board(&self) -> &'static Board {
+        match self {
+            Choice::Unknown(tree) => match tree.soc() {
+                Some(soc) => crate::default_board_of(soc),
+                None => crate::default_board(),
+            },
+            _ => crate::default_board(),
+        }
+    }
+
     /// One line for the user: which board and why.
     pub fn explain(&self) -> String {
         match self {
@@ -116,7 +141,7 @@ impl Choice<'_> {
                 "no board matches {} ({}); booting as {}",
                 tree.place(),
                 tree.describe(),
-                crate::DEFAULT_BOARD
+                self.fallback_board().name
             ),
             Choice::NoTree => format!(
                 "no device tree found in the image; booting as {}",

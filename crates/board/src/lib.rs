@@ -32,13 +32,33 @@ include!(concat!(env!("OUT_DIR"), "/boards.rs"));
 pub enum Soc {
     /// Aspeed AST2600 (two Cortex-A7 cores, GICv2).
     Ast2600,
+    /// Aspeed AST2500 (one ARM1176JZF-S, the Aspeed VIC).
+    Ast2500,
 }
 
 impl Soc {
+    /// The SoC a device tree's root `compatible` string names (`aspeed,ast2500`, also a
+    /// board string such as `aspeed,ast2500-evb`), if it names one emulated here.
+    pub fn from_compatible(compatible: &str) -> Option<Soc> {
+        let chip = compatible.strip_prefix("aspeed,")?;
+        [Soc::Ast2600, Soc::Ast2500]
+            .into_iter()
+            .find(|soc| chip == soc.name() || chip.starts_with(&format!("{}-", soc.name())))
+    }
+
+    /// The board an image for this SoC that names no known board boots as: the SoC's EVB.
+    pub fn default_board(self) -> &'static str {
+        match self {
+            Soc::Ast2600 => "ast2600-evb",
+            Soc::Ast2500 => "ast2500-evb",
+        }
+    }
+
     /// The SoC's name as device trees spell it after `aspeed,` (`ast2600`).
     pub fn name(self) -> &'static str {
         match self {
             Soc::Ast2600 => "ast2600",
+            Soc::Ast2500 => "ast2500",
         }
     }
 }
@@ -145,9 +165,9 @@ pub struct Board {
     pub linux_dtb: Option<String>,
     /// DRAM size in MiB.
     pub dram_mib: u64,
-    /// SCU500: hardware strap register 1 at power-on.
+    /// Hardware strap register 1 at power-on (AST2600 SCU500, AST2500 SCU70).
     pub hw_strap1: u32,
-    /// SCU510: hardware strap register 2 at power-on.
+    /// Hardware strap register 2 at power-on (AST2600 SCU510; the AST2500 has none: 0).
     pub hw_strap2: u32,
     /// Cores the board's SoC has.
     pub cpus: u32,
@@ -315,6 +335,11 @@ pub fn by_name(name: &str) -> Option<&'static Board> {
 /// The default board ([`DEFAULT_BOARD`]).
 pub fn default_board() -> &'static Board {
     by_name(DEFAULT_BOARD).expect("boards/ast2600-evb.toml is built in")
+}
+
+/// The default board of `soc` ([`Soc::default_board`]).
+pub fn default_board_of(soc: Soc) -> &'static Board {
+    by_name(soc.default_board()).expect("every SoC's EVB is built in")
 }
 
 #[cfg(test)]

@@ -173,11 +173,11 @@ pub const RTC_SET: Command = Command {
     }),
 };
 
-fn soc_error(e: ast2600::SocError) -> CommandError {
+fn soc_error(e: aspeed_soc::SocError) -> CommandError {
     CommandError::no_device(e.0)
 }
 
-fn gpio_json(l: &ast2600::GpioLine) -> Value {
+fn gpio_json(l: &aspeed_soc::GpioLine) -> Value {
     json!({
         "controller": l.index,
         "chip": l.controller,
@@ -247,7 +247,7 @@ fn gpio_set(ctx: &mut Context<'_>, args: &Args) -> Result<Value, CommandError> {
         .map_err(soc_error)
 }
 
-fn sgpio_json(l: &ast2600::SgpioLine) -> Value {
+fn sgpio_json(l: &aspeed_soc::SgpioLine) -> Value {
     json!({
         "master": l.master,
         "line": l.line,
@@ -286,7 +286,7 @@ fn sgpio_set(ctx: &mut Context<'_>, args: &Args) -> Result<Value, CommandError> 
         .map_err(soc_error)
 }
 
-fn adc_json(c: &ast2600::AdcChannel) -> Value {
+fn adc_json(c: &aspeed_soc::AdcChannel) -> Value {
     json!({
         "engine": c.engine,
         "channel": c.channel,
@@ -405,15 +405,15 @@ fn kcs_request(ctx: &mut Context<'_>, args: &Args) -> Result<Value, CommandError
     let data = args.bytes("data").unwrap_or_default();
     let timeout_ns = args
         .int("timeout_ms")
-        .map_or(ast2600::KCS_TIMEOUT_NS, |ms| ms as u64 * 1_000_000);
-    let done: Option<ast2600::KcsCallback> = ctx.responder.take().map(|respond| {
+        .map_or(aspeed_soc::KCS_TIMEOUT_NS, |ms| ms as u64 * 1_000_000);
+    let done: Option<aspeed_soc::KcsCallback> = ctx.responder.take().map(|respond| {
         Box::new(move |reply: Result<Vec<u8>, String>| {
             respond(
                 reply
                     .map(|bytes| json!({"channel": channel, "reply": bytes}))
                     .map_err(|e| CommandError::generic(format!("kcs-request: {e}"))),
             )
-        }) as ast2600::KcsCallback
+        }) as aspeed_soc::KcsCallback
     });
     let answers_later = done.is_some();
     // On an error the responder (if taken) has answered already; what is returned then goes

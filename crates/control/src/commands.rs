@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use ast2600::Reg;
+use aspeed_soc::Reg;
 use serde_json::{json, Value};
 
 use crate::board_io;
@@ -365,7 +365,7 @@ fn status_text(v: &Value) -> String {
 
 fn query_machine(ctx: &mut Context<'_>, _: &Args) -> Result<Value, CommandError> {
     let board = ctx.soc.board();
-    let sizes = ast2600::flash_sizes(board).unwrap_or_default();
+    let sizes = aspeed_soc::flash_sizes(board).unwrap_or_default();
     let flashes: Vec<Value> = board
         .flash_order()
         .iter()
@@ -446,7 +446,7 @@ fn query_cpus(ctx: &mut Context<'_>, _: &Args) -> Result<Value, CommandError> {
         let cpu = ctx.soc.core_mut(i).expect("in range");
         cpus.push(json!({
             "index": i,
-            "mpidr": cpu.cp15(ast2600::Cp15::MPIDR).unwrap_or(0),
+            "mpidr": cpu.cp15(aspeed_soc::Cp15::MPIDR).unwrap_or(0),
             "pc": cpu.reg(Reg::Pc),
             "waiting": waiting,
             "current": i == current,
@@ -608,7 +608,7 @@ fn memory_text(v: &Value) -> String {
     out
 }
 
-fn sensor_json(s: &ast2600::TemperatureHandle) -> Value {
+fn sensor_json(s: &aspeed_soc::TemperatureHandle) -> Value {
     json!({
         "sensor": s.to_string(),
         "model": s.kind().to_string(),
@@ -641,7 +641,7 @@ fn sensor_list_text(v: &Value) -> String {
 fn find_sensor<'s>(
     ctx: &'s Context<'_>,
     args: &Args,
-) -> Result<&'s ast2600::TemperatureHandle, CommandError> {
+) -> Result<&'s aspeed_soc::TemperatureHandle, CommandError> {
     let bus = args.int("bus").unwrap_or(0) as usize;
     let addr = args.int("addr").unwrap_or(0) as u8;
     ctx.soc.temperature_sensor(bus, addr).ok_or_else(|| {
@@ -668,7 +668,7 @@ fn sensor_get(ctx: &mut Context<'_>, args: &Args) -> Result<Value, CommandError>
 
 fn sensor_set(ctx: &mut Context<'_>, args: &Args) -> Result<Value, CommandError> {
     let celsius = args.number("celsius").unwrap_or(f64::NAN);
-    let milli = ast2600::celsius_to_millicelsius(celsius).map_err(CommandError::generic)?;
+    let milli = aspeed_soc::celsius_to_millicelsius(celsius).map_err(CommandError::generic)?;
     let sensor = find_sensor(ctx, args)?;
     sensor.set_millicelsius(milli);
     Ok(sensor_json(sensor))
@@ -725,6 +725,6 @@ fn flash_save(ctx: &mut Context<'_>, _: &Args) -> Result<Value, CommandError> {
 }
 
 fn quit(ctx: &mut Context<'_>, _: &Args) -> Result<Value, CommandError> {
-    ctx.stop = Some(ast2600::Stop::Quit);
+    ctx.stop = Some(aspeed_soc::Stop::Quit);
     Ok(json!({}))
 }

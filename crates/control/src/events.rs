@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use ast2600::{ResetCause, VirtualClock};
+use aspeed_soc::{ResetCause, VirtualClock};
 use crossbeam_channel::{Receiver, Sender};
 use serde_json::{json, Value};
 
@@ -328,8 +328,8 @@ impl Hub {
 
     /// Reports what the SoC tells the host: resets ([`Hub::reset`]), `GPIO_OUTPUT`,
     /// `SGPIO_OUTPUT`, `ADC_THRESHOLD`, `RTC_SET` and `KCS_REPLY` events.
-    pub fn soc_event(&self, event: &ast2600::SocEvent) {
-        use ast2600::SocEvent;
+    pub fn soc_event(&self, event: &aspeed_soc::SocEvent) {
+        use aspeed_soc::SocEvent;
         match event {
             SocEvent::Reset(cause) => self.reset(*cause),
             SocEvent::GpioOutput {

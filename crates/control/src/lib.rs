@@ -9,7 +9,7 @@
 //!   into the same call and the result into text.
 //!
 //! Commands run on the thread that runs the SoC, between two CPU slices
-//! ([`ast2600::HostEvent::Call`]); the socket's threads parse and check requests before they
+//! ([`aspeed_soc::HostEvent::Call`]); the socket's threads parse and check requests before they
 //! get there, so a malformed request never reaches the CPU thread.
 #![deny(missing_docs)]
 

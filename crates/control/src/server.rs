@@ -20,7 +20,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use ast2600::HostEvent;
+use aspeed_soc::HostEvent;
 use crossbeam_channel::Sender;
 use serde_json::{json, Value};
 
@@ -357,7 +357,7 @@ impl ClientReader {
         let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(1);
         let hub = self.hub.clone();
         let client = self.id;
-        let call: ast2600::HostCall = Box::new(move |soc| {
+        let call: aspeed_soc::HostCall = Box::new(move |soc| {
             // The answer, now or (for a command that takes the responder) later.
             let respond = {
                 let hub = hub.clone();

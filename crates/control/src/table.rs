@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use ast2600::{Ast2600, Stop};
+use aspeed_soc::{AspeedSoc, Stop};
 use serde_json::{Map, Value};
 
 use crate::events::Hub;
@@ -285,7 +285,7 @@ pub type Responder = Box<dyn FnOnce(Result<Value, CommandError>) + Send>;
 /// What a command runs with.
 pub struct Context<'a> {
     /// The SoC (on its own thread).
-    pub soc: &'a mut Ast2600,
+    pub soc: &'a mut AspeedSoc,
     /// The host's shared state: start time, milestones, the event hub.
     pub hub: &'a Arc<Hub>,
     /// The control-socket client that asked (`None`: the text monitor).

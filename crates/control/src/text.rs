@@ -13,10 +13,10 @@ use crate::table::{self, ArgType, Command, Context};
 /// Runs one monitor line on `soc` for the console monitor or GDB's `monitor` (no socket
 /// client): its reply, and the stop it asks for (`quit`).
 pub fn run_monitor_line(
-    soc: &mut ast2600::Ast2600,
+    soc: &mut aspeed_soc::AspeedSoc,
     hub: &std::sync::Arc<crate::events::Hub>,
     line: &str,
-) -> (String, Option<ast2600::Stop>) {
+) -> (String, Option<aspeed_soc::Stop>) {
     let mut ctx = Context {
         soc,
         hub,
@@ -166,7 +166,7 @@ fn temp(ctx: &Context<'_>, args: &[&str]) -> Result<(&'static str, Map<String, V
         }
         _ => return Err(format!("temp: {USAGE}")),
     };
-    let c = ast2600::parse_celsius(celsius).map_err(|e| format!("temp: {e}"))?;
+    let c = aspeed_soc::parse_celsius(celsius).map_err(|e| format!("temp: {e}"))?;
     map.insert("celsius".into(), (f64::from(c) / 1000.0).into());
     Ok(("sensor-set", map))
 }
@@ -234,16 +234,16 @@ fn unescape(text: &str) -> String {
 mod tests {
     use super::*;
 
-    use ast2600::{Ast2600, BoardConfig};
+    use aspeed_soc::{AspeedSoc, BoardConfig};
 
     use crate::events::Hub;
 
     /// The EVB with erased flash (no guest code runs in these tests).
-    fn soc() -> Ast2600 {
-        let board = ast2600::board::default_board().clone();
-        let size = ast2600::flash_sizes(&board).unwrap()[0] as usize;
+    fn soc() -> AspeedSoc {
+        let board = aspeed_soc::board::default_board().clone();
+        let size = aspeed_soc::flash_sizes(&board).unwrap()[0] as usize;
         let config = BoardConfig::with_boot_flash(board, vec![0xff; size]).unwrap();
-        Ast2600::new(config, Box::new(std::io::sink())).unwrap()
+        AspeedSoc::new(config, Box::new(std::io::sink())).unwrap()
     }
 
     #[test]
@@ -283,7 +283,7 @@ mod tests {
         assert_eq!(say(""), "");
     }
 
-    fn soc_write(soc: &mut Ast2600, addr: u64, bytes: &[u8]) {
+    fn soc_write(soc: &mut AspeedSoc, addr: u64, bytes: &[u8]) {
         soc.write_physical(addr, bytes).unwrap();
     }
 
@@ -379,7 +379,7 @@ mod tests {
         let (text, stop) = run_monitor_line(&mut soc, &hub, "q");
         assert_eq!(
             (text.as_str(), stop),
-            ("quitting\n", Some(ast2600::Stop::Quit))
+            ("quitting\n", Some(aspeed_soc::Stop::Quit))
         );
         hub.remove_client(id);
     }

@@ -346,6 +346,8 @@ impl IoPc {
 
 /// The emulated Cortex-A7.
 pub struct Cpu {
+    /// The core it emulates.
+    model: CpuModel,
     uc: Unicorn<'static, ()>,
     handle: CpuHandle,
     timer: Box<GenericTimer>,
@@ -378,13 +380,62 @@ struct DebugState {
     watch_muted: std::cell::Cell<bool>,
 }
 
+/// The core a [`Cpu`] emulates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CpuModel {
+    /// ARM Cortex-A7 (ARMv7-A with the generic timer, MPIDR, LPAE): the AST2600's cores.
+    #[default]
+    CortexA7,
+    /// ARM1176JZF-S (ARMv6K with VFPv2 and TrustZone, no generic timer): the AST2400's and
+    /// AST2500's core.
+    Arm1176,
+}
+
+impl CpuModel {
+    /// SCTLR at reset (ARM ARM B4.1.130 for the Cortex-A7's 0x00C5_0078; the ARM1176 TRM
+    /// 3.2.7 for 0x0005_0078: low vectors, MMU and caches off).
+    pub const fn sctlr_reset(self) -> u32 {
+        match self {
+            CpuModel::CortexA7 => 0x00c5_0078,
+            CpuModel::Arm1176 => 0x0005_0078,
+        }
+    }
+
+    /// Whether the core has the generic timer (CNTFRQ, CNTPCT, CNTx_CTL/CVAL).
+    pub const fn has_generic_timer(self) -> bool {
+        matches!(self, CpuModel::CortexA7)
+    }
+
+    /// The name `/proc/cpuinfo` and the monitor show.
+    pub const fn name(self) -> &'static str {
+        match self {
+            CpuModel::CortexA7 => "cortex-a7",
+            CpuModel::Arm1176 => "arm1176",
+        }
+    }
+}
+
 impl Cpu {
     /// A Cortex-A7 at reset, in Secure SVC mode with interrupts masked, PC at 0, counting time
     /// on `clock`. Its generic timer outputs go to `outputs`.
     pub fn new(clock: VirtualClock, outputs: Box<dyn TimerOutputs>) -> Result<Self, CpuError> {
+        Self::with_model(CpuModel::CortexA7, clock, outputs)
+    }
+
+    /// A core of `model` at reset, as [`Cpu::new`] (an ARM1176 has no generic timer: then
+    /// `outputs` never changes).
+    pub fn with_model(
+        model: CpuModel,
+        clock: VirtualClock,
+        outputs: Box<dyn TimerOutputs>,
+    ) -> Result<Self, CpuError> {
         let mut uc = Unicorn::new(Arch::ARM, Mode::ARM | Mode::LITTLE_ENDIAN)
             .map_err(|e| err("unicorn", e))?;
-        uc.ctl_set_cpu_model(unicorn_engine::ArmCpuModel::CORTEX_A7 as i32)
+        let uc_model = match model {
+            CpuModel::CortexA7 => unicorn_engine::ArmCpuModel::CORTEX_A7,
+            CpuModel::Arm1176 => unicorn_engine::ArmCpuModel::Model_1176,
+        };
+        uc.ctl_set_cpu_model(uc_model as i32)
             .map_err(|e| err("cpu model", e))?;
         uc.ctl_set_page_size(4096)
             .map_err(|e| err("page size", e))?;
@@ -413,6 +464,7 @@ impl Cpu {
             engine: Arc::new(RwLock::new(Some(ffi::EnginePtr(handle_ptr)))),
         };
         let mut cpu = Cpu {
+            model,
             uc,
             handle,
             timer,
@@ -440,7 +492,7 @@ impl Cpu {
         for n in 0..13 {
             self.set_reg(Reg::R(n), 0);
         }
-        self.set_cp15(Cp15::SCTLR, 0x00c5_0078)?;
+        self.set_cp15(Cp15::SCTLR, self.model.sctlr_reset())?;
         self.set_cp15(Cp15::VBAR, 0)?;
         // Unicorn starts non-secure; the silicon starts in Secure state.
         self.set_cp15(Cp15::SCR, 0)?;
@@ -453,6 +505,11 @@ impl Cpu {
         self.uc.ctl_flush_tb().map_err(|e| err("tb flush", e))?;
         self.uc.ctl_flush_tlb().map_err(|e| err("tlb flush", e))?;
         Ok(())
+    }
+
+    /// The core it emulates.
+    pub fn model(&self) -> CpuModel {
+        self.model
     }
 
     /// Sets the affinity fields MPIDR reports (the SoC's CPU numbering: 0xF00 for CPU0 of the

@@ -13,7 +13,7 @@ use rtc::AspeedRtc;
 use sgpio::AspeedSgpio;
 
 use crate::map::{self, Block};
-use crate::{Ast2600, SocError, SocEvent};
+use crate::{AspeedSoc, SocError, SocEvent};
 
 /// A GPIO controller or SGPIO master as the host sees it.
 pub(crate) struct Controller<D> {
@@ -38,7 +38,7 @@ pub(crate) struct BoardIo {
     pub(crate) kcs_waiters: [Option<KcsCallback>; 4],
 }
 
-/// Called with the reply to a KCS request ([`Ast2600::kcs_request`]) or why there is none.
+/// Called with the reply to a KCS request ([`AspeedSoc::kcs_request`]) or why there is none.
 pub type KcsCallback = Box<dyn FnOnce(Result<Vec<u8>, String>) + Send>;
 
 /// How long a KCS request waits for the BMC by default, in virtual ns (a BMC's IPMI daemon
@@ -102,9 +102,9 @@ fn no_such(what: &str, index: usize, count: usize) -> SocError {
 
 impl BoardIo {
     /// Takes the device tree's line names: a node whose unit address is a controller's base.
-    pub(crate) fn set_line_names(&mut self, trees: &[board::LineNames]) {
+    pub(crate) fn set_line_names(&mut self, m: &map::SocMap, trees: &[board::LineNames]) {
         for names in trees {
-            let Some(p) = map::AST2600.iter().find(|p| p.base == names.unit_address) else {
+            let Some(p) = m.placements.iter().find(|p| p.base == names.unit_address) else {
                 continue;
             };
             match p.block {
@@ -238,7 +238,7 @@ impl BoardIo {
     }
 }
 
-impl Ast2600 {
+impl AspeedSoc {
     /// The GPIO controllers: `(name, lines as Linux numbers them)`.
     pub fn gpio_controllers(&self) -> Vec<(&'static str, u32)> {
         self.io
@@ -452,7 +452,7 @@ impl Ast2600 {
     /// Names the GPIO and SGPIO lines as the firmware's device tree does
     /// ([`board::gpio_line_names`] of the image).
     pub fn set_gpio_line_names(&mut self, names: &[board::LineNames]) {
-        self.io.set_line_names(names);
+        self.io.set_line_names(self.map, names);
     }
 
     /// Reports what the board I/O devices queued for the host.

@@ -1,4 +1,4 @@
-//! Building a machine from the SoC's memory map ([`map::AST2600`]) and a board description:
+//! Building a machine from the SoC's memory map (a [`map::SocMap`]) and a board description:
 //! every entry of the table becomes a device on the bus; the board adds DRAM, straps, the flash
 //! chips on each chip select, the I2C devices, how the MACs are wired and which UART is the
 //! console. Nothing here is specific to one board.
@@ -15,8 +15,8 @@ use uart::Uart;
 
 use crate::board_io::{BoardIo, Controller as IoController};
 use crate::i2c_devices::I2cDevices;
-use crate::map::{self, Block};
-use crate::SocError;
+use crate::map::{self, Block, SocMap};
+use crate::{Intc, SocError};
 
 /// Where a UART's transmitted bytes go.
 pub(crate) type UartOut = Box<dyn Write>;
@@ -31,6 +31,8 @@ pub(crate) struct Devices {
     /// Every UART and VUART of the table by bus name (`uart1`, `vuart1`), console included.
     pub(crate) uarts: Vec<(&'static str, Rc<RefCell<Uart<UartOut>>>)>,
     pub(crate) macs: Vec<Rc<RefCell<ftgmac100::Ftgmac100>>>,
+    /// The watchdogs, WDT1 first.
+    pub(crate) wdts: Vec<Rc<RefCell<wdt::AspeedWdt>>>,
     /// Each MAC's PHY (`None`: wired to NC-SI).
     pub(crate) phys: Vec<Option<Rc<RefCell<mdio::Phy>>>>,
     pub(crate) i2c: I2cDevices,
@@ -39,11 +41,14 @@ pub(crate) struct Devices {
 
 /// What the devices are connected to.
 pub(crate) struct Wiring<'a> {
-    pub(crate) spi: &'a dyn Fn(u32) -> IrqLine,
+    /// The SoC's table.
+    pub(crate) map: &'static SocMap,
+    /// The interrupt controller's input `n` (the table's numbers).
+    pub(crate) irq: &'a dyn Fn(u32) -> IrqLine,
     pub(crate) dram: Rc<dyn bus::GuestMemory>,
     pub(crate) clock: Rc<dyn bus::Clock>,
     pub(crate) reset: Rc<dyn bus::IrqSink>,
-    pub(crate) gic: &'a gic::Gic,
+    pub(crate) intc: &'a Intc,
     /// The RTC's time at power-on (seconds since the Unix epoch).
     pub(crate) unix_time: i64,
 }
@@ -108,20 +113,21 @@ pub(crate) fn devices(
     let mut console_uart = None;
     let mut uarts = Vec::new();
     let mut macs = Vec::new();
-    let mac_count = map::AST2600
-        .iter()
-        .filter(|p| matches!(p.block, Block::Mac(_)))
-        .count() as u8;
+    let mut wdts = Vec::new();
+    let m = w.map;
+    let ast2500 = m.soc == board::Soc::Ast2500;
+    let mac_count = m.count(|b| matches!(b, Block::Mac(_))) as u8;
+    let has_mdio_blocks = m.count(|b| matches!(b, Block::Mdio(_))) > 0;
     let phy_places: Vec<_> = (1..=mac_count).map(|m| board.phy_place(m)).collect();
     let mut phys = vec![None; mac_count.into()];
     let mut i2c = None;
     let mut io = BoardIo::default();
-    let shared = SharedLines::default();
-    for p in map::AST2600 {
+    let shared = SharedLines::new(m);
+    for p in m.placements {
         let irq = |i: usize| {
             p.irqs
                 .get(i)
-                .map_or_else(IrqLine::disconnected, |&n| shared.line(n, w.spi))
+                .map_or_else(IrqLine::disconnected, |&n| shared.line(n, w.irq))
         };
         let device: Rc<RefCell<dyn bus::Device>> = match p.block {
             Block::Scu => {
@@ -131,18 +137,31 @@ pub(crate) fn devices(
                     unlocked_at_reset: false,
                     rng: scu::RngSource::Host,
                 };
-                Rc::new(RefCell::new(scu::Scu::new(config, irq(0), irq(1))))
+                let scu = scu::Scu::new(config, irq(0), irq(1));
+                Rc::new(RefCell::new(if ast2500 {
+                    scu.with_variant(scu::Variant::Ast2500)
+                } else {
+                    scu
+                }))
             }
             Block::Sdmc => {
-                let sdmc = sdmc::Sdmc::new(board.dram_bytes())
+                let variant = if ast2500 {
+                    sdmc::Variant::Ast2500
+                } else {
+                    sdmc::Variant::Ast2600
+                };
+                let sdmc = sdmc::Sdmc::with_variant(variant, board.dram_bytes())
                     .map_err(|e| SocError(format!("board {}: {e}", board.name)))?;
                 Rc::new(RefCell::new(sdmc))
             }
             Block::Smc(c) => {
-                let config = match c {
-                    Controller::Fmc => SmcConfig::ast2600_fmc(map::DRAM),
-                    Controller::Spi1 => SmcConfig::ast2600_spi1(map::DRAM),
-                    Controller::Spi2 => SmcConfig::ast2600_spi2(map::DRAM),
+                let config = match (ast2500, c) {
+                    (false, Controller::Fmc) => SmcConfig::ast2600_fmc(m.dram),
+                    (false, Controller::Spi1) => SmcConfig::ast2600_spi1(m.dram),
+                    (false, Controller::Spi2) => SmcConfig::ast2600_spi2(m.dram),
+                    (true, Controller::Fmc) => SmcConfig::ast2500_fmc(m.dram),
+                    (true, Controller::Spi1) => SmcConfig::ast2500_spi1(m.dram),
+                    (true, Controller::Spi2) => SmcConfig::ast2500_spi2(m.dram),
                 };
                 let smc = Rc::new(RefCell::new(AspeedSmc::new(config, irq(0), w.dram.clone())));
                 smcs.push((c, smc.clone()));
@@ -180,18 +199,32 @@ pub(crate) fn devices(
             }
             Block::Timer => {
                 let irqs: [IrqLine; aspeed_timer::CHANNELS] = std::array::from_fn(irq);
-                Rc::new(RefCell::new(aspeed_timer::AspeedTimer::new(
+                let timer = aspeed_timer::AspeedTimer::new(
                     w.clock.clone(),
-                    map::clocks::EXTERNAL_1MHZ,
-                    map::clocks::APB,
+                    m.external_clock_hz,
+                    m.apb_hz,
                     irqs,
-                )))
+                );
+                Rc::new(RefCell::new(if ast2500 {
+                    timer.with_variant(aspeed_timer::Variant::Ast2500)
+                } else {
+                    timer
+                }))
             }
-            Block::Wdt(n) => Rc::new(RefCell::new(wdt::AspeedWdt::new(
-                w.clock.clone(),
-                IrqLine::new(w.reset.clone(), u32::from(n) - 1),
-                IrqLine::disconnected(),
-            ))),
+            Block::Wdt(n) => {
+                let wdt = wdt::AspeedWdt::new(
+                    w.clock.clone(),
+                    IrqLine::new(w.reset.clone(), u32::from(n) - 1),
+                    IrqLine::disconnected(),
+                );
+                let wdt = Rc::new(RefCell::new(if ast2500 {
+                    wdt.with_variant(wdt::Variant::Ast2500)
+                } else {
+                    wdt
+                }));
+                wdts.push(wdt.clone());
+                wdt
+            }
             Block::Mdio(n) => {
                 // An RTL8211E wherever the board puts a MAC's PHY (MAC n's own MDIO n-1, address
                 // 0, by default); none for a MAC wired to NC-SI.
@@ -208,21 +241,32 @@ pub(crate) fn devices(
                 Rc::new(RefCell::new(mdio))
             }
             Block::Mac(n) => {
-                let mac = ftgmac100::Ftgmac100::new(w.dram.clone(), irq(0), board_mac(n));
+                #[allow(unused_mut)]
+                let mut mac = ftgmac100::Ftgmac100::new(w.dram.clone(), irq(0), board_mac(n));
+                // Without MDIO controllers (AST2500) the PHY answers the MAC's own PHYCR.
+                if !has_mdio_blocks {
+                    if let Some((_, addr)) = phy_places[usize::from(n) - 1] {
+                        let phy = Rc::new(RefCell::new(mdio::Phy::new(false)));
+                        mac.attach_phy(addr, phy.clone());
+                        phys[usize::from(n) - 1] = Some(phy);
+                    }
+                }
                 let mac = Rc::new(RefCell::new(mac));
                 macs.push(mac.clone());
                 mac
             }
             Block::I2c => {
-                i2c = Some(place_i2c(&mut bus, p, &irq, &w.dram)?);
+                let variant = if ast2500 {
+                    i2c::Variant::Ast2500
+                } else {
+                    i2c::Variant::Ast2600
+                };
+                let soc = if ast2500 { "AST2500" } else { "AST2600" };
+                i2c = Some(place_i2c(&mut bus, p, variant, &irq, &w.dram)?.with_soc(soc));
                 continue;
             }
             Block::Gpio(n) => {
-                let variant = if n == 0 {
-                    gpio::Variant::Ast2600_3v3
-                } else {
-                    gpio::Variant::Ast2600_1v8
-                };
+                let variant = gpio_variant(m.soc, n);
                 let mut dev = gpio::AspeedGpio::new(variant, irq(0));
                 // Pins the board pulls up: the idle level of active-low inputs (a power button
                 // on P0 reads released until the host presses it).
@@ -240,10 +284,12 @@ pub(crate) fn devices(
                 dev
             }
             Block::Sgpio(_) => {
-                let dev = Rc::new(RefCell::new(sgpio::AspeedSgpio::new(
-                    sgpio::Variant::Ast2600,
-                    irq(0),
-                )));
+                let variant = if ast2500 {
+                    sgpio::Variant::Ast2500
+                } else {
+                    sgpio::Variant::Ast2600
+                };
+                let dev = Rc::new(RefCell::new(sgpio::AspeedSgpio::new(variant, irq(0))));
                 io.sgpios.push(IoController {
                     name: p.name,
                     device: dev.clone(),
@@ -252,10 +298,12 @@ pub(crate) fn devices(
                 dev
             }
             Block::Adc(_) => {
-                let dev = Rc::new(RefCell::new(adc::AspeedAdc::new(
-                    adc::Variant::Ast2600,
-                    irq(0),
-                )));
+                let variant = if ast2500 {
+                    adc::Variant::Ast2500
+                } else {
+                    adc::Variant::Ast2600
+                };
+                let dev = Rc::new(RefCell::new(adc::AspeedAdc::new(variant, irq(0))));
                 io.adcs.push(dev.clone());
                 dev
             }
@@ -269,10 +317,14 @@ pub(crate) fn devices(
                 dev
             }
             Block::Hace => Rc::new(RefCell::new(hace::AspeedHace::new(
-                hace::Variant::Ast2600,
+                if ast2500 {
+                    hace::Variant::Ast2500
+                } else {
+                    hace::Variant::Ast2600
+                },
                 irq(0),
                 w.dram.clone(),
-                crate::map::DRAM,
+                m.dram,
             ))),
             Block::Sdc | Block::EmmcController => {
                 let slots = if p.block == Block::Sdc { 2 } else { 1 };
@@ -294,26 +346,57 @@ pub(crate) fn devices(
                 io.lpc = Some(dev.clone());
                 dev
             }
-            Block::GicDistributor => Rc::new(RefCell::new(w.gic.distributor())),
-            Block::GicCpuInterface => Rc::new(RefCell::new(w.gic.cpu_interface())),
+            Block::GicDistributor | Block::GicCpuInterface | Block::Vic => {
+                match (p.block, w.intc) {
+                    (Block::GicDistributor, Intc::Gic(gic)) => {
+                        Rc::new(RefCell::new(gic.distributor()))
+                    }
+                    (Block::GicCpuInterface, Intc::Gic(gic)) => {
+                        Rc::new(RefCell::new(gic.cpu_interface()))
+                    }
+                    (Block::Vic, Intc::Vic(vic)) => Rc::new(RefCell::new(vic.registers())),
+                    _ => {
+                        return Err(SocError(format!(
+                            "{}: not the SoC's interrupt controller",
+                            p.name
+                        )))
+                    }
+                }
+            }
         };
         bus.insert(p.base, p.size, p.name, device)?;
     }
     for pin in &board.gpio_pull_ups {
-        let known = [gpio::Variant::Ast2600_3v3, gpio::Variant::Ast2600_1v8]
-            .iter()
-            .any(|v| v.line_by_name(pin).is_some());
+        let known = m.placements.iter().any(|p| match p.block {
+            Block::Gpio(n) => gpio_variant(m.soc, n).line_by_name(pin).is_some(),
+            _ => false,
+        });
         if !known {
+            let pins = if ast2500 {
+                "A0..AC7"
+            } else {
+                "A0..Z7, 18A0..18E3"
+            };
             return Err(SocError(format!(
-                "board {}: gpio-pull-ups names {pin:?}, no GPIO pin of the SoC (A0..Z7, 18A0..18E3)",
-                board.name
+                "board {}: gpio-pull-ups names {pin:?}, no GPIO pin of the {} ({pins})",
+                board.name,
+                m.soc.name()
             )));
         }
     }
     let console = console_uart.ok_or_else(|| {
+        let names: Vec<_> = m
+            .placements
+            .iter()
+            .filter(|p| matches!(p.block, Block::Uart(_) | Block::Vuart(_)))
+            .map(|p| p.name)
+            .collect();
         SocError(format!(
-            "board {}: the console {:?} is no UART of the SoC (uart1..uart13)",
-            board.name, board.console
+            "board {}: the console {:?} is no UART of the {} ({})",
+            board.name,
+            board.console,
+            m.soc.name(),
+            names.join(", ")
         ))
     })?;
     let flashes = attach_flashes(board, flashes, &smcs)?;
@@ -329,22 +412,37 @@ pub(crate) fn devices(
         console,
         uarts,
         macs,
+        wdts,
         phys,
         i2c,
         io,
     })
 }
 
-/// Interrupt lines of the table: a number two placements share (both ADC engines) becomes a
-/// wired OR of their outputs, so one engine lowering its output cannot hide the other's.
-#[derive(Default)]
+/// Interrupt lines of the table: a number the table names more than once (both ADC engines of
+/// the AST2600; every I2C bus, the LPC's channels and the VUART on the AST2500) becomes a
+/// wired OR of their outputs, so one lowering its output cannot hide another's.
 struct SharedLines {
+    map: &'static SocMap,
     shared: RefCell<Vec<(u32, Rc<bus::SharedIrq>, u32)>>,
 }
 
 impl SharedLines {
+    fn new(map: &'static SocMap) -> Self {
+        Self {
+            map,
+            shared: RefCell::new(Vec::new()),
+        }
+    }
+
     fn line(&self, n: u32, spi: &dyn Fn(u32) -> IrqLine) -> IrqLine {
-        let users = map::AST2600.iter().filter(|p| p.irqs.contains(&n)).count();
+        let users = self
+            .map
+            .placements
+            .iter()
+            .flat_map(|p| p.irqs.iter())
+            .filter(|&&k| k == n)
+            .count();
         if users < 2 {
             return spi(n);
         }
@@ -407,43 +505,65 @@ fn attach_flashes(
     Ok(flashes)
 }
 
-/// Builds the I2C controller (global registers at the block's base, bus n's registers at
-/// [`i2c::bus_block_offset`], the buffer pool at [`i2c::POOL_OFFSET`]; bus n raises the
-/// block's IRQ n). Buffer-mode transfers use the pool, DMA transfers `dram`.
+/// Builds the I2C controller of `variant` (global registers at the block's base, bus n's
+/// registers at [`i2c::Variant::bus_block_offset`], the buffer pool at
+/// [`i2c::Variant::pool_offset`]); bus n raises the block's IRQ n (one number repeated in
+/// the table is a wired OR: every AST2500 bus on VIC 12). Buffer-mode transfers use the
+/// pool, DMA transfers `dram`.
 pub(crate) fn place_i2c(
     bus: &mut Bus,
     p: &map::Placement,
+    variant: i2c::Variant,
     irq: &dyn Fn(usize) -> IrqLine,
     dram: &Rc<dyn bus::GuestMemory>,
 ) -> Result<I2cDevices, SocError> {
-    use i2c::{bus_block_offset, AspeedI2cBus, AspeedI2cGlobal, AspeedI2cPool, BUS_BLOCK_SIZE};
-    let pool = AspeedI2cPool::new();
+    use i2c::{AspeedI2cBus, AspeedI2cGlobal, AspeedI2cPool};
+    let pool = AspeedI2cPool::new().with_variant(variant);
     let mut statuses = Vec::new();
     let mut buses = Vec::new();
-    for n in 0..i2c::BUS_COUNT {
-        let mut ctrl = AspeedI2cBus::new(&format!("i2c{n}"), irq(n));
+    for n in 0..variant.bus_count() {
+        let mut ctrl = AspeedI2cBus::new(&format!("i2c{n}"), irq(n)).with_variant(variant);
         ctrl.connect_pool(pool.memory(), n);
         ctrl.connect_dram(dram.clone());
         statuses.push(ctrl.irq_status());
-        let ctrl = Rc::new(RefCell::new(ctrl));
-        buses.push(ctrl.clone());
-        let name = format!("i2c{n}");
-        bus.insert(p.base + bus_block_offset(n), BUS_BLOCK_SIZE, &name, ctrl)?;
+        buses.push(ctrl);
     }
-    let global = AspeedI2cGlobal::new(statuses);
+    let global = AspeedI2cGlobal::new(statuses).with_variant(variant);
+    let mut placed = Vec::new();
+    for (n, mut ctrl) in buses.into_iter().enumerate() {
+        ctrl.connect_global(global.control());
+        let ctrl = Rc::new(RefCell::new(ctrl));
+        placed.push(ctrl.clone());
+        let name = format!("i2c{n}");
+        bus.insert(
+            p.base + variant.bus_block_offset(n),
+            variant.bus_block_size(),
+            &name,
+            ctrl,
+        )?;
+    }
     bus.insert(
         p.base,
-        i2c::GLOBAL_BLOCK_SIZE,
+        variant.global_block_size(),
         "i2c-global",
         Rc::new(RefCell::new(global)),
     )?;
     bus.insert(
-        p.base + i2c::POOL_OFFSET,
-        i2c::POOL_SIZE as u64,
+        p.base + variant.pool_offset(),
+        variant.pool_size() as u64,
         "i2c-pool",
         Rc::new(RefCell::new(pool)),
     )?;
-    Ok(I2cDevices::new(buses))
+    Ok(I2cDevices::new(placed))
+}
+
+/// The GPIO controller `n` of `soc` (AST2600: 0 the 3.3 V one, 1 the 1.8 V one).
+fn gpio_variant(soc: board::Soc, n: u8) -> gpio::Variant {
+    match (soc, n) {
+        (board::Soc::Ast2500, _) => gpio::Variant::Ast2500,
+        (_, 0) => gpio::Variant::Ast2600_3v3,
+        _ => gpio::Variant::Ast2600_1v8,
+    }
 }
 
 /// The stable, locally administered MAC address of MAC `n` (from 1), so DHCP leases and port

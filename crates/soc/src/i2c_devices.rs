@@ -13,7 +13,7 @@ use crate::SocError;
 pub const MIN_CELSIUS: f64 = -55.0;
 /// Highest temperature the monitor and `--i2c-dev` accept, degrees Celsius.
 pub const MAX_CELSIUS: f64 = 150.0;
-/// Number of I2C buses (0..=15).
+/// Most I2C buses a SoC has (the AST2600's 0..=15; the AST2500 has 0..=13).
 pub const I2C_BUS_COUNT: usize = i2c::BUS_COUNT;
 /// Temperature of a sensor added without one, millidegrees Celsius.
 pub const DEFAULT_MILLICELSIUS: i32 = 25_000;
@@ -149,6 +149,8 @@ pub fn celsius_to_millicelsius(celsius: f64) -> Result<i32, String> {
 pub(crate) struct I2cDevices {
     buses: Vec<Rc<RefCell<AspeedI2cBus>>>,
     sensors: Vec<TemperatureHandle>,
+    /// The SoC's name for errors.
+    soc: &'static str,
 }
 
 impl I2cDevices {
@@ -157,7 +159,14 @@ impl I2cDevices {
         Self {
             buses,
             sensors: Vec::new(),
+            soc: "AST2600",
         }
+    }
+
+    /// Names the SoC in errors (`the AST2500 has I2C buses 0 to 13`).
+    pub(crate) fn with_soc(mut self, soc: &'static str) -> Self {
+        self.soc = soc;
+        self
     }
 
     /// Runs `f` on the I2C bus `bus` (to attach a target that is not a sensor).
@@ -166,7 +175,10 @@ impl I2cDevices {
         bus: usize,
         f: impl FnOnce(&mut I2cBus) -> T,
     ) -> Result<T, SocError> {
-        let ctrl = self.buses.get(bus).ok_or_else(|| no_such_bus(bus))?;
+        let ctrl = self
+            .buses
+            .get(bus)
+            .ok_or_else(|| no_such_bus(self.soc, bus, self.buses.len()))?;
         let mut ctrl = ctrl.borrow_mut();
         Ok(f(ctrl.i2c_bus_mut()))
     }
@@ -284,10 +296,10 @@ const MODELS: &[&str] = &[
     "tca6408",
 ];
 
-fn no_such_bus(bus: usize) -> SocError {
+fn no_such_bus(soc: &str, bus: usize, count: usize) -> SocError {
     SocError(format!(
-        "the AST2600 has I2C buses 0 to {}, not {bus}",
-        i2c::BUS_COUNT - 1
+        "the {soc} has I2C buses 0 to {}, not {bus}",
+        count.saturating_sub(1)
     ))
 }
 

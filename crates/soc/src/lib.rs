@@ -1,7 +1,8 @@
-//! The Aspeed AST2600 SoC as wired on the ast2600-evb board.
+//! The Aspeed SoCs (AST2600: two Cortex-A7 and a GIC; AST2500: one ARM1176 and the VIC) as a
+//! board wires them.
 //!
-//! This crate is the only place that knows addresses ([`map`]), interrupt numbers, reset and
-//! boot. It builds the devices, places them on the bus, maps memory into the CPU and runs the
+//! This crate is the only place that knows addresses ([`map`]: one [`map::SocMap`] per SoC),
+//! interrupt numbers, reset and boot. It builds the devices, places them on the bus, maps memory into the CPU and runs the
 //! loop that gives the CPU time, fires device deadlines and skips idle time.
 #![deny(missing_docs)]
 
@@ -23,6 +24,7 @@ use bus::{Bus, IrqLine, MemoryBlock};
 use cpu::{Access, CpuHandle, Exit};
 use crossbeam_channel::Receiver;
 use gic::{Gic, GicOutputs};
+use map::{InterruptController, SocMap};
 use smc::AspeedSmc;
 use spi_nor::SpiNor;
 use uart::Uart;
@@ -85,14 +87,14 @@ pub fn flash_sizes(board: &board::Board) -> Result<Vec<u64>, SocError> {
 }
 
 /// A piece of work for the SoC's thread ([`HostEvent::Call`]).
-pub type HostCall = Box<dyn FnOnce(&mut Ast2600) -> Option<Stop> + Send>;
+pub type HostCall = Box<dyn FnOnce(&mut AspeedSoc) -> Option<Stop> + Send>;
 
 /// What the host asks of a running SoC.
 pub enum HostEvent {
     /// Bytes typed on the console.
     ConsoleInput(Vec<u8>),
     /// Bytes for the receiver of a UART or VUART other than the console, by name (`uart1`,
-    /// `vuart1`): [`Ast2600::serial_input`].
+    /// `vuart1`): [`AspeedSoc::serial_input`].
     SerialInput {
         /// The UART's name.
         uart: String,
@@ -104,7 +106,7 @@ pub enum HostEvent {
     Call(HostCall),
     /// Write the flash back to where it came from now (`Ctrl-a s`), if the host asked for that.
     SaveFlash,
-    /// Stop emulating for a while: [`Ast2600::run`] returns [`Stop::Paused`] (a debugger
+    /// Stop emulating for a while: [`AspeedSoc::run`] returns [`Stop::Paused`] (a debugger
     /// attaches).
     Pause,
     /// Stop emulating.
@@ -128,7 +130,7 @@ impl fmt::Debug for HostEvent {
     }
 }
 
-/// Something that happened in the SoC that the host may want to report ([`Ast2600::set_event_sink`]).
+/// Something that happened in the SoC that the host may want to report ([`AspeedSoc::set_event_sink`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SocEvent {
     /// The SoC was reset: devices and CPU back to their reset state.
@@ -168,7 +170,7 @@ pub enum SocEvent {
     },
     /// The guest set the RTC (`hwclock -w`): seconds since the Unix epoch.
     RtcSet(i64),
-    /// A KCS request from the host ([`Ast2600::kcs_request`]) finished.
+    /// A KCS request from the host ([`AspeedSoc::kcs_request`]) finished.
     KcsReply {
         /// The channel (1-4).
         channel: usize,
@@ -183,7 +185,7 @@ pub enum ResetCause {
     /// A watchdog fired: its timeout expired, or the guest rebooted through it (Linux's
     /// `reboot` on the AST2600 arms a watchdog with a short timeout).
     Watchdog,
-    /// The host asked ([`Ast2600::reset`]: the monitor's `reset`, `system-reset`).
+    /// The host asked ([`AspeedSoc::reset`]: the monitor's `reset`, `system-reset`).
     Host,
 }
 
@@ -210,7 +212,7 @@ pub type NetSink = Box<dyn FnMut(&[u8])>;
 /// Where guest writes to the boot flash go when the user asked for them to persist.
 pub type FlashSink = Box<dyn FnMut(&[u8]) -> Result<(), String>>;
 
-/// Why [`Ast2600::run`] returned.
+/// Why [`AspeedSoc::run`] returned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Stop {
     /// The host asked to quit.
@@ -220,11 +222,11 @@ pub enum Stop {
     Halted,
     /// The CPU stopped on an unrecoverable error.
     Fault(String),
-    /// The host asked for a pause ([`HostEvent::Pause`]); [`Ast2600::run`] can carry on.
+    /// The host asked for a pause ([`HostEvent::Pause`]); [`AspeedSoc::run`] can carry on.
     Paused,
 }
 
-/// How a debugger lets the guest run ([`Ast2600::debug_run`]).
+/// How a debugger lets the guest run ([`AspeedSoc::debug_run`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DebugResume {
     /// Every core, taking turns, until a breakpoint, an interruption or a stop.
@@ -235,7 +237,7 @@ pub enum DebugResume {
     Step(usize),
 }
 
-/// Why [`Ast2600::debug_run`] returned.
+/// Why [`AspeedSoc::debug_run`] returned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DebugStop {
     /// The CPU reached a breakpoint (its address); the instruction has not run.
@@ -296,11 +298,11 @@ pub struct RunStats {
     /// Wall time the run loop spent blocked while the CPU idled (ns), measured.
     pub idle_wall_ns: u64,
     /// Wall time in device work (ns): deadlines and pending work between CPU slices, plus
-    /// every MMIO access while [`Ast2600::set_timing`] is on.
+    /// every MMIO access while [`AspeedSoc::set_timing`] is on.
     pub device_wall_ns: u64,
-    /// MMIO accesses timed (only while [`Ast2600::set_timing`] is on).
+    /// MMIO accesses timed (only while [`AspeedSoc::set_timing`] is on).
     pub mmio_accesses: u64,
-    /// Virtual time skipped in busy waits (ns), with [`Ast2600::set_busy_wait_skip`] on.
+    /// Virtual time skipped in busy waits (ns), with [`AspeedSoc::set_busy_wait_skip`] on.
     pub busy_skipped_ns: u64,
     /// Wall time inside each core's slices (ns), by core.
     pub core_wall_ns: Vec<u64>,
@@ -342,7 +344,7 @@ impl SkipBudget {
 }
 
 /// The SoC: CPU, memory and devices.
-pub struct Ast2600 {
+pub struct AspeedSoc {
     /// The cores; they take turns on this thread, `current` running now.
     cores: Vec<Core>,
     current: usize,
@@ -356,12 +358,18 @@ pub struct Ast2600 {
     selected: Option<usize>,
     clock: VirtualClock,
     bus: Rc<Bus>,
-    gic: Gic,
+    /// The SoC's memory map and interrupt numbers.
+    map: &'static SocMap,
+    intc: Intc,
     fmc: Rc<RefCell<AspeedSmc>>,
     /// The flash chips in the board's `--flash` order: `flashes[0]` is the boot flash.
     flashes: Vec<Rc<RefCell<SpiNor>>>,
     console: Rc<RefCell<Uart<Box<dyn Write>>>>,
     reset: Rc<ResetRequest>,
+    /// The watchdogs, WDT1 first.
+    wdts: Vec<Rc<RefCell<wdt::AspeedWdt>>>,
+    /// The watchdogs whose masked expiry was noted (bit n: WDT n + 1).
+    masked_wdt_noted: u32,
     mmio: Rc<RefCell<SocMmio>>,
     window_direct: bool,
     pending_input: Vec<u8>,
@@ -384,14 +392,22 @@ pub struct Ast2600 {
     board: board::Board,
     /// When busy waits are skipped.
     busy_mode: BusyWaitSkip,
-    /// Held by the host (`stop`): [`Ast2600::run`] serves host events but runs no guest code.
+    /// Held by the host (`stop`): [`AspeedSoc::run`] serves host events but runs no guest code.
     stopped: bool,
-    /// Inside [`Ast2600::debug_run`]: the debugger decides what runs, `stopped` or not.
+    /// Inside [`AspeedSoc::debug_run`]: the debugger decides what runs, `stopped` or not.
     debugging: bool,
-    /// A debugger is attached ([`Ast2600::set_debugger_attached`]).
+    /// A debugger is attached ([`AspeedSoc::set_debugger_attached`]).
     debugger_attached: bool,
     event_sink: Option<EventSink>,
     io: board_io::BoardIo,
+}
+
+/// The SoC's interrupt controller.
+enum Intc {
+    /// The AST2600's GIC (banked per core).
+    Gic(Gic),
+    /// The AST2500's VIC.
+    Vic(vic::Vic),
 }
 
 /// One core and what the run loop keeps of it.
@@ -402,7 +418,7 @@ struct Core {
     /// What it waits for, if anything.
     wait: Wait,
     /// It jumped into u-boot's wait loop in the SMP mailbox: it runs again when the go
-    /// signature for it appears (see [`map::SMP_WAIT_LOOP`]).
+    /// signature for it appears (see [`map::SmpMailbox`]).
     parked: bool,
 }
 
@@ -465,21 +481,23 @@ pub struct Trace {
     pub irq: bool,
 }
 
-impl Ast2600 {
+impl AspeedSoc {
     /// Builds `config.board`, its console UART writing to `console`.
     pub fn new(config: BoardConfig, console: Box<dyn Write>) -> Result<Self, SocError> {
         let board = config.board;
         let clock = VirtualClock::new();
         let dev_clock: Rc<dyn bus::Clock> = Rc::new(SocClock(clock.clone()));
 
-        let n_cores = config.cores.clamp(1, map::CPU_COUNT);
+        let m = SocMap::of(board.soc);
+        let n_cores = config.cores.clamp(1, m.cpu_count);
         if n_cores > board.cpus as usize {
             return Err(SocError(format!(
                 "board {} has {} core(s), not {n_cores}",
                 board.name, board.cpus
             )));
         }
-        // Interrupts: devices -> GIC -> each core. A core's inputs exist only once it does.
+        // Interrupts: devices -> GIC or VIC -> each core. A core's inputs exist only once it
+        // does.
         let irq_trace = IrqTrace::new(clock.clone());
         let (wake_tx, wake_rx) = crossbeam_channel::bounded(1);
         let kick = CpuHandle::detached();
@@ -487,40 +505,62 @@ impl Ast2600 {
         let core_irqs: Vec<Rc<CpuIrqInput>> = (0..n_cores)
             .map(|i| Rc::new(CpuIrqInput::new(i, running.clone(), kick.clone())))
             .collect();
-        // Both CPU interfaces exist (Linux probes the target masks); an absent core's outputs
-        // go nowhere.
-        let outputs = (0..map::CPU_COUNT)
-            .map(|i| match core_irqs.get(i) {
-                Some(input) => {
-                    let sink = TracedSink::wrap(input.clone(), &irq_trace, 2, LineNames::Core(i));
-                    GicOutputs {
-                        irq: IrqLine::new(sink.clone(), 0),
-                        fiq: IrqLine::new(sink, 1),
-                    }
-                }
-                None => GicOutputs {
-                    irq: IrqLine::disconnected(),
-                    fiq: IrqLine::disconnected(),
-                },
-            })
-            .collect();
-        let gic = Gic::new(256, outputs);
-        let spi_sink = TracedSink::wrap(gic.spi_sink(), &irq_trace, 256, LineNames::Spi);
-        let spi = |n: u32| IrqLine::new(spi_sink.clone(), map::gic_spi(n));
+        let core_outputs = |i: usize| match core_irqs.get(i) {
+            Some(input) => {
+                let sink = TracedSink::wrap(input.clone(), &irq_trace, 2, LineNames::Core(i));
+                (IrqLine::new(sink.clone(), 0), IrqLine::new(sink, 1))
+            }
+            None => (IrqLine::disconnected(), IrqLine::disconnected()),
+        };
+        let (intc, intc_sink): (Intc, Rc<dyn bus::IrqSink>) = match m.intc {
+            InterruptController::Gic { .. } => {
+                // Both CPU interfaces exist (Linux probes the target masks); an absent core's
+                // outputs go nowhere.
+                let outputs = (0..m.cpu_count)
+                    .map(|i| {
+                        let (irq, fiq) = core_outputs(i);
+                        GicOutputs { irq, fiq }
+                    })
+                    .collect();
+                let gic = Gic::new(256, outputs);
+                let sink = TracedSink::wrap(gic.spi_sink(), &irq_trace, 256, LineNames::Spi(m));
+                // Device numbers are SPIs: GIC ID 32 + n.
+                (Intc::Gic(gic), Rc::new(wiring::Offset(sink, 32)))
+            }
+            InterruptController::Vic => {
+                let (irq, fiq) = core_outputs(0);
+                let vic = vic::Vic::new(irq, fiq);
+                let sink = TracedSink::wrap(
+                    vic.sink(),
+                    &irq_trace,
+                    vic::NUM_SOURCES as usize,
+                    LineNames::Vic(m),
+                );
+                (Intc::Vic(vic), sink)
+            }
+        };
+        let intc_line = |n: u32| IrqLine::new(intc_sink.clone(), n);
         let mut cores = Vec::with_capacity(n_cores);
         for (i, irq) in core_irqs.into_iter().enumerate() {
-            let timer_outputs = TimerToGic::new(TracedSink::wrap(
-                gic.ppi_sink(i),
-                &irq_trace,
-                32,
-                LineNames::Ppi(i),
-            ));
-            let mut cpu = Cpu::new(clock.clone(), Box::new(timer_outputs))?;
+            let timer_outputs: Box<dyn cpu::TimerOutputs> = match &intc {
+                Intc::Gic(gic) => Box::new(TimerToGic::new(TracedSink::wrap(
+                    gic.ppi_sink(i),
+                    &irq_trace,
+                    32,
+                    LineNames::Ppi(i, m),
+                ))),
+                Intc::Vic(_) => Box::new(wiring::NoTimer),
+            };
+            let mut cpu = Cpu::with_model(m.cpu, clock.clone(), timer_outputs)?;
             irq.connect(cpu.handle());
-            cpu.set_mp_affinity(map::CPU0_MPIDR_AFFINITY + i as u32)?;
+            if let Some(mpidr) = m.cpu0_mpidr {
+                cpu.set_mp_affinity(mpidr + i as u32)?;
+            }
             // A write to the FMC's registers can switch its window between direct memory and
             // the controller: the CPU must stop right after it, before it touches the window.
-            cpu.set_io_barrier(map::FMC, map::FMC_SIZE);
+            if let Some((base, size)) = m.smc_registers(board::Controller::Fmc) {
+                cpu.set_io_barrier(base, size);
+            }
             cores.push(Core {
                 cpu,
                 irq,
@@ -542,22 +582,22 @@ impl Ast2600 {
 
         // Memory.
         let dram_size = board.dram_bytes();
-        if dram_size > map::DRAM_WINDOW_SIZE {
+        if dram_size > m.dram_window_size {
             return Err(SocError(format!(
                 "board {}: {} MiB of DRAM do not fit the {} MiB DRAM window",
                 board.name,
                 board.dram_mib,
-                map::DRAM_WINDOW_SIZE >> 20
+                m.dram_window_size >> 20
             )));
         }
         let dram = Rc::new(MemoryBlock::new(dram_size as usize, 0));
-        let sram = Rc::new(MemoryBlock::new(map::SRAM_SIZE as usize, 0));
+        let sram = Rc::new(MemoryBlock::new(m.sram_size as usize, 0));
         let flash_contents: Vec<Rc<MemoryBlock>> = config
             .flashes
             .iter()
             .map(|f| Rc::new(MemoryBlock::from_bytes(f)))
             .collect();
-        let dma_view = Rc::new(DramView::new(map::DRAM, dram.clone()));
+        let dma_view = Rc::new(DramView::new(m.dram, dram.clone()));
         let dram_view: Rc<dyn bus::GuestMemory> = dma_view.clone();
 
         // Every device of the SoC's table, as the board wires it.
@@ -566,11 +606,12 @@ impl Ast2600 {
             flash_contents,
             console,
             &build::Wiring {
-                spi: &spi,
+                map: m,
+                irq: &intc_line,
                 dram: dram_view,
                 clock: dev_clock,
                 reset: reset.clone(),
-                gic: &gic,
+                intc: &intc,
                 // The RTC keeps the host's time, as a battery-backed one set in the factory.
                 unix_time: std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
@@ -584,76 +625,74 @@ impl Ast2600 {
             .map(|(_, s)| s.clone())
             .ok_or_else(|| SocError("the SoC table has no FMC".into()))?;
         let bus = Rc::new(devices.bus);
-        gic.set_current_cpu(0);
+        if let Intc::Gic(gic) = &intc {
+            gic.set_current_cpu(0);
+        }
 
         // The CPU's view: memory mapped directly, registers through the bus.
+        let fmc_registers = m
+            .smc_registers(board::Controller::Fmc)
+            .map_or(0..0, |(base, size)| base..base + size);
         let mmio = Rc::new(RefCell::new(SocMmio::new(
             bus.clone(),
             fmc.clone(),
+            fmc_registers,
             kick.clone(),
         )));
         let flash_mem = devices.flashes[0].borrow().memory().clone();
         let flash_len = flash_mem.len() as u64;
         let window_direct = true;
         let unassigned = Rc::new(RefCell::new(Unassigned::default()));
+        let (fmc_window, fmc_window_size) = m
+            .flash_window(board::Controller::Fmc)
+            .ok_or_else(|| SocError("the SoC table has no FMC window".into()))?;
+        if flash_len > fmc_window_size {
+            return Err(SocError(format!(
+                "the boot flash ({} MiB) is larger than the FMC window ({} MiB)",
+                flash_len >> 20,
+                fmc_window_size >> 20
+            )));
+        }
+        // Memory the CPU reaches directly (loads and stores never leave translated code), and
+        // the regions served register by register; the rest reads as zero, logged once.
+        let direct = [
+            (m.boot_alias, flash_len, &flash_mem, Access::ReadExec),
+            (m.sram, m.sram_size, &sram, Access::ReadWriteExec),
+            (m.dram, dram_size, &dram, Access::ReadWriteExec),
+            (fmc_window, flash_len, &flash_mem, Access::ReadExec),
+        ];
+        let mut registers = vec![(m.peripherals, m.peripherals_size)];
+        if let InterruptController::Gic {
+            private,
+            private_size,
+        } = m.intc
+        {
+            registers.push((private, private_size));
+        }
+        for p in m.placements {
+            if matches!(p.block, map::Block::FlashWindow(_)) {
+                registers.push((p.base, p.size));
+            }
+        }
+        let registers = subtract(registers, direct.iter().map(|d| (d.0, d.1)));
         for core in &mut cores {
             let cpu = &mut core.cpu;
-            // SAFETY: each MemoryBlock's bytes never move, the CPU keeps the blocks alive, and
-            // Rust code only copies in and out of them.
-            unsafe {
-                cpu.map_host_memory(
-                    map::BOOT_ALIAS,
-                    flash_len,
-                    flash_mem.as_ptr(),
-                    flash_mem.clone(),
-                    Access::ReadExec,
-                )?;
-                cpu.map_host_memory(
-                    map::SRAM,
-                    map::SRAM_SIZE,
-                    sram.as_ptr(),
-                    sram.clone(),
-                    Access::ReadWriteExec,
-                )?;
-                cpu.map_host_memory(
-                    map::DRAM,
-                    dram_size,
-                    dram.as_ptr(),
-                    dram.clone(),
-                    Access::ReadWriteExec,
-                )?;
+            for (base, size, mem, access) in direct {
+                // SAFETY: each MemoryBlock's bytes never move, the CPU keeps the blocks alive,
+                // and Rust code only copies in and out of them.
+                unsafe {
+                    cpu.map_host_memory(base, size, mem.as_ptr(), mem.clone(), access)?;
+                }
             }
-            cpu.map_mmio(map::PERIPHERALS, map::PERIPHERALS_SIZE, mmio.clone())?;
-            cpu.map_mmio(map::MPCORE, map::MPCORE_SIZE, mmio.clone())?;
-            // The FMC window: CE0's flash mapped directly (read mode); the rest through the FMC.
-            // SAFETY: as above.
-            unsafe {
-                cpu.map_host_memory(
-                    map::FMC_WINDOW,
-                    flash_len,
-                    flash_mem.as_ptr(),
-                    flash_mem.clone(),
-                    Access::ReadExec,
-                )?;
+            for &(base, size) in &registers {
+                cpu.map_mmio(base, size, mmio.clone())?;
             }
-            cpu.map_mmio(
-                map::FMC_WINDOW + flash_len,
-                map::FMC_WINDOW_SIZE - flash_len,
-                mmio.clone(),
-            )?;
-            cpu.map_mmio(map::SPI1_WINDOW, map::SPI_WINDOW_SIZE, mmio.clone())?;
-            cpu.map_mmio(map::SPI2_WINDOW, map::SPI_WINDOW_SIZE, mmio.clone())?;
             // Everything else in the 4 GiB space reads as zero and is logged once per page.
-            let mut mapped = [
-                (map::BOOT_ALIAS, flash_len),
-                (map::SRAM, map::SRAM_SIZE),
-                (map::PERIPHERALS, map::PERIPHERALS_SIZE),
-                (map::FMC_WINDOW, map::FMC_WINDOW_SIZE),
-                (map::SPI1_WINDOW, map::SPI_WINDOW_SIZE),
-                (map::MPCORE, map::MPCORE_SIZE),
-                (map::SPI2_WINDOW, map::SPI_WINDOW_SIZE),
-                (map::DRAM, dram_size),
-            ];
+            let mut mapped: Vec<(u64, u64)> = direct
+                .iter()
+                .map(|d| (d.0, d.1))
+                .chain(registers.iter().copied())
+                .collect();
             mapped.sort();
             let mut next = 0u64;
             for (base, size) in mapped.iter().copied().chain([(1u64 << 32, 0)]) {
@@ -673,7 +712,8 @@ impl Ast2600 {
             selected: None,
             clock,
             bus,
-            gic,
+            map: m,
+            intc,
             fmc,
             flashes: devices.flashes,
             serial: devices
@@ -689,6 +729,8 @@ impl Ast2600 {
                 .collect(),
             console: devices.console,
             reset,
+            wdts: devices.wdts,
+            masked_wdt_noted: 0,
             mmio,
             window_direct,
             pending_input: Vec::new(),
@@ -759,12 +801,12 @@ impl Ast2600 {
     }
 
     /// The core the monitor and a debugger see: the one `cpu N` chose
-    /// ([`Ast2600::select_core`]), else the one that ran last.
+    /// ([`AspeedSoc::select_core`]), else the one that ran last.
     pub fn current_core(&self) -> usize {
         self.selected.unwrap_or(self.current)
     }
 
-    /// Makes core `index` the one [`Ast2600::cpu_mut`] returns (monitor, debugger).
+    /// Makes core `index` the one [`AspeedSoc::cpu_mut`] returns (monitor, debugger).
     pub fn select_core(&mut self, index: usize) -> Result<(), SocError> {
         if index >= self.cores.len() {
             return Err(SocError(format!(
@@ -801,7 +843,9 @@ impl Ast2600 {
             return;
         }
         self.current = index;
-        self.gic.set_current_cpu(index);
+        if let Intc::Gic(gic) = &self.intc {
+            gic.set_current_cpu(index);
+        }
         self.kick.follow(&self.cores[index].cpu);
     }
 
@@ -836,7 +880,7 @@ impl Ast2600 {
         });
     }
 
-    /// When busy waits are skipped (see [`Ast2600::set_busy_wait_skip`] and [`BusyWaitSkip`]).
+    /// When busy waits are skipped (see [`AspeedSoc::set_busy_wait_skip`] and [`BusyWaitSkip`]).
     pub fn set_busy_wait_mode(&mut self, mode: BusyWaitSkip) {
         self.busy_mode = mode;
         let on = mode != BusyWaitSkip::Never;
@@ -865,7 +909,7 @@ impl Ast2600 {
 
     /// Loads a bare-metal 32-bit ARM ELF (`bytes`) as QEMU's `-kernel` does for a non-Linux
     /// image: each PT_LOAD segment copied to its physical address (zero-filled past its file
-    /// bytes), then the CPU pointed at the entry point ([`Ast2600::start_at`]). Segments must lie
+    /// bytes), then the CPU pointed at the entry point ([`AspeedSoc::start_at`]). Segments must lie
     /// in DRAM or SRAM. Returns the entry point. Errors are one line, for a user.
     pub fn load_elf(&mut self, bytes: &[u8]) -> Result<u32, SocError> {
         let image = elf::parse(bytes).map_err(SocError)?;
@@ -875,10 +919,10 @@ impl Ast2600 {
                     "the segment at {:#x} ({} bytes) is outside RAM (DRAM {:#x}-{:#x}, SRAM {:#x}-{:#x})",
                     seg.addr,
                     seg.mem_size,
-                    map::DRAM,
-                    map::DRAM + self.dram_size - 1,
-                    map::SRAM,
-                    map::SRAM + map::SRAM_SIZE - 1
+                    self.map.dram,
+                    self.map.dram + self.dram_size - 1,
+                    self.map.sram,
+                    self.map.sram + self.map.sram_size - 1
                 )));
             }
         }
@@ -894,9 +938,12 @@ impl Ast2600 {
         let Some(end) = addr.checked_add(len) else {
             return false;
         };
-        [(map::DRAM, self.dram_size), (map::SRAM, map::SRAM_SIZE)]
-            .iter()
-            .any(|&(base, size)| addr >= base && end <= base + size)
+        [
+            (self.map.dram, self.dram_size),
+            (self.map.sram, self.map.sram_size),
+        ]
+        .iter()
+        .any(|&(base, size)| addr >= base && end <= base + size)
     }
 
     /// Copies `data` into RAM (DRAM or SRAM) at physical `addr`, dropping translated code it
@@ -991,7 +1038,11 @@ impl Ast2600 {
     /// A core fetching from u-boot's wait loop in the SCU (which no core can fetch from)
     /// is parked there instead of faulting: the loop only waits for the go signature.
     fn park(&mut self, index: usize, fault: &cpu::Fault) -> bool {
-        let at_loop = !fault.thumb && map::SMP_WAIT_LOOP.contains(&u64::from(fault.pc));
+        let Some(smp) = self.map.smp else {
+            return false;
+        };
+        let pc = u64::from(fault.pc);
+        let at_loop = !fault.thumb && (smp.wait_loop_start..smp.wait_loop_end).contains(&pc);
         if at_loop && self.cores.len() > 1 {
             log::info!("soc: CPU{index} waits in the SMP mailbox");
             self.cores[index].parked = true;
@@ -1002,11 +1053,14 @@ impl Ast2600 {
     /// Releases parked core `index` when the mailbox holds its go signature: it jumps to the
     /// entry address, as the loop's `ldr pc` does.
     fn release_if_signalled(&mut self, index: usize) {
-        let go = self.bus.read(map::SMP_GO, 4).unwrap_or(0) as u32;
-        if go != map::SMP_GO_SIGNATURE | index as u32 {
+        let Some(smp) = self.map.smp else {
+            return;
+        };
+        let go = self.bus.read(smp.go, 4).unwrap_or(0) as u32;
+        if go != smp.signature | index as u32 {
             return;
         }
-        let entry = self.bus.read(map::SMP_ENTRY, 4).unwrap_or(0) as u32;
+        let entry = self.bus.read(smp.entry, 4).unwrap_or(0) as u32;
         log::info!("soc: CPU{index} released to {entry:#010x}");
         let cpu = &mut self.cores[index].cpu;
         cpu.set_reg(Reg::Pc, entry & !1);
@@ -1019,7 +1073,7 @@ impl Ast2600 {
     }
 
     /// Persists guest writes to flash chip `index` (the board's flash order; 0 is the boot
-    /// flash) through `sink`: on [`Ast2600::save_flash`], on `HostEvent::SaveFlash`, and before
+    /// flash) through `sink`: on [`AspeedSoc::save_flash`], on `HostEvent::SaveFlash`, and before
     /// every SoC reset. Without a sink, writes stay in memory.
     pub fn set_flash_sink(&mut self, index: usize, sink: FlashSink) -> Result<(), SocError> {
         if index >= self.flashes.len() {
@@ -1086,24 +1140,24 @@ impl Ast2600 {
     }
 
     /// Holds the guest (`true`: no guest code runs and virtual time stands still, while
-    /// [`Ast2600::run`] still serves host events) or lets it go on (`false`), as QEMU's
-    /// `stop`/`cont`. A debugger's [`Ast2600::debug_run`] runs the guest regardless.
+    /// [`AspeedSoc::run`] still serves host events) or lets it go on (`false`), as QEMU's
+    /// `stop`/`cont`. A debugger's [`AspeedSoc::debug_run`] runs the guest regardless.
     pub fn set_stopped(&mut self, stopped: bool) {
         self.stopped = stopped;
     }
 
-    /// Whether the host holds the guest ([`Ast2600::set_stopped`]).
+    /// Whether the host holds the guest ([`AspeedSoc::set_stopped`]).
     pub fn is_stopped(&self) -> bool {
         self.stopped
     }
 
-    /// Whether a debugger holds or runs the guest (attached, or [`Ast2600::debug_run`] is on
+    /// Whether a debugger holds or runs the guest (attached, or [`AspeedSoc::debug_run`] is on
     /// the stack).
     pub fn in_debugger(&self) -> bool {
         self.debugging || self.debugger_attached
     }
 
-    /// A debugger attached (`true`) or detached: what [`Ast2600::in_debugger`] reports.
+    /// A debugger attached (`true`) or detached: what [`AspeedSoc::in_debugger`] reports.
     pub fn set_debugger_attached(&mut self, attached: bool) {
         self.debugger_attached = attached;
     }
@@ -1113,8 +1167,8 @@ impl Ast2600 {
         self.pending_input.extend_from_slice(bytes);
     }
 
-    /// The names of the UARTs and VUARTs a host can connect ([`Ast2600::set_serial_output`],
-    /// [`Ast2600::serial_input`]): all but the console, in the SoC table's order.
+    /// The names of the UARTs and VUARTs a host can connect ([`AspeedSoc::set_serial_output`],
+    /// [`AspeedSoc::serial_input`]): all but the console, in the SoC table's order.
     pub fn serial_names(&self) -> Vec<&'static str> {
         self.serial.iter().map(|p| p.name).collect()
     }
@@ -1142,7 +1196,7 @@ impl Ast2600 {
     }
 
     /// Queues `bytes` for the receiver of UART or VUART `name` (not the console: that is
-    /// [`Ast2600::console_input`]). They enter as the receiver has room, between CPU slices;
+    /// [`AspeedSoc::console_input`]). They enter as the receiver has room, between CPU slices;
     /// past [`SERIAL_QUEUE_LIMIT`] queued bytes the rest is dropped, with one log line each
     /// time the queue overflows.
     pub fn serial_input(&mut self, name: &str, bytes: &[u8]) -> Result<(), SocError> {
@@ -1190,6 +1244,45 @@ impl Ast2600 {
         Ok(())
     }
 
+    /// Whether one of the watchdogs that fired (bit n: WDT n + 1) resets the CPU. On the
+    /// AST2500 a watchdog in SoC reset mode resets only the blocks its reset mask (0x1C)
+    /// selects (Linux `dt-bindings/watchdog/aspeed-wdt.h`: bit 0 the ARM CPU): mainline u-boot
+    /// starts all three watchdogs with mask 0 and Linux's device tree disables wdt3, which
+    /// then expires 60 s into Linux and resets nothing (noted once). QEMU resets the machine
+    /// regardless. The AST2600 resets on every watchdog, as before.
+    fn watchdog_resets_cpu(&mut self, lines: u32) -> bool {
+        if self.map.soc != board::Soc::Ast2500 {
+            return true;
+        }
+        const CPU: u32 = 1 << 0;
+        let mut resets = false;
+        for (n, wdt) in self.wdts.iter().enumerate() {
+            if lines & (1 << n) == 0 {
+                continue;
+            }
+            let wdt = wdt.borrow();
+            let mask = wdt.state().reset_mask[0];
+            if wdt.reset_mode() != wdt::ResetMode::Soc || mask & CPU != 0 {
+                resets = true;
+            } else if self.masked_wdt_noted & (1 << n) == 0 {
+                self.masked_wdt_noted |= 1 << n;
+                log::warn!(
+                    "soc: wdt{} expired in SoC reset mode with reset mask {mask:#010x}: the CPU is \
+                     not in the mask, nothing is reset (QEMU would reset the machine)",
+                    n + 1
+                );
+            }
+        }
+        resets
+    }
+
+    /// Where the FMC's flash window starts (CE0's flash at its start).
+    fn fmc_window(&self) -> u64 {
+        self.map
+            .flash_window(board::Controller::Fmc)
+            .map_or(0, |(base, _)| base)
+    }
+
     /// Switches the FMC CE0 window between direct memory (read mode) and the controller
     /// (user and write modes), following the FMC's registers.
     fn sync_fmc_window(&mut self) -> Result<(), SocError> {
@@ -1200,14 +1293,15 @@ impl Ast2600 {
         self.stats.window_switches += 1;
         let flash = self.flashes[0].borrow().memory().clone();
         let len = flash.len() as u64;
+        let window = self.fmc_window();
         for core in &mut self.cores {
             let cpu = &mut core.cpu;
-            cpu.unmap(map::FMC_WINDOW, len)?;
+            cpu.unmap(window, len)?;
             if direct {
                 // SAFETY: as in `new`.
                 unsafe {
                     cpu.map_host_memory(
-                        map::FMC_WINDOW,
+                        window,
                         len,
                         flash.as_ptr(),
                         flash.clone(),
@@ -1215,7 +1309,7 @@ impl Ast2600 {
                     )?
                 };
             } else {
-                cpu.map_mmio(map::FMC_WINDOW, len, self.mmio.clone())?;
+                cpu.map_mmio(window, len, self.mmio.clone())?;
             }
         }
         self.window_direct = direct;
@@ -1224,7 +1318,8 @@ impl Ast2600 {
 
     /// Applies what device callbacks asked for while the CPU ran.
     fn service(&mut self) -> Result<(), SocError> {
-        if self.reset.take() {
+        let lines = self.reset.take();
+        if lines != 0 && self.watchdog_resets_cpu(lines) {
             log::info!("soc: reset requested by a watchdog");
             self.reset_for(ResetCause::Watchdog)?;
         }
@@ -1239,11 +1334,10 @@ impl Ast2600 {
         }
         if let Some((start, end)) = self.flashes[0].borrow_mut().take_modified() {
             // Code run from the flash (boot alias and window) must see the new bytes.
+            let (alias, window) = (self.map.boot_alias, self.fmc_window());
             for core in &mut self.cores {
-                core.cpu
-                    .invalidate_code(map::BOOT_ALIAS + start, end - start);
-                core.cpu
-                    .invalidate_code(map::FMC_WINDOW + start, end - start);
+                core.cpu.invalidate_code(alias + start, end - start);
+                core.cpu.invalidate_code(window + start, end - start);
             }
         }
         for nic in &mut self.nics {
@@ -1347,12 +1441,12 @@ impl Ast2600 {
     /// `interrupted` says the debugger wants attention (checked whenever the CPU returns and
     /// whenever the idle loop is woken: the debugger's connection wakes it with a
     /// [`Waker`]). Virtual time runs only inside this call: it stands still while the
-    /// debugger holds the guest. Afterwards [`Ast2600::current_core`] is the core that ran
+    /// debugger holds the guest. Afterwards [`AspeedSoc::current_core`] is the core that ran
     /// last: the one that stopped, or the one stepped.
     ///
     /// # Panics
     ///
-    /// If [`DebugResume::Step`] names a core past [`Ast2600::core_count`].
+    /// If [`DebugResume::Step`] names a core past [`AspeedSoc::core_count`].
     pub fn debug_run(
         &mut self,
         events: &Receiver<HostEvent>,
@@ -1378,8 +1472,8 @@ impl Ast2600 {
         stop
     }
 
-    /// The core [`Ast2600::current_core`] names, for the monitor and a debugger: registers,
-    /// memory by virtual address, breakpoints ([`Ast2600::core_mut`] reaches any core).
+    /// The core [`AspeedSoc::current_core`] names, for the monitor and a debugger: registers,
+    /// memory by virtual address, breakpoints ([`AspeedSoc::core_mut`] reaches any core).
     pub fn cpu_mut(&mut self) -> &mut Cpu {
         let index = self.selected.unwrap_or(self.current);
         &mut self.cores[index].cpu
@@ -1633,7 +1727,7 @@ impl Ast2600 {
 
     /// Connects MAC `mac` (0 = MAC1, Linux eth0) to a network backend: frames the guest sends
     /// go to `to_network`; frames on `from_network` are delivered to the guest (whoever sends
-    /// them must also call [`Waker::wake`], from [`Ast2600::waker`]). The PHY then reports a
+    /// them must also call [`Waker::wake`], from [`AspeedSoc::waker`]). The PHY then reports a
     /// cable.
     pub fn connect_nic(
         &mut self,
@@ -1687,13 +1781,50 @@ impl Ast2600 {
         self.i2c.sensors()
     }
 
-    /// The GIC (for tests and monitors).
-    pub fn gic(&self) -> &Gic {
-        &self.gic
+    /// The GIC (for tests and monitors), on a SoC that has one.
+    pub fn gic(&self) -> Option<&Gic> {
+        match &self.intc {
+            Intc::Gic(gic) => Some(gic),
+            Intc::Vic(_) => None,
+        }
+    }
+
+    /// The SoC's memory map and interrupt numbers.
+    pub fn soc_map(&self) -> &'static SocMap {
+        self.map
     }
 }
 
-impl Drop for Ast2600 {
+/// `ranges` with every part that lies in one of `holes` cut out (pieces of zero size dropped).
+fn subtract(
+    ranges: Vec<(u64, u64)>,
+    holes: impl Iterator<Item = (u64, u64)> + Clone,
+) -> Vec<(u64, u64)> {
+    let mut out = ranges;
+    for (hole, hole_size) in holes {
+        let hole_end = hole + hole_size;
+        out = out
+            .into_iter()
+            .flat_map(|(base, size)| {
+                let end = base + size;
+                if hole_end <= base || hole >= end || hole_size == 0 {
+                    return vec![(base, size)];
+                }
+                let mut pieces = Vec::new();
+                if hole > base {
+                    pieces.push((base, hole - base));
+                }
+                if hole_end < end {
+                    pieces.push((hole_end, end - hole_end));
+                }
+                pieces
+            })
+            .collect();
+    }
+    out
+}
+
+impl Drop for AspeedSoc {
     fn drop(&mut self) {
         // Host threads may still kick after the cores are gone: the handle reaches none.
         self.kick.detach();
@@ -1732,7 +1863,7 @@ impl NicPort {
     }
 }
 
-/// How many host bytes may wait for one UART's receiver ([`Ast2600::serial_input`]).
+/// How many host bytes may wait for one UART's receiver ([`AspeedSoc::serial_input`]).
 pub const SERIAL_QUEUE_LIMIT: usize = 64 * 1024;
 
 /// A UART or VUART the host may connect, and the host input waiting for its receiver.
@@ -1824,7 +1955,7 @@ mod tests {
             let sizes = flash_sizes(b).unwrap();
             let config =
                 BoardConfig::with_boot_flash(b.clone(), vec![0xea; sizes[0] as usize]).unwrap();
-            let soc = Ast2600::new(config, Box::new(std::io::sink()))
+            let soc = AspeedSoc::new(config, Box::new(std::io::sink()))
                 .unwrap_or_else(|e| panic!("{}: {e}", b.name));
             assert_eq!(soc.board().name, b.name);
             assert!(soc.memory_map().iter().any(|(_, _, n)| *n == b.console));
@@ -1853,7 +1984,7 @@ mod tests {
     fn uarts_and_vuarts_connect_by_name_but_not_the_console() {
         let b = board::default_board().clone();
         let config = BoardConfig::with_boot_flash(b.clone(), vec![0xea; 64 << 20]).unwrap();
-        let mut soc = Ast2600::new(config, Box::new(std::io::sink())).unwrap();
+        let mut soc = AspeedSoc::new(config, Box::new(std::io::sink())).unwrap();
         let names = soc.serial_names();
         assert!(names.contains(&"uart1") && names.contains(&"uart13"));
         assert!(names.contains(&"vuart1") && names.contains(&"vuart2"));
@@ -1867,7 +1998,7 @@ mod tests {
         let out = Shared::default();
         soc.set_serial_output("vuart1", Box::new(out.clone()))
             .unwrap();
-        let base = map::placement(map::Block::Vuart(1)).unwrap().base;
+        let base = map::ast2600::placement(map::Block::Vuart(1)).unwrap().base;
         assert_eq!(base, 0x1E78_7000);
         // The guest transmits: the bytes reach the output.
         assert!(soc.bus.write(base, 1, u64::from(b'o')));
@@ -1908,7 +2039,7 @@ mod tests {
         let mut b = board::default_board().clone();
         b.console = "uart14".into();
         let config = BoardConfig::with_boot_flash(b, vec![0xea; 64 << 20]).unwrap();
-        let e = Ast2600::new(config, Box::new(std::io::sink()))
+        let e = AspeedSoc::new(config, Box::new(std::io::sink()))
             .err()
             .unwrap();
         assert!(e.0.contains("\"uart14\" is no UART"), "{e}");
@@ -1920,12 +2051,13 @@ mod tests {
     #[test]
     fn i2c_buses_transfer_through_their_pool_buffer_and_dram() {
         let mut bus = Bus::new();
-        let dram = Rc::new(VecMemory::new(map::DRAM, 0x1000));
+        let dram = Rc::new(VecMemory::new(map::ast2600::DRAM, 0x1000));
         let dram_view: Rc<dyn GuestMemory> = dram.clone();
-        let placement = map::placement(map::Block::I2c).unwrap();
+        let placement = map::ast2600::placement(map::Block::I2c).unwrap();
         let mut devices = build::place_i2c(
             &mut bus,
             placement,
+            i2c::Variant::Ast2600,
             &|_| IrqLine::disconnected(),
             &dram_view,
         )
@@ -1935,8 +2067,8 @@ mod tests {
         }
         const EEPROM_BUS: usize = 7;
         const EEPROM_ADDR: u8 = 0x50;
-        let regs = map::I2C + bus_block_offset(EEPROM_BUS);
-        let buffer = map::I2C + POOL_OFFSET + (EEPROM_BUS * POOL_BUS_BUFFER_SIZE) as u64;
+        let regs = map::ast2600::I2C + bus_block_offset(EEPROM_BUS);
+        let buffer = map::ast2600::I2C + POOL_OFFSET + (EEPROM_BUS * POOL_BUS_BUFFER_SIZE) as u64;
         let write = |offset: u64, value: u32| assert!(bus.write(regs + offset, 4, value.into()));
         let status = || bus.read(regs + REG_INTR_STS, 4).unwrap() as u32;
         let address = u32::from(EEPROM_ADDR) << 1;
@@ -1961,18 +2093,18 @@ mod tests {
 
         // DMA mode: the same read (the EEPROM's offset went back to 0 with its address write).
         write(REG_INTR_STS, !0);
-        dram.write(map::DRAM, &[address as u8, 0]).unwrap();
-        write(REG_DMA_ADDR, map::DRAM as u32);
+        dram.write(map::ast2600::DRAM, &[address as u8, 0]).unwrap();
+        write(REG_DMA_ADDR, map::ast2600::DRAM as u32);
         write(REG_DMA_LEN, 2);
         write(REG_CMD, CMD_M_START | CMD_M_TX | CMD_TX_DMA_EN);
         assert_eq!(status(), INTR_TX_ACK);
         write(REG_INTR_STS, !0);
-        write(REG_DMA_ADDR, map::DRAM as u32 + 0x100);
+        write(REG_DMA_ADDR, map::ast2600::DRAM as u32 + 0x100);
         write(REG_DMA_LEN, 7);
         write(REG_CMD, rx | CMD_RX_DMA_EN);
         assert_eq!(status(), INTR_TX_ACK | INTR_RX_DONE | INTR_NORMAL_STOP);
         let mut got = [0u8; 7];
-        dram.read(map::DRAM + 0x100, &mut got).unwrap();
+        dram.read(map::ast2600::DRAM + 0x100, &mut got).unwrap();
         assert_eq!(&got, b"ast-emu");
     }
 }

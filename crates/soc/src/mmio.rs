@@ -8,8 +8,6 @@ use bus::Bus;
 use cpu::{CpuHandle, MmioHandler};
 use smc::AspeedSmc;
 
-use crate::map;
-
 /// Log target of unassigned-address reports (`RUST_LOG=unassigned=warn`).
 pub const MMIO_LOG_TARGET: &str = "unassigned";
 
@@ -50,6 +48,8 @@ impl MmioTrace {
 pub(crate) struct SocMmio {
     bus: Rc<Bus>,
     fmc: Rc<RefCell<AspeedSmc>>,
+    /// The FMC's registers: a write there may switch its window.
+    fmc_registers: std::ops::Range<u64>,
     cpu: CpuHandle,
     window_changed: bool,
     seen: HashSet<(u64, bool)>,
@@ -62,10 +62,16 @@ pub(crate) struct SocMmio {
 }
 
 impl SocMmio {
-    pub(crate) fn new(bus: Rc<Bus>, fmc: Rc<RefCell<AspeedSmc>>, cpu: CpuHandle) -> Self {
+    pub(crate) fn new(
+        bus: Rc<Bus>,
+        fmc: Rc<RefCell<AspeedSmc>>,
+        fmc_registers: std::ops::Range<u64>,
+        cpu: CpuHandle,
+    ) -> Self {
         Self {
             bus,
             fmc,
+            fmc_registers,
             cpu,
             window_changed: false,
             seen: HashSet::new(),
@@ -176,9 +182,7 @@ impl SocMmio {
                 limit.set(limit.get().min(d));
             }
         }
-        if (map::FMC..map::FMC + map::FMC_SIZE).contains(&addr)
-            && self.fmc.borrow_mut().take_mapping_changed()
-        {
+        if self.fmc_registers.contains(&addr) && self.fmc.borrow_mut().take_mapping_changed() {
             // The window must switch before the guest touches it: stop at the block boundary.
             self.window_changed = true;
             self.cpu.request_exit();

@@ -1,9 +1,9 @@
 //! Cards in the SD and eMMC slots: the host puts a card (an [`sdhci::SdBus`]: the binary's
 //! SD card or eMMC device over the user's image) into a slot of the SoC table's controllers,
-//! and registers how to persist its writes ([`Ast2600::add_storage_saver`]), which runs
+//! and registers how to persist its writes ([`AspeedSoc::add_storage_saver`]), which runs
 //! wherever the flash is persisted.
 
-use crate::{map, Ast2600, SocError};
+use crate::{map, AspeedSoc, SocError};
 
 /// A slot of the SoC's SD host controllers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,12 +37,12 @@ impl std::fmt::Display for CardSlot {
 /// Persists a card's writes; `Ok(true)` if it wrote anything.
 pub type StorageSaver = Box<dyn FnMut() -> Result<bool, String>>;
 
-impl Ast2600 {
+impl AspeedSoc {
     fn controller(
         &self,
         block: map::Block,
     ) -> Option<&std::rc::Rc<std::cell::RefCell<sdhci::AspeedSdc>>> {
-        let base = map::AST2600.iter().find(|p| p.block == block)?.base;
+        let base = self.map.placement(block)?.base;
         self.io
             .sd_controllers
             .iter()
@@ -88,7 +88,7 @@ impl Ast2600 {
         }
     }
 
-    /// Runs `saver` wherever the flash is persisted ([`Ast2600::save_flash`]: exit, `Ctrl-a s`,
+    /// Runs `saver` wherever the flash is persisted ([`AspeedSoc::save_flash`]: exit, `Ctrl-a s`,
     /// before each guest reboot).
     pub fn add_storage_saver(&mut self, saver: StorageSaver) {
         self.storage_savers.push(saver);

@@ -7,7 +7,8 @@ use std::rc::Rc;
 use bus::{GuestMemory, IrqSink, MemoryBlock, MemoryError};
 use cpu::{CpuHandle, TimerOutputs, VirtualClock, TIMER_HYP, TIMER_PHYS, TIMER_SECURE, TIMER_VIRT};
 
-use crate::map::{self, ppi};
+use crate::map::ast2600::ppi;
+use crate::map::SocMap;
 
 /// Which core runs a slice right now (`None` between slices), shared by the run loop and the
 /// cores' interrupt inputs.
@@ -84,31 +85,32 @@ impl IrqSink for CpuIrqInput {
     }
 }
 
-/// Latches reset requests from the watchdogs; the run loop performs the reset once the
-/// device access that asked for it has returned.
+/// Latches reset requests from the watchdogs (line n: watchdog n + 1); the run loop performs
+/// the reset once the device access that asked for it has returned.
 pub(crate) struct ResetRequest {
-    requested: Cell<bool>,
+    requested: Cell<u32>,
     handle: CpuHandle,
 }
 
 impl ResetRequest {
     pub(crate) fn new(handle: CpuHandle) -> Self {
         Self {
-            requested: Cell::new(false),
+            requested: Cell::new(0),
             handle,
         }
     }
 
-    /// Whether a reset was requested since the last call.
-    pub(crate) fn take(&self) -> bool {
-        self.requested.replace(false)
+    /// The lines that requested a reset since the last call (bit n: line n).
+    pub(crate) fn take(&self) -> u32 {
+        self.requested.replace(0)
     }
 }
 
 impl IrqSink for ResetRequest {
-    fn set_irq(&self, _line: u32, level: bool) {
+    fn set_irq(&self, line: u32, level: bool) {
         if level {
-            self.requested.set(true);
+            self.requested
+                .set(self.requested.get() | 1u32.checked_shl(line).unwrap_or(0));
             self.handle.request_exit();
         }
     }
@@ -145,6 +147,23 @@ impl TimerOutputs for TimerToGic {
         };
         self.ppis.set_irq(id, level);
     }
+}
+
+/// An interrupt sink seen through a fixed offset: the SoC table's SPI number n is GIC ID
+/// n + 32.
+pub(crate) struct Offset(pub(crate) Rc<dyn IrqSink>, pub(crate) u32);
+
+impl IrqSink for Offset {
+    fn set_irq(&self, line: u32, level: bool) {
+        self.0.set_irq(line + self.1, level);
+    }
+}
+
+/// The timer outputs of a core without a generic timer (the ARM1176): nothing to drive.
+pub(crate) struct NoTimer;
+
+impl TimerOutputs for NoTimer {
+    fn set_level(&mut self, _timer: usize, _level: bool) {}
 }
 
 /// DRAM as DMA masters see it, by physical address.
@@ -245,10 +264,12 @@ pub(crate) struct TracedSink {
 /// What a traced sink's lines are, for their names in the trace.
 #[derive(Clone, Copy)]
 pub(crate) enum LineNames {
-    /// The GIC's shared peripheral interrupts (line = GIC ID).
-    Spi,
+    /// The GIC's shared peripheral interrupts (line = GIC ID), named from the SoC's table.
+    Spi(&'static SocMap),
     /// A core's private peripheral interrupts (its generic timer), as GIC IDs.
-    Ppi(usize),
+    Ppi(usize, &'static SocMap),
+    /// The VIC's sources, named from the SoC's table.
+    Vic(&'static SocMap),
     /// A core's IRQ (0) and FIQ (1) inputs.
     Core(usize),
 }
@@ -256,8 +277,9 @@ pub(crate) enum LineNames {
 impl LineNames {
     fn name(self, line: u32) -> String {
         match self {
-            LineNames::Spi => gic_line_name(line),
-            LineNames::Ppi(core) => format!("cpu{core} {}", gic_line_name(line)),
+            LineNames::Spi(m) => gic_line_name(m, line),
+            LineNames::Ppi(core, m) => format!("cpu{core} {}", gic_line_name(m, line)),
+            LineNames::Vic(m) => format!("vic {line} ({})", m.irq_name(line)),
             LineNames::Core(core) => format!("cpu{core} {}", if line == 0 { "IRQ" } else { "FIQ" }),
         }
     }
@@ -297,9 +319,9 @@ impl IrqSink for TracedSink {
 }
 
 /// Names a GIC interrupt ID for traces: `gic 40 (spi 8 uart5)`.
-fn gic_line_name(id: u32) -> String {
+fn gic_line_name(m: &SocMap, id: u32) -> String {
     match id.checked_sub(32) {
-        Some(spi) => format!("gic {id} (spi {spi} {})", map::spi_name(spi)),
+        Some(spi) => format!("gic {id} (spi {spi} {})", m.irq_name(spi)),
         None => format!("gic {id} (ppi/sgi)"),
     }
 }

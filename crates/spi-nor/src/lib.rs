@@ -200,18 +200,42 @@ impl FlashModel {
         ..Self::N25Q512A
     };
 
+    /// Macronix MX25L25635E, 32 MiB (JEDEC C2 20 19): the AST2500 EVB's boot flash in QEMU 7.2.
+    pub const MX25L25635E: FlashModel = FlashModel {
+        name: "mx25l25635e",
+        jedec_id: [0xc2, 0x20, 0x19],
+        size: 32 << 20,
+        ..Self::MX66U51235F
+    };
+    /// Macronix MX25L25635F, 32 MiB (JEDEC C2 20 19, as the E part: QEMU's m25p80 and Linux
+    /// tell them apart only by SFDP): witherspoon's boot flashes and the AST2500 EVB's SPI1.
+    pub const MX25L25635F: FlashModel = FlashModel {
+        name: "mx25l25635f",
+        ..Self::MX25L25635E
+    };
+    /// Micron N25Q256A, 32 MiB (JEDEC 20 BA 19; Linux 6.1 `n25q256a`): romulus's boot flashes.
+    pub const N25Q256A: FlashModel = FlashModel {
+        name: "n25q256a",
+        jedec_id: [0x20, 0xba, 0x19],
+        size: 32 << 20,
+        ..Self::N25Q512A
+    };
+
     /// Every model, by QEMU's m25p80 name.
-    pub const ALL: [FlashModel; 6] = [
+    pub const ALL: [FlashModel; 9] = [
         Self::MX66U51235F,
         Self::MX66L1G45G,
         Self::W25Q512JV,
         Self::W25Q01JVQ,
         Self::N25Q512A,
         Self::N25Q00,
+        Self::MX25L25635E,
+        Self::MX25L25635F,
+        Self::N25Q256A,
     ];
 
     /// The model called `name` (QEMU's names: `mx66u51235f`, `mx66l1g45g`, `w25q512jv`,
-    /// `w25q01jvq`, `n25q512a`, `n25q00`; `mx25u51245g` is another name of the first).
+    /// `w25q01jvq`, `n25q512a`, `n25q00`, `mx25l25635e`, `mx25l25635f`, `n25q256a`; `mx25u51245g` is another name of the first).
     pub fn by_name(name: &str) -> Option<FlashModel> {
         match name {
             "mx25u51245g" => Some(Self::MX66U51235F),

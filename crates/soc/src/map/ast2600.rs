@@ -1,4 +1,5 @@
 //! The AST2600 memory map and interrupt numbers: the one place that knows them.
+//! (Its [`MAP`] is the table the SoC is built from.)
 //!
 //! Sources: Linux `arch/arm/boot/dts/aspeed-g6.dtsi` (wins where sources disagree), QEMU
 //! `hw/arm/aspeed_ast2600.c`, `../shared/docs/ast2600-facts.md`.
@@ -82,88 +83,7 @@ pub const DRAM: u64 = 0x8000_0000;
 /// The DRAM decode window: populated up to the configured size, the rest reads as zero.
 pub const DRAM_WINDOW_SIZE: u64 = 0x8000_0000;
 
-/// What a block of the memory map is. Numbers count as the datasheet does: UART1..UART13,
-/// MAC1..MAC4, WDT1..WDT4; MDIO controllers from 0 (one per MAC).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Block {
-    /// System control unit (two interrupt controllers: IRQs `[ic0, ic1]`).
-    Scu,
-    /// DRAM controller.
-    Sdmc,
-    /// An SPI flash controller's registers.
-    Smc(board::Controller),
-    /// An SPI flash controller's flash window.
-    FlashWindow(board::Controller),
-    /// A 16550-style UART.
-    Uart(u8),
-    /// The BMC side of a virtual UART (`vuart1`, `vuart2`: `aspeed,ast2500-vuart`).
-    Vuart(u8),
-    /// The timer block (IRQs: channels 1..8).
-    Timer,
-    /// A watchdog.
-    Wdt(u8),
-    /// An MDIO controller.
-    Mdio(u8),
-    /// An FTGMAC100 Ethernet MAC.
-    Mac(u8),
-    /// The I2C controller: global registers, 16 buses, buffer pool (IRQs: buses 0..15).
-    I2c,
-    /// A GPIO controller: 0 is the 3.3 V one (208 lines, the DT's `gpio0`), 1 the 1.8 V one
-    /// (36 lines, `gpio1`).
-    Gpio(u8),
-    /// An SGPIO master (`sgpiom0`, `sgpiom1`).
-    Sgpio(u8),
-    /// An ADC engine (`adc0`, `adc1`: both raise one interrupt).
-    Adc(u8),
-    /// The real-time clock.
-    Rtc,
-    /// The hash and crypto engine (HACE): a DRAM master.
-    Hace,
-    /// The LPC controller, BMC side (IRQs: KCS channels 1..4, then the snoop).
-    Lpc,
-    /// The SD controller: two SDHCI slots (`sdhci0`, `sdhci1`), one interrupt.
-    Sdc,
-    /// The eMMC controller: one SDHCI slot (`emmc`).
-    EmmcController,
-    /// GIC distributor.
-    GicDistributor,
-    /// GIC CPU interface.
-    GicCpuInterface,
-}
-
-/// One entry of the SoC's memory map: a block, where it is, and its interrupts (shared
-/// peripheral interrupt numbers, GIC ID = 32 + SPI), as QEMU's `aspeed_soc_ast2600_memmap[]`
-/// and `aspeed_soc_ast2600_irqmap[]` together.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Placement {
-    /// The block.
-    pub block: Block,
-    /// Its bus name (`info mtree`, `--trace mmio=`).
-    pub name: &'static str,
-    /// Base address.
-    pub base: u64,
-    /// Size of the decoded range.
-    pub size: u64,
-    /// Its interrupts.
-    pub irqs: &'static [u32],
-}
-
-const fn at(
-    block: Block,
-    name: &'static str,
-    base: u64,
-    size: u64,
-    irqs: &'static [u32],
-) -> Placement {
-    Placement {
-        block,
-        name,
-        base,
-        size,
-        irqs,
-    }
-}
-
+use super::{at, Block, InterruptController, Placement, SmpMailbox, SocMap};
 use board::Controller::{Fmc as FMC_, Spi1 as SPI1_, Spi2 as SPI2_};
 
 /// The AST2600's devices (Linux `aspeed-g6.dtsi`; QEMU `hw/arm/aspeed_ast2600.c`). The SoC
@@ -320,8 +240,37 @@ const I2C_IRQS: [u32; 16] = {
 
 /// The entry for `block`.
 pub fn placement(block: Block) -> Option<&'static Placement> {
-    AST2600.iter().find(|p| p.block == block)
+    MAP.placement(block)
 }
+
+/// The AST2600 as the SoC layer builds it.
+pub const MAP: SocMap = SocMap {
+    soc: board::Soc::Ast2600,
+    cpu: cpu::CpuModel::CortexA7,
+    cpu_count: CPU_COUNT,
+    cpu0_mpidr: Some(CPU0_MPIDR_AFFINITY),
+    smp: Some(SmpMailbox {
+        entry: SMP_ENTRY,
+        go: SMP_GO,
+        signature: SMP_GO_SIGNATURE,
+        wait_loop_start: SMP_WAIT_LOOP.start,
+        wait_loop_end: SMP_WAIT_LOOP.end,
+    }),
+    boot_alias: BOOT_ALIAS,
+    sram: SRAM,
+    sram_size: SRAM_SIZE,
+    peripherals: PERIPHERALS,
+    peripherals_size: PERIPHERALS_SIZE,
+    intc: InterruptController::Gic {
+        private: MPCORE,
+        private_size: MPCORE_SIZE,
+    },
+    dram: DRAM,
+    dram_window_size: DRAM_WINDOW_SIZE,
+    placements: AST2600,
+    external_clock_hz: clocks::EXTERNAL_1MHZ,
+    apb_hz: clocks::APB,
+};
 
 /// Shared peripheral interrupts (GIC ID = 32 + SPI).
 pub mod spi {
@@ -347,20 +296,7 @@ pub mod spi {
 
 /// The device behind shared peripheral interrupt `n` (for traces): `uart5`, `timer3`, `i2c7`.
 pub fn spi_name(n: u32) -> String {
-    for p in AST2600 {
-        if let Some(i) = p.irqs.iter().position(|&irq| irq == n) {
-            return match p.block {
-                Block::Timer => format!("timer{}", i + 1),
-                Block::I2c => format!("i2c{i}"),
-                Block::Scu => format!("scu-ic{i}"),
-                Block::Adc(_) => "adc".into(),
-                Block::Lpc if i < 4 => format!("kcs{}", i + 1),
-                Block::Lpc => "lpc-snoop".into(),
-                _ => p.name.to_string(),
-            };
-        }
-    }
-    "?".into()
+    MAP.irq_name(n)
 }
 
 /// GIC interrupt ID of a shared peripheral interrupt.
