@@ -31,8 +31,7 @@ pub(crate) struct Devices {
     /// Every UART and VUART of the table by bus name (`uart1`, `vuart1`), console included.
     pub(crate) uarts: Vec<(&'static str, Rc<RefCell<Uart<UartOut>>>)>,
     pub(crate) macs: Vec<Rc<RefCell<ftgmac100::Ftgmac100>>>,
-    /// The watchdogs, WDT1 first.
-    pub(crate) wdts: Vec<Rc<RefCell<wdt::AspeedWdt>>>,
+
     /// Each MAC's PHY (`None`: wired to NC-SI).
     pub(crate) phys: Vec<Option<Rc<RefCell<mdio::Phy>>>>,
     pub(crate) i2c: I2cDevices,
@@ -113,7 +112,6 @@ pub(crate) fn devices(
     let mut console_uart = None;
     let mut uarts = Vec::new();
     let mut macs = Vec::new();
-    let mut wdts = Vec::new();
     let m = w.map;
     let ast2500 = m.soc == board::Soc::Ast2500;
     let mac_count = m.count(|b| matches!(b, Block::Mac(_))) as u8;
@@ -217,13 +215,11 @@ pub(crate) fn devices(
                     IrqLine::new(w.reset.clone(), u32::from(n) - 1),
                     IrqLine::disconnected(),
                 );
-                let wdt = Rc::new(RefCell::new(if ast2500 {
+                Rc::new(RefCell::new(if ast2500 {
                     wdt.with_variant(wdt::Variant::Ast2500)
                 } else {
                     wdt
-                }));
-                wdts.push(wdt.clone());
-                wdt
+                }))
             }
             Block::Mdio(n) => {
                 // An RTL8211E wherever the board puts a MAC's PHY (MAC n's own MDIO n-1, address
@@ -412,7 +408,6 @@ pub(crate) fn devices(
         console,
         uarts,
         macs,
-        wdts,
         phys,
         i2c,
         io,

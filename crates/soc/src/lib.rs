@@ -366,10 +366,6 @@ pub struct AspeedSoc {
     flashes: Vec<Rc<RefCell<SpiNor>>>,
     console: Rc<RefCell<Uart<Box<dyn Write>>>>,
     reset: Rc<ResetRequest>,
-    /// The watchdogs, WDT1 first.
-    wdts: Vec<Rc<RefCell<wdt::AspeedWdt>>>,
-    /// The watchdogs whose masked expiry was noted (bit n: WDT n + 1).
-    masked_wdt_noted: u32,
     mmio: Rc<RefCell<SocMmio>>,
     window_direct: bool,
     pending_input: Vec<u8>,
@@ -729,8 +725,6 @@ impl AspeedSoc {
                 .collect(),
             console: devices.console,
             reset,
-            wdts: devices.wdts,
-            masked_wdt_noted: 0,
             mmio,
             window_direct,
             pending_input: Vec::new(),
@@ -1244,38 +1238,6 @@ impl AspeedSoc {
         Ok(())
     }
 
-    /// Whether one of the watchdogs that fired (bit n: WDT n + 1) resets the CPU. On the
-    /// AST2500 a watchdog in SoC reset mode resets only the blocks its reset mask (0x1C)
-    /// selects (Linux `dt-bindings/watchdog/aspeed-wdt.h`: bit 0 the ARM CPU): mainline u-boot
-    /// starts all three watchdogs with mask 0 and Linux's device tree disables wdt3, which
-    /// then expires 60 s into Linux and resets nothing (noted once). QEMU resets the machine
-    /// regardless. The AST2600 resets on every watchdog, as before.
-    fn watchdog_resets_cpu(&mut self, lines: u32) -> bool {
-        if self.map.soc != board::Soc::Ast2500 {
-            return true;
-        }
-        const CPU: u32 = 1 << 0;
-        let mut resets = false;
-        for (n, wdt) in self.wdts.iter().enumerate() {
-            if lines & (1 << n) == 0 {
-                continue;
-            }
-            let wdt = wdt.borrow();
-            let mask = wdt.state().reset_mask[0];
-            if wdt.reset_mode() != wdt::ResetMode::Soc || mask & CPU != 0 {
-                resets = true;
-            } else if self.masked_wdt_noted & (1 << n) == 0 {
-                self.masked_wdt_noted |= 1 << n;
-                log::warn!(
-                    "soc: wdt{} expired in SoC reset mode with reset mask {mask:#010x}: the CPU is \
-                     not in the mask, nothing is reset (QEMU would reset the machine)",
-                    n + 1
-                );
-            }
-        }
-        resets
-    }
-
     /// Where the FMC's flash window starts (CE0's flash at its start).
     fn fmc_window(&self) -> u64 {
         self.map
@@ -1318,8 +1280,9 @@ impl AspeedSoc {
 
     /// Applies what device callbacks asked for while the CPU ran.
     fn service(&mut self) -> Result<(), SocError> {
-        let lines = self.reset.take();
-        if lines != 0 && self.watchdog_resets_cpu(lines) {
+        // Any watchdog's reset resets the machine, whatever its mode and mask say, as in
+        // QEMU (Linux restarts through wdt1 in SoC mode with the mask u-boot left: 0).
+        if self.reset.take() != 0 {
             log::info!("soc: reset requested by a watchdog");
             self.reset_for(ResetCause::Watchdog)?;
         }
