@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # shellcheck disable=SC2034  # the variables are for the scripts that source this file
-# Shared by firmware-fixtures/build, check and board-image (sourced, not run): the flash layout
-# of the committed image, manifest look-ups, and taking the parts back out of the image.
+# Shared by firmware-fixtures/build, check and board-image (sourced, not run): the flash layouts
+# of the committed images, manifest look-ups, and taking the parts back out of the images.
 # Bash; callers run with 'set -euo pipefail'.
 
 # Flash layout (OpenBMC static layout, matches the fixed-partitions of aspeed-ast2600-evb.dts).
@@ -12,6 +12,23 @@ FIT_OFF=0x100000;    FIT_PART_SIZE=0x900000
 ROFS_OFF=0xA00000;   ROFS_PART_SIZE=0x2000000
 RWFS_OFF=0x2A00000;  RWFS_PART_SIZE=0x1600000
 ERASEBLOCK=0x10000   # mx25u51245g: spi-nor uses 64 KiB erase blocks (/proc/mtd erasesize 00010000)
+
+# The AST2500 image (ast2500-evb.img.xz): 32 MiB, the partitions of Linux 6.1's
+# openbmc-flash-layout.dtsi, which aspeed-ast2500-evb.dts and aspeed-bmc-opp-romulus.dts include
+# (u-boot 0 +0x60000, u-boot-env 0x60000 +0x20000, kernel 0x80000 +0x440000, rofs 0x4C0000
+# +0x1740000, rwfs 0x1C00000 +0x400000). evb-ast2500_defconfig's u-boot has no SPL: u-boot.bin
+# runs from flash offset 0 (CONFIG_TEXT_BASE=0) and reads its env from the SPI flash at
+# CONFIG_ENV_OFFSET=0x60000 (CONFIG_ENV_SIZE 0x10000). The FIT does not fit the kernel
+# partition (the 4.46 MB zImage alone is larger than its 0x440000 bytes), so it lives in the rofs
+# partition behind the squashfs, at 20 MiB (inside the rofs partition of the 64 and 128 MiB
+# OpenBMC layouts too), and the env's bootcmd boots it there (bootm 21400000).
+AST2500_FLASH_SIZE=$((32 * 1024 * 1024))
+AST2500_UBOOT_OFF=0x0;      AST2500_UBOOT_PART_SIZE=0x60000
+AST2500_ENV_OFF=0x60000;    AST2500_ENV_PART_SIZE=0x20000
+AST2500_ROFS_OFF=0x4C0000;  AST2500_ROFS_PART_SIZE=0x1740000
+AST2500_FIT_OFF=0x1400000;  AST2500_FIT_MAX=0x800000    # from 20 MiB up to the rwfs partition
+AST2500_ROFS_MAX=$((AST2500_FIT_OFF - AST2500_ROFS_OFF))  # the squashfs ends before the FIT
+AST2500_RWFS_OFF=0x1C00000; AST2500_RWFS_PART_SIZE=0x400000
 
 # manifest_want MANIFEST NAME: "<sha256> <size>" of NAME from a manifest line
 # 'sha256 <hex> <size> <name>', or nothing.
@@ -51,14 +68,35 @@ image_parts() {
 	dumpimage -T flat_dt -p 2 -o "$d/initramfs.cpio.xz" "$d/ast2600.itb" >/dev/null
 }
 
-# The manifest name of each file image_parts writes.
+# image_parts_ast2500 IMAGE MANIFEST DIR: the same for the AST2500 image (layout above):
+#   ast2500-u-boot.bin ast2500-u-boot-env.bin ast2500.itb ast2500-rofs.squashfs ast2500-rwfs.jffs2
+# and the FIT's images: zImage (the AST2600 image's, components/zImage) aspeed-ast2500-evb.dtb
+# ast2500-initramfs.cpio.xz
+image_parts_ast2500() {
+	local img=$1 man=$2 d=$3 n
+	for n in components/ast2500-u-boot.bin ast2500-u-boot-env.bin ast2500.itb ast2500-rofs.squashfs ast2500-rwfs.jffs2; do
+		[ -n "$(_part_size "$man" "$n")" ] || { echo "image_parts_ast2500: $n is not in $man" >&2; return 1; }
+	done
+	mkdir -p "$d"
+	cut_out "$img" $AST2500_UBOOT_OFF "$d/ast2500-u-boot.bin" "$(_part_size "$man" components/ast2500-u-boot.bin)"
+	cut_out "$img" $AST2500_ENV_OFF "$d/ast2500-u-boot-env.bin" "$(_part_size "$man" ast2500-u-boot-env.bin)"
+	cut_out "$img" $AST2500_FIT_OFF "$d/ast2500.itb" "$(_part_size "$man" ast2500.itb)"
+	cut_out "$img" $AST2500_ROFS_OFF "$d/ast2500-rofs.squashfs" "$(_part_size "$man" ast2500-rofs.squashfs)"
+	cut_out "$img" $AST2500_RWFS_OFF "$d/ast2500-rwfs.jffs2" "$(_part_size "$man" ast2500-rwfs.jffs2)"
+	dumpimage -T flat_dt -p 0 -o "$d/zImage" "$d/ast2500.itb" >/dev/null
+	dumpimage -T flat_dt -p 1 -o "$d/aspeed-ast2500-evb.dtb" "$d/ast2500.itb" >/dev/null
+	dumpimage -T flat_dt -p 2 -o "$d/ast2500-initramfs.cpio.xz" "$d/ast2500.itb" >/dev/null
+}
+
+# The manifest name of each file image_parts and image_parts_ast2500 write.
 image_part_manifest_name() {
 	case "$1" in
-	u-boot-spl.bin|u-boot.img|zImage|aspeed-ast2600-evb.dtb) echo "components/$1" ;;
+	u-boot-spl.bin|u-boot.img|zImage|aspeed-ast2600-evb.dtb|ast2500-u-boot.bin|aspeed-ast2500-evb.dtb) echo "components/$1" ;;
 	*) echo "$1" ;;
 	esac
 }
 IMAGE_PARTS="u-boot-spl.bin u-boot.img u-boot-env.bin ast2600.itb rofs.squashfs rwfs.jffs2 zImage aspeed-ast2600-evb.dtb initramfs.cpio.xz"
+IMAGE_PARTS_AST2500="ast2500-u-boot.bin ast2500-u-boot-env.bin ast2500.itb ast2500-rofs.squashfs ast2500-rwfs.jffs2 zImage aspeed-ast2500-evb.dtb ast2500-initramfs.cpio.xz"
 
 # install_missing PACKAGE...: apt-get install the Debian packages that are not installed (like
 # the Makefile's deps target); nothing when all are there.
