@@ -87,7 +87,14 @@ fn boot_and_check(b: &Board, image: &Path, rootfs: bool, extra: &[&str]) {
         b.name,
         b.i2c.len()
     );
-    if b.name == "ast2600-evb" || b.name == "tacoma-bmc" || b.name == "rainier-bmc" {
+    let named = [
+        "ast2600-evb",
+        "tacoma-bmc",
+        "rainier-bmc",
+        "ast2500-evb",
+        "witherspoon-bmc",
+    ];
+    if named.contains(&b.name.as_str()) {
         // These device trees name most of the modelled devices.
         assert!(
             bound * 2 >= b.i2c.len(),
@@ -162,6 +169,9 @@ board_tests! {
     qcom_dc_scm_v1_bmc: "qcom-dc-scm-v1-bmc" "" [],
     qcom_firework_bmc: "qcom-firework-bmc" "" [],
     fby35_bmc: "fby35-bmc" "" ["-m", "1G"],
+    ast2500_evb: "ast2500-evb" "" [],
+    romulus_bmc: "romulus-bmc" "" [],
+    witherspoon_bmc: "witherspoon-bmc" "" [],
 }
 
 /// Rainier's SCU500 straps boot from eMMC: the SPL looks there (no card) and stops, as it
