@@ -198,6 +198,7 @@ fn gdb_attaches_and_steps_on_the_arm1176() {
          stepi\nstepi\n\
          echo ==stepped==\\n\ninfo registers pc\n\
          info threads\n\
+         monitor info cpus\n\
          detach\n"
     );
     let path = scratch("arm1176.gdb", script.as_bytes());
@@ -234,6 +235,12 @@ fn gdb_attaches_and_steps_on_the_arm1176() {
     assert!(
         !text.contains("Thread 2"),
         "one ARM1176, one thread: {text}"
+    );
+    // The monitor through GDB names the core.
+    assert!(
+        text.lines()
+            .any(|l| l.contains("CPU0") && l.contains("arm1176")),
+        "monitor info cpus: {text}"
     );
     emu.expect("GDB detached");
     emu.expect("VIC: timer ticks 10, UART interrupts 1");

@@ -68,7 +68,7 @@ pub static COMMANDS: &[Command] = &[
         name: "query-cpus",
         aliases: &["info cpus"],
         params: &[],
-        help: "the cores: MPIDR, PC, whether each waits in WFI, which the monitor looks at",
+        help: "the cores: MPIDR, PC, model (cortex-a7, arm1176), whether each waits in WFI, which the monitor looks at",
         run: query_cpus,
         text: Some(cpus_text),
     },
@@ -447,6 +447,7 @@ fn query_cpus(ctx: &mut Context<'_>, _: &Args) -> Result<Value, CommandError> {
         cpus.push(json!({
             "index": i,
             "mpidr": cpu.cp15(aspeed_soc::Cp15::MPIDR).unwrap_or(0),
+            "model": cpu.model().name(),
             "pc": cpu.reg(Reg::Pc),
             "waiting": waiting,
             "current": i == current,
@@ -460,7 +461,7 @@ fn cpus_text(v: &Value) -> String {
     for c in v.as_array().into_iter().flatten() {
         let _ = writeln!(
             out,
-            "{} CPU{} mpidr={:#010x} pc={:#010x}{}",
+            "{} CPU{} mpidr={:#010x} pc={:#010x} {}{}",
             if c["current"] == json!(true) {
                 "*"
             } else {
@@ -469,6 +470,7 @@ fn cpus_text(v: &Value) -> String {
             c["index"],
             c["mpidr"].as_u64().unwrap_or(0),
             c["pc"].as_u64().unwrap_or(0),
+            c["model"].as_str().unwrap_or("?"),
             if c["waiting"] == json!(true) {
                 " (WFI)"
             } else {

@@ -47,7 +47,7 @@ pub use crate::i2c_devices::{
 pub use crate::mmio::MMIO_LOG_TARGET;
 pub use crate::storage::{CardSlot, StorageSaver};
 pub use board;
-pub use cpu::{Cp15, Cpu, Reg, VirtualClock, WatchHit, WatchKind};
+pub use cpu::{Cp15, Cpu, CpuModel, Reg, VirtualClock, WatchHit, WatchKind};
 pub use spi_nor::FlashModel;
 
 /// What to build: a board and the contents of its flash chips.
