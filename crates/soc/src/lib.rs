@@ -635,6 +635,12 @@ impl AspeedSoc {
             fmc_registers,
             kick.clone(),
         )));
+        if !m.cpu.has_generic_timer() {
+            if let Some(t) = m.placement(map::Block::Timer) {
+                mmio.borrow_mut().timer_poll =
+                    Some(mmio::TimerPoll::new(t.base..t.base + t.size, clock.clone()));
+            }
+        }
         let flash_mem = devices.flashes[0].borrow().memory().clone();
         let flash_len = flash_mem.len() as u64;
         let window_direct = true;
@@ -855,7 +861,13 @@ impl AspeedSoc {
             .cores
             .iter()
             .map(|c| c.cpu.timer().busy_wait_skipped_ns())
-            .sum();
+            .sum::<u64>()
+            + self
+                .mmio
+                .borrow()
+                .timer_poll
+                .as_ref()
+                .map_or(0, |p| p.skipped);
         let (ns, count) = self.mmio.borrow().timing();
         stats.device_wall_ns += ns;
         stats.mmio_accesses = count;

@@ -44,6 +44,68 @@ impl MmioTrace {
     }
 }
 
+/// Skipping busy waits on a timer block read over MMIO (the AST2500's cores have no generic
+/// timer: u-boot's `udelay` and autoboot countdown poll the Aspeed timer's counter), as
+/// `cpu`'s generic timer skips them on its counter: after [`POLL_STREAK`] reads in a row, each
+/// within [`POLL_GAP_NS`] of the last, each further read moves virtual time ahead by
+/// [`POLL_STEP_NS`], never past the SoC's next deadline; reaching it stops the CPU so the
+/// deadline fires at once.
+pub(crate) struct TimerPoll {
+    /// The timer block's registers.
+    range: std::ops::Range<u64>,
+    clock: cpu::VirtualClock,
+    last: u64,
+    streak: u32,
+    /// Virtual time skipped so far (ns).
+    pub(crate) skipped: u64,
+}
+
+/// Reads closer together than this (virtual ns) count as one busy wait.
+const POLL_GAP_NS: u64 = 2_000;
+/// Reads in a row before time starts to move ahead.
+const POLL_STREAK: u32 = 200;
+/// How far each further read moves time ahead (ns).
+const POLL_STEP_NS: u64 = 2_000;
+
+impl TimerPoll {
+    pub(crate) fn new(range: std::ops::Range<u64>, clock: cpu::VirtualClock) -> Self {
+        Self {
+            range,
+            clock,
+            last: 0,
+            streak: 0,
+            skipped: 0,
+        }
+    }
+
+    /// A read of the timer block at `addr`: moves time ahead when it continues a poll. Returns
+    /// whether the limit was reached (the CPU should stop).
+    fn read(&mut self, addr: u64, limit: u64) -> bool {
+        if !self.range.contains(&addr) {
+            return false;
+        }
+        let mut now = self.clock.now_ns();
+        let close = now.wrapping_sub(self.last) < POLL_GAP_NS;
+        self.streak = if close {
+            self.streak.saturating_add(1)
+        } else {
+            0
+        };
+        let mut reached = false;
+        if self.streak >= POLL_STREAK {
+            let target = now.saturating_add(POLL_STEP_NS).min(limit);
+            if target > now {
+                let after = self.clock.advance_to(target);
+                self.skipped += after.saturating_sub(now);
+                now = after;
+            }
+            reached = now >= limit;
+        }
+        self.last = now;
+        reached
+    }
+}
+
 /// Dispatches CPU accesses to the devices on the bus.
 pub(crate) struct SocMmio {
     bus: Rc<Bus>,
@@ -59,6 +121,8 @@ pub(crate) struct SocMmio {
     /// While busy waits are skipped: the limit they may not pass, lowered to any device
     /// deadline a write sets.
     deadline_limit: Option<std::rc::Rc<std::cell::Cell<u64>>>,
+    /// Busy-wait skipping on the timer block, on SoCs without a generic timer.
+    pub(crate) timer_poll: Option<TimerPoll>,
 }
 
 impl SocMmio {
@@ -78,6 +142,7 @@ impl SocMmio {
             trace: None,
             timing: None,
             deadline_limit: None,
+            timer_poll: None,
         }
     }
 
@@ -155,6 +220,11 @@ impl MmioHandler for SocMmio {
 
 impl SocMmio {
     fn read_untimed(&mut self, addr: u64, size: u8) -> u64 {
+        if let (Some(limit), Some(poll)) = (&self.deadline_limit, &mut self.timer_poll) {
+            if poll.read(addr, limit.get()) {
+                self.cpu.request_exit();
+            }
+        }
         let value = match self.bus.read(addr, size) {
             Some(v) => v,
             None => {
@@ -209,5 +279,32 @@ impl MmioHandler for Unassigned {
         if self.seen.insert(addr & !0xfff) {
             log::warn!(target: MMIO_LOG_TARGET, "write of {value:#x} to unassigned address {addr:#010x} (dropped)");
         }
+    }
+}
+
+#[cfg(test)]
+mod timer_poll_tests {
+    use super::*;
+
+    #[test]
+    fn a_timer_poll_moves_time_ahead_up_to_the_limit_and_other_reads_do_not() {
+        let clock = cpu::VirtualClock::new();
+        let mut poll = TimerPoll::new(0x1E78_2000..0x1E78_3000, clock.clone());
+        let start = clock.now_ns();
+        let limit = start + 1_000_000_000;
+        for _ in 0..(POLL_STREAK * 2) {
+            assert!(!poll.read(0x1E78_4000, limit), "the UART is no timer");
+        }
+        assert_eq!(poll.skipped, 0);
+        let mut reached = false;
+        for _ in 0..(POLL_STREAK + 1000) {
+            reached |= poll.read(0x1E78_2010, limit);
+        }
+        assert!(poll.skipped >= 900 * POLL_STEP_NS, "skipped {}", poll.skipped);
+        assert!(!reached);
+        // Close to the limit: time stops there and the CPU is told to stop.
+        let near = clock.now_ns() + POLL_STEP_NS / 2;
+        assert!(poll.read(0x1E78_2010, near));
+        assert!(clock.now_ns() >= near && clock.now_ns() < near + POLL_STEP_NS);
     }
 }
