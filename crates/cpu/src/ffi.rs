@@ -7,8 +7,9 @@ use unicorn_engine::uc_engine;
 #[derive(Clone, Copy)]
 pub(crate) struct EnginePtr(pub(crate) *mut uc_engine);
 
-// SAFETY: only uc_ast_set_irq_line and uc_ast_request_exit, which the patch set makes
-// thread-safe (atomics), are called through it from other threads.
+// SAFETY: only uc_ast_set_irq_line, uc_ast_request_exit and uc_ast_post_invalidate_phys,
+// which the patch set makes thread-safe (atomics, a locked request queue), are called
+// through it from other threads.
 unsafe impl Send for EnginePtr {}
 // SAFETY: as above.
 unsafe impl Sync for EnginePtr {}
@@ -55,6 +56,8 @@ extern "C" {
     pub(crate) fn uc_ast_leave_domain(uc: *mut uc_engine);
     pub(crate) fn uc_ast_take_wfe_wait(uc: *mut uc_engine) -> i32;
     pub(crate) fn uc_ast_take_event(uc: *mut uc_engine) -> i32;
+    pub(crate) fn uc_ast_set_threaded(uc: *mut uc_engine, on: i32) -> i32;
+    pub(crate) fn uc_ast_post_invalidate_phys(uc: *mut uc_engine, addr: u64, len: u64);
     pub(crate) fn uc_ast_last_fault(
         uc: *mut uc_engine,
         vaddr: *mut u64,

@@ -20,6 +20,7 @@
 #![deny(missing_docs)]
 
 mod clock;
+mod device_lock;
 mod fault;
 mod ffi;
 mod rom;
@@ -33,6 +34,7 @@ use std::sync::{Arc, RwLock};
 use unicorn_engine::{Arch, Mode, Prot, RegisterARM, RegisterARMCP, Unicorn};
 
 pub use clock::VirtualClock;
+pub use device_lock::{DeviceGuard, DeviceLock};
 pub use fault::{AccessKind, Fault, FaultAccess, FaultCause};
 pub use rom::ROM_LOG_TARGET;
 pub use timer::{GenericTimer, TimerOutputs, TIMER_HYP, TIMER_PHYS, TIMER_SECURE, TIMER_VIRT};
@@ -271,6 +273,14 @@ impl CpuHandle {
         guard.map(|p| f(p.0))
     }
 
+    /// Drops translated code for guest physical `[addr, addr + len)` from any thread, for a
+    /// core on a thread of its own ([`Cpu::set_threaded`]): the core does it at its next
+    /// block boundary, or before it runs again.
+    pub fn invalidate_code(&self, addr: u64, len: u64) {
+        // SAFETY: as in `set_irq`; the patch set makes the call thread-safe (a posted request).
+        let _ = self.with(|uc| unsafe { ffi::uc_ast_post_invalidate_phys(uc, addr, len) });
+    }
+
     /// Drives the IRQ input to `level`. The CPU takes it at its next block boundary.
     pub fn set_irq(&self, level: bool) {
         // SAFETY: the engine is alive while the read lock is held; the call is thread-safe.
@@ -354,6 +364,8 @@ pub struct Cpu {
     /// The guest stores to read-only memory the core dropped (dropped after the engine).
     rom_writes: Box<rom::RomWrites>,
     memory: Vec<Rc<dyn std::any::Any>>,
+    /// Taken around each MMIO access and timer output change (see [`Cpu::use_device_lock`]).
+    device_lock: Option<Arc<DeviceLock>>,
     debug: Rc<DebugState>,
     breakpoints: std::collections::BTreeMap<u64, unicorn_engine::UcHookId>,
     /// Watchpoints by (virtual address, length, kind).
@@ -470,6 +482,7 @@ impl Cpu {
             timer,
             rom_writes,
             memory: Vec::new(),
+            device_lock: None,
             debug: Rc::new(DebugState::default()),
             breakpoints: std::collections::BTreeMap::new(),
             watchpoints: std::collections::BTreeMap::new(),
@@ -540,6 +553,33 @@ impl Cpu {
         if rc != 0 {
             return Err(CpuError(format!(
                 "cannot join the cores' domain (uc_ast_add_peer error {rc})"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Makes the core take `lock` around every MMIO access and every change of its timer
+    /// outputs (call before [`Cpu::map_mmio`]): the lock of a machine whose cores may run on
+    /// threads of their own. While the lock is off ([`DeviceLock::enable`]) it costs nothing.
+    pub fn use_device_lock(&mut self, lock: Arc<DeviceLock>) {
+        self.timer.lock = Some(lock.clone());
+        self.device_lock = Some(lock);
+    }
+
+    /// Lets this core run on a thread of its own beside the others of its domain (call on
+    /// every core before any runs; see [`Cpu::share_domain_with`]): its code is translated
+    /// for a parallel context (LDREX/STREX and the other atomics become host atomic
+    /// operations), broadcast TLB maintenance and code dropped by another core's stores are
+    /// done by this core itself at its next block boundary while the other waits, and WFE
+    /// and YIELD do not end a run (as in QEMU's multi-threaded TCG). From then on only
+    /// [`CpuHandle`] may be used from other threads; the `Cpu` itself belongs to the thread
+    /// that runs it (or to whoever holds it while that thread is paused).
+    pub fn set_threaded(&mut self, on: bool) -> Result<(), CpuError> {
+        // SAFETY: a live engine, on its own thread, not running.
+        let rc = unsafe { ffi::uc_ast_set_threaded(self.uc.get_handle(), on as i32) };
+        if rc != 0 {
+            return Err(CpuError(format!(
+                "the linked libunicorn cannot run cores on threads (uc_ast_set_threaded returned {rc})"
             )));
         }
         Ok(())
@@ -627,15 +667,18 @@ impl Cpu {
     ) -> Result<(), CpuError> {
         let r = handler.clone();
         let w = handler;
+        let (rl, wl) = (self.device_lock.clone(), self.device_lock.clone());
         self.uc
             .mmio_map(
                 addr,
                 len,
                 Some(move |_: &mut Unicorn<'_, ()>, off: u64, size: usize| {
+                    let _held = rl.as_ref().map(|l| l.hold());
                     r.borrow_mut().read(addr + off, size as u8)
                 }),
                 Some(
                     move |_: &mut Unicorn<'_, ()>, off: u64, size: usize, value: u64| {
+                        let _held = wl.as_ref().map(|l| l.hold());
                         w.borrow_mut().write(addr + off, size as u8, value)
                     },
                 ),

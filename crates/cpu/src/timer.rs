@@ -1,6 +1,7 @@
 //! The ARM generic timer as the patched core reports it.
 
 use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::clock::VirtualClock;
 use crate::ffi;
@@ -24,8 +25,12 @@ pub trait TimerOutputs {
 pub struct GenericTimer {
     clock: VirtualClock,
     outputs: Box<dyn TimerOutputs>,
-    /// The counter: shared by every core of the machine (CNTPCT is one system counter).
-    base: std::rc::Rc<CounterBase>,
+    /// Held while the outputs are driven, when the cores run on threads of their own (the
+    /// outputs reach the interrupt controller, a device).
+    pub(crate) lock: Option<std::sync::Arc<crate::DeviceLock>>,
+    /// The counter: shared by every core of the machine (CNTPCT is one system counter), which
+    /// may run on threads of their own.
+    base: std::sync::Arc<CounterBase>,
     /// Whether this core's CNTFRQ sets the counter's rate (the first core's does; the
     /// others count at the rate it set, whatever their own CNTFRQ holds).
     sets_rate: bool,
@@ -34,11 +39,13 @@ pub struct GenericTimer {
     busy: BusyWait,
 }
 
-/// Counter rate (Hz) and the point (ns, count) from which it counts.
+/// Counter rate (Hz) and the point (ns, count) from which it counts. Atomics, as the cores
+/// reading it may run on threads of their own; only the first core's CNTFRQ write changes
+/// them (the firmware sets the rate once, before it starts the other cores).
 struct CounterBase {
-    freq: Cell<u64>,
-    ns: Cell<u64>,
-    count: Cell<u64>,
+    freq: AtomicU64,
+    ns: AtomicU64,
+    count: AtomicU64,
 }
 
 /// Skipping busy waits: a guest that reads the counter over and over (u-boot's `udelay` and
@@ -75,11 +82,12 @@ impl GenericTimer {
         Self {
             clock,
             outputs,
-            base: std::rc::Rc::new(CounterBase {
+            lock: None,
+            base: std::sync::Arc::new(CounterBase {
                 // The core's CNTFRQ reset value until the firmware writes its own.
-                freq: Cell::new(62_500_000),
-                ns: Cell::new(now),
-                count: Cell::new(0),
+                freq: AtomicU64::new(62_500_000),
+                ns: AtomicU64::new(now),
+                count: AtomicU64::new(0),
             }),
             sets_rate: true,
             levels: Default::default(),
@@ -164,8 +172,10 @@ impl GenericTimer {
     }
 
     fn count_at(&self, now_ns: u64) -> u64 {
-        let elapsed = now_ns.saturating_sub(self.base.ns.get()) as u128;
-        self.base.count.get() + (elapsed * self.base.freq.get() as u128 / NS_PER_S) as u64
+        let b = &self.base;
+        let elapsed = now_ns.saturating_sub(b.ns.load(Ordering::Acquire)) as u128;
+        b.count.load(Ordering::Acquire)
+            + (elapsed * b.freq.load(Ordering::Acquire) as u128 / NS_PER_S) as u64
     }
 
     /// The counter (CNTPCT) now, for `cntfrq` Hz; a new rate takes effect from this moment.
@@ -174,27 +184,28 @@ impl GenericTimer {
         if self.busy.enabled.get() {
             now = self.skip_busy_wait(now);
         }
-        if self.sets_rate && cntfrq != self.base.freq.get() && cntfrq != 0 {
+        if self.sets_rate && cntfrq != self.base.freq.load(Ordering::Acquire) && cntfrq != 0 {
             let count = self.count_at(now);
-            self.base.ns.set(now);
-            self.base.count.set(count);
-            self.base.freq.set(cntfrq);
+            self.base.ns.store(now, Ordering::Release);
+            self.base.count.store(count, Ordering::Release);
+            self.base.freq.store(cntfrq, Ordering::Release);
         }
         self.count_at(now)
     }
 
     /// The counter rate in use (Hz).
     pub fn frequency(&self) -> u64 {
-        self.base.freq.get()
+        self.base.freq.load(Ordering::Acquire)
     }
 
     /// Virtual time (ns) at which the counter reaches `count`.
     fn ns_for_count(&self, count: u64) -> u64 {
-        let ahead = count.saturating_sub(self.base.count.get()) as u128;
-        let ns = (ahead * NS_PER_S).div_ceil(self.base.freq.get().max(1) as u128);
+        let ahead = count.saturating_sub(self.base.count.load(Ordering::Acquire)) as u128;
+        let freq = self.base.freq.load(Ordering::Acquire).max(1);
+        let ns = (ahead * NS_PER_S).div_ceil(freq as u128);
         self.base
             .ns
-            .get()
+            .load(Ordering::Acquire)
             .saturating_add(ns.min(u64::MAX as u128) as u64)
     }
 
@@ -215,6 +226,7 @@ impl GenericTimer {
         }
         self.deadlines[timer].set(deadline);
         if self.levels[timer].replace(level) != level {
+            let _held = self.lock.as_ref().map(|l| l.hold());
             self.outputs.set_level(timer, level);
         }
     }
