@@ -66,6 +66,14 @@ struct Args {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=2))]
     smp: Option<u8>,
 
+    /// How the cores share the host: `single` (they take turns on one host thread, round
+    /// robin in bounded slices: no locks, the same order of events every run) or `multi`
+    /// (each core on a host thread of its own, at once, as QEMU's multi-threaded TCG: faster
+    /// when the guest keeps both cores busy). A GDB session runs the cores in turns either
+    /// way. See docs/performance.md for the measurements behind the default.
+    #[arg(long, value_name = "MODE", default_value = "single")]
+    threads: aspeed_soc::Threads,
+
     /// List the boards and exit.
     #[arg(long)]
     list_machines: bool,
@@ -475,6 +483,10 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if let Err(e) = soc.set_threads(args.threads) {
+        note!("ast-emu: --threads: {e}");
+        return ExitCode::from(1);
+    }
     hub.set_clock(soc.clock().clone());
     soc.set_gpio_line_names(&line_names);
     soc.set_sd_write_protect_inverted(&inverted_write_protect);

@@ -13,15 +13,17 @@ mod i2c_devices;
 pub mod map;
 mod mmio;
 mod storage;
+mod threads;
 mod wiring;
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io::Write;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use bus::{Bus, IrqLine, MemoryBlock};
-use cpu::{Access, CpuHandle, Exit};
+use cpu::{Access, CpuHandle, DeviceLock, Exit};
 use crossbeam_channel::Receiver;
 use gic::{Gic, GicOutputs};
 use map::{InterruptController, SocMap};
@@ -31,7 +33,9 @@ use uart::Uart;
 
 use crate::i2c_devices::I2cDevices;
 pub use crate::mmio::TRACE_MMIO_TARGET;
-use crate::mmio::{SocMmio, Unassigned};
+use crate::mmio::{CoreMmio, SocMmio, Unassigned};
+pub use crate::threads::Threads;
+use crate::threads::{CoreShared, Secondaries, Secondary};
 pub use crate::wiring::TRACE_IRQ_TARGET;
 use crate::wiring::{
     CpuIrqInput, DramView, IrqTrace, LineNames, ResetRequest, RunningCore, SocClock, TimerToGic,
@@ -396,6 +400,20 @@ pub struct AspeedSoc {
     debugger_attached: bool,
     event_sink: Option<EventSink>,
     io: board_io::BoardIo,
+    /// How the cores share the host ([`AspeedSoc::set_threads`]).
+    threads: Threads,
+    /// Serialises device access once cores run on threads of their own.
+    lock: Arc<DeviceLock>,
+    /// The threads of cores 1.. in [`Threads::Multi`] (started by the first run).
+    secondaries: Secondaries,
+    /// How many cores (0..local) the SoC's thread runs itself: all, but only core 0 while
+    /// [`AspeedSoc::run`] runs the others on their threads.
+    local: usize,
+    /// The secondaries run on their threads (in [`Threads::Multi`]): from the moment the
+    /// firmware has parked them in the SMP mailbox after a reset (before, the cores take
+    /// turns: u-boot's start code races the cores against each other, see `hand_off`), or at
+    /// once for a bare-metal ELF.
+    handed_off: bool,
 }
 
 /// The SoC's interrupt controller.
@@ -536,6 +554,7 @@ impl AspeedSoc {
             }
         };
         let intc_line = |n: u32| IrqLine::new(intc_sink.clone(), n);
+        let lock = Arc::new(DeviceLock::new());
         let mut cores = Vec::with_capacity(n_cores);
         for (i, irq) in core_irqs.into_iter().enumerate() {
             let timer_outputs: Box<dyn cpu::TimerOutputs> = match &intc {
@@ -548,6 +567,7 @@ impl AspeedSoc {
                 Intc::Vic(_) => Box::new(wiring::NoTimer),
             };
             let mut cpu = Cpu::with_model(m.cpu, clock.clone(), timer_outputs)?;
+            cpu.use_device_lock(lock.clone());
             irq.connect(cpu.handle());
             if let Some(mpidr) = m.cpu0_mpidr {
                 cpu.set_mp_affinity(mpidr + i as u32)?;
@@ -677,7 +697,17 @@ impl AspeedSoc {
             }
         }
         let registers = subtract(registers, direct.iter().map(|d| (d.0, d.1)));
-        for core in &mut cores {
+        mmio.borrow_mut()
+            .set_core_kicks(cores.iter().map(|c| c.cpu.handle()).collect());
+        for (index, core) in cores.iter_mut().enumerate() {
+            let view: Rc<RefCell<dyn cpu::MmioHandler>> = Rc::new(RefCell::new(CoreMmio {
+                core: index,
+                gic: match &intc {
+                    Intc::Gic(gic) => Some(gic.clone()),
+                    Intc::Vic(_) => None,
+                },
+                inner: mmio.clone(),
+            }));
             let cpu = &mut core.cpu;
             for (base, size, mem, access) in direct {
                 // SAFETY: each MemoryBlock's bytes never move, the CPU keeps the blocks alive,
@@ -687,7 +717,7 @@ impl AspeedSoc {
                 }
             }
             for &(base, size) in &registers {
-                cpu.map_mmio(base, size, mmio.clone())?;
+                cpu.map_mmio(base, size, view.clone())?;
             }
             // Everything else in the 4 GiB space reads as zero and is logged once per page.
             let mut mapped: Vec<(u64, u64)> = direct
@@ -757,6 +787,11 @@ impl AspeedSoc {
             debugger_attached: false,
             event_sink: None,
             io: devices.io,
+            threads: Threads::Single,
+            lock,
+            secondaries: Secondaries::default(),
+            local: n_cores,
+            handed_off: false,
         })
     }
 
@@ -868,6 +903,11 @@ impl AspeedSoc {
                 .timer_poll
                 .as_ref()
                 .map_or(0, |p| p.skipped);
+        for c in &self.secondaries.cores {
+            let st = c.lock();
+            stats.slices += st.slices;
+            stats.wfi += st.wfi;
+        }
         let (ns, count) = self.mmio.borrow().timing();
         stats.device_wall_ns += ns;
         stats.mmio_accesses = count;
@@ -974,6 +1014,8 @@ impl AspeedSoc {
             core.cpu.start_at(entry);
             core.wait = Wait::Nothing;
         }
+        // No firmware start code to race: the cores go to their threads at once.
+        self.handed_off = true;
     }
 
     /// Runs the guest until the CPU waits in WFI with no interrupt pending: for small guests
@@ -1007,8 +1049,8 @@ impl AspeedSoc {
     /// The core to run next, round robin from the one after the current: one that does not
     /// wait in WFI, or waits with an interrupt pending (it stops waiting). `None`: all wait.
     fn next_runnable(&mut self) -> Option<usize> {
-        let n = self.cores.len();
-        let current = self.current;
+        let n = self.local;
+        let current = self.current.min(n - 1);
         let now = self.clock.now_ns();
         (1..=n).map(|k| (current + k) % n).find(|&i| {
             if self.cores[i].parked {
@@ -1024,10 +1066,15 @@ impl AspeedSoc {
     /// leaves the core asleep (with one core, WFE only gives way: nothing but an interrupt
     /// could wake it, and the timer event stream would do that soon anyway).
     fn run_core(&mut self, index: usize, step: bool) -> Exit {
-        self.running.set(Some(index));
+        if self.local > 1 {
+            self.running.set(Some(index));
+        }
         let start = std::time::Instant::now();
         let cpu = &mut self.cores[index].cpu;
-        let exit = if step { cpu.step() } else { cpu.run() };
+        // Other cores' threads may reach the devices while this one runs guest code.
+        let exit = self
+            .lock
+            .released(|| if step { cpu.step() } else { cpu.run() });
         let slice_ns = start.elapsed().as_nanos() as u64;
         self.running.set(None);
         if let Some(t) = self.stats.core_wall_ns.get_mut(index) {
@@ -1244,6 +1291,12 @@ impl AspeedSoc {
             core.wait = Wait::Nothing;
             core.parked = false;
         }
+        self.secondaries.reset();
+        if self.threads == Threads::Multi && self.secondaries.started() {
+            // The firmware starts again: the cores take turns until it parks CPU1 again.
+            self.handed_off = false;
+            self.local = self.cores.len();
+        }
         self.switch_to(0);
         self.sync_fmc_window()?;
         self.emit(SocEvent::Reset(cause));
@@ -1268,7 +1321,7 @@ impl AspeedSoc {
         let flash = self.flashes[0].borrow().memory().clone();
         let len = flash.len() as u64;
         let window = self.fmc_window();
-        for core in &mut self.cores {
+        for (index, core) in self.cores.iter_mut().enumerate() {
             let cpu = &mut core.cpu;
             cpu.unmap(window, len)?;
             if direct {
@@ -1283,7 +1336,12 @@ impl AspeedSoc {
                     )?
                 };
             } else {
-                cpu.map_mmio(window, len, self.mmio.clone())?;
+                let view = CoreMmio {
+                    core: index,
+                    gic: None,
+                    inner: self.mmio.clone(),
+                };
+                cpu.map_mmio(window, len, Rc::new(RefCell::new(view)))?;
             }
         }
         self.window_direct = direct;
@@ -1296,24 +1354,31 @@ impl AspeedSoc {
         // QEMU (Linux restarts through wdt1 in SoC mode with the mask u-boot left: 0).
         if self.reset.take() != 0 {
             log::info!("soc: reset requested by a watchdog");
-            self.reset_for(ResetCause::Watchdog)?;
+            self.secondaries.pause(&self.lock);
+            let reset = self.reset_for(ResetCause::Watchdog);
+            self.resume_secondaries();
+            reset?;
         }
         if self.mmio.borrow_mut().take_window_changed() {
-            self.sync_fmc_window()?;
+            self.secondaries.pause(&self.lock);
+            let synced = self.sync_fmc_window();
+            self.mmio
+                .borrow()
+                .remap_pending
+                .store(false, std::sync::atomic::Ordering::SeqCst);
+            self.resume_secondaries();
+            synced?;
         }
         // Translated code from RAM a device wrote (DMA) goes, as a CPU store's would.
         for (start, end) in self.dma_view.take_written() {
-            for core in &mut self.cores {
-                core.cpu.invalidate_code(start, end - start);
-            }
+            self.invalidate_code_everywhere(start, end - start);
         }
-        if let Some((start, end)) = self.flashes[0].borrow_mut().take_modified() {
+        let modified = self.flashes[0].borrow_mut().take_modified();
+        if let Some((start, end)) = modified {
             // Code run from the flash (boot alias and window) must see the new bytes.
             let (alias, window) = (self.map.boot_alias, self.fmc_window());
-            for core in &mut self.cores {
-                core.cpu.invalidate_code(alias + start, end - start);
-                core.cpu.invalidate_code(window + start, end - start);
-            }
+            self.invalidate_code_everywhere(alias + start, end - start);
+            self.invalidate_code_everywhere(window + start, end - start);
         }
         for nic in &mut self.nics {
             nic.deliver(&self.macs[nic.mac]);
@@ -1349,9 +1414,22 @@ impl AspeedSoc {
         Ok(())
     }
 
+    /// Drops translated code for a physical range on every core: directly on the cores this
+    /// thread runs, posted to those on threads of their own.
+    fn invalidate_code_everywhere(&mut self, addr: u64, len: u64) {
+        let local = self.local;
+        for (i, core) in self.cores.iter_mut().enumerate() {
+            if i < local {
+                core.cpu.invalidate_code(addr, len);
+            } else {
+                core.cpu.handle().invalidate_code(addr, len);
+            }
+        }
+    }
+
     fn fire_deadlines(&mut self) {
         let now = self.clock.now_ns();
-        for core in &mut self.cores {
+        for core in &mut self.cores[..self.local] {
             if core
                 .cpu
                 .timer()
@@ -1365,7 +1443,7 @@ impl AspeedSoc {
     }
 
     fn next_deadline(&self) -> Option<u64> {
-        self.cores
+        self.cores[..self.local]
             .iter()
             .flat_map(|c| [c.cpu.timer().next_deadline_ns(), c.wfe_wake_at()])
             .chain([self.bus.next_deadline()])
@@ -1374,6 +1452,19 @@ impl AspeedSoc {
     }
 
     fn handle_event(&mut self, event: HostEvent) -> Option<Stop> {
+        // A host event may reach anything, a secondary core too: those stand still meanwhile.
+        if !self.secondaries.started() || self.local == self.cores.len() {
+            return self.handle_event_held(event);
+        }
+        self.secondaries.pause(&self.lock);
+        let stop = self.handle_event_held(event);
+        if stop.is_none() {
+            self.resume_secondaries();
+        }
+        stop
+    }
+
+    fn handle_event_held(&mut self, event: HostEvent) -> Option<Stop> {
         match event {
             HostEvent::ConsoleInput(bytes) => {
                 self.console_input(&bytes);
@@ -1402,14 +1493,125 @@ impl AspeedSoc {
     /// Runs the guest until the host quits or pauses or the CPU faults. Host events arrive on
     /// `events`; whoever sends one must also call [`CpuHandle::request_exit`] so the CPU looks.
     pub fn run(&mut self, events: &Receiver<HostEvent>) -> Stop {
-        let ticker = Ticker::start(self.kick.clone());
+        let multi = self.threads == Threads::Multi && self.cores.len() > 1;
+        let mut kicks = vec![self.kick.clone()];
+        if multi {
+            if let Err(e) = self.start_secondaries() {
+                return Stop::Fault(e.0);
+            }
+            kicks.extend(self.secondaries.cores.iter().map(|c| c.handle.clone()));
+            self.lock.lock();
+            if self.handed_off {
+                self.switch_to(0);
+                self.local = 1;
+                self.resume_secondaries();
+            }
+        }
+        let ticker = Ticker::start(kicks);
         let stop = match self.run_loop(events, DebugResume::Continue, &|| false) {
             DebugStop::Stop(stop) => stop,
             // No debugger: a breakpoint cannot be set, and nothing interrupts.
             other => Stop::Fault(format!("unexpected debug stop {other:?}")),
         };
         drop(ticker);
+        if multi {
+            self.secondaries.pause(&self.lock);
+            self.local = self.cores.len();
+            self.lock.unlock();
+        }
         stop
+    }
+
+    /// How the cores share the host (before the first run; [`Threads::Single`] by default).
+    /// With [`Threads::Multi`], [`AspeedSoc::run`] runs each core but the first on a host
+    /// thread of its own while the SoC's thread runs the first, the devices and host events;
+    /// a debugger ([`AspeedSoc::debug_run`]) still runs them in turns on its thread. One core:
+    /// nothing changes.
+    pub fn set_threads(&mut self, threads: Threads) -> Result<(), SocError> {
+        if self.secondaries.started() {
+            return Err(SocError(
+                "the cores' threads are chosen before the guest runs".into(),
+            ));
+        }
+        let multi = threads == Threads::Multi && self.cores.len() > 1;
+        for core in &mut self.cores {
+            core.cpu.set_threaded(multi)?;
+        }
+        self.lock.enable(multi);
+        self.threads = threads;
+        Ok(())
+    }
+
+    /// How the cores share the host.
+    pub fn threads(&self) -> Threads {
+        self.threads
+    }
+
+    /// In [`Threads::Multi`], once every secondary is parked in the SMP mailbox, they go to
+    /// their threads. Until then the cores take turns: u-boot's start code clears the
+    /// mailbox's ready word on every core and then has CPU0 set it, so a CPU1 started late
+    /// would clear CPU0's word and never be released (the race QEMU's model loses in about
+    /// half its boots; on silicon both cores start together).
+    fn hand_off(&mut self) {
+        if self.handed_off
+            || self.threads != Threads::Multi
+            || self.local != self.cores.len()
+            || !self.secondaries.started()
+            || self.debugging
+        {
+            return;
+        }
+        if self.cores[1..].iter().all(|c| c.parked) {
+            log::info!("soc: the secondary cores run on their own threads from now on");
+            self.handed_off = true;
+            self.switch_to(0);
+            self.local = 1;
+            self.resume_secondaries();
+        }
+    }
+
+    /// Lets the secondaries run again, unless a fault stopped one.
+    fn resume_secondaries(&self) {
+        if self.local < self.cores.len() {
+            self.secondaries.resume();
+        }
+    }
+
+    /// Starts the threads of cores 1.. (once), paused.
+    fn start_secondaries(&mut self) -> Result<(), SocError> {
+        if self.secondaries.started() {
+            return Ok(());
+        }
+        let wake = self.wake_tx.clone();
+        self.cores[0].irq.set_wake(Some(Box::new(move || {
+            let _ = wake.try_send(());
+        })));
+        let remap_pending = self.mmio.borrow().remap_pending.clone();
+        for index in 1..self.cores.len() {
+            let shared = CoreShared::new(self.cores[index].cpu.handle());
+            let notify = shared.clone();
+            self.cores[index]
+                .irq
+                .set_wake(Some(Box::new(move || notify.notify())));
+            let secondary = Secondary {
+                index,
+                core: &mut self.cores[index] as *mut Core,
+                shared: shared.clone(),
+                lock: self.lock.clone(),
+                clock: self.clock.clone(),
+                bus: Rc::as_ptr(&self.bus),
+                smp: self.map.smp,
+                remap_pending: remap_pending.clone(),
+                wake_soc: self.wake_tx.clone(),
+            };
+            let thread = std::thread::Builder::new()
+                .name(format!("ast-emu-cpu{index}"))
+                .spawn(move || secondary.run())
+                .map_err(|e| SocError(format!("cannot start CPU{index}'s thread: {e}")))?;
+            self.secondaries.cores.push(shared);
+            self.secondaries.threads.push(thread);
+        }
+        Ok(())
     }
 
     /// Runs the guest for a debugger: until a breakpoint, one instruction, or until
@@ -1439,7 +1641,8 @@ impl AspeedSoc {
                 self.cores.len()
             );
         }
-        let ticker = (resume == DebugResume::Continue).then(|| Ticker::start(self.kick.clone()));
+        let ticker =
+            (resume == DebugResume::Continue).then(|| Ticker::start(vec![self.kick.clone()]));
         let stop = self.run_loop(events, resume, interrupted);
         drop(ticker);
         self.debugging = false;
@@ -1480,6 +1683,7 @@ impl AspeedSoc {
                 continue;
             }
             self.fire_deadlines();
+            self.hand_off();
             // A debugger's step moves the core it names; otherwise the cores take turns.
             let next = match resume {
                 DebugResume::Step(core) => {
@@ -1523,13 +1727,19 @@ impl AspeedSoc {
             match self.run_core(next, stepping) {
                 Exit::Requested if stepping => return DebugStop::Stepped,
                 Exit::Requested => {
+                    if let Some(fault) = self.secondary_fault() {
+                        return DebugStop::Stop(Stop::Fault(fault));
+                    }
                     // Two looks in a row at a core spinning on itself with IRQs off, every
                     // other core waiting for interrupts, spinning so too, or stopped with IRQs
                     // and FIQs masked (Linux stops the other cores so before it halts): halted.
                     let stuck = |c: &Core| c.cpu.is_stuck();
                     let done =
                         |c: &Core| c.wait != Wait::Nothing || stuck(c) || c.cpu.interrupts_masked();
-                    if self.cores.iter().any(stuck) && self.cores.iter().all(done) {
+                    let local = &self.cores[..self.local];
+                    let others_done =
+                        self.local == self.cores.len() || self.secondaries.all_settled();
+                    if local.iter().any(stuck) && local.iter().all(done) && others_done {
                         self.stuck_exits += 1;
                         if self.stuck_exits >= 2 {
                             return DebugStop::Stop(Stop::Halted);
@@ -1561,9 +1771,26 @@ impl AspeedSoc {
         }
     }
 
+    /// A fault that stopped a core on a thread of its own, if one did.
+    fn secondary_fault(&self) -> Option<String> {
+        if self.local == self.cores.len() {
+            return None;
+        }
+        self.secondaries.fault()
+    }
+
     /// The host holds the guest: wait for host events with virtual time paused, until one
     /// stops the run or lets the guest go on.
     fn hold(&mut self, events: &Receiver<HostEvent>) -> Option<Stop> {
+        self.secondaries.pause(&self.lock);
+        let stop = self.hold_paused(events);
+        if stop.is_none() {
+            self.resume_secondaries();
+        }
+        stop
+    }
+
+    fn hold_paused(&mut self, events: &Receiver<HostEvent>) -> Option<Stop> {
         self.clock.pause();
         let stop = loop {
             match self.wait_host(events, None) {
@@ -1594,8 +1821,7 @@ impl AspeedSoc {
             }
             self.fire_deadlines();
             let now = self.clock.now_ns();
-            if self
-                .cores
+            if self.cores[..self.local]
                 .iter()
                 .any(|c| c.irq.pending() || c.wfe_wake_at().is_some_and(|t| t <= now))
             {
@@ -1604,7 +1830,37 @@ impl AspeedSoc {
             if interrupted() {
                 return Idle::Interrupted;
             }
-            match self.next_deadline() {
+            if let Some(fault) = self.secondary_fault() {
+                return Idle::Stop(Stop::Fault(fault));
+            }
+            // Cores on threads of their own: time is skipped only while every one of them
+            // sleeps too (and never past the time one must wake); while one runs, this
+            // thread waits in wall time, looking again at least every millisecond.
+            let others = if self.local < self.cores.len() {
+                let (bus, smp) = (&self.bus, self.map.smp);
+                let released = |core: usize| {
+                    smp.is_some_and(|smp| {
+                        bus.read(smp.go, 4)
+                            .is_some_and(|go| go as u32 == smp.signature | core as u32)
+                    })
+                };
+                Some(self.secondaries.all_waiting_until(released))
+            } else {
+                None
+            };
+            let deadline = match others {
+                Some(Some(until)) => self
+                    .next_deadline()
+                    .map_or((until != u64::MAX).then_some(until), |d| Some(d.min(until))),
+                Some(None) => Some(
+                    self.next_deadline()
+                        .unwrap_or(u64::MAX)
+                        .min(now + 1_000_000),
+                ),
+                None => self.next_deadline(),
+            };
+            let may_skip = !matches!(others, Some(None));
+            match deadline {
                 Some(deadline) => {
                     let now = self.clock.now_ns();
                     if deadline <= now {
@@ -1612,11 +1868,18 @@ impl AspeedSoc {
                     }
                     // Skip what the budget allows; wait for the rest in wall time, awake to
                     // host events.
-                    let skip = self.skip.take(deadline - now);
+                    let skip = if may_skip {
+                        self.skip.take(deadline - now)
+                    } else {
+                        0
+                    };
                     if skip > 0 {
                         self.stats.idle_skips += 1;
                         self.stats.skipped_ns += skip;
                         self.clock.advance_to(now + skip);
+                        if others.is_some() {
+                            self.secondaries.notify_all();
+                        }
                     }
                     let rest = deadline.saturating_sub(self.clock.now_ns());
                     if rest > 0 {
@@ -1657,34 +1920,42 @@ impl AspeedSoc {
         events: &Receiver<HostEvent>,
         timeout: Option<std::time::Duration>,
     ) -> Option<HostWake> {
-        let mut sel = crossbeam_channel::Select::new();
-        let ev_idx = sel.recv(events);
-        let wake_idx = sel.recv(&self.wake_rx);
         let waited = std::time::Instant::now();
-        let op = match timeout {
-            Some(t) => sel.select_timeout(t),
-            None => Ok(sel.select()),
-        };
-        self.stats.idle_wall_ns += waited.elapsed().as_nanos() as u64;
-        let op = op.ok()?;
-        match op.index() {
-            i if i == ev_idx => match op.recv(events) {
-                Ok(ev) => Some(HostWake::Event(ev)),
-                Err(_) => {
-                    // No host events can come any more: wait for the timeout only.
-                    if let Some(t) = timeout {
-                        std::thread::sleep(t);
-                        return Some(HostWake::Backend);
+        let lock = self.lock.clone();
+        let wake_rx = &self.wake_rx;
+        // The whole operation, the receive included, runs without the device lock: a core on
+        // its own thread may be sending a wake-up meanwhile, and a selected but unfinished
+        // receive would hold its send up.
+        let woke = lock.released(|| {
+            let mut sel = crossbeam_channel::Select::new();
+            let ev_idx = sel.recv(events);
+            let wake_idx = sel.recv(wake_rx);
+            let op = match timeout {
+                Some(t) => sel.select_timeout(t),
+                None => Ok(sel.select()),
+            };
+            let op = op.ok()?;
+            match op.index() {
+                i if i == ev_idx => match op.recv(events) {
+                    Ok(ev) => Some(HostWake::Event(ev)),
+                    Err(_) => {
+                        // No host events can come any more: wait for the timeout only.
+                        if let Some(t) = timeout {
+                            std::thread::sleep(t);
+                            return Some(HostWake::Backend);
+                        }
+                        None
                     }
-                    None
+                },
+                i if i == wake_idx => {
+                    let _ = op.recv(wake_rx);
+                    Some(HostWake::Backend)
                 }
-            },
-            i if i == wake_idx => {
-                let _ = op.recv(&self.wake_rx);
-                Some(HostWake::Backend)
+                _ => None,
             }
-            _ => None,
-        }
+        });
+        self.stats.idle_wall_ns += waited.elapsed().as_nanos() as u64;
+        woke
     }
 
     /// A handle host backends use to wake the run loop (and the CPU) when they have work.
@@ -1801,6 +2072,9 @@ fn subtract(
 
 impl Drop for AspeedSoc {
     fn drop(&mut self) {
+        // The cores' threads end before their cores go.
+        let lock = self.lock.clone();
+        self.secondaries.quit(&lock);
         // Host threads may still kick after the cores are gone: the handle reaches none.
         self.kick.detach();
     }
@@ -1891,7 +2165,7 @@ struct Ticker {
 impl Ticker {
     const PERIOD: std::time::Duration = std::time::Duration::from_micros(500);
 
-    fn start(handle: CpuHandle) -> Self {
+    fn start(handles: Vec<CpuHandle>) -> Self {
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let s = stop.clone();
         let thread = std::thread::Builder::new()
@@ -1899,7 +2173,9 @@ impl Ticker {
             .spawn(move || {
                 while !s.load(std::sync::atomic::Ordering::Relaxed) {
                     std::thread::sleep(Self::PERIOD);
-                    handle.request_exit();
+                    for handle in &handles {
+                        handle.request_exit();
+                    }
                 }
             })
             .ok();

@@ -113,6 +113,14 @@ pub(crate) struct SocMmio {
     /// The FMC's registers: a write there may switch its window.
     fmc_registers: std::ops::Range<u64>,
     cpu: CpuHandle,
+    /// Each core's handle, by core index, and the core making the access being served
+    /// ([`CoreMmio`] sets it): with cores on threads of their own, the core that switched
+    /// the FMC's window must stop too, not only the SoC's thread.
+    core_kicks: Vec<CpuHandle>,
+    current_core: usize,
+    /// Set with `window_changed` and cleared once the window is remapped: a core on a
+    /// thread of its own waits for it before it runs on.
+    pub(crate) remap_pending: std::sync::Arc<std::sync::atomic::AtomicBool>,
     window_changed: bool,
     seen: HashSet<(u64, bool)>,
     trace: Option<MmioTrace>,
@@ -137,6 +145,9 @@ impl SocMmio {
             fmc,
             fmc_registers,
             cpu,
+            core_kicks: Vec::new(),
+            current_core: 0,
+            remap_pending: Default::default(),
             window_changed: false,
             seen: HashSet::new(),
             trace: None,
@@ -190,6 +201,11 @@ impl SocMmio {
             io_pc,
             clock,
         });
+    }
+
+    /// The cores' handles, by core index.
+    pub(crate) fn set_core_kicks(&mut self, kicks: Vec<CpuHandle>) {
+        self.core_kicks = kicks;
     }
 
     /// Whether the FMC asked for its window to be remapped since the last call.
@@ -255,7 +271,12 @@ impl SocMmio {
         if self.fmc_registers.contains(&addr) && self.fmc.borrow_mut().take_mapping_changed() {
             // The window must switch before the guest touches it: stop at the block boundary.
             self.window_changed = true;
+            self.remap_pending
+                .store(true, std::sync::atomic::Ordering::SeqCst);
             self.cpu.request_exit();
+            if let Some(k) = self.core_kicks.get(self.current_core) {
+                k.request_exit();
+            }
         }
     }
 }
@@ -282,6 +303,36 @@ impl MmioHandler for Unassigned {
     }
 }
 
+/// One core's view of the SoC's registers: it tells the GIC (banked registers) and the
+/// [`SocMmio`] which core makes each access, so that cores running at once on threads of
+/// their own each see their own bank.
+pub(crate) struct CoreMmio {
+    pub(crate) core: usize,
+    pub(crate) gic: Option<gic::Gic>,
+    pub(crate) inner: Rc<RefCell<SocMmio>>,
+}
+
+impl CoreMmio {
+    fn select(&self) -> std::cell::RefMut<'_, SocMmio> {
+        if let Some(gic) = &self.gic {
+            gic.set_current_cpu(self.core);
+        }
+        let mut m = self.inner.borrow_mut();
+        m.current_core = self.core;
+        m
+    }
+}
+
+impl MmioHandler for CoreMmio {
+    fn read(&mut self, addr: u64, size: u8) -> u64 {
+        self.select().read(addr, size)
+    }
+
+    fn write(&mut self, addr: u64, size: u8, value: u64) {
+        self.select().write(addr, size, value)
+    }
+}
+
 #[cfg(test)]
 mod timer_poll_tests {
     use super::*;
@@ -300,7 +351,11 @@ mod timer_poll_tests {
         for _ in 0..(POLL_STREAK + 1000) {
             reached |= poll.read(0x1E78_2010, limit);
         }
-        assert!(poll.skipped >= 900 * POLL_STEP_NS, "skipped {}", poll.skipped);
+        assert!(
+            poll.skipped >= 900 * POLL_STEP_NS,
+            "skipped {}",
+            poll.skipped
+        );
         assert!(!reached);
         // Close to the limit: time stops there and the CPU is told to stop.
         let near = clock.now_ns() + POLL_STEP_NS / 2;

@@ -19,7 +19,10 @@ pub(crate) struct CpuIrqInput {
     /// The core these inputs belong to.
     index: usize,
     handle: RefCell<Option<CpuHandle>>,
-    levels: [Cell<bool>; 2],
+    /// Atomics: a core on a thread of its own reads them while it sleeps in WFI.
+    levels: [std::sync::atomic::AtomicBool; 2],
+    /// Wakes the thread the core runs on when a line rises (cores on threads of their own).
+    wake: RefCell<Option<Box<dyn Fn()>>>,
     /// The core that runs now, and a handle that stops its slice.
     running: RunningCore,
     running_kick: CpuHandle,
@@ -34,6 +37,7 @@ impl CpuIrqInput {
             index,
             handle: RefCell::new(None),
             levels: Default::default(),
+            wake: RefCell::new(None),
             running,
             running_kick,
         }
@@ -42,7 +46,7 @@ impl CpuIrqInput {
     /// Connects the inputs once the CPU exists (the GIC is built before it).
     pub(crate) fn connect(&self, handle: CpuHandle) {
         for (line, level) in self.levels.iter().enumerate() {
-            if level.get() {
+            if level.load(std::sync::atomic::Ordering::SeqCst) {
                 Self::drive(&handle, line as u32, true);
             }
         }
@@ -57,9 +61,17 @@ impl CpuIrqInput {
         }
     }
 
-    /// Whether IRQ or FIQ is asserted (what wakes the CPU from WFI).
+    /// Whether IRQ or FIQ is asserted (what wakes the CPU from WFI). Any thread.
     pub(crate) fn pending(&self) -> bool {
-        self.levels.iter().any(Cell::get)
+        self.levels
+            .iter()
+            .any(|l| l.load(std::sync::atomic::Ordering::SeqCst))
+    }
+
+    /// Calls `wake` whenever a line rises (`None`: stop): the wake-up of the thread the core
+    /// runs on, when it may sleep there.
+    pub(crate) fn set_wake(&self, wake: Option<Box<dyn Fn()>>) {
+        *self.wake.borrow_mut() = wake;
     }
 
     /// Drops both inputs (SoC reset).
@@ -74,10 +86,15 @@ impl IrqSink for CpuIrqInput {
         let Some(slot) = self.levels.get(line as usize) else {
             return;
         };
-        let was = slot.replace(level);
+        let was = slot.swap(level, std::sync::atomic::Ordering::SeqCst);
         let rose = level && !was;
         if let Some(h) = self.handle.borrow().as_ref() {
             Self::drive(h, line, level);
+        }
+        if rose {
+            if let Some(wake) = self.wake.borrow().as_ref() {
+                wake();
+            }
         }
         if rose && self.running.get().is_some_and(|r| r != self.index) {
             self.running_kick.request_exit();
