@@ -175,6 +175,52 @@ fn two_cores_see_each_others_code_and_mapping_changes() {
     assert!(emu.quit().success());
 }
 
+/// Each core on a host thread of its own (`--threads multi`), at once: a counter both
+/// increment 10^7 times with LDREX/STREX (host atomic operations now) ends at exactly 2x10^7,
+/// the spinlock-protected one loses no update, and the SGIs cross threads both ways.
+#[test]
+fn cores_on_their_own_threads_share_exclusives_a_spinlock_and_sgis() {
+    let elf = scratch("smp_long.elf", bench_guests::SMP_LONG);
+    let mut emu = Emulator::start(&[
+        "--elf",
+        elf.to_str().unwrap(),
+        "--smp",
+        "2",
+        "--threads",
+        "multi",
+    ]);
+    emu.expect_within(
+        "SMP counter=01312d00 locked=00061a80 pings=000000c8 from=00000001",
+        TIMEOUT,
+    );
+    // The monitor pauses the other core's thread to show it.
+    emu.send("\x01cinfo cpus\r");
+    emu.expect_within("CPU1 mpidr=0x80000f01", TIMEOUT);
+    assert!(emu.quit().success());
+}
+
+/// Cross-modifying code and broadcast TLB maintenance with each core on its own thread: CPU0
+/// rewrites a routine CPU1 has run and cleans it, signals, and CPU1 runs the new routine (the
+/// store on CPU0's thread drops CPU1's translation before CPU0 goes on); the remapped section
+/// reads through the new mapping on CPU1 after CPU0's TLBIMVAIS.
+#[test]
+fn cores_on_their_own_threads_see_each_others_code_and_mapping_changes() {
+    let elf = scratch("smp_coherence.elf", bench_guests::SMP_COHERENCE);
+    let mut emu = Emulator::start(&[
+        "--elf",
+        elf.to_str().unwrap(),
+        "--smp",
+        "2",
+        "--threads",
+        "multi",
+    ]);
+    emu.expect_within(
+        "COHERENCE code=00000002 before=0000aaaa tlb=0000bbbb",
+        TIMEOUT,
+    );
+    assert!(emu.quit().success());
+}
+
 /// More cores than the AST2600 has are refused with a clear error.
 #[test]
 fn more_cores_than_the_soc_has_are_refused() {

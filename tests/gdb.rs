@@ -377,6 +377,18 @@ fn scratch_elf(dir: &std::path::Path, name: &str, elf: &[u8]) -> PathBuf {
 /// it; after detaching, both cores finish and CPU0 prints the result.
 #[test]
 fn gdb_shows_each_core_as_a_thread_and_steps_one_core_at_a_time() {
+    gdb_steps_each_core(&[]);
+}
+
+/// The same with `--threads multi`: GDB still sees two threads and steps one core at a time
+/// (a debugger runs the cores in turns); once it detaches, each core goes on on its own host
+/// thread and both finish.
+#[test]
+fn gdb_shows_each_core_as_a_thread_with_the_cores_on_their_own_threads() {
+    gdb_steps_each_core(&["--threads", "multi"]);
+}
+
+fn gdb_steps_each_core(extra: &[&str]) {
     let Some(gdb) = gdb_multiarch() else {
         return;
     };
@@ -385,9 +397,15 @@ fn gdb_shows_each_core_as_a_thread_and_steps_one_core_at_a_time() {
         .expect("smp has `_start`")
         .0;
     let pong = bench_guests::symbol(elf, "pong").expect("smp has `pong`").0;
-    let dir = std::env::temp_dir().join(format!("ast-emu-gdb-smp-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!(
+        "ast-emu-gdb-smp-{}-{}",
+        std::process::id(),
+        extra.len()
+    ));
     let elf_path = scratch_elf(&dir, "smp.elf", elf);
-    let (mut emu, port) = start_held_for_gdb(&["--elf", elf_path.to_str().unwrap(), "--smp", "2"]);
+    let mut args = vec!["--elf", elf_path.to_str().unwrap(), "--smp", "2"];
+    args.extend_from_slice(extra);
+    let (mut emu, port) = start_held_for_gdb(&args);
 
     // Three instructions reach past `and r11, r11, #0xff` (r11: the core number).
     let commands = format!(

@@ -1,17 +1,18 @@
 //! Both cores on the project's image (the default: the board's two): CPU1 parks in u-boot's
 //! SMP mailbox, Linux releases it, `nproc` says 2, and a CPU-bound process pinned to each core
-//! finishes, boot after boot. `--smp 1` runs CPU0 alone, as before two cores were the
-//! default.
+//! finishes, boot after boot, with the cores taking turns on one host thread and with each on
+//! a thread of its own (`--threads multi`). `--smp 1` runs CPU0 alone, as before two cores were
+//! the default.
 
 mod support;
 
 use support::{login_to_default_image, Emulator};
 
-/// Boots the built-in image with no options (two cores) and checks Linux has both, `rounds`
-/// times.
-fn boots_with_two_cores(rounds: usize) {
+/// Boots the built-in image with `args` (two cores: the default) and checks Linux has both,
+/// `rounds` times.
+fn boots_with_two_cores(args: &[&str], rounds: usize) {
     for round in 0..rounds {
-        let mut emu = Emulator::start(&[]);
+        let mut emu = Emulator::start(args);
         emu.expect("smp: Bringing up secondary CPUs");
         let seen = emu.expect("SMP: Total of");
         assert!(
@@ -41,7 +42,14 @@ fn boots_with_two_cores(rounds: usize) {
 
 #[test]
 fn linux_brings_up_both_cores_five_boots_in_a_row() {
-    boots_with_two_cores(5);
+    boots_with_two_cores(&[], 5);
+}
+
+/// The same with each core on a host thread of its own: CPU1 is released from the mailbox
+/// on its thread, both pinned processes run at once.
+#[test]
+fn linux_brings_up_both_cores_on_their_own_threads_five_boots_in_a_row() {
+    boots_with_two_cores(&["--threads", "multi"], 5);
 }
 
 #[test]

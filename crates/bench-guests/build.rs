@@ -3,22 +3,23 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-/// (output name, source, SAME_PAGE).
-const GUESTS: &[(&str, &str, u32)] = &[
-    ("alu", "alu.S", 0),
-    ("ldst", "ldst.S", 0),
-    ("ldst_same", "ldst.S", 1),
-    ("copy", "copy.S", 0),
-    ("mmio", "mmio.S", 0),
-    ("irq", "irq.S", 0),
-    ("spi_read", "spi_read.S", 0),
-    ("spi_user", "spi_user.S", 0),
-    ("hello", "hello.S", 0),
-    ("hello_thumb", "hello_thumb.S", 0),
-    ("rom_stores", "rom_stores.S", 0),
-    ("smp", "smp.S", 0),
-    ("smp_coherence", "smp_coherence.S", 0),
-    ("vic", "vic.S", 0),
+/// (output name, source, the symbol definition it is assembled with).
+const GUESTS: &[(&str, &str, &str)] = &[
+    ("alu", "alu.S", "SAME_PAGE=0"),
+    ("ldst", "ldst.S", "SAME_PAGE=0"),
+    ("ldst_same", "ldst.S", "SAME_PAGE=1"),
+    ("copy", "copy.S", "SAME_PAGE=0"),
+    ("mmio", "mmio.S", "SAME_PAGE=0"),
+    ("irq", "irq.S", "SAME_PAGE=0"),
+    ("spi_read", "spi_read.S", "SAME_PAGE=0"),
+    ("spi_user", "spi_user.S", "SAME_PAGE=0"),
+    ("hello", "hello.S", "SAME_PAGE=0"),
+    ("hello_thumb", "hello_thumb.S", "SAME_PAGE=0"),
+    ("rom_stores", "rom_stores.S", "SAME_PAGE=0"),
+    ("smp", "smp.S", "SAME_PAGE=0"),
+    ("smp_long", "smp.S", "ROUNDS=10000000"),
+    ("smp_coherence", "smp_coherence.S", "SAME_PAGE=0"),
+    ("vic", "vic.S", "SAME_PAGE=0"),
 ];
 
 const AS: &str = "arm-none-eabi-as";
@@ -47,10 +48,9 @@ fn main() {
         );
     }
     let script = src.join("link.ld");
-    for &(name, source, same_page) in GUESTS {
+    for &(name, source, defsym) in GUESTS {
         let object = out.join(format!("{name}.o"));
         let elf = out.join(format!("{name}.elf"));
-        let defsym = format!("SAME_PAGE={same_page}");
         run(
             AS,
             &[

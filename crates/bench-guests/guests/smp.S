@@ -1,6 +1,7 @@
 @ Two cores at once (tests of --smp 2 under --elf): both start at the entry, tell themselves
 @ apart by MPIDR, and then
-@  1. each adds 1 to a shared counter 1,000,000 times with LDREX/STREX;
+@  1. each adds 1 to a shared counter 1,000,000 times with LDREX/STREX (ROUNDS times when
+@     assembled with ROUNDS defined: the smp_long guest, 10^7);
 @  2. each adds 1 to a second counter 200,000 times with plain loads and stores, under a
 @     spinlock (LDREX/STREX to take it, a store to drop it);
 @  3. once both are done, CPU0 sends SGI 1 to CPU1 and CPU1 answers with SGI 2, 200 times
@@ -21,7 +22,11 @@
     .equ GICC_PMR,          0x04
     .equ GICC_IAR,          0x0C
     .equ GICC_EOIR,         0x10
+    .ifdef ROUNDS
+    .equ ATOMIC_ROUNDS,     ROUNDS          @ smp_long: 10^7
+    .else
     .equ ATOMIC_ROUNDS,     1000000
+    .endif
     .equ LOCKED_ROUNDS,     200000
     .equ PINGS,             200
 

@@ -112,6 +112,10 @@ pub const ALL: &[Guest] = &[
 /// from=00000001`). Needs `--smp 2`.
 pub const SMP: &[u8] = elf!("smp");
 
+/// [`SMP`] with 10^7 LDREX/STREX increments per core: CPU0 prints `SMP counter=01312d00
+/// locked=00061a80 pings=000000c8 from=00000001`. Needs `--smp 2`.
+pub const SMP_LONG: &[u8] = elf!("smp_long");
+
 /// Two cores: CPU0 rewrites a routine CPU1 has run and remaps a section CPU1 has read
 /// through (broadcast TLB and instruction-cache maintenance); CPU0 prints what CPU1 saw
 /// afterwards (`COHERENCE code=00000002 before=0000aaaa tlb=0000bbbb`). Needs `--smp 2`.
