@@ -138,16 +138,33 @@ fn stores_to_the_read_only_flash_are_dropped_and_each_page_is_logged_once() {
         .all(|l| l.contains("WARN") && l.contains(", pc 0x8")));
 }
 
+/// Starts `elf` (written as `name`) on both cores, as `threads` says (`--threads`), and waits
+/// for `report` on the console.
+fn two_cores(name: &str, elf: &[u8], threads: &str, report: &str) -> Emulator {
+    // Tests run at once in one process: each writes a file of its own.
+    let elf = scratch(&format!("{threads}-{name}"), elf);
+    let mut emu = Emulator::start(&[
+        "--elf",
+        elf.to_str().unwrap(),
+        "--smp",
+        "2",
+        "--threads",
+        threads,
+    ]);
+    emu.expect_within(report, TIMEOUT);
+    emu
+}
+
 /// Two cores (`--smp 2`) run the same ELF: a counter both increment 10^6 times with
 /// LDREX/STREX ends at exactly 2x10^6, a spinlock-protected one at 2x200,000, and 200 SGIs go
 /// from CPU0 to CPU1 and back, each answer naming CPU1 as its sender.
 #[test]
 fn two_cores_share_exclusives_a_spinlock_and_sgis() {
-    let elf = scratch("smp.elf", bench_guests::SMP);
-    let mut emu = Emulator::start(&["--elf", elf.to_str().unwrap(), "--smp", "2"]);
-    emu.expect_within(
+    let mut emu = two_cores(
+        "smp.elf",
+        bench_guests::SMP,
+        "single",
         "SMP counter=001e8480 locked=00061a80 pings=000000c8 from=00000001",
-        TIMEOUT,
     );
     // The monitor sees both cores, each with its own MPIDR, both parked in WFI at the end.
     emu.send("\x01cinfo cpus\r");
@@ -166,11 +183,11 @@ fn two_cores_share_exclusives_a_spinlock_and_sgis() {
 /// the new code and reads through the new mapping. The cores hand over with WFE and SEV.
 #[test]
 fn two_cores_see_each_others_code_and_mapping_changes() {
-    let elf = scratch("smp_coherence.elf", bench_guests::SMP_COHERENCE);
-    let mut emu = Emulator::start(&["--elf", elf.to_str().unwrap(), "--smp", "2"]);
-    emu.expect_within(
+    let mut emu = two_cores(
+        "smp_coherence.elf",
+        bench_guests::SMP_COHERENCE,
+        "single",
         "COHERENCE code=00000002 before=0000aaaa tlb=0000bbbb",
-        TIMEOUT,
     );
     assert!(emu.quit().success());
 }
@@ -180,18 +197,11 @@ fn two_cores_see_each_others_code_and_mapping_changes() {
 /// the spinlock-protected one loses no update, and the SGIs cross threads both ways.
 #[test]
 fn cores_on_their_own_threads_share_exclusives_a_spinlock_and_sgis() {
-    let elf = scratch("smp_long.elf", bench_guests::SMP_LONG);
-    let mut emu = Emulator::start(&[
-        "--elf",
-        elf.to_str().unwrap(),
-        "--smp",
-        "2",
-        "--threads",
+    let mut emu = two_cores(
+        "smp_long.elf",
+        bench_guests::SMP_LONG,
         "multi",
-    ]);
-    emu.expect_within(
         "SMP counter=01312d00 locked=00061a80 pings=000000c8 from=00000001",
-        TIMEOUT,
     );
     // The monitor pauses the other core's thread to show it.
     emu.send("\x01cinfo cpus\r");
@@ -205,18 +215,11 @@ fn cores_on_their_own_threads_share_exclusives_a_spinlock_and_sgis() {
 /// reads through the new mapping on CPU1 after CPU0's TLBIMVAIS.
 #[test]
 fn cores_on_their_own_threads_see_each_others_code_and_mapping_changes() {
-    let elf = scratch("smp_coherence.elf", bench_guests::SMP_COHERENCE);
-    let mut emu = Emulator::start(&[
-        "--elf",
-        elf.to_str().unwrap(),
-        "--smp",
-        "2",
-        "--threads",
+    let mut emu = two_cores(
+        "smp_coherence.elf",
+        bench_guests::SMP_COHERENCE,
         "multi",
-    ]);
-    emu.expect_within(
         "COHERENCE code=00000002 before=0000aaaa tlb=0000bbbb",
-        TIMEOUT,
     );
     assert!(emu.quit().success());
 }
