@@ -183,7 +183,7 @@ fn two_cores_share_exclusives_a_spinlock_and_sgis() {
 /// the new code and reads through the new mapping. The cores hand over with WFE and SEV.
 #[test]
 fn two_cores_see_each_others_code_and_mapping_changes() {
-    let mut emu = two_cores(
+    let emu = two_cores(
         "smp_coherence.elf",
         bench_guests::SMP_COHERENCE,
         "single",
@@ -215,7 +215,7 @@ fn cores_on_their_own_threads_share_exclusives_a_spinlock_and_sgis() {
 /// reads through the new mapping on CPU1 after CPU0's TLBIMVAIS.
 #[test]
 fn cores_on_their_own_threads_see_each_others_code_and_mapping_changes() {
-    let mut emu = two_cores(
+    let emu = two_cores(
         "smp_coherence.elf",
         bench_guests::SMP_COHERENCE,
         "multi",
