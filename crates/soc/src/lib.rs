@@ -1091,16 +1091,12 @@ impl AspeedSoc {
     /// A core fetching from u-boot's wait loop in the SCU (which no core can fetch from)
     /// is parked there instead of faulting: the loop only waits for the go signature.
     fn park(&mut self, index: usize, fault: &cpu::Fault) -> bool {
-        let Some(smp) = self.map.smp else {
-            return false;
-        };
-        let pc = u64::from(fault.pc);
-        let at_loop = !fault.thumb && (smp.wait_loop_start..smp.wait_loop_end).contains(&pc);
-        if at_loop && self.cores.len() > 1 {
+        let parks = self.cores.len() > 1 && threads::parks_at(self.map.smp, fault);
+        if parks {
             log::info!("soc: CPU{index} waits in the SMP mailbox");
             self.cores[index].parked = true;
         }
-        at_loop && self.cores.len() > 1
+        parks
     }
 
     /// Releases parked core `index` when the mailbox holds its go signature: it jumps to the
@@ -1737,9 +1733,12 @@ impl AspeedSoc {
                     let done =
                         |c: &Core| c.wait != Wait::Nothing || stuck(c) || c.cpu.interrupts_masked();
                     let local = &self.cores[..self.local];
-                    let others_done =
-                        self.local == self.cores.len() || self.secondaries.all_settled();
-                    if local.iter().any(stuck) && local.iter().all(done) && others_done {
+                    // The secondaries' states are looked at (locked) only when the local
+                    // cores are settled.
+                    if local.iter().any(stuck)
+                        && local.iter().all(done)
+                        && (self.local == self.cores.len() || self.secondaries.all_settled())
+                    {
                         self.stuck_exits += 1;
                         if self.stuck_exits >= 2 {
                             return DebugStop::Stop(Stop::Halted);
