@@ -46,11 +46,8 @@ fn linux_brings_up_both_cores_five_boots_in_a_row() {
 }
 
 /// The same with each core on a host thread of its own: CPU1 is released from the mailbox
-/// on its thread, both pinned processes run at once. Ignored until the crash described in
-/// docs/architecture.md ("Known fault") is fixed: about one boot in ten under load segfaults
-/// in unicorn's store_helper (run it with `cargo test --release --test smp -- --ignored`).
+/// on its thread, both pinned processes run at once.
 #[test]
-#[ignore = "--threads multi: a known segfault in ~1 of 10 Linux boots under load (docs/architecture.md)"]
 fn linux_brings_up_both_cores_on_their_own_threads_five_boots_in_a_row() {
     boots_with_two_cores(&["--threads", "multi"], 5);
 }
