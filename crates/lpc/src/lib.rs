@@ -35,8 +35,8 @@
 //! `HICR5` `EN_SNPnW`): the byte lands in `SNPWDR` and sets the channel's status bit in `HICR6`
 //! (written 1 to clear), which raises the snoop interrupt where `HICR5` `ENINT_SNPnW` allows.
 //! The host side is [`AspeedLpc::snoop_write`]: POST codes queued and written one at a time,
-//! each once the BMC has acknowledged the one before (a host writes port 80 far slower than a
-//! BMC reads it), so none is lost.
+//! each once the BMC has acknowledged the one before and read it (a host writes port 80 far
+//! slower than a BMC reads it), so none is lost.
 #![deny(missing_docs)]
 
 use std::collections::VecDeque;
@@ -290,6 +290,8 @@ pub struct LpcState {
     pub requests: [Option<HostRequest>; 4],
     /// POST codes waiting to be written: (port, byte).
     pub snoop_queue: VecDeque<(u16, u8)>,
+    /// Each snoop channel's last byte has not been read from `SNPWDR` yet.
+    pub snoop_unread: [bool; 2],
 }
 
 impl Default for LpcState {
@@ -298,6 +300,7 @@ impl Default for LpcState {
             regs: vec![0; (REGS_SIZE / 4) as usize],
             requests: Default::default(),
             snoop_queue: VecDeque::new(),
+            snoop_unread: [false; 2],
         }
     }
 }
@@ -510,8 +513,9 @@ impl AspeedLpc {
             } else {
                 HICR6_STR_SNP1W
             };
-            if self.reg(REG_HICR6) & str_bit != 0 {
-                // The BMC has not taken the last one.
+            if self.reg(REG_HICR6) & str_bit != 0 || self.state.snoop_unread[ch] {
+                // The BMC has not taken the last one: Linux acknowledges HICR6 before it
+                // reads SNPWDR, so the next byte waits for both.
                 return;
             }
             self.state.snoop_queue.pop_front();
@@ -519,6 +523,7 @@ impl AspeedLpc {
             let data = self.reg_mut(REG_SNPWDR);
             *data = (*data & !(0xFF << shift)) | (u32::from(byte) << shift);
             *self.reg_mut(REG_HICR6) |= str_bit;
+            self.state.snoop_unread[ch] = true;
             self.update_irqs();
         }
     }
@@ -677,6 +682,15 @@ impl Device for AspeedLpc {
             self.unimp.read(offset, size);
         }
         let v = self.reg(reg);
+        if reg == REG_SNPWDR {
+            // Channel n's byte is byte lane n of the word.
+            let lanes = (offset - reg)..(offset - reg + u64::from(size));
+            for (ch, unread) in self.state.snoop_unread.iter_mut().enumerate() {
+                if lanes.contains(&(ch as u64)) {
+                    *unread = false;
+                }
+            }
+        }
         if let Some(n) = KCS_REGS.iter().position(|k| k.idr == reg) {
             // The BMC takes the host's byte.
             self.set_status(n + 1, STR_IBF, 0);
@@ -950,6 +964,24 @@ mod tests {
         }
         assert_eq!(got, [0xAA, 0xBB, 0xCC]);
         assert_eq!(lpc.snoop_pending(), 0);
+    }
+
+    /// The SoC polls between CPU slices, which may fall between the handler's acknowledgement
+    /// and its read of SNPWDR: the next code must not overwrite the one not yet read.
+    #[test]
+    fn a_poll_between_acknowledge_and_read_keeps_the_byte() {
+        let (mut lpc, rec, _) = lpc();
+        lpc.write(REG_SNPWADR, 4, 0x80);
+        lpc.write(REG_HICR5, 4, u64::from(HICR5_EN_SNP0W | HICR5_ENINT_SNP0W));
+        lpc.snoop_write(0x80, &[0x12, 0x34]);
+        let mut got = Vec::new();
+        while rec.level(0) {
+            lpc.write(REG_HICR6, 4, u64::from(HICR6_STR_SNP0W));
+            lpc.poll();
+            got.push(lpc.read(REG_SNPWDR, 4) as u8);
+            lpc.poll();
+        }
+        assert_eq!(got, [0x12, 0x34]);
     }
 
     #[test]
