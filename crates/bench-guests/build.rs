@@ -20,6 +20,7 @@ const GUESTS: &[(&str, &str, &str)] = &[
     ("smp_long", "smp.S", "ROUNDS=10000000"),
     ("smp_coherence", "smp_coherence.S", "SAME_PAGE=0"),
     ("vic", "vic.S", "SAME_PAGE=0"),
+    ("domains", "domains.S", "SAME_PAGE=0"),
 ];
 
 const AS: &str = "arm-none-eabi-as";

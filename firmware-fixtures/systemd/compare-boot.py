@@ -3,15 +3,17 @@
 as -drive if=sd,index=2: the eMMC slot) and reports the login prompt's wall time after the
 u-boot boot command, systemd-analyze's "Startup finished", and 300 runs of /bin/true.
 
-    compare-boot.py emu|qemu IMG      (the flash: the project's image decompressed to
-                                       /tmp/evb.img; pexpect; snapshot=on / no --persist)
+    compare-boot.py emu|qemu IMG [ARG...]   (the flash: the project's image decompressed to
+                                             /tmp/evb.img; pexpect; snapshot=on / no
+                                             --persist; ARGs go to ast-emu, e.g.
+                                             --threads multi)
 """
 import pexpect, sys, time, re
-which = sys.argv[1]; img = sys.argv[2]
+which = sys.argv[1]; img = sys.argv[2]; extra = sys.argv[3:]
 if which == 'qemu':
     cmd = 'qemu-system-arm'; args = ['-M','ast2600-evb','-nographic','-drive','file=/tmp/evb.img,if=mtd,format=raw,snapshot=on','-drive',f'file={img},if=sd,index=2,format=raw,snapshot=on','-nic','user']
 else:
-    cmd = '/work/main/target/release/ast-emu'; args = ['--emmc', img, '--nic', 'user']
+    cmd = '/work/main/target/release/ast-emu'; args = ['--emmc', img, '--nic', 'user'] + extra
 t0 = time.time()
 p = pexpect.spawn(cmd, args, timeout=900, encoding='utf-8', codec_errors='replace')
 p.logfile_read = open(f'/tmp/sysboot-{which}.log','w')

@@ -121,6 +121,12 @@ pub const SMP_LONG: &[u8] = elf!("smp_long");
 /// afterwards (`COHERENCE code=00000002 before=0000aaaa tlb=0000bbbb`). Needs `--smp 2`.
 pub const SMP_COHERENCE: &[u8] = elf!("smp_coherence");
 
+/// Domains and the TLB: DACR writes take effect at once, with no TLB maintenance, for
+/// privileged loads, user-mode loads and LDRT, one page or more than the CPU core tracks per
+/// domain; prints `DOMAINS a=00000001 b=00000010 c=00000002 d=00000001 fs=0000000b` (the
+/// faults of each phase, the last fault's status: a domain fault on a page).
+pub const DOMAINS: &[u8] = elf!("domains");
+
 /// Prints "Hello from a bare-metal ARM ELF" on UART5 and parks (ARM state).
 pub const HELLO: &[u8] = elf!("hello");
 /// The AST2500's VIC delivering timer 1's ticks and UART5's interrupt to the ARM1176 (run with
