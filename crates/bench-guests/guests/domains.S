@@ -15,6 +15,7 @@
 @ markers (fs: the last fault's DFSR status, 0b01011 = domain fault on a page), as
 @ qemu-system-arm -M ast2600-evb prints it.
     .include "common.inc"
+    .include "cores.inc"                @ print_word
 
     .equ SECTION,       0xC02           @ 1 MiB section, AP = 0b11, domain 0
     .equ COARSE_D1,     0x21            @ page table pointer, domain 1
@@ -140,31 +141,11 @@ main:
     bic r0, r0, #1                      @ MMU off again
     mcr p15, 0, r0, c1, c0, 0
     isb
-    ldr r0, =s_a
-    bl puts
-    ldr r0, =result_a
-    ldr r0, [r0]
-    bl puthex
-    ldr r0, =s_b
-    bl puts
-    ldr r0, =result_b
-    ldr r0, [r0]
-    bl puthex
-    ldr r0, =s_c
-    bl puts
-    ldr r0, =result_c
-    ldr r0, [r0]
-    bl puthex
-    ldr r0, =s_d
-    bl puts
-    ldr r0, =result_d
-    ldr r0, [r0]
-    bl puthex
-    ldr r0, =s_fs
-    bl puts
-    ldr r0, =last_fs
-    ldr r0, [r0]
-    bl puthex
+    print_word s_a, result_a
+    print_word s_b, result_b
+    print_word s_c, result_c
+    print_word s_d, result_d
+    print_word s_fs, last_fs
     ldr r0, =s_end
     bl puts
     pop {r4-r11, pc}
