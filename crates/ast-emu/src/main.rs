@@ -74,6 +74,19 @@ struct Args {
     #[arg(long, value_name = "MODE", default_value = "single")]
     threads: aspeed_soc::Threads,
 
+    /// A deterministic run: the guest's time comes from the instructions it executes (1 ns
+    /// each), never from the host's clock; the cores take turns by instruction counts; idle
+    /// time and busy waits are skipped; the RTC starts at 2026-01-01 00:00:00 UTC and the
+    /// random number generator is seeded (`--seed`). Two runs of the same image with the same
+    /// input print the same console bytes, kernel timestamps included. With `--threads
+    /// single` only.
+    #[arg(long)]
+    deterministic: bool,
+
+    /// The seed of the random number generator in a `--deterministic` run (default 0).
+    #[arg(long, value_name = "N", requires = "deterministic")]
+    seed: Option<u32>,
+
     /// List the boards and exit.
     #[arg(long)]
     list_machines: bool,
@@ -469,11 +482,18 @@ fn main() -> ExitCode {
         .first()
         .map(|f| aspeed_soc::board::sd_write_protect_inverted(f))
         .unwrap_or_default();
+    if args.deterministic && args.threads == aspeed_soc::Threads::Multi {
+        note!("ast-emu: --deterministic: a deterministic run keeps the cores on one thread (--threads single)");
+        return ExitCode::from(2);
+    }
     let mut soc = match AspeedSoc::new(
         BoardConfig {
             board,
             flashes: chosen.flashes,
             cores,
+            deterministic: args.deterministic.then(|| aspeed_soc::Deterministic {
+                seed: args.seed.unwrap_or(0),
+            }),
         },
         console,
     ) {
@@ -501,10 +521,9 @@ fn main() -> ExitCode {
         let hub = hub.clone();
         soc.set_event_sink(Box::new(move |event| hub.soc_event(event)));
     }
-    soc.set_busy_wait_mode(
-        args.skip_busy_waits
-            .resolve(std::io::IsTerminal::is_terminal(&std::io::stdin())),
-    );
+    // A deterministic run does not depend on whether stdin is a terminal: `auto` is `on`.
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stdin()) && !args.deterministic;
+    soc.set_busy_wait_mode(args.skip_busy_waits.resolve(terminal));
     if let Some(t) = &timeline {
         t.borrow_mut().set_clock(soc.clock().clone());
         soc.set_timing(true);

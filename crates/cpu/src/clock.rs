@@ -1,15 +1,20 @@
 //! The guest's virtual time.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 /// Virtual time in nanoseconds since power-on: host time while the guest runs, plus every
 /// jump made while it idled, minus the time it stood paused (in a debugger). Monotonic.
 /// Cloning gives another view of the same clock.
+///
+/// A clock made by [`VirtualClock::counting`] never reads the host's: its time is the
+/// instructions the cores executed at a fixed rate, plus the jumps (deterministic runs).
 #[derive(Clone, Debug)]
 pub struct VirtualClock {
     start: Instant,
+    /// Time from instructions executed instead of host time.
+    counted: Option<Arc<InstructionTime>>,
     skipped: Arc<AtomicU64>,
     /// Host time spent paused, taken off the virtual time.
     paused_total: Arc<AtomicU64>,
@@ -23,18 +28,85 @@ impl Default for VirtualClock {
     }
 }
 
+/// The instruction side of a counting clock.
+#[derive(Debug)]
+struct InstructionTime {
+    /// Virtual nanoseconds per instruction.
+    ns_per_insn: u64,
+    /// Instructions every core executed in runs that have ended.
+    retired: AtomicU64,
+    /// The engine running now, if one is: what it has executed so far counts too (a device
+    /// or the counter read from inside its run).
+    running: AtomicPtr<unicorn_engine::uc_engine>,
+}
+
 impl VirtualClock {
     /// A clock at zero now.
     pub fn new() -> Self {
         Self {
             start: Instant::now(),
+            counted: None,
             skipped: Arc::new(AtomicU64::new(0)),
             paused_total: Arc::new(AtomicU64::new(0)),
             frozen: Arc::new(AtomicU64::new(0)),
         }
     }
 
+    /// A clock at zero whose time is the instructions executed by the cores that run on it
+    /// ([`crate::Cpu::set_counting`]), `ns_per_insn` virtual nanoseconds each, plus the time
+    /// skipped while idle: the same on every run of the same guest.
+    pub fn counting(ns_per_insn: u64) -> Self {
+        Self {
+            counted: Some(Arc::new(InstructionTime {
+                ns_per_insn: ns_per_insn.max(1),
+                retired: AtomicU64::new(0),
+                running: AtomicPtr::new(std::ptr::null_mut()),
+            })),
+            ..Self::new()
+        }
+    }
+
+    /// Whether time comes from instructions executed.
+    pub fn is_counting(&self) -> bool {
+        self.counted.is_some()
+    }
+
+    /// A counting clock: `uc` runs from now on; what it executes counts as it goes.
+    pub(crate) fn run_begins(&self, uc: *mut unicorn_engine::uc_engine) {
+        if let Some(c) = &self.counted {
+            c.running.store(uc, Ordering::Release);
+        }
+    }
+
+    /// A counting clock: the run [`VirtualClock::run_begins`] announced has ended after
+    /// `executed` instructions.
+    pub(crate) fn run_ends(&self, executed: u64) {
+        if let Some(c) = &self.counted {
+            c.retired.fetch_add(executed, Ordering::AcqRel);
+            c.running.store(std::ptr::null_mut(), Ordering::Release);
+        }
+    }
+
+    /// A counting clock: how many instructions take the clock to `target_ns` from now
+    /// (at least 1), for a run's budget; `None` for a host-time clock or a past target.
+    pub fn instructions_until(&self, target_ns: u64) -> Option<u64> {
+        let c = self.counted.as_ref()?;
+        let now = self.now_ns();
+        (target_ns > now).then(|| (target_ns - now).div_ceil(c.ns_per_insn))
+    }
+
     fn running_ns(&self) -> u64 {
+        if let Some(c) = &self.counted {
+            let mut insns = c.retired.load(Ordering::Acquire);
+            let uc = c.running.load(Ordering::Acquire);
+            if !uc.is_null() {
+                // SAFETY: a running engine is live until run_ends clears the pointer, and
+                // only its own thread reads the clock while it runs (counting is for one
+                // host thread).
+                insns += unsafe { crate::ffi::uc_ast_executed(uc) };
+            }
+            return insns * c.ns_per_insn + self.skipped.load(Ordering::Relaxed);
+        }
         (self.start.elapsed().as_nanos() as u64 + self.skipped.load(Ordering::Relaxed))
             .saturating_sub(self.paused_total.load(Ordering::Relaxed))
     }
@@ -58,7 +130,10 @@ impl VirtualClock {
     /// Lets virtual time run again from where [`VirtualClock::pause`] stopped it.
     pub fn resume(&self) {
         let f = self.frozen.load(Ordering::Acquire);
-        if f != 0 {
+        if f != 0 && self.counted.is_some() {
+            // Instructions do not run while paused: nothing to take off.
+            self.frozen.store(0, Ordering::Release);
+        } else if f != 0 {
             let behind = self.running_ns().saturating_sub(f - 1);
             self.paused_total.fetch_add(behind, Ordering::Relaxed);
             self.frozen.store(0, Ordering::Release);

@@ -33,6 +33,9 @@ pub(crate) type RomWriteCb = unsafe extern "C" fn(
 extern "C" {
     pub(crate) fn uc_ast_enable(uc: *mut uc_engine) -> i32;
     pub(crate) fn uc_ast_halted(uc: *mut uc_engine) -> i32;
+    pub(crate) fn uc_ast_set_counting(uc: *mut uc_engine, on: i32) -> i32;
+    pub(crate) fn uc_ast_set_budget(uc: *mut uc_engine, insns: u64);
+    pub(crate) fn uc_ast_executed(uc: *mut uc_engine) -> u64;
     pub(crate) fn uc_ast_set_mp_affinity(uc: *mut uc_engine, affinity: u64) -> i32;
     pub(crate) fn uc_ast_set_irq_line(uc: *mut uc_engine, line: i32, level: i32);
     pub(crate) fn uc_ast_request_exit(uc: *mut uc_engine);

@@ -375,6 +375,16 @@ pub struct Cpu {
     /// CPU can also come to rest at a breakpoint's address without having hit it, when an exit
     /// request ends a run at that block's start: then the breakpoint must still fire).
     held: Option<Held>,
+    /// Counting instructions ([`Cpu::set_counting`]): the next run's budget, and what the
+    /// last run executed.
+    counting: Option<Counting>,
+}
+
+/// A counting core's budget and count.
+#[derive(Debug, Default, Clone, Copy)]
+struct Counting {
+    budget: u64,
+    executed: u64,
 }
 
 /// What the debugging hooks share with [`Cpu`]: set from inside unicorn callbacks.
@@ -487,6 +497,7 @@ impl Cpu {
             breakpoints: std::collections::BTreeMap::new(),
             watchpoints: std::collections::BTreeMap::new(),
             held: None,
+            counting: None,
         };
         cpu.reset()?;
         Ok(cpu)
@@ -564,6 +575,64 @@ impl Cpu {
     pub fn use_device_lock(&mut self, lock: Arc<DeviceLock>) {
         self.timer.lock = Some(lock.clone());
         self.device_lock = Some(lock);
+    }
+
+    /// Counts the instructions the core executes (deterministic runs): each run stops after
+    /// the budget [`Cpu::set_budget`] gave it (exactly, or earlier for the usual reasons), the
+    /// count is [`Cpu::executed`], and a counting [`VirtualClock`] (the one the core was made
+    /// with) takes its time from it. Not with [`Cpu::set_threaded`]. Drops translated code.
+    pub fn set_counting(&mut self, on: bool) -> Result<(), CpuError> {
+        // SAFETY: a live engine, on its own thread, not running.
+        let rc = unsafe { ffi::uc_ast_set_counting(self.uc.get_handle(), on as i32) };
+        if rc != 0 {
+            return Err(CpuError(format!(
+                "the linked libunicorn cannot count instructions (uc_ast_set_counting returned {rc})"
+            )));
+        }
+        self.counting = on.then_some(Counting {
+            budget: u64::MAX,
+            executed: 0,
+        });
+        Ok(())
+    }
+
+    /// Whether the core counts instructions.
+    pub fn is_counting(&self) -> bool {
+        self.counting.is_some()
+    }
+
+    /// A counting core: the most instructions the next run may execute (at least 1).
+    pub fn set_budget(&mut self, insns: u64) {
+        if let Some(c) = &mut self.counting {
+            c.budget = insns.max(1);
+        }
+    }
+
+    /// A counting core: the instructions its last run executed (0 when not counting).
+    pub fn executed(&self) -> u64 {
+        self.counting.map_or(0, |c| c.executed)
+    }
+
+    /// Starts the engine at `pc`; a counting core runs on its budget and its count goes to
+    /// the clock.
+    fn emu_start(&mut self, pc: u64) -> Result<(), unicorn_engine::uc_error> {
+        let Some(counting) = self.counting else {
+            return self.uc.emu_start(pc, 0, 0, 0);
+        };
+        let uc = self.uc.get_handle();
+        // SAFETY: a live engine on its own thread, not running.
+        unsafe { ffi::uc_ast_set_budget(uc, counting.budget) };
+        let clock = self.timer.clock().clone();
+        clock.run_begins(uc);
+        let result = self.uc.emu_start(pc, 0, 0, 0);
+        // SAFETY: as above; the run has ended.
+        let executed = unsafe { ffi::uc_ast_executed(uc) };
+        clock.run_ends(executed);
+        self.counting = Some(Counting {
+            budget: u64::MAX,
+            executed,
+        });
+        result
     }
 
     /// Lets this core run on a thread of its own beside the others of its domain (call on
@@ -860,7 +929,7 @@ impl Cpu {
             }
         }
         let pc = self.resume_pc();
-        let result = self.uc.emu_start(pc, 0, 0, 0);
+        let result = self.emu_start(pc);
         self.exit_reason(result)
     }
 
@@ -954,7 +1023,7 @@ impl Cpu {
         for _ in 0..1000 {
             self.debug.stepped.set(0);
             let pc = self.resume_pc();
-            let result = self.uc.emu_start(pc, 0, 0, 0);
+            let result = self.emu_start(pc);
             exit = self.exit_reason(result);
             if self.debug.stepped.get() > 0
                 || matches!(exit, Exit::WaitForInterrupt | Exit::Fault(_))

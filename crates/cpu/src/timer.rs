@@ -77,6 +77,11 @@ const BUSY_STEP_NS: u64 = 2_000;
 const NS_PER_S: u128 = 1_000_000_000;
 
 impl GenericTimer {
+    /// The clock the timer counts on.
+    pub(crate) fn clock(&self) -> &VirtualClock {
+        &self.clock
+    }
+
     pub(crate) fn new(clock: VirtualClock, outputs: Box<dyn TimerOutputs>) -> Self {
         let now = clock.now_ns();
         Self {

@@ -875,3 +875,67 @@ fn busy_waits_on_the_counter_are_skipped_up_to_the_deadline_limit() {
         cpu.timer().busy_wait_skipped_ns()
     );
 }
+
+/// `add r0, r0, #1; b .-4` at 0x100: two instructions an iteration.
+const COUNT_LOOP: &[u32] = &[
+    0xe2800001, // 0x100 add r0, r0, #1
+    0xeafffffd, // 0x104 b 0x100
+];
+
+/// A counting core stops exactly when its budget is spent, in the middle of a translated
+/// block too, and its clock is its instruction count (1 ns each here).
+#[test]
+fn a_counting_core_stops_exactly_at_its_budget() {
+    let clock = VirtualClock::counting(1);
+    let mut cpu = machine(COUNT_LOOP, Box::new(NoOutputs), clock.clone());
+    cpu.set_counting(true).unwrap();
+    cpu.set_reg(Reg::Pc, 0x100);
+    cpu.set_budget(1001);
+    assert!(matches!(cpu.run(), Exit::Requested));
+    assert_eq!(cpu.executed(), 1001);
+    // 500 whole iterations and the add of the next.
+    assert_eq!(cpu.reg(Reg::R(0)), 501);
+    assert_eq!(cpu.reg(Reg::Pc), 0x104);
+    assert_eq!(clock.now_ns(), 1001);
+
+    cpu.set_budget(10);
+    assert!(matches!(cpu.run(), Exit::Requested));
+    assert_eq!(
+        (cpu.executed(), cpu.reg(Reg::R(0)), cpu.reg(Reg::Pc)),
+        (10, 506, 0x104)
+    );
+    assert_eq!(clock.now_ns(), 1011);
+
+    // More than the 16-bit decrementer holds: refilled as it goes.
+    cpu.set_budget(200_001);
+    assert!(matches!(cpu.run(), Exit::Requested));
+    assert_eq!(cpu.executed(), 200_001);
+    assert_eq!(cpu.reg(Reg::R(0)), 506 + 100_000);
+    assert_eq!(cpu.reg(Reg::Pc), 0x100);
+    assert_eq!(clock.now_ns(), 201_012);
+    assert_eq!(clock.instructions_until(201_112), Some(100));
+}
+
+/// Without counting, the same core runs until something stops it, and the clock follows the
+/// host.
+#[test]
+fn a_core_that_does_not_count_ignores_budgets() {
+    let clock = VirtualClock::new();
+    let mut cpu = machine(COUNT_LOOP, Box::new(NoOutputs), clock.clone());
+    cpu.set_reg(Reg::Pc, 0x100);
+    cpu.set_budget(10);
+    let handle = cpu.handle();
+    let kicker = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        handle.request_exit();
+    });
+    assert!(matches!(cpu.run(), Exit::Requested));
+    kicker.join().unwrap();
+    assert_eq!(cpu.executed(), 0);
+    assert!(
+        cpu.reg(Reg::R(0)) > 1000,
+        "ran {} iterations",
+        cpu.reg(Reg::R(0))
+    );
+    assert_eq!(clock.instructions_until(u64::MAX), None);
+}

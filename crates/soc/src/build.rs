@@ -50,6 +50,8 @@ pub(crate) struct Wiring<'a> {
     pub(crate) intc: &'a Intc,
     /// The RTC's time at power-on (seconds since the Unix epoch).
     pub(crate) unix_time: i64,
+    /// Where the SCU's random numbers come from.
+    pub(crate) rng: scu::RngSource,
 }
 
 /// Log target of the note that the guest writes to a UART other than the console.
@@ -133,7 +135,7 @@ pub(crate) fn devices(
                     hw_strap1: board.hw_strap1,
                     hw_strap2: board.hw_strap2,
                     unlocked_at_reset: false,
-                    rng: scu::RngSource::Host,
+                    rng: w.rng,
                 };
                 let scu = scu::Scu::new(config, irq(0), irq(1));
                 Rc::new(RefCell::new(if ast2500 {

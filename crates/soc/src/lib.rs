@@ -64,6 +64,31 @@ pub struct BoardConfig {
     /// Cores to run (1 or 2; at most the board's `cpus`). A second core starts with the
     /// first: at the reset vector, or at a bare-metal ELF's entry.
     pub cores: usize,
+    /// A deterministic run, if asked for.
+    pub deterministic: Option<Deterministic>,
+}
+
+/// A deterministic run (`--deterministic`): the guest's time comes from the instructions the
+/// cores execute, [`Deterministic::NS_PER_INSN`] each, never from the host's clock; the cores
+/// take turns of [`Deterministic::TURN`] instructions, each run ending exactly at the next
+/// device or timer deadline; idle time is skipped straight to the next deadline; the RTC
+/// starts at [`Deterministic::RTC_EPOCH`] and the SCU's random numbers come from the seed. Two
+/// runs of the same guest with the same host input at the same points then do the same,
+/// console bytes and kernel timestamps included. Host input (console bytes, network frames,
+/// control-socket commands) still arrives when the host sends it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deterministic {
+    /// Seed of the SCU's random number generator.
+    pub seed: u32,
+}
+
+impl Deterministic {
+    /// Virtual nanoseconds per instruction: a 1 GHz core that retires one instruction a cycle.
+    pub const NS_PER_INSN: u64 = 1;
+    /// The most instructions a core runs before the next core's turn (100 us of guest time).
+    pub const TURN: u64 = 100_000;
+    /// The RTC's time at power-on: 2026-01-01 00:00:00 UTC.
+    pub const RTC_EPOCH: i64 = 1_767_225_600;
 }
 
 impl BoardConfig {
@@ -77,6 +102,7 @@ impl BoardConfig {
             board,
             flashes,
             cores: 1,
+            deterministic: None,
         })
     }
 }
@@ -386,6 +412,8 @@ pub struct AspeedSoc {
     nics: Vec<NicPort>,
     stats: RunStats,
     skip: SkipBudget,
+    /// A deterministic run: time from instructions, turns by instruction counts.
+    deterministic: Option<Deterministic>,
     stuck_exits: u32,
     irq_trace: Rc<IrqTrace>,
     dram_size: u64,
@@ -499,7 +527,12 @@ impl AspeedSoc {
     /// Builds `config.board`, its console UART writing to `console`.
     pub fn new(config: BoardConfig, console: Box<dyn Write>) -> Result<Self, SocError> {
         let board = config.board;
-        let clock = VirtualClock::new();
+        let deterministic = config.deterministic;
+        let clock = if deterministic.is_some() {
+            VirtualClock::counting(Deterministic::NS_PER_INSN)
+        } else {
+            VirtualClock::new()
+        };
         let dev_clock: Rc<dyn bus::Clock> = Rc::new(SocClock(clock.clone()));
 
         let m = SocMap::of(board.soc);
@@ -568,6 +601,9 @@ impl AspeedSoc {
             };
             let mut cpu = Cpu::with_model(m.cpu, clock.clone(), timer_outputs)?;
             cpu.use_device_lock(lock.clone());
+            if deterministic.is_some() {
+                cpu.set_counting(true)?;
+            }
             irq.connect(cpu.handle());
             if let Some(mpidr) = m.cpu0_mpidr {
                 cpu.set_mp_affinity(mpidr + i as u32)?;
@@ -628,10 +664,18 @@ impl AspeedSoc {
                 clock: dev_clock,
                 reset: reset.clone(),
                 intc: &intc,
-                // The RTC keeps the host's time, as a battery-backed one set in the factory.
-                unix_time: std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs() as i64),
+                // The RTC keeps the host's time, as a battery-backed one set in the factory
+                // (a deterministic run: a fixed one).
+                unix_time: match deterministic {
+                    Some(_) => Deterministic::RTC_EPOCH,
+                    None => std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs() as i64),
+                },
+                rng: match deterministic {
+                    Some(d) => scu::RngSource::Seeded(d.seed),
+                    None => scu::RngSource::Host,
+                },
             },
         )?;
         let fmc = devices
@@ -792,7 +836,13 @@ impl AspeedSoc {
             secondaries: Secondaries::default(),
             local: n_cores,
             handed_off: false,
+            deterministic,
         })
+    }
+
+    /// The deterministic run this is, if it is one.
+    pub fn deterministic(&self) -> Option<Deterministic> {
+        self.deterministic
     }
 
     /// Turns traces on (see [`Trace`]). An unknown device name is an error that lists the
@@ -1503,7 +1553,7 @@ impl AspeedSoc {
                 self.resume_secondaries();
             }
         }
-        let ticker = Ticker::start(kicks);
+        let ticker = self.deterministic.is_none().then(|| Ticker::start(kicks));
         let stop = match self.run_loop(events, DebugResume::Continue, &|| false) {
             DebugStop::Stop(stop) => stop,
             // No debugger: a breakpoint cannot be set, and nothing interrupts.
@@ -1530,6 +1580,11 @@ impl AspeedSoc {
             ));
         }
         let multi = threads == Threads::Multi && self.cores.len() > 1;
+        if multi && self.deterministic.is_some() {
+            return Err(SocError(
+                "a deterministic run keeps the cores on one thread (--threads single)".into(),
+            ));
+        }
         for core in &mut self.cores {
             core.cpu.set_threaded(multi)?;
         }
@@ -1637,8 +1692,9 @@ impl AspeedSoc {
                 self.cores.len()
             );
         }
-        let ticker =
-            (resume == DebugResume::Continue).then(|| Ticker::start(vec![self.kick.clone()]));
+        // A deterministic run's slices end by instruction count instead.
+        let ticker = (resume == DebugResume::Continue && self.deterministic.is_none())
+            .then(|| Ticker::start(vec![self.kick.clone()]));
         let stop = self.run_loop(events, resume, interrupted);
         drop(ticker);
         self.debugging = false;
@@ -1716,6 +1772,14 @@ impl AspeedSoc {
             if timer.busy_wait_skip() {
                 let limit = self.bus.next_deadline().unwrap_or(u64::MAX);
                 timer.busy_wait_limit().set(limit);
+            }
+            if self.deterministic.is_some() {
+                // A turn, ending exactly at the next deadline if that comes first.
+                let budget = self
+                    .next_deadline()
+                    .and_then(|d| self.clock.instructions_until(d))
+                    .map_or(Deterministic::TURN, |n| n.min(Deterministic::TURN));
+                self.cores[next].cpu.set_budget(budget);
             }
             self.stats.device_wall_ns += device_start.elapsed().as_nanos() as u64;
             self.stats.slices += 1;
@@ -1867,7 +1931,10 @@ impl AspeedSoc {
                     }
                     // Skip what the budget allows; wait for the rest in wall time, awake to
                     // host events.
-                    let skip = if may_skip {
+                    let skip = if self.deterministic.is_some() {
+                        // Nothing waits in host time.
+                        deadline - now
+                    } else if may_skip {
                         self.skip.take(deadline - now)
                     } else {
                         0

@@ -1,0 +1,68 @@
+//! Deterministic runs (`--deterministic`): the guest's time comes from the instructions it
+//! executes, so two boots of the project's image print the same bytes to the login prompt,
+//! kernel timestamps included, while two ordinary boots do not.
+
+mod support;
+
+use support::{assert_refused, Emulator};
+
+/// The console of a boot of the built-in image with `args`, up to its first login prompt.
+fn console_to_login(args: &'static [&'static str]) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut emu = Emulator::start(args);
+        emu.expect("login:");
+        let text = emu.transcript();
+        let end = text.find("login:").expect("seen") + "login:".len();
+        text[..end].to_string()
+    })
+}
+
+/// The lines of `text` that differ from `other`'s, for the failure message.
+fn first_difference(text: &str, other: &str) -> String {
+    text.lines()
+        .zip(other.lines())
+        .find(|(a, b)| a != b)
+        .map_or_else(
+            || "one console is a prefix of the other".into(),
+            |(a, b)| format!("{a:?} vs {b:?}"),
+        )
+}
+
+#[test]
+fn two_deterministic_boots_print_the_same_bytes_and_two_ordinary_ones_do_not() {
+    // Both at once: the host's load must not matter.
+    let a = console_to_login(&["--deterministic"]);
+    let b = console_to_login(&["--deterministic"]);
+    let (a, b) = (a.join().unwrap(), b.join().unwrap());
+    assert!(
+        a.contains("Linux version") && a.contains("Run /init as init process"),
+        "a whole boot: {a}"
+    );
+    assert!(
+        a == b,
+        "deterministic consoles differ ({} and {} bytes): {}",
+        a.len(),
+        b.len(),
+        first_difference(&a, &b)
+    );
+
+    // The same comparison can fail: ordinary boots take their time from the host's clock,
+    // and at least the kernel's timestamps differ.
+    let c = console_to_login(&[]);
+    let d = console_to_login(&[]);
+    let (c, d) = (c.join().unwrap(), d.join().unwrap());
+    assert_ne!(c, d, "two ordinary boots printed the same console");
+}
+
+#[test]
+fn a_deterministic_run_keeps_the_cores_on_one_thread() {
+    assert_refused(
+        &["--deterministic", "--threads", "multi"],
+        "a deterministic run keeps the cores on one thread",
+    );
+}
+
+#[test]
+fn a_seed_needs_a_deterministic_run() {
+    assert_refused(&["--seed", "7"], "--deterministic");
+}
