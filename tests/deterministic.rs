@@ -66,3 +66,54 @@ fn a_deterministic_run_keeps_the_cores_on_one_thread() {
 fn a_seed_needs_a_deterministic_run() {
     assert_refused(&["--seed", "7"], "--deterministic");
 }
+
+/// Logs in, pings the user-mode network's gateway, powers off; returns the whole console.
+fn session(args: &[&str], typed: bool) -> String {
+    let mut emu = Emulator::start(args);
+    if typed {
+        support::login_to_default_image(&mut emu);
+        // The quotes keep the marker out of the echoed command line.
+        emu.send("echo SUM''=$((6*7)); ping -c 2 10.0.2.2\r");
+        emu.expect("SUM=42");
+        emu.expect("packets received");
+        emu.expect("# ");
+        emu.send("poweroff -f\r");
+    }
+    assert_eq!(emu.wait().code(), Some(0), "{}", emu.transcript());
+    emu.transcript()
+}
+
+#[test]
+fn a_recorded_session_replays_to_the_same_console() {
+    let record = std::env::temp_dir().join(format!("ast-emu-record-{}.jsonl", std::process::id()));
+    let path = record.to_str().unwrap();
+    let recorded = session(&["--nic", "user", "--record", path], true);
+    assert!(
+        recorded.contains("2 packets transmitted, 2 packets received"),
+        "{recorded}"
+    );
+    let log = std::fs::read_to_string(&record).unwrap();
+    assert!(
+        log.contains("\"console\"") && log.contains("\"frame\""),
+        "{log}"
+    );
+    // Nothing typed this time: the record types it, and the network's frames come from it.
+    let replayed = session(&["--nic", "user", "--replay", path], false);
+    let _ = std::fs::remove_file(&record);
+    assert!(
+        recorded == replayed,
+        "the replay differs: {}",
+        first_difference(&recorded, &replayed)
+    );
+}
+
+#[test]
+fn a_file_that_is_not_a_record_is_refused() {
+    let bad = std::env::temp_dir().join(format!("ast-emu-not-a-record-{}", std::process::id()));
+    std::fs::write(&bad, "hello\n").unwrap();
+    assert_refused(
+        &["--replay", bad.to_str().unwrap()],
+        "not an ast-emu record",
+    );
+    let _ = std::fs::remove_file(&bad);
+}

@@ -83,9 +83,23 @@ struct Args {
     #[arg(long)]
     deterministic: bool,
 
-    /// The seed of the random number generator in a `--deterministic` run (default 0).
-    #[arg(long, value_name = "N", requires = "deterministic")]
+    /// The seed of the random number generator in a `--deterministic` run (default 0; a
+    /// replay takes its record's).
+    #[arg(long, value_name = "N")]
     seed: Option<u32>,
+
+    /// A deterministic run that writes the host's input (console bytes, other UARTs' bytes,
+    /// network frames) to FILE, each with the instruction count it was taken at, for
+    /// `--replay`. Implies `--deterministic`.
+    #[arg(long, value_name = "FILE", conflicts_with = "replay")]
+    record: Option<PathBuf>,
+
+    /// A deterministic run that feeds the input recorded in FILE back at the same
+    /// instructions (the live console and network are ignored until it has all played), so
+    /// a recorded run happens again exactly. Give the same image and options as when it was
+    /// recorded. Implies `--deterministic`.
+    #[arg(long, value_name = "FILE")]
+    replay: Option<PathBuf>,
 
     /// List the boards and exit.
     #[arg(long)]
@@ -482,7 +496,26 @@ fn main() -> ExitCode {
         .first()
         .map(|f| aspeed_soc::board::sd_write_protect_inverted(f))
         .unwrap_or_default();
-    if args.deterministic && args.threads == aspeed_soc::Threads::Multi {
+    let replay = match &args.replay {
+        Some(path) => match aspeed_soc::journal::Replayer::open(path) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                note!("ast-emu: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => None,
+    };
+    let deterministic = args.deterministic || args.record.is_some() || replay.is_some();
+    if args.seed.is_some() && !deterministic {
+        note!("ast-emu: --seed: only in a --deterministic run");
+        return ExitCode::from(2);
+    }
+    let seed = args
+        .seed
+        .or(replay.as_ref().map(|r| r.header().seed))
+        .unwrap_or(0);
+    if deterministic && args.threads == aspeed_soc::Threads::Multi {
         note!("ast-emu: --deterministic: a deterministic run keeps the cores on one thread (--threads single)");
         return ExitCode::from(2);
     }
@@ -491,9 +524,7 @@ fn main() -> ExitCode {
             board,
             flashes: chosen.flashes,
             cores,
-            deterministic: args.deterministic.then(|| aspeed_soc::Deterministic {
-                seed: args.seed.unwrap_or(0),
-            }),
+            deterministic: deterministic.then_some(aspeed_soc::Deterministic { seed }),
         },
         console,
     ) {
@@ -522,7 +553,19 @@ fn main() -> ExitCode {
         soc.set_event_sink(Box::new(move |event| hub.soc_event(event)));
     }
     // A deterministic run does not depend on whether stdin is a terminal: `auto` is `on`.
-    let terminal = std::io::IsTerminal::is_terminal(&std::io::stdin()) && !args.deterministic;
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stdin()) && !deterministic;
+    if let Some(path) = &args.record {
+        if let Err(e) = soc.record_to(path) {
+            note!("ast-emu: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    if let Some(r) = replay {
+        if let Err(e) = soc.replay(r) {
+            note!("ast-emu: --replay: {e}");
+            return ExitCode::from(2);
+        }
+    }
     soc.set_busy_wait_mode(args.skip_busy_waits.resolve(terminal));
     if let Some(t) = &timeline {
         t.borrow_mut().set_clock(soc.clock().clone());

@@ -87,6 +87,26 @@ impl VirtualClock {
         }
     }
 
+    /// A counting clock: the instructions the cores have executed (0 for a host-time clock).
+    pub fn instructions(&self) -> u64 {
+        let Some(c) = &self.counted else {
+            return 0;
+        };
+        let mut insns = c.retired.load(Ordering::Acquire);
+        let uc = c.running.load(Ordering::Acquire);
+        if !uc.is_null() {
+            // SAFETY: as in running_ns.
+            insns += unsafe { crate::ffi::uc_ast_executed(uc) };
+        }
+        insns
+    }
+
+    /// A counting clock: the virtual time `insns` instructions from now.
+    pub(crate) fn after_instructions(&self, insns: u64) -> u64 {
+        let per = self.counted.as_ref().map_or(0, |c| c.ns_per_insn);
+        self.now_ns().saturating_add(insns.saturating_mul(per))
+    }
+
     /// A counting clock: how many instructions take the clock to `target_ns` from now
     /// (at least 1), for a run's budget; `None` for a host-time clock or a past target.
     pub fn instructions_until(&self, target_ns: u64) -> Option<u64> {

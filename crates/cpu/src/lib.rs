@@ -623,8 +623,12 @@ impl Cpu {
         // SAFETY: a live engine on its own thread, not running.
         unsafe { ffi::uc_ast_set_budget(uc, counting.budget) };
         let clock = self.timer.clock().clone();
+        self.timer
+            .run_end
+            .set(clock.after_instructions(counting.budget));
         clock.run_begins(uc);
         let result = self.uc.emu_start(pc, 0, 0, 0);
+        self.timer.run_end.set(u64::MAX);
         // SAFETY: as above; the run has ended.
         let executed = unsafe { ffi::uc_ast_executed(uc) };
         clock.run_ends(executed);

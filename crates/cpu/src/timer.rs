@@ -37,6 +37,9 @@ pub struct GenericTimer {
     levels: [Cell<bool>; 4],
     deadlines: [Cell<u64>; 4],
     busy: BusyWait,
+    /// A counting core's run: the virtual time its budget ends at (`u64::MAX` otherwise). A
+    /// timer set to fire before then ends the run at the block boundary.
+    pub(crate) run_end: Cell<u64>,
 }
 
 /// Counter rate (Hz) and the point (ns, count) from which it counts. Atomics, as the cores
@@ -101,6 +104,7 @@ impl GenericTimer {
                 limit: std::rc::Rc::new(Cell::new(u64::MAX)),
                 ..BusyWait::default()
             },
+            run_end: Cell::new(u64::MAX),
         }
     }
 
@@ -229,7 +233,16 @@ impl GenericTimer {
         if timer >= 4 {
             return;
         }
-        self.deadlines[timer].set(deadline);
+        if self.deadlines[timer].replace(deadline) != deadline
+            && deadline != u64::MAX
+            && self.run_end.get() != u64::MAX
+            && self.ns_for_count(deadline) < self.run_end.get()
+        {
+            if let Some(p) = self.busy.engine.get() {
+                // SAFETY: the engine is alive while it calls back into this timer.
+                unsafe { ffi::uc_ast_request_exit(p.0) };
+            }
+        }
         if self.levels[timer].replace(level) != level {
             let _held = self.lock.as_ref().map(|l| l.hold());
             self.outputs.set_level(timer, level);

@@ -10,6 +10,7 @@ mod board_io;
 mod build;
 pub mod elf;
 mod i2c_devices;
+pub mod journal;
 pub mod map;
 mod mmio;
 mod storage;
@@ -66,6 +67,12 @@ pub struct BoardConfig {
     pub cores: usize,
     /// A deterministic run, if asked for.
     pub deterministic: Option<Deterministic>,
+}
+
+/// A deterministic run's journal of host input.
+enum Journal {
+    Record(journal::Recorder),
+    Replay(journal::Replayer),
 }
 
 /// A deterministic run (`--deterministic`): the guest's time comes from the instructions the
@@ -442,6 +449,12 @@ pub struct AspeedSoc {
     /// turns: u-boot's start code races the cores against each other, see `hand_off`), or at
     /// once for a bare-metal ELF.
     handed_off: bool,
+    /// A deterministic run: instructions left in the current core's turn.
+    turn_left: u64,
+    /// A deterministic run's host input, recorded or replayed.
+    journal: Option<Journal>,
+    /// A deterministic run: host events that came while idle, taken at the run loop's top.
+    deferred: std::collections::VecDeque<HostEvent>,
 }
 
 /// The SoC's interrupt controller.
@@ -836,6 +849,9 @@ impl AspeedSoc {
             secondaries: Secondaries::default(),
             local: n_cores,
             handed_off: false,
+            turn_left: 0,
+            journal: None,
+            deferred: std::collections::VecDeque::new(),
             deterministic,
         })
     }
@@ -843,6 +859,121 @@ impl AspeedSoc {
     /// The deterministic run this is, if it is one.
     pub fn deterministic(&self) -> Option<Deterministic> {
         self.deterministic
+    }
+
+    /// A deterministic run: writes the host's input to `path` as it comes, each with the
+    /// point of the run it was taken at ([`journal`]).
+    pub fn record_to(&mut self, path: &std::path::Path) -> Result<(), SocError> {
+        let Some(d) = self.deterministic else {
+            return Err(SocError("recording needs a deterministic run".into()));
+        };
+        let header = journal::Header {
+            seed: d.seed,
+            cores: self.cores.len(),
+        };
+        self.journal = Some(Journal::Record(journal::Recorder::create(path, header)?));
+        Ok(())
+    }
+
+    /// A deterministic run: feeds the input recorded in `replay` back at its points, and
+    /// ignores the live console and network until it is all fed.
+    pub fn replay(&mut self, replay: journal::Replayer) -> Result<(), SocError> {
+        if self.deterministic.is_none() {
+            return Err(SocError("replaying needs a deterministic run".into()));
+        }
+        let cores = replay.header().cores;
+        if cores != 0 && cores != self.cores.len() {
+            return Err(SocError(format!(
+                "the record was made with {cores} core(s), this machine has {}",
+                self.cores.len()
+            )));
+        }
+        self.journal = Some(Journal::Replay(replay));
+        Ok(())
+    }
+
+    /// Where the run is, for the journal.
+    fn point(&self) -> journal::Point {
+        journal::Point {
+            insns: self.clock.instructions(),
+            ns: self.clock.now_ns(),
+        }
+    }
+
+    /// Live input from the host: noted when recording; ignored while a record plays (true:
+    /// drop it).
+    fn journal_live(&mut self, input: impl FnOnce() -> journal::Input) -> bool {
+        let at = self.point();
+        match &mut self.journal {
+            Some(Journal::Record(r)) => {
+                r.record(at, &input());
+                false
+            }
+            Some(Journal::Replay(r)) if r.remaining() > 0 => {
+                r.ignore_live("input");
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// A deterministic run's host input at the run loop's top: the events that came while
+    /// idle, the frames the network backends sent, and what a record has due now.
+    fn take_host_input(&mut self) {
+        let live: Vec<(usize, Vec<u8>)> = self
+            .nics
+            .iter()
+            .enumerate()
+            .flat_map(|(i, n)| n.from_network.try_iter().map(move |f| (i, f)))
+            .collect();
+        for (i, frame) in live {
+            let mac = self.nics[i].mac;
+            if !self.journal_live(|| journal::Input::Frame(mac, frame.clone())) {
+                self.nics[i].push(frame);
+            }
+        }
+        let point = self.point();
+        let Some(Journal::Replay(r)) = &mut self.journal else {
+            return;
+        };
+        let mut due = Vec::new();
+        while let Some(input) = r.take_due(point) {
+            due.push(input);
+        }
+        if !due.is_empty() && r.remaining() == 0 {
+            log::info!("replay: the record has played; live input from here on");
+        }
+        for input in due {
+            match input {
+                journal::Input::Console(bytes) => self.console_input(&bytes),
+                journal::Input::Serial(name, bytes) => {
+                    if let Err(e) = self.serial_input(&name, &bytes) {
+                        log::warn!("replay: {e}");
+                    }
+                }
+                journal::Input::Frame(mac, frame) => {
+                    match self.nics.iter_mut().find(|n| n.mac == mac) {
+                        Some(nic) => nic.push(frame),
+                        None => log::warn!(
+                            "replay: a frame for MAC{} that has no network here (give the same --nic)",
+                            mac + 1
+                        ),
+                    }
+                }
+            }
+        }
+    }
+
+    /// A record being replayed whose next input is at this instruction count: the time it is
+    /// due at (a deadline for an idle machine). Inputs are only ever taken where the run
+    /// loop looks anyway (host threads do not kick a deterministic run's CPU), so a replay
+    /// reaches each recorded point by itself.
+    fn replay_due_at(&self) -> Option<u64> {
+        let Some(Journal::Replay(r)) = &self.journal else {
+            return None;
+        };
+        let p = r.next_point()?;
+        (p.insns == self.clock.instructions()).then_some(p.ns)
     }
 
     /// Turns traces on (see [`Trace`]). An unknown device name is an error that lists the
@@ -875,9 +1006,20 @@ impl AspeedSoc {
         Ok(())
     }
 
-    /// The CPU's thread-safe handle (for host threads that must wake the run loop).
+    /// The CPU's thread-safe handle (for host threads that must wake the run loop). In a
+    /// deterministic run it kicks nothing: the host's input waits for the end of the running
+    /// core's turn (at most [`Deterministic::TURN`] instructions), so the CPU never returns at
+    /// a point the host's timing chose.
     pub fn cpu_handle(&self) -> CpuHandle {
-        self.kick.clone()
+        self.host_kick()
+    }
+
+    fn host_kick(&self) -> CpuHandle {
+        if self.deterministic.is_some() {
+            CpuHandle::detached()
+        } else {
+            self.kick.clone()
+        }
     }
 
     /// How many cores run.
@@ -1098,6 +1240,28 @@ impl AspeedSoc {
 
     /// The core to run next, round robin from the one after the current: one that does not
     /// wait in WFI, or waits with an interrupt pending (it stops waiting). `None`: all wait.
+    /// A deterministic run's next core: the current one while its turn lasts, unless another
+    /// core that slept has woken (an interrupt, an event); then, or when the turn is over or
+    /// the core sleeps, the next runnable one round robin, with a new turn. Only the
+    /// instruction counts and the guest's own doings decide, never when the CPU happened to
+    /// return (a host thread's kick), so the cores interleave the same way on every run.
+    fn next_turn(&mut self) -> Option<usize> {
+        let current = self.current;
+        if self.turn_left > 0 && current < self.local {
+            let now = self.clock.now_ns();
+            let woke = (0..self.local).any(|i| {
+                let core = &mut self.cores[i];
+                i != current && core.wait != Wait::Nothing && !core.still_waiting(now)
+            });
+            let core = &mut self.cores[current];
+            if !woke && !core.parked && !core.still_waiting(now) {
+                return Some(current);
+            }
+        }
+        self.turn_left = Deterministic::TURN;
+        self.next_runnable()
+    }
+
     fn next_runnable(&mut self) -> Option<usize> {
         let n = self.local;
         let current = self.current.min(n - 1);
@@ -1427,7 +1591,8 @@ impl AspeedSoc {
             self.invalidate_code_everywhere(window + start, end - start);
         }
         for nic in &mut self.nics {
-            nic.deliver(&self.macs[nic.mac]);
+            // A deterministic run takes frames from the backend at the run loop's top only.
+            nic.deliver(&self.macs[nic.mac], self.deterministic.is_none());
         }
         self.board_io_events();
         {
@@ -1489,10 +1654,12 @@ impl AspeedSoc {
     }
 
     fn next_deadline(&self) -> Option<u64> {
+        // A replayed input due at this instruction count is a deadline for an idle machine.
+        let replay = self.replay_due_at();
         self.cores[..self.local]
             .iter()
             .flat_map(|c| [c.cpu.timer().next_deadline_ns(), c.wfe_wake_at()])
-            .chain([self.bus.next_deadline()])
+            .chain([self.bus.next_deadline(), replay])
             .flatten()
             .min()
     }
@@ -1513,10 +1680,15 @@ impl AspeedSoc {
     fn handle_event_held(&mut self, event: HostEvent) -> Option<Stop> {
         match event {
             HostEvent::ConsoleInput(bytes) => {
-                self.console_input(&bytes);
+                if !self.journal_live(|| journal::Input::Console(bytes.clone())) {
+                    self.console_input(&bytes);
+                }
                 None
             }
             HostEvent::SerialInput { uart, bytes } => {
+                if self.journal_live(|| journal::Input::Serial(uart.clone(), bytes.clone())) {
+                    return None;
+                }
                 if let Err(e) = self.serial_input(&uart, &bytes) {
                     log::warn!("serial input: {e}");
                 }
@@ -1716,10 +1888,13 @@ impl AspeedSoc {
         interrupted: &dyn Fn() -> bool,
     ) -> DebugStop {
         loop {
-            while let Ok(ev) = events.try_recv() {
+            while let Some(ev) = self.deferred.pop_front().or_else(|| events.try_recv().ok()) {
                 if let Some(stop) = self.handle_event(ev) {
                     return DebugStop::Stop(stop);
                 }
+            }
+            if self.deterministic.is_some() {
+                self.take_host_input();
             }
             let device_start = std::time::Instant::now();
             if let Err(e) = self.service() {
@@ -1749,6 +1924,7 @@ impl AspeedSoc {
                     self.cores[core].wait = Wait::Nothing;
                     Some(core)
                 }
+                DebugResume::Continue if self.deterministic.is_some() => self.next_turn(),
                 DebugResume::Continue => self.next_runnable(),
             };
             let Some(next) = next else {
@@ -1778,13 +1954,22 @@ impl AspeedSoc {
                 let budget = self
                     .next_deadline()
                     .and_then(|d| self.clock.instructions_until(d))
-                    .map_or(Deterministic::TURN, |n| n.min(Deterministic::TURN));
+                    .map_or(self.turn_left, |n| n.min(self.turn_left));
+
                 self.cores[next].cpu.set_budget(budget);
+                let end = self.clock.now_ns() + budget * Deterministic::NS_PER_INSN;
+                self.mmio.borrow().run_end.set(end);
             }
             self.stats.device_wall_ns += device_start.elapsed().as_nanos() as u64;
             self.stats.slices += 1;
             let stepping = matches!(resume, DebugResume::Step(_));
-            match self.run_core(next, stepping) {
+            let exit = self.run_core(next, stepping);
+            if self.deterministic.is_some() {
+                let executed = self.cores[next].cpu.executed();
+                self.turn_left = self.turn_left.saturating_sub(executed);
+                self.mmio.borrow().run_end.set(u64::MAX);
+            }
+            match exit {
                 Exit::Requested if stepping => return DebugStop::Stepped,
                 Exit::Requested => {
                     if let Some(fault) = self.secondary_fault() {
@@ -1951,6 +2136,10 @@ impl AspeedSoc {
                     if rest > 0 {
                         self.stats.waited_ns += rest;
                         match self.wait_host(events, Some(std::time::Duration::from_nanos(rest))) {
+                            Some(HostWake::Event(ev)) if self.deterministic.is_some() => {
+                                self.deferred.push_back(ev);
+                                return Idle::Resume;
+                            }
                             Some(HostWake::Event(ev)) => {
                                 if let Some(stop) = self.handle_event(ev) {
                                     return Idle::Stop(stop);
@@ -1964,6 +2153,15 @@ impl AspeedSoc {
                     }
                 }
                 None => match self.wait_host(events, None) {
+                    Some(HostWake::Event(ev)) if self.deterministic.is_some() => {
+                        // Taken at the run loop's top, where a replay would feed it.
+                        self.deferred.push_back(ev);
+                        return Idle::Resume;
+                    }
+                    Some(HostWake::Backend) if self.deterministic.is_some() => {
+                        // A frame: the run loop's top takes it.
+                        return Idle::Resume;
+                    }
                     Some(HostWake::Event(ev)) => {
                         if let Some(stop) = self.handle_event(ev) {
                             return Idle::Stop(stop);
@@ -2028,7 +2226,7 @@ impl AspeedSoc {
     pub fn waker(&self) -> Waker {
         Waker {
             tx: self.wake_tx.clone(),
-            cpu: self.kick.clone(),
+            cpu: self.host_kick(),
         }
     }
 
@@ -2157,16 +2355,26 @@ impl NicPort {
     /// Frames kept while the guest's RX ring is full; beyond this the oldest are dropped.
     const QUEUE_LIMIT: usize = 512;
 
-    fn deliver(&mut self, mac: &RefCell<ftgmac100::Ftgmac100>) {
-        while let Ok(frame) = self.from_network.try_recv() {
-            if self.queue.len() >= Self::QUEUE_LIMIT {
-                self.queue.pop_front();
-                log::warn!(
-                    "net: mac{}: guest RX ring full, dropping a frame",
-                    self.mac + 1
-                );
-            }
-            self.queue.push_back(frame);
+    /// Queues a frame for the guest.
+    fn push(&mut self, frame: Vec<u8>) {
+        if self.queue.len() >= Self::QUEUE_LIMIT {
+            self.queue.pop_front();
+            log::warn!(
+                "net: mac{}: guest RX ring full, dropping a frame",
+                self.mac + 1
+            );
+        }
+        self.queue.push_back(frame);
+    }
+
+    /// Hands queued frames to the MAC while its ring has room, after taking what the
+    /// backend sent (`take`).
+    fn deliver(&mut self, mac: &RefCell<ftgmac100::Ftgmac100>, take: bool) {
+        while take {
+            let Ok(frame) = self.from_network.try_recv() else {
+                break;
+            };
+            self.push(frame);
         }
         let mut mac = mac.borrow_mut();
         while let Some(frame) = self.queue.front() {

@@ -131,6 +131,10 @@ pub(crate) struct SocMmio {
     deadline_limit: Option<std::rc::Rc<std::cell::Cell<u64>>>,
     /// Busy-wait skipping on the timer block, on SoCs without a generic timer.
     pub(crate) timer_poll: Option<TimerPoll>,
+    /// A deterministic run: the virtual time at which the current run's budget ends
+    /// (`u64::MAX` otherwise). A write that sets a device deadline before it ends the run
+    /// at the block boundary, so the deadline fires at its time, not whenever the run ends.
+    pub(crate) run_end: std::cell::Cell<u64>,
 }
 
 impl SocMmio {
@@ -154,6 +158,7 @@ impl SocMmio {
             timing: None,
             deadline_limit: None,
             timer_poll: None,
+            run_end: std::cell::Cell::new(u64::MAX),
         }
     }
 
@@ -262,10 +267,15 @@ impl SocMmio {
             self.unassigned(addr, true, value);
             return;
         }
-        if let Some(limit) = &self.deadline_limit {
+        if self.deadline_limit.is_some() || self.run_end.get() != u64::MAX {
             // Only the device written can have moved its deadline.
             if let Some(d) = self.bus.deadline_at(addr) {
-                limit.set(limit.get().min(d));
+                if let Some(limit) = &self.deadline_limit {
+                    limit.set(limit.get().min(d));
+                }
+                if d < self.run_end.get() {
+                    self.cpu.request_exit();
+                }
             }
         }
         if self.fmc_registers.contains(&addr) && self.fmc.borrow_mut().take_mapping_changed() {
