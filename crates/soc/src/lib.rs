@@ -2370,11 +2370,10 @@ impl NicPort {
     /// Hands queued frames to the MAC while its ring has room, after taking what the
     /// backend sent (`take`).
     fn deliver(&mut self, mac: &RefCell<ftgmac100::Ftgmac100>, take: bool) {
-        while take {
-            let Ok(frame) = self.from_network.try_recv() else {
-                break;
-            };
-            self.push(frame);
+        if take {
+            while let Ok(frame) = self.from_network.try_recv() {
+                self.push(frame);
+            }
         }
         let mut mac = mac.borrow_mut();
         while let Some(frame) = self.queue.front() {
