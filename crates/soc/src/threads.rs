@@ -366,8 +366,13 @@ impl Secondaries {
         let mut until = u64::MAX;
         for (i, c) in self.cores.iter().enumerate() {
             let st = c.lock();
-            if st.fault.is_some() || st.paused {
+            if st.fault.is_some() || (st.paused && !st.run) {
                 continue;
+            }
+            if st.paused {
+                // Resumed, and its thread has not looked yet: it may be about to run, and
+                // what `waiting` says is from before the pause.
+                return None;
             }
             if st.parked && released(i + 1) {
                 c.changed.notify_all();
@@ -399,5 +404,58 @@ impl Secondaries {
             st.settled = false;
             st.waiting = None;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(st: SecondaryState) -> Secondaries {
+        let core = CoreShared::new(CpuHandle::detached());
+        *core.lock() = st;
+        Secondaries {
+            cores: vec![core],
+            threads: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn time_is_skipped_only_while_every_secondary_is_known_to_sleep() {
+        let never = |_| false;
+        let sleeping = SecondaryState {
+            run: true,
+            waiting: Some(5_000),
+            ..Default::default()
+        };
+        assert_eq!(one(sleeping).all_waiting_until(never), Some(5_000));
+        let running = SecondaryState {
+            run: true,
+            ..Default::default()
+        };
+        assert_eq!(one(running).all_waiting_until(never), None);
+        // Held by the SoC: it does not run, whatever it did before.
+        let held = SecondaryState {
+            paused: true,
+            waiting: None,
+            ..Default::default()
+        };
+        assert_eq!(one(held).all_waiting_until(never), Some(u64::MAX));
+        // Let go and not yet awake: it may be about to run; its old `waiting` says nothing.
+        let resumed = SecondaryState {
+            run: true,
+            paused: true,
+            waiting: Some(u64::MAX),
+            ..Default::default()
+        };
+        assert_eq!(one(resumed).all_waiting_until(never), None);
+        // Parked with its go signature in the mailbox: about to run.
+        let released = SecondaryState {
+            run: true,
+            parked: true,
+            waiting: Some(u64::MAX),
+            ..Default::default()
+        };
+        assert_eq!(one(released).all_waiting_until(|_| true), None);
     }
 }
