@@ -82,7 +82,10 @@ enum Journal {
 /// starts at [`Deterministic::RTC_EPOCH`] and the SCU's random numbers come from the seed. Two
 /// runs of the same guest with the same host input at the same points then do the same,
 /// console bytes and kernel timestamps included. Host input (console bytes, network frames,
-/// control-socket commands) still arrives when the host sends it.
+/// control-socket commands) is taken where the run loop looks anyway (the end of a turn, an
+/// idle machine's wait), so when it arrives is the host's doing, unless a record is replayed
+/// ([`journal`]). An idle machine's jumps are paced to the host's clock as in ordinary runs
+/// (the same jumps, waited for in host time once the skip budget is spent).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Deterministic {
     /// Seed of the SCU's random number generator.
@@ -2117,8 +2120,33 @@ impl AspeedSoc {
                     // Skip what the budget allows; wait for the rest in wall time, awake to
                     // host events.
                     let skip = if self.deterministic.is_some() {
-                        // Nothing waits in host time.
-                        deadline - now
+                        // The whole way to the deadline, always (the guest must see the same
+                        // jumps on every run); what the budget does not grant is first waited
+                        // for in host time, awake to the host (its input is then taken here,
+                        // before the jump), so an idle machine neither burns the host's CPU
+                        // nor runs its clock far ahead of the host's.
+                        let want = deadline - now;
+                        // A record being replayed brings its input itself: no waiting.
+                        let replaying =
+                            matches!(&self.journal, Some(Journal::Replay(r)) if r.remaining() > 0);
+                        let wait = if replaying {
+                            0
+                        } else {
+                            want - self.skip.take(want)
+                        };
+                        if wait > 0 {
+                            match self
+                                .wait_host(events, Some(std::time::Duration::from_nanos(wait)))
+                            {
+                                Some(HostWake::Event(ev)) => {
+                                    self.deferred.push_back(ev);
+                                    return Idle::Resume;
+                                }
+                                Some(HostWake::Backend) => return Idle::Resume,
+                                None => {}
+                            }
+                        }
+                        want
                     } else if may_skip {
                         self.skip.take(deadline - now)
                     } else {
