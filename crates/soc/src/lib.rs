@@ -95,8 +95,8 @@ pub struct Deterministic {
 impl Deterministic {
     /// Virtual nanoseconds per instruction: a 1 GHz core that retires one instruction a cycle.
     pub const NS_PER_INSN: u64 = 1;
-    /// The most instructions a core runs before the next core's turn (100 us of guest time).
-    pub const TURN: u64 = 100_000;
+    /// The most instructions a core runs before the next core's turn (1 ms of guest time; host input waits at most this long).
+    pub const TURN: u64 = 1_000_000;
     /// The RTC's time at power-on: 2026-01-01 00:00:00 UTC.
     pub const RTC_EPOCH: i64 = 1_767_225_600;
 }
