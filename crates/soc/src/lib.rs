@@ -1241,8 +1241,6 @@ impl AspeedSoc {
         }
     }
 
-    /// The core to run next, round robin from the one after the current: one that does not
-    /// wait in WFI, or waits with an interrupt pending (it stops waiting). `None`: all wait.
     /// A deterministic run's next core: the current one while its turn lasts, unless another
     /// core that slept has woken (an interrupt, an event); then, or when the turn is over or
     /// the core sleeps, the next runnable one round robin, with a new turn. Only the
@@ -1265,6 +1263,8 @@ impl AspeedSoc {
         self.next_runnable()
     }
 
+    /// The core to run next, round robin from the one after the current: one that does not
+    /// wait in WFI, or waits with an interrupt pending (it stops waiting). `None`: all wait.
     fn next_runnable(&mut self) -> Option<usize> {
         let n = self.local;
         let current = self.current.min(n - 1);
