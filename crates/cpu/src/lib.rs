@@ -727,7 +727,10 @@ impl Cpu {
         // SAFETY: forwarded from the caller.
         unsafe { self.uc.mem_map_ptr(addr, len, prot, ptr.cast()) }
             .map_err(|e| err(&format!("map {addr:#x}+{len:#x}"), e))?;
-        self.memory.push(memory);
+        // Kept once: a window mapped again and again (the FMC's) holds the same memory.
+        if !self.memory.iter().any(|m| Rc::ptr_eq(m, &memory)) {
+            self.memory.push(memory);
+        }
         Ok(())
     }
 

@@ -939,3 +939,32 @@ fn a_core_that_does_not_count_ignores_budgets() {
     );
     assert_eq!(clock.instructions_until(u64::MAX), None);
 }
+
+/// A window mapped again and again (the FMC's flash window switching between its direct and
+/// user modes) keeps one reference to its memory, not one per mapping, and reads the same.
+#[test]
+fn remapping_a_window_keeps_its_memory_once() {
+    const WINDOW: u64 = 0x2000_0000;
+    const LEN: u64 = 0x10000;
+    let mut cpu = machine(&[], Box::new(NoOutputs), VirtualClock::new());
+    let flash = Rc::new(bus_free_block(LEN as usize));
+    let ptr = flash.as_mut_ptr();
+    // SAFETY: the Vec's buffer never moves; it is written only through the CPU.
+    unsafe {
+        cpu.map_host_memory(WINDOW, LEN, ptr, flash.clone(), Access::ReadWriteExec)
+            .unwrap()
+    };
+    cpu.write_memory(WINDOW + 0x40, &[0xA5, 0x5A]).unwrap();
+    for _ in 0..100 {
+        cpu.unmap(WINDOW, LEN).unwrap();
+        // SAFETY: as above.
+        unsafe {
+            cpu.map_host_memory(WINDOW, LEN, ptr, flash.clone(), Access::ReadExec)
+                .unwrap()
+        };
+    }
+    assert_eq!(Rc::strong_count(&flash), 2, "the test's and the CPU's");
+    let mut buf = [0u8; 2];
+    cpu.read_memory(WINDOW + 0x40, &mut buf).unwrap();
+    assert_eq!(buf, [0xA5, 0x5A]);
+}
