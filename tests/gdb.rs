@@ -89,7 +89,10 @@ fn run_gdb_session(gdb: &std::path::Path, name: &str, port: u16, commands: &str)
          target remote 127.0.0.1:{port}\n\
          {commands}"
     );
-    let dir = std::env::temp_dir().join(format!("ast-emu-gdb-{name}-{}", std::process::id()));
+    // One folder per session: tests run in parallel, and two sessions of one name (the two
+    // `smp` tests) must not write, run or remove each other's script.
+    let dir =
+        std::env::temp_dir().join(format!("ast-emu-gdb-{name}-{}-{port}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let script_path = dir.join(format!("{name}.gdb"));
     std::fs::write(&script_path, &script).unwrap();
