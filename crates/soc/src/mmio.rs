@@ -349,7 +349,9 @@ mod timer_poll_tests {
 
     #[test]
     fn a_timer_poll_moves_time_ahead_up_to_the_limit_and_other_reads_do_not() {
-        let clock = cpu::VirtualClock::new();
+        // A clock that host time does not move (no CPU counts on it): a preempted test thread
+        // must not break the poll's streak (it did, under CI load).
+        let clock = cpu::VirtualClock::counting(1);
         let mut poll = TimerPoll::new(0x1E78_2000..0x1E78_3000, clock.clone());
         let start = clock.now_ns();
         let limit = start + 1_000_000_000;
