@@ -13,12 +13,14 @@ mod bus;
 mod clock;
 mod irq;
 mod memory;
+mod state;
 mod unimplemented;
 
 pub use bus::{Bus, BusError, Mapping};
 pub use clock::{Clock, ManualClock};
 pub use irq::{IrqLine, IrqSink, LevelRecorder, SharedIrq};
 pub use memory::{GuestMemory, MemoryBlock, MemoryError, VecMemory};
+pub use state::{DeviceState, StateError};
 pub use unimplemented::UnimplementedLog;
 
 /// A memory-mapped device: a block of registers addressed by offset from its base.
@@ -39,6 +41,18 @@ pub trait Device {
     }
     /// Called by the SoC once virtual time has reached the device's deadline.
     fn on_time(&mut self, _now_ns: u64) {}
+    /// The device's state for a snapshot: registers and internal state as plain data, never
+    /// its wiring (interrupt lines, memory, clock, outputs). `None`: the device has no
+    /// snapshot support, and a snapshot of the machine is refused, naming it.
+    fn save_state(&self) -> Option<DeviceState> {
+        None
+    }
+    /// Puts the device into a state [`Device::save_state`] returned, keeping its wiring, and
+    /// drives its interrupt outputs to that state's levels. A state of another kind or format
+    /// version is refused and the device is left unchanged.
+    fn load_state(&mut self, state: &DeviceState) -> Result<(), StateError> {
+        Err(StateError::unsupported(&state.kind))
+    }
 }
 
 /// Serves a read of `size` bytes with `read32`, a device's 32-bit register read: an 8-byte
