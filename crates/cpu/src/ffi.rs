@@ -59,6 +59,9 @@ extern "C" {
     pub(crate) fn uc_ast_leave_domain(uc: *mut uc_engine);
     pub(crate) fn uc_ast_take_wfe_wait(uc: *mut uc_engine) -> i32;
     pub(crate) fn uc_ast_take_event(uc: *mut uc_engine) -> i32;
+    pub(crate) fn uc_ast_cpu_state_size(uc: *mut uc_engine) -> usize;
+    pub(crate) fn uc_ast_cpu_state_save(uc: *mut uc_engine, buf: *mut u8, len: usize) -> i32;
+    pub(crate) fn uc_ast_cpu_state_load(uc: *mut uc_engine, buf: *const u8, len: usize) -> i32;
     pub(crate) fn uc_ast_set_threaded(uc: *mut uc_engine, on: i32) -> i32;
     pub(crate) fn uc_ast_post_invalidate_phys(uc: *mut uc_engine, addr: u64, len: u64);
     pub(crate) fn uc_ast_last_fault(

@@ -24,6 +24,7 @@ mod device_lock;
 mod fault;
 mod ffi;
 mod rom;
+mod snapshot;
 mod timer;
 
 use std::cell::RefCell;
@@ -37,6 +38,7 @@ pub use clock::VirtualClock;
 pub use device_lock::{DeviceGuard, DeviceLock};
 pub use fault::{AccessKind, Fault, FaultAccess, FaultCause};
 pub use rom::ROM_LOG_TARGET;
+pub use snapshot::{CpuState, CPU_STATE_VERSION, UNICORN_BUILD};
 pub use timer::{GenericTimer, TimerOutputs, TIMER_HYP, TIMER_PHYS, TIMER_SECURE, TIMER_VIRT};
 
 /// Serves the accesses to an MMIO region. Addresses are guest physical addresses.

@@ -202,6 +202,24 @@ impl GenericTimer {
         self.count_at(now)
     }
 
+    /// The counter's rate (Hz) and the point (virtual ns, count) it counts from, for a snapshot.
+    pub(crate) fn counter_base(&self) -> [u64; 3] {
+        let b = &self.base;
+        [
+            b.freq.load(Ordering::Acquire),
+            b.ns.load(Ordering::Acquire),
+            b.count.load(Ordering::Acquire),
+        ]
+    }
+
+    /// Puts back what [`GenericTimer::counter_base`] returned.
+    pub(crate) fn set_counter_base(&self, [freq, ns, count]: [u64; 3]) {
+        let b = &self.base;
+        b.ns.store(ns, Ordering::Release);
+        b.count.store(count, Ordering::Release);
+        b.freq.store(freq, Ordering::Release);
+    }
+
     /// The counter rate in use (Hz).
     pub fn frequency(&self) -> u64 {
         self.base.freq.load(Ordering::Acquire)

@@ -968,3 +968,138 @@ fn remapping_a_window_keeps_its_memory_once() {
     cpu.read_memory(WINDOW + 0x40, &mut buf).unwrap();
     assert_eq!(buf, [0xA5, 0x5A]);
 }
+
+/// The timer program of `secure_physical_timer_fires_at_cval_in_virtual_time`, then VFP and
+/// CP15 state: d0 = r0:r1 (the CVAL), TPIDRURW = 0x5a5a0001, an exclusive monitor open on
+/// 0x8000 (LDREX with no STREX).
+const TIMER_AND_STATE: [u32; 21] = [
+    0xe3040240, // movw r0, #0x4240
+    0xe340000f, // movt r0, #0xf        (1 MHz)
+    0xee0e0f10, // mcr p15, 0, r0, c14, c0, 0   (CNTFRQ)
+    0xec510f0e, // mrrc p15, 0, r0, r1, c14     (CNTPCT)
+    0xe2900ffa, // adds r0, r0, #1000
+    0xe2a11000, // adc r1, r1, #0
+    0xec410f2e, // mcrr p15, 2, r0, r1, c14     (CNTP_CVAL)
+    0xe3a02001, // mov r2, #1
+    0xee0e2f32, // mcr p15, 0, r2, c14, c2, 1   (CNTP_CTL: enable)
+    0xe3a03603, // mov r3, #0x300000            (CPACR: cp10/cp11 full access)
+    0xe3833603, // orr r3, r3, #0x300000 (again: cp10, cp11 both)
+    0xee013f50, // mcr p15, 0, r3, c1, c0, 2    (CPACR)
+    0xe3a03101, // mov r3, #0x40000000
+    0xeee83a10, // vmsr fpexc, r3               (VFP on)
+    0xec410b10, // vmov d0, r0, r1
+    0xe3003001, // movw r3, #1
+    0xe3453a5a, // movt r3, #0x5a5a
+    0xee0d3f50, // mcr p15, 0, r3, c13, c0, 2   (TPIDRURW)
+    0xe3a04902, // mov r4, #0x8000
+    0xe1944f9f, // ldrex r4, [r4]
+    0xe320f003, // wfi (interrupts still masked: the timer's IRQ is left pending)
+];
+
+/// Reads d0 and TPIDRURW into r5:r6 and r7, then tries a STREX to the monitor's 0x8000
+/// (r8 = 0: the monitor was still open), then waits.
+const READ_BACK: [u32; 6] = [
+    0xec565b10, // vmov r5, r6, d0
+    0xee1d7f50, // mrc p15, 0, r7, c13, c0, 2   (TPIDRURW)
+    0xe3a04902, // mov r4, #0x8000
+    0xe3a09007, // mov r9, #7
+    0xe1848f99, // strex r8, r9, [r4]
+    0xe320f003, // wfi
+];
+
+#[test]
+fn a_saved_core_loads_into_a_fresh_one_and_goes_on_as_the_original() {
+    // Clocks that stand still unless moved (no core counts on them): the restored core
+    // starts at the saved core's time, as the SoC restores its clock.
+    let clock = VirtualClock::counting(1);
+    clock.advance_to(5_000_000);
+    let mut cpu = machine(&TIMER_AND_STATE, Box::new(NoOutputs), clock.clone());
+    run_to_wfi(&mut cpu);
+    cpu.set_reg(Reg::Cpsr, 0x1d2); // IRQ mode: bank a stack pointer
+    cpu.set_reg(Reg::Sp, 0x1234);
+    cpu.set_reg(Reg::Cpsr, 0x1d3);
+    let deadline = cpu.timer().next_deadline_ns().expect("timer armed");
+    let saved = cpu.save_state().expect("save");
+    assert!(saved.arch.len() > 1000, "{} bytes", saved.arch.len());
+
+    // A fresh core with the same memory; the read-back program where the first one ended.
+    let levels = Arc::new(Mutex::new(Vec::new()));
+    let rec = Recorder {
+        levels: levels.clone(),
+    };
+    let clock2 = VirtualClock::counting(1);
+    clock2.advance_to(clock.now_ns());
+    let mut twin = machine(&READ_BACK, Box::new(rec), clock2.clone());
+    twin.load_state(&saved).expect("load");
+    let again = twin.save_state().unwrap();
+    let differ: Vec<usize> = (0..saved.arch.len())
+        .filter(|&i| again.arch[i] != saved.arch[i])
+        .collect();
+    assert!(
+        differ.is_empty() && again.counter == saved.counter,
+        "saving it again gives the same state; bytes differ at {differ:?} of {}",
+        saved.arch.len()
+    );
+    assert_eq!(twin.banked_registers(), cpu.banked_registers());
+    for r in 0..15 {
+        assert_eq!(twin.reg(Reg::R(r)), cpu.reg(Reg::R(r)), "r{r}");
+    }
+    assert_eq!(twin.reg(Reg::Cpsr), cpu.reg(Reg::Cpsr));
+    assert_eq!(twin.timer().frequency(), 1_000_000);
+    assert_eq!(
+        twin.timer().next_deadline_ns(),
+        Some(deadline),
+        "the timer's deadline came back"
+    );
+    assert_eq!(
+        twin.cp15(Cp15::SCTLR).unwrap(),
+        cpu.cp15(Cp15::SCTLR).unwrap()
+    );
+
+    // Run the read-back from the saved PC's successor in the fresh core's memory.
+    twin.set_reg(Reg::Pc, 0x100);
+    run_to_wfi(&mut twin);
+    let cval = cpu.reg(Reg::R(0)) as u64 | (cpu.reg(Reg::R(1)) as u64) << 32;
+    let d0 = twin.reg(Reg::R(5)) as u64 | (twin.reg(Reg::R(6)) as u64) << 32;
+    assert_eq!(d0, cval, "VFP d0 came back");
+    assert_eq!(twin.reg(Reg::R(7)), 0x5a5a_0001, "TPIDRURW came back");
+    assert_eq!(
+        twin.reg(Reg::R(8)),
+        0,
+        "the exclusive monitor was still open"
+    );
+
+    clock2.advance_to(deadline);
+    twin.timer_tick();
+    assert!(
+        twin.timer().level(TIMER_SECURE),
+        "the timer fires at its saved deadline"
+    );
+    assert!(levels.lock().unwrap().contains(&(TIMER_SECURE, true)));
+}
+
+#[test]
+fn a_core_state_from_another_build_or_format_is_refused() {
+    let mut cpu = machine(&[0xe320f003], Box::new(NoOutputs), VirtualClock::new());
+    run_to_wfi(&mut cpu);
+    let saved = cpu.save_state().unwrap();
+    let pc = cpu.reg(Reg::Pc);
+    let mut other = saved.clone();
+    other.unicorn_build = "0000000000000000".into();
+    let e = cpu.load_state(&other).unwrap_err();
+    assert!(e.0.contains("another build"), "{e}");
+    let mut other = saved.clone();
+    other.version += 1;
+    assert!(cpu
+        .load_state(&other)
+        .unwrap_err()
+        .0
+        .contains("format version"));
+    let mut other = saved.clone();
+    other.arch.pop();
+    assert!(cpu.load_state(&other).unwrap_err().0.contains("bytes"));
+    let mut other = saved;
+    other.model = "arm1176".into();
+    assert!(cpu.load_state(&other).unwrap_err().0.contains("arm1176"));
+    assert_eq!(cpu.reg(Reg::Pc), pc, "the core is unchanged");
+}
