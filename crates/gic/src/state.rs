@@ -6,7 +6,7 @@ use crate::registers::{MIN_ABPR, MIN_BPR, NUM_PRIVATE, NUM_SGIS};
 /// The state the distributor keeps for one interrupt ID.
 ///
 /// SGIs and PPIs (IDs 0-31) have one copy per CPU interface (banked); SPIs have one copy.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct InterruptState {
     /// Forwarding enabled (GICD_ISENABLER bit). Always true for SGIs.
     pub enabled: bool,
@@ -29,7 +29,7 @@ pub struct InterruptState {
 }
 
 /// One CPU interface's registers plus the distributor state banked for that CPU.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CpuState {
     /// GICC_CTLR.
     pub ctlr: u32,
@@ -84,7 +84,7 @@ impl Default for CpuState {
 }
 
 /// The whole GIC: distributor, every CPU interface, every interrupt.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct GicState {
     /// GICD_CTLR.
     pub dist_ctlr: u32,

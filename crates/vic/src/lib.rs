@@ -86,7 +86,9 @@ use std::cell::RefCell;
 use std::collections::HashSet;
 use std::rc::Rc;
 
-use bus::{merge_subword, subword, Device, IrqLine, IrqSink, UnimplementedLog};
+use bus::{
+    merge_subword, subword, Device, DeviceState, IrqLine, IrqSink, StateError, UnimplementedLog,
+};
 
 /// Number of interrupt sources: QEMU `ASPEED_VIC_NR_IRQS`.
 pub const NUM_SOURCES: u32 = 51;
@@ -98,6 +100,10 @@ pub const HIGH_WORD_MASK: u32 = 0x0007_FFFF;
 /// Size of the register block (legacy and new sets): the SDK's `ioremap(AST_VIC_BASE, SZ_256)`.
 /// QEMU maps 0x20000 bytes; everything past the new set reads as zero there too.
 pub const REGS_SIZE: u64 = 0x100;
+/// Kind of the VIC's saved state ([`Vic::save_state`]).
+pub const STATE_KIND: &str = "aspeed-vic";
+/// Format version of the VIC's saved state.
+pub const STATE_VERSION: u32 = 1;
 /// Offset of the "new mapping" register set, which Linux's `AVIC_*` offsets are relative to
 /// (the device tree `reg` of the VIC node is the block's base + 0x80): QEMU
 /// `AVIC_NEW_BASE_OFFSET`.
@@ -156,7 +162,7 @@ pub const EVENT_WRITABLE: u64 = 0x7_8000 << 32;
 /// The VIC's registers and input levels: a plain value that can be saved and restored.
 ///
 /// Bit `n` of every field is source `n`. `Default` is the power-on state (every input low).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct VicState {
     /// Level of each input line, as last driven.
     pub level: u64,
@@ -500,6 +506,31 @@ impl Vic {
         self.core.borrow().state.clone()
     }
 
+    /// The registers and input levels for a snapshot (kind [`STATE_KIND`]).
+    pub fn save_state(&self) -> DeviceState {
+        DeviceState::new(STATE_KIND, STATE_VERSION, &self.state())
+    }
+
+    /// Puts the VIC into a saved state and drives both outputs to the levels its registers
+    /// give. A state of another kind or version is refused, the VIC unchanged.
+    pub fn load_state(&self, state: &DeviceState) -> Result<(), StateError> {
+        let s: VicState = state.decode(STATE_KIND, STATE_VERSION)?;
+        let initial = {
+            let mut core = self.core.borrow_mut();
+            let mut s = s.masked();
+            s.irq_output = s.irq_status() != 0;
+            s.fiq_output = s.fiq_status() != 0;
+            let initial = vec![
+                (core.irq.clone(), s.irq_output),
+                (core.fiq.clone(), s.fiq_output),
+            ];
+            core.state = s;
+            initial
+        };
+        drive(initial);
+        Ok(())
+    }
+
     /// Levels of the IRQ and FIQ outputs, as last driven.
     pub fn output_levels(&self) -> (bool, bool) {
         let core = self.core.borrow();
@@ -565,6 +596,15 @@ pub struct VicRegisters {
 }
 
 impl Device for VicRegisters {
+    /// A view of the [`Vic`], which the SoC saves as a whole ([`Vic::save_state`]).
+    fn save_state(&self) -> Option<DeviceState> {
+        Some(DeviceState::stateless("vic-registers"))
+    }
+
+    fn load_state(&mut self, state: &DeviceState) -> Result<(), StateError> {
+        state.check("vic-registers", 0)
+    }
+
     fn read(&mut self, offset: u64, size: u8) -> u64 {
         bus::split_read(offset, size, |o, s| {
             self.vic.with_core(|core| core.read32(o, s))
@@ -592,6 +632,28 @@ mod tests {
         vic: Vic,
         rec: Rc<LevelRecorder>,
         regs: VicRegisters,
+    }
+
+    #[test]
+    fn a_saved_vic_loads_into_a_fresh_one_and_signals_the_same() {
+        let mut r = rig();
+        let [_, _] = linux_init(&mut r.regs);
+        r.regs.write(REG_INT_ENABLE, 4, 1 << 5 | 1 << 7);
+        r.vic.set_irq(5, true);
+        r.vic.set_irq(7, true);
+        assert!(r.rec.level(0));
+        let saved = r.vic.save_state();
+        let mut t = rig();
+        t.vic.load_state(&saved).unwrap();
+        assert!(
+            t.rec.level(0),
+            "the IRQ output is driven to the saved level"
+        );
+        assert_eq!(t.vic.save_state(), saved);
+        assert_eq!(linux_next_irq(&mut t.regs), linux_next_irq(&mut r.regs));
+        let mut wrong = saved.clone();
+        wrong.kind = "gicv2".into();
+        assert!(t.vic.load_state(&wrong).is_err());
     }
 
     fn rig() -> Rig {
