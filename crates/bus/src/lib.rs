@@ -19,7 +19,7 @@ mod unimplemented;
 pub use bus::{Bus, BusError, Mapping};
 pub use clock::{Clock, ManualClock};
 pub use irq::{IrqLine, IrqSink, LevelRecorder, SharedIrq};
-pub use memory::{GuestMemory, MemoryBlock, MemoryError, VecMemory};
+pub use memory::{GuestMemory, MemoryBlock, MemoryError, VecMemory, HOST_PAGE};
 pub use state::{DeviceState, StateError};
 pub use unimplemented::UnimplementedLog;
 

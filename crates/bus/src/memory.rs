@@ -38,9 +38,30 @@ pub trait GuestMemory {
 ///
 /// The bytes never move, so the CPU can keep a raw pointer to them; every Rust-side access is
 /// a copy (never a reference), so the CPU reading or writing the same bytes is sound.
+///
+/// A block made by [`MemoryBlock::mapped`] is anonymous, page-aligned host memory: parts of it
+/// can later be replaced in place by a file mapped private and copy-on-write
+/// ([`MemoryBlock::map_file`]), which is how a snapshot's RAM is restored without reading it.
 pub struct MemoryBlock {
-    bytes: Box<[UnsafeCell<u8>]>,
+    ptr: *mut u8,
+    len: usize,
+    backing: Backing,
 }
+
+/// Where a block's bytes live.
+enum Backing {
+    /// A heap allocation (kept alive here; `ptr` points into it).
+    Heap(#[allow(dead_code)] Box<[UnsafeCell<u8>]>),
+    /// An anonymous mapping of `len` bytes at `ptr`, unmapped on drop.
+    Mapped,
+}
+
+// SAFETY: the block owns its bytes (a heap allocation or a mapping nobody else unmaps); the
+// pointer is only an address, so the block may move to another thread like a Box.
+unsafe impl Send for MemoryBlock {}
+
+/// The host page size the mappings use.
+pub const HOST_PAGE: usize = 4096;
 
 impl MemoryBlock {
     /// A block of `len` bytes, all `fill`.
@@ -54,29 +75,116 @@ impl MemoryBlock {
         } else {
             (0..len).map(|_| UnsafeCell::new(fill)).collect()
         };
-        Self { bytes }
+        Self {
+            ptr: bytes.as_ptr() as *mut u8,
+            len,
+            backing: Backing::Heap(bytes),
+        }
     }
 
-    /// A block holding a copy of `data`.
-    pub fn from_bytes(data: &[u8]) -> Self {
-        let block = Self::new(data.len(), 0);
-        block.write(0, data);
-        block
+    /// A block of `len` zero bytes in an anonymous, page-aligned mapping (pages cost host
+    /// memory only once touched), which [`MemoryBlock::map_file`] can replace in place.
+    pub fn mapped(len: usize) -> std::io::Result<Self> {
+        if len == 0 {
+            return Ok(Self::new(0, 0));
+        }
+        // SAFETY: a fresh anonymous mapping; nothing else refers to it.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(Self {
+            ptr: ptr as *mut u8,
+            len,
+            backing: Backing::Mapped,
+        })
+    }
+
+    /// Replaces `len` bytes of the block at `offset` with `file`'s bytes at `file_offset`,
+    /// mapped private and copy-on-write: reads come from the file (shared with every other
+    /// process mapping it) until a write copies the page. The block's address stays the same.
+    /// `offset`, `file_offset` and `len` must be multiples of [`HOST_PAGE`], the block made by
+    /// [`MemoryBlock::mapped`], and the file at least `file_offset + len` bytes long.
+    ///
+    /// # Safety
+    /// Nothing may access the block's bytes during the call (the CPU is not running); the
+    /// file must not change while mapped (a snapshot file is written once, then renamed).
+    pub unsafe fn map_file(
+        &self,
+        offset: usize,
+        len: usize,
+        file: &std::fs::File,
+        file_offset: u64,
+    ) -> std::io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let bad =
+            |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidInput, what.to_string());
+        if !matches!(self.backing, Backing::Mapped) {
+            return Err(bad("the memory block is not a mapping"));
+        }
+        if offset % HOST_PAGE != 0 || len % HOST_PAGE != 0 || file_offset % HOST_PAGE as u64 != 0 {
+            return Err(bad("file mappings must be page-aligned"));
+        }
+        if offset.checked_add(len).is_none_or(|e| e > self.len) {
+            return Err(bad("file mapping past the end of the memory block"));
+        }
+        if file.metadata()?.len() < file_offset + len as u64 {
+            return Err(bad("the file is shorter than the mapping"));
+        }
+        if len == 0 {
+            return Ok(());
+        }
+        // SAFETY: the range lies inside this block's own mapping (checked above), which
+        // MAP_FIXED replaces atomically; the caller guarantees nothing touches it meanwhile.
+        let got = unsafe {
+            libc::mmap(
+                self.ptr.add(offset) as *mut libc::c_void,
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_FIXED | libc::MAP_NORESERVE,
+                file.as_raw_fd(),
+                file_offset as libc::off_t,
+            )
+        };
+        if got == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Calls `f` with the block's bytes at `offset..offset + len` (for writing them to a
+    /// file without a copy). Panics when the range is outside the block.
+    ///
+    /// # Safety
+    /// Nothing may write the block during the call (the CPU is not running, no DMA).
+    pub unsafe fn with_bytes<R>(&self, offset: usize, len: usize, f: impl FnOnce(&[u8]) -> R) -> R {
+        self.check(offset, len);
+        // SAFETY: range checked; the caller guarantees no writer while the slice lives.
+        f(unsafe { std::slice::from_raw_parts(self.ptr.add(offset), len) })
     }
 
     /// Length in bytes.
     pub fn len(&self) -> usize {
-        self.bytes.len()
+        self.len
     }
 
     /// True when the block holds no bytes.
     pub fn is_empty(&self) -> bool {
-        self.bytes.is_empty()
+        self.len == 0
     }
 
     /// Raw pointer to the first byte, for mapping the block into the guest.
     pub fn as_ptr(&self) -> *mut u8 {
-        self.bytes.as_ptr() as *mut u8
+        self.ptr
     }
 
     fn check(&self, offset: usize, len: usize) {
@@ -123,6 +231,15 @@ impl MemoryBlock {
         let mut v = vec![0; self.len()];
         self.read(0, &mut v);
         v
+    }
+}
+
+impl Drop for MemoryBlock {
+    fn drop(&mut self) {
+        if matches!(self.backing, Backing::Mapped) && self.len > 0 {
+            // SAFETY: the block's own mapping; nothing uses it once the block is dropped.
+            unsafe { libc::munmap(self.ptr as *mut libc::c_void, self.len) };
+        }
     }
 }
 
@@ -186,6 +303,43 @@ mod tests {
         assert_eq!(b, [0xff, 1, 2, 3, 0xff]);
         m.fill(0, 2, 0);
         assert_eq!(&m.to_vec()[..3], &[0, 0, 0xff]);
+    }
+
+    #[test]
+    fn a_file_mapped_into_a_block_reads_through_and_writes_stay_private() {
+        use std::io::Write;
+        let path = std::env::temp_dir().join(format!("bus-map-{}", std::process::id()));
+        let mut f = std::fs::File::create(&path).unwrap();
+        f.write_all(&[0xab; 2 * HOST_PAGE]).unwrap();
+        drop(f);
+        let file = std::fs::File::open(&path).unwrap();
+        let m = MemoryBlock::mapped(4 * HOST_PAGE).unwrap();
+        m.write(0, &[1, 2, 3]);
+        let ptr = m.as_ptr();
+        // SAFETY: nothing else uses the block.
+        unsafe { m.map_file(HOST_PAGE, 2 * HOST_PAGE, &file, 0).unwrap() };
+        assert_eq!(m.as_ptr(), ptr, "the block stays where it was");
+        assert_eq!(m.byte(0), 1, "pages outside the mapping keep their bytes");
+        assert_eq!(m.byte(HOST_PAGE), 0xab);
+        assert_eq!(m.byte(3 * HOST_PAGE - 1), 0xab);
+        assert_eq!(m.byte(3 * HOST_PAGE), 0);
+        m.write(HOST_PAGE, &[7]);
+        assert_eq!(m.byte(HOST_PAGE), 7);
+        assert_eq!(
+            std::fs::read(&path).unwrap()[0],
+            0xab,
+            "the file is never written"
+        );
+        // SAFETY: as above.
+        let e = unsafe { m.map_file(1, HOST_PAGE, &file, 0) }.unwrap_err();
+        assert!(e.to_string().contains("page-aligned"), "{e}");
+        // SAFETY: as above.
+        let e = unsafe { m.map_file(0, 4 * HOST_PAGE, &file, 0) }.unwrap_err();
+        assert!(e.to_string().contains("shorter"), "{e}");
+        // SAFETY: as above.
+        let e = unsafe { MemoryBlock::new(HOST_PAGE, 0).map_file(0, HOST_PAGE, &file, 0) };
+        assert!(e.is_err(), "a heap block cannot take a file mapping");
+        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]
