@@ -131,7 +131,10 @@ impl MemoryBlock {
         if !matches!(self.backing, Backing::Mapped) {
             return Err(bad("the memory block is not a mapping"));
         }
-        if offset % HOST_PAGE != 0 || len % HOST_PAGE != 0 || file_offset % HOST_PAGE as u64 != 0 {
+        if !offset.is_multiple_of(HOST_PAGE)
+            || !len.is_multiple_of(HOST_PAGE)
+            || !file_offset.is_multiple_of(HOST_PAGE as u64)
+        {
             return Err(bad("file mappings must be page-aligned"));
         }
         if offset.checked_add(len).is_none_or(|e| e > self.len) {
