@@ -60,7 +60,8 @@
 //! temperature sensing channels at 0xD0/0xD4, the VGA detect function, and the AST2400.
 #![deny(missing_docs)]
 
-use bus::{merge_subword, subword, Device, IrqLine, UnimplementedLog};
+use bus::{merge_subword, subword, Device, DeviceState, IrqLine, StateError, UnimplementedLog};
+use serde::{Deserialize, Serialize};
 
 /// Engine control: Linux `ASPEED_REG_ENGINE_CONTROL`.
 pub const REG_ENGINE_CONTROL: u64 = 0x00;
@@ -167,6 +168,11 @@ pub const DEFAULT_CLOCK_CONTROL: u32 = 0x0000_000F;
 /// External reference voltage the host supplies until told otherwise, in millivolts.
 pub const DEFAULT_EXTERNAL_VREF_MV: u32 = 2500;
 
+/// The kind of an ADC engine's saved state ([`DeviceState::kind`]), either generation's.
+pub const STATE_KIND: &str = "aspeed-adc";
+/// The format version of an ADC engine's saved state: its [`Variant`] and its [`AdcState`].
+pub const STATE_VERSION: u32 = 1;
+
 /// The code an ideal 10-bit converter gives for `mv` millivolts with a `vref_mv` reference:
 /// `mv * 1024 / vref_mv` (integer division), clamped to 0..=1023. A zero reference counts as
 /// 1 mV.
@@ -176,7 +182,7 @@ pub fn raw_code(mv: u32, vref_mv: u32) -> u16 {
 }
 
 /// Which engine: the SoC generation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Variant {
     /// An AST2600 engine (`aspeed,ast2600-adc0` or `-adc1`): 8 channels, selectable reference,
     /// battery sensing on channel 7.
@@ -250,7 +256,7 @@ pub struct ThresholdEvent {
 }
 
 /// The engine's registers and the host's inputs: a plain value that can be saved and restored.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AdcState {
     /// Engine control, as stored (bit 8 is computed when read).
     pub engine_control: u32,
@@ -303,6 +309,26 @@ impl AdcState {
             ..Self::default()
         }
     }
+
+    /// Drops the bits and values of channels `variant` lacks.
+    fn limit_to(&mut self, variant: Variant) {
+        let chans = variant.channel_mask();
+        self.engine_control &= variant.control_writable();
+        self.interrupt_control &= chans | (chans << INT_ENABLE_SHIFT);
+        self.tripped &= chans;
+        let n = variant.channels();
+        self.bounds[n..].fill(0);
+        self.hysteresis[n..].fill(0);
+        self.millivolts[n..].fill(0);
+    }
+}
+
+/// What an engine saves in a snapshot ([`STATE_KIND`], [`STATE_VERSION`]): its registers and
+/// inputs, and the variant, which gives the number of channels they are for.
+#[derive(Serialize, Deserialize)]
+struct SavedAdc {
+    variant: Variant,
+    state: AdcState,
 }
 
 /// The registers a word offset names.
@@ -350,15 +376,7 @@ impl AspeedAdc {
             events: Vec::new(),
             unimplemented: UnimplementedLog::new("adc"),
         };
-        let s = &mut adc.state;
-        let chans = variant.channel_mask();
-        s.engine_control &= variant.control_writable();
-        s.interrupt_control &= chans | (chans << INT_ENABLE_SHIFT);
-        s.tripped &= chans;
-        let n = variant.channels();
-        s.bounds[n..].fill(0);
-        s.hysteresis[n..].fill(0);
-        s.millivolts[n..].fill(0);
+        adc.state.limit_to(variant);
         adc.update_irq();
         adc
     }
@@ -642,6 +660,39 @@ impl Device for AspeedAdc {
     fn reset(&mut self) {
         self.state = self.state.reset_keeping_inputs();
         self.update_irq();
+    }
+
+    /// The registers, the tripped channels and the host's inputs ([`AdcState`]) with the
+    /// variant. The line is wiring; threshold events not yet taken by the host
+    /// ([`AspeedAdc::take_threshold_events`]) are host notifications the SoC drains every step.
+    fn save_state(&self) -> Option<DeviceState> {
+        let saved = SavedAdc {
+            variant: self.variant,
+            state: self.state.clone(),
+        };
+        Some(DeviceState::new(STATE_KIND, STATE_VERSION, &saved))
+    }
+
+    /// Refuses another variant's state (another number of channels); drives the interrupt to
+    /// the restored status and enable bits. Nothing is converted or compared anew: the tripped
+    /// channels are restored with the registers.
+    fn load_state(&mut self, state: &DeviceState) -> Result<(), StateError> {
+        let saved: SavedAdc = state.decode(STATE_KIND, STATE_VERSION)?;
+        if saved.variant != self.variant {
+            return Err(StateError(format!(
+                "aspeed-adc: the state is of an {:?} engine ({} channels), this one is an {:?} \
+                 engine ({} channels)",
+                saved.variant,
+                saved.variant.channels(),
+                self.variant,
+                self.variant.channels()
+            )));
+        }
+        self.state = saved.state;
+        self.state.limit_to(self.variant);
+        self.irq_level = self.irq_pending();
+        self.irq.set(self.irq_level);
+        Ok(())
     }
 }
 
@@ -1261,5 +1312,126 @@ mod tests {
         let adc = AspeedAdc::from_state(&big, Variant::Ast2600, IrqLine::disconnected());
         assert_eq!(adc.state().millivolts[8..], [0; 8]);
         assert_eq!(adc.state().interrupt_control, 0x00FF_00FF);
+    }
+
+    // ---- Snapshots ----
+
+    /// Every register of the block as Linux reads it.
+    fn registers(r: &mut Rig) -> Vec<u32> {
+        (0..REGS_SIZE).step_by(4).map(|off| r.readl(off)).collect()
+    }
+
+    /// An AST2600 engine converting channels 0-3 at 1.2 V, with channel 2's threshold
+    /// (100..=500, hysteresis 150..=450) tripped by 800 mV and its interrupt pending.
+    fn tripped_engine() -> Rig {
+        let mut r = rig(Variant::Ast2600);
+        let ctrl = NORMAL_ENABLE
+            | (REF_VOLTAGE_1200MV << CTRL_REF_VOLTAGE_SHIFT)
+            | (0xF << CTRL_CHANNEL_SHIFT);
+        r.writel(REG_ENGINE_CONTROL, ctrl);
+        r.writel(REG_COMPENSATION_TRIM, 0x8);
+        r.writel(REG_CLOCK_CONTROL, 0x40);
+        r.writel(REG_BOUNDS_BASE + 8, (500 << HIGH_FIELD_SHIFT) | 100);
+        r.writel(
+            REG_HYSTERESIS_BASE + 8,
+            HYSTERESIS_ENABLE | (450 << HIGH_FIELD_SHIFT) | 150,
+        );
+        r.adc.set_millivolts(0, 300);
+        r.adc.set_millivolts(2, 300);
+        r.adc.set_external_vref_mv(1800);
+        r.writel(REG_INTERRUPT_CONTROL, 1 << (INT_ENABLE_SHIFT + 2));
+        r.adc.set_millivolts(2, 800);
+        assert!(r.rec.level(0), "channel 2 left its bounds");
+        assert_eq!(r.adc.take_threshold_events().len(), 1);
+        r
+    }
+
+    #[test]
+    fn saved_state_restores_registers_inputs_and_the_tripped_threshold() {
+        let mut r = tripped_engine();
+        let saved = r.adc.save_state().expect("an ADC engine saves its state");
+        assert_eq!(
+            (saved.kind.as_str(), saved.version),
+            (STATE_KIND, STATE_VERSION)
+        );
+        let mut t = rig(Variant::Ast2600);
+        t.adc.load_state(&saved).unwrap();
+        assert!(
+            t.rec.level(0),
+            "the restored engine raises its pending interrupt"
+        );
+        assert_eq!(t.adc.save_state(), Some(saved));
+        assert!(
+            t.adc.take_threshold_events().is_empty(),
+            "nothing compared anew"
+        );
+        let regs = registers(&mut r);
+        assert_eq!(
+            regs[(REG_DATA_BASE / 4) as usize + 1] & FIELD_MASK,
+            682,
+            "800 mV at 1.2 V"
+        );
+        assert_eq!(registers(&mut t), regs);
+        assert_eq!(t.adc.millivolts(2), Some(800));
+        // Afterwards both keep channel 2 tripped until it is back within its hysteresis.
+        for c in [&mut r, &mut t] {
+            c.writel(REG_INTERRUPT_CONTROL, (1 << (INT_ENABLE_SHIFT + 2)) | 0b100);
+            assert!(!c.rec.level(0));
+            c.adc.set_millivolts(2, 700);
+            assert!(c.adc.take_threshold_events().is_empty(), "still tripped");
+            c.adc.set_millivolts(2, 300);
+            c.adc.set_millivolts(2, 800);
+            let events = c.adc.take_threshold_events();
+            assert_eq!(
+                events,
+                vec![ThresholdEvent {
+                    channel: 2,
+                    raw: 682,
+                    above: true
+                }]
+            );
+            assert!(c.rec.level(0));
+        }
+        assert_eq!(t.adc.state(), r.adc.state());
+    }
+
+    #[test]
+    fn a_state_of_another_kind_version_or_engine_is_refused() {
+        let saved = tripped_engine().adc.save_state().unwrap();
+        let mut r = rig(Variant::Ast2500);
+        r.adc.set_millivolts(12, 900);
+        r.writel(REG_ENGINE_CONTROL, NORMAL_ENABLE);
+        let before = r.adc.state();
+        let changes = r.rec.changes();
+        let wrong_kind = DeviceState {
+            kind: "aspeed-gpio".into(),
+            ..saved.clone()
+        };
+        let wrong_version = DeviceState {
+            version: STATE_VERSION + 1,
+            ..saved.clone()
+        };
+        for bad in [&wrong_kind, &wrong_version] {
+            assert!(r.adc.load_state(bad).is_err());
+        }
+        let e = r.adc.load_state(&saved).unwrap_err();
+        assert!(
+            e.0.contains("8 channels") && e.0.contains("16 channels"),
+            "{e}"
+        );
+        assert_eq!(r.adc.state(), before, "left unchanged");
+        assert_eq!(r.rec.changes(), changes, "the line is not touched");
+        // An AST2500 state restores its sixteen channels into an AST2500 engine.
+        let saved = r.adc.save_state().unwrap();
+        let mut t = rig(Variant::Ast2500);
+        t.adc.load_state(&saved).unwrap();
+        assert_eq!(t.adc.millivolts(12), Some(900));
+        assert_eq!(registers(&mut t), registers(&mut r));
+        // A state without pending interrupts lowers a line that was high.
+        let mut high = tripped_engine();
+        high.adc
+            .load_state(&rig(Variant::Ast2600).adc.save_state().unwrap())
+            .unwrap();
+        assert!(!high.rec.level(0));
     }
 }

@@ -53,7 +53,10 @@
 
 use std::rc::Rc;
 
-use bus::{merge_subword, subword, Clock, Device, IrqLine, UnimplementedLog};
+use bus::{
+    merge_subword, subword, Clock, Device, DeviceState, IrqLine, StateError, UnimplementedLog,
+};
+use serde::{Deserialize, Serialize};
 
 /// Number of timer channels: QEMU `ASPEED_TIMER_NR_TIMERS`.
 pub const CHANNELS: usize = 8;
@@ -109,8 +112,14 @@ pub const CTRL3_CMD_SHIFT: u32 = 1;
 
 const NS_PER_S: u128 = 1_000_000_000;
 
+/// The kind of a timer block's saved state ([`DeviceState::kind`]), either generation's.
+pub const STATE_KIND: &str = "aspeed-timer";
+/// The format version of a timer block's saved state: [`AspeedTimerState`] as this build
+/// serialises it.
+pub const STATE_VERSION: u32 = 1;
+
 /// Which SoC generation's timer block: what 0x34-0x3C are and how expiries drive the lines.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Variant {
     /// The AST2600 block (`aspeed,ast2600-timer`, QEMU `aspeed.timer-ast2600`): interrupt
     /// status at 0x34, each line high while its status bit is set.
@@ -131,7 +140,7 @@ impl Variant {
 }
 
 /// One channel's registers and counting anchor.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChannelState {
     /// Reload value.
     pub reload: u32,
@@ -147,7 +156,11 @@ pub struct ChannelState {
 
 /// The timer block's registers: a plain value that can be saved and restored. The default is
 /// the AST2600 block in its reset state; [`AspeedTimerState::new`] gives either generation's.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+///
+/// Each channel counts from an anchor in virtual time, with the ticks whose events were
+/// delivered, so a restored block counts and interrupts at the same virtual times as the saved
+/// one.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AspeedTimerState {
     /// Control register (0x30).
     pub ctrl: u32,
@@ -623,6 +636,30 @@ impl Device for AspeedTimer {
 
     fn on_time(&mut self, now_ns: u64) {
         self.run_until(now_ns);
+    }
+
+    /// The registers and the channels' counting anchors ([`AspeedTimerState`]); the clock, the
+    /// clock rates and the lines are wiring.
+    fn save_state(&self) -> Option<DeviceState> {
+        Some(DeviceState::new(STATE_KIND, STATE_VERSION, &self.state))
+    }
+
+    /// Refuses another generation's state; drives every channel's line to the level the
+    /// restored state gives (AST2600: its status bit; AST2500: its level bit).
+    fn load_state(&mut self, state: &DeviceState) -> Result<(), StateError> {
+        let s: AspeedTimerState = state.decode(STATE_KIND, STATE_VERSION)?;
+        if s.variant != self.state.variant {
+            return Err(StateError(format!(
+                "aspeed-timer: the state is of an {:?} timer block, this one is an {:?}",
+                s.variant, self.state.variant
+            )));
+        }
+        self.state = s;
+        let levels = self.state.line_levels();
+        for (n, line) in self.irqs.iter().enumerate() {
+            line.set(levels & (1 << n) != 0);
+        }
+        Ok(())
     }
 }
 
@@ -1322,5 +1359,136 @@ mod tests {
         )
         .with_variant(Variant::Ast2600);
         assert_eq!(r.timer.state(), AspeedTimerState::default());
+    }
+
+    // ---- Snapshots ----
+
+    /// Every register of the block (0x00..0x90) as a driver reads it.
+    fn registers(r: &mut Rig) -> Vec<u64> {
+        (0..REGS_END).step_by(4).map(|off| r.rd(off)).collect()
+    }
+
+    fn line_levels(r: &Rig) -> Vec<bool> {
+        (0..CHANNELS as u32).map(|n| r.rec.level(n)).collect()
+    }
+
+    /// The next `events` deadlines: when each comes, what the status register and the lines
+    /// show, after which the status is acknowledged as Linux's handler does.
+    fn trace(r: &mut Rig, events: usize) -> Vec<(u64, u64, Vec<bool>)> {
+        (0..events)
+            .map(|_| {
+                let t = r.timer.next_deadline().expect("a channel is armed");
+                r.run_to(t);
+                let status = r.rd(REG_IRQ_STATUS);
+                let levels = line_levels(r);
+                r.wr(REG_IRQ_STATUS, status);
+                (t, status, levels)
+            })
+            .collect()
+    }
+
+    /// An AST2600 block with three channels running at 1.5 ms: channel 0 a 1 MHz periodic
+    /// interrupt that has fired, channel 1 an APB-clocked match that has fired, channel 4 a
+    /// match yet to come.
+    fn running_block() -> Rig {
+        let mut r = rig();
+        r.wr(chan(0) + CHANNEL_RELOAD, 1000);
+        r.wr(chan(1) + CHANNEL_RELOAD, 0xFFFF_FFFF);
+        r.wr(chan(1) + CHANNEL_MATCH1, 0xFFFF_FFFF - 50_000);
+        r.wr(chan(4) + CHANNEL_RELOAD, 5000);
+        r.wr(chan(4) + CHANNEL_MATCH2, 2000);
+        r.wr(
+            REG_CTRL,
+            ctrl(0, CTRL_ENABLE | CTRL_EXTERNAL_CLOCK | CTRL_INTERRUPT)
+                | ctrl(1, CTRL_ENABLE)
+                | ctrl(4, CTRL_ENABLE | CTRL_EXTERNAL_CLOCK),
+        );
+        r.run_to(1000 * US);
+        r.run_to(1500 * US);
+        assert_eq!(r.rd(REG_IRQ_STATUS), 0b11, "channels 0 and 1 fired");
+        r
+    }
+
+    #[test]
+    fn saved_state_counts_and_fires_at_the_same_times() {
+        let mut r = running_block();
+        let saved = r
+            .timer
+            .save_state()
+            .expect("the timer block saves its state");
+        assert_eq!(
+            (saved.kind.as_str(), saved.version),
+            (STATE_KIND, STATE_VERSION)
+        );
+        let mut t = rig();
+        t.clock.set(1500 * US);
+        t.timer.load_state(&saved).unwrap();
+        assert_eq!(line_levels(&t), line_levels(&r));
+        assert!(t.rec.level(0) && t.rec.level(1) && !t.rec.level(4));
+        assert_eq!(t.timer.save_state(), Some(saved));
+        let regs = registers(&mut r);
+        assert_eq!(regs[0], 1000 - 499, "reloaded at 1001 us, 499 ticks ago");
+        assert_eq!(registers(&mut t), regs);
+        let original = trace(&mut r, 6);
+        assert!(original
+            .iter()
+            .any(|(at, status, _)| *at == 3000 * US && status & 0x10 != 0));
+        assert_eq!(trace(&mut t, 6), original);
+    }
+
+    #[test]
+    fn saved_ast2500_state_toggles_at_the_same_times() {
+        let mut r = rig2500();
+        r.wr(chan(2) + CHANNEL_RELOAD, 24_750);
+        r.wr(REG_CTRL2, 0x55);
+        r.wr(REG_CTRL3, u64::from(CTRL3_CMD_ENABLE_CLEAR));
+        r.wr(REG_CTRL, ctrl(2, T1_ENABLE_VAL as u32));
+        r.run_to(apb_ns(24_750));
+        assert!(r.rec.level(2), "the first expiry raised the line");
+        let saved = r.timer.save_state().unwrap();
+        let mut t = rig2500();
+        t.clock.set(r.clock.now_ns());
+        t.timer.load_state(&saved).unwrap();
+        assert!(t.rec.level(2));
+        assert_eq!(t.timer.save_state(), Some(saved));
+        assert_eq!(registers(&mut t), registers(&mut r));
+        for _ in 0..3 {
+            let at = r.timer.next_deadline();
+            assert_eq!(t.timer.next_deadline(), at);
+            r.run_to(at.unwrap());
+            t.run_to(at.unwrap());
+            assert_eq!(line_levels(&t), line_levels(&r));
+        }
+        assert!(!t.rec.level(2), "four expiries: back low");
+    }
+
+    #[test]
+    fn a_state_of_another_kind_version_or_generation_is_refused() {
+        let saved = running_block().timer.save_state().unwrap();
+        let mut r = rig2500();
+        r.wr(chan(0) + CHANNEL_RELOAD, 77);
+        let before = r.timer.state();
+        let changes = r.rec.changes();
+        let wrong_kind = DeviceState {
+            kind: "aspeed-wdt".into(),
+            ..saved.clone()
+        };
+        let wrong_version = DeviceState {
+            version: STATE_VERSION + 1,
+            ..saved.clone()
+        };
+        for bad in [&wrong_kind, &wrong_version] {
+            assert!(r.timer.load_state(bad).is_err());
+        }
+        let e = r.timer.load_state(&saved).unwrap_err();
+        assert!(e.0.contains("Ast2600"), "{e}");
+        assert_eq!(r.timer.state(), before, "left unchanged");
+        assert_eq!(r.rec.changes(), changes, "the lines are not touched");
+        // Loading an idle state lowers lines the old state had high.
+        let mut t = running_block();
+        t.timer
+            .load_state(&rig().timer.save_state().unwrap())
+            .unwrap();
+        assert_eq!(line_levels(&t), vec![false; CHANNELS]);
     }
 }

@@ -29,7 +29,14 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use i2c::{I2cBus, I2cBusError, I2cTarget};
+use i2c::{DeviceState, I2cBus, I2cBusError, I2cTarget, StateError};
+use serde::{Deserialize, Serialize};
+
+/// The kind of an EEPROM's saved state ([`DeviceState::kind`]), every part's.
+pub const STATE_KIND: &str = "at24";
+/// The format version of an EEPROM's saved state: the part's name and its [`At24State`]
+/// (contents included) as this build serialises them.
+pub const STATE_VERSION: u32 = 1;
 
 /// Value of erased EEPROM bytes; pads contents shorter than the part.
 pub const ERASED: u8 = 0xFF;
@@ -147,7 +154,7 @@ impl At24Kind {
 }
 
 /// The EEPROM's contents and transfer state: a plain value that can be saved and restored.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct At24State {
     /// The memory, [`At24Kind::size`] bytes.
     pub data: Vec<u8>,
@@ -300,6 +307,55 @@ impl I2cTarget for At24 {
         self.state.expecting_word_address = false;
         self.state.word_address_high = None;
     }
+
+    /// The part's name and [`At24State`]: the contents (a few KiB at most) and the transfer
+    /// progress.
+    fn save_state(&self) -> Option<DeviceState> {
+        let saved = SavedAt24 {
+            part: self.kind.name().into(),
+            state: self.state.clone(),
+        };
+        Some(DeviceState::new(STATE_KIND, STATE_VERSION, &saved))
+    }
+
+    /// Refuses the state of another part, or one whose contents or counters do not fit this
+    /// part.
+    fn load_state(&mut self, state: &DeviceState) -> Result<(), StateError> {
+        let saved: SavedAt24 = state.decode(STATE_KIND, STATE_VERSION)?;
+        let kind = self.kind;
+        if saved.part != kind.name() {
+            return Err(StateError(format!(
+                "{STATE_KIND}: the state is of a {}, this EEPROM is a {}",
+                saved.part,
+                kind.name()
+            )));
+        }
+        let s = &saved.state;
+        if s.data.len() != kind.size()
+            || s.address >= kind.size()
+            || s.block >= kind.address_count()
+        {
+            return Err(StateError(format!(
+                "{STATE_KIND}: the state ({} bytes, address {:#x}, block {}) does not fit a \
+                 {}-byte {}",
+                s.data.len(),
+                s.address,
+                s.block,
+                kind.size(),
+                kind.name()
+            )));
+        }
+        *self = Self::from_state(kind, &saved.state);
+        Ok(())
+    }
+}
+
+/// What an [`At24`] saves: which part, and its state.
+#[derive(Serialize, Deserialize)]
+struct SavedAt24 {
+    /// [`At24Kind::name`].
+    part: String,
+    state: At24State,
 }
 
 impl At24 {
@@ -643,5 +699,89 @@ mod tests {
         assert_eq!(e.borrow().contents()[0x10], 0x77);
         let s = e.borrow().state();
         assert_eq!(At24::from_state(At24Kind::C256, &s).state(), s);
+    }
+
+    /// A state of another kind and one of another format version than `saved`.
+    fn foreign_states(saved: &DeviceState) -> [DeviceState; 2] {
+        [
+            DeviceState {
+                kind: "tmp105".into(),
+                ..saved.clone()
+            },
+            DeviceState {
+                version: STATE_VERSION + 1,
+                ..saved.clone()
+            },
+        ]
+    }
+
+    #[test]
+    fn a_restored_eeprom_continues_a_page_write_and_reads_its_contents() {
+        let (e, mut bus) = eeprom();
+        // A page write in progress on block 1: word address 0x10E, one byte stored.
+        assert!(bus.start(0x51, false) && bus.write(0x0E) && bus.write(0xA0));
+        let saved = e.borrow().save_state().expect("an EEPROM saves its state");
+        assert_eq!(
+            (saved.kind.as_str(), saved.version),
+            (STATE_KIND, STATE_VERSION)
+        );
+        // The same wiring: a blank 24C08 on a bus whose transaction with it is restored.
+        let f = Rc::new(RefCell::new(At24::new(At24Kind::C08, vec![])));
+        let mut bus2 = I2cBus::new();
+        At24::attach(&f, &mut bus2, 0x50).unwrap();
+        f.borrow_mut().load_state(&saved).unwrap();
+        bus2.restore_selected(Some(0x51));
+        assert_eq!(f.borrow().state(), e.borrow().state());
+        assert_eq!(f.borrow().save_state(), Some(saved));
+        // Both go on with the page write, wrapping at the page end, and read back alike.
+        for b in [&mut bus, &mut bus2] {
+            for byte in [0xA1, 0xA2, 0xA3] {
+                assert!(b.write(byte));
+            }
+            b.stop();
+        }
+        assert_eq!(f.borrow().contents(), e.borrow().contents());
+        assert_eq!(e.borrow().contents()[0x100..0x102], [0xA2, 0xA3]);
+        for dev in 0x50..0x54 {
+            assert_eq!(
+                random_read(&mut bus2, dev, 0xF0, 32),
+                random_read(&mut bus, dev, 0xF0, 32),
+                "block {dev:#x}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_eeprom_refuses_a_state_of_another_kind_version_or_part() {
+        let (e, mut bus) = eeprom();
+        assert!(bus.start(0x50, false) && bus.write(0x20) && bus.write(0x55));
+        bus.stop();
+        let saved = e.borrow().save_state().unwrap();
+        let mut other = At24::new(At24Kind::C08, vec![0x11; 1024]);
+        let before = other.state();
+        for bad in foreign_states(&saved) {
+            assert!(other.load_state(&bad).is_err());
+        }
+        // Same size and addressing, another part: refused by name.
+        let mut c16 = At24::new(At24Kind::C16, vec![]);
+        let err = c16.load_state(&saved).unwrap_err();
+        assert!(err.0.contains("24c08") && err.0.contains("24c16"), "{err}");
+        // A state whose contents do not fit the part.
+        let short = DeviceState::new(
+            STATE_KIND,
+            STATE_VERSION,
+            &SavedAt24 {
+                part: "24c08".into(),
+                state: At24State {
+                    data: vec![1, 2, 3],
+                    ..e.borrow().state()
+                },
+            },
+        );
+        assert!(other.load_state(&short).unwrap_err().0.contains("3 bytes"));
+        assert_eq!(other.state(), before, "left unchanged");
+        assert_eq!(c16.contents(), &[ERASED; 2048][..]);
+        other.load_state(&saved).unwrap();
+        assert_eq!(other.contents()[0x20], 0x55);
     }
 }

@@ -49,7 +49,15 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use bus::{merge_subword, subword, Device, GuestMemory, IrqLine, UnimplementedLog};
+use bus::{
+    merge_subword, subword, Device, DeviceState, GuestMemory, IrqLine, StateError, UnimplementedLog,
+};
+use serde::{Deserialize, Serialize};
+
+/// The kind of a MAC's saved state ([`DeviceState::kind`]): [`Ftgmac100State`].
+pub const STATE_KIND: &str = "ftgmac100";
+/// The format version of a MAC's saved state: [`Ftgmac100State`] as this build serialises it.
+pub const STATE_VERSION: u32 = 1;
 
 /// Interrupt status register (write 1 to clear): Linux `FTGMAC100_OFFSET_ISR`.
 pub const REG_ISR: u64 = 0x00;
@@ -348,7 +356,12 @@ pub struct Ftgmac100Stats {
 }
 
 /// The registers of the MAC: a plain value that can be saved and restored.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// It is the whole of the MAC's state: TX descriptors are walked to the end within the
+/// NPTXPD write, and received frames are written to the ring within [`Ftgmac100::receive`]
+/// (a frame the ring has no room for is left with the host to offer again), so no frame is
+/// ever held inside the MAC.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ftgmac100State {
     /// Interrupt status.
     pub isr: u32,
@@ -1168,6 +1181,25 @@ impl Device for Ftgmac100 {
         fresh.irq_level = self.state.irq_level;
         self.state = fresh;
         self.update_irq();
+    }
+
+    /// The registers, the ring pointers, the MAC address and the link the host set
+    /// ([`Ftgmac100State`]). DRAM (rings and buffers), the backend, the PHYs behind PHYCR (the
+    /// SoC saves each PHY itself), the power-on MAC address and the host-side counters
+    /// ([`Ftgmac100::stats`]) are not part of it.
+    fn save_state(&self) -> Option<DeviceState> {
+        Some(DeviceState::new(STATE_KIND, STATE_VERSION, &self.state))
+    }
+
+    /// Restores the registers, keeping the wiring (DRAM, line, backend, PHYs, power-on MAC
+    /// address), and drives the line to the restored `ISR & IER`.
+    fn load_state(&mut self, state: &DeviceState) -> Result<(), StateError> {
+        let s: Ftgmac100State = state.decode(STATE_KIND, STATE_VERSION)?;
+        self.state = s;
+        let level = self.interrupt_pending();
+        self.state.irq_level = level;
+        self.irq.set(level);
+        Ok(())
     }
 }
 
@@ -2349,5 +2381,126 @@ mod tests {
         let m = Ftgmac100::from_state(&s, r.mem.clone(), rec.line(1), OUR_MAC);
         assert!(rec.level(1));
         assert!(m.interrupt_pending());
+    }
+
+    // ---- snapshots ----
+
+    /// Every register of the MAC as the driver reads it.
+    fn registers(r: &mut Rig) -> Vec<u32> {
+        (0..=REG_RXR_PTR).step_by(4).map(|reg| r.rd(reg)).collect()
+    }
+
+    /// A MAC in the middle of traffic: two frames received and one sent (ring pointers
+    /// moved), RPKT_BUF pending with the line high, a multicast filter and a guest-set
+    /// MAC address.
+    fn busy_mac() -> Rig {
+        let mut r = rig();
+        r.wr(REG_MAHT0, 0x0000_8001);
+        r.wr(REG_MAC_LADR, 0x0012_3457);
+        let mut ours = unicast_frame(80);
+        ours[5] = 0x57;
+        assert!(r.mac.receive(&ours));
+        assert!(r.mac.receive(&ours[..70]));
+        r.put(TX_BUF, &unicast_frame(64));
+        r.put_des(
+            TX_RING,
+            [
+                TXDES0_TXDMA_OWN | TXDES0_FTS | TXDES0_LTS | 64,
+                0,
+                0,
+                TX_BUF,
+            ],
+        );
+        r.wr(REG_NPTXPD, 1);
+        assert_eq!(r.sent.borrow().len(), 1);
+        r.wr(REG_ISR, INT_XPKT_ETH | INT_NO_NPTXBUF);
+        assert!(r.irq.level(0));
+        r
+    }
+
+    /// A rig like [`rig`] holding a copy of `r`'s DRAM (which the SoC restores next to the
+    /// MAC), its link down.
+    fn rig_with_dram_of(r: &Rig) -> Rig {
+        let mut t = rig();
+        t.mac.set_link(false);
+        let bytes = r.get(TX_RING, 0x10_0000);
+        t.put(TX_RING, &bytes);
+        t
+    }
+
+    #[test]
+    fn a_restored_mac_continues_its_rings_and_keeps_its_interrupt() {
+        let mut r = busy_mac();
+        let saved = r.mac.save_state().expect("a MAC saves its state");
+        assert_eq!(
+            (saved.kind.as_str(), saved.version),
+            (STATE_KIND, STATE_VERSION)
+        );
+        let mut t = rig_with_dram_of(&r);
+        t.wr(REG_ISR, INT_MASK);
+        assert!(!t.irq.level(0));
+        t.mac.load_state(&saved).unwrap();
+        assert!(t.irq.level(0), "the pending RPKT_BUF raises the line");
+        assert!(t.mac.link_up(), "the host-set link is restored");
+        assert_eq!(registers(&mut t), registers(&mut r));
+        assert_eq!(t.mac.mac_address(), r.mac.mac_address());
+        assert_eq!(t.mac.save_state(), Some(saved));
+        // The next frame lands in the third RX descriptor on both, the next TX is the second.
+        let mut ours = unicast_frame(90);
+        ours[5] = 0x57;
+        for rig in [&mut r, &mut t] {
+            assert!(rig.mac.receive(&ours));
+            assert_eq!(
+                rig.des(RX_RING + 32)[0] & RXDES0_RXPKT_RDY,
+                RXDES0_RXPKT_RDY
+            );
+            rig.put(TX_BUF, &unicast_frame(100));
+            rig.put_des(
+                TX_RING + 16,
+                [
+                    TXDES0_TXDMA_OWN | TXDES0_FTS | TXDES0_LTS | 100,
+                    0,
+                    0,
+                    TX_BUF,
+                ],
+            );
+            rig.wr(REG_NPTXPD, 1);
+        }
+        assert_eq!(t.sent.borrow()[..], r.sent.borrow()[1..]);
+        assert_eq!(t.get(TX_RING, 0x10_0000), r.get(TX_RING, 0x10_0000));
+        assert_eq!(registers(&mut t), registers(&mut r));
+        // Acknowledging everything lowers both lines.
+        for rig in [&mut r, &mut t] {
+            rig.wr(REG_ISR, INT_MASK);
+            assert!(!rig.irq.level(0));
+        }
+    }
+
+    #[test]
+    fn a_mac_refuses_a_state_of_another_kind_or_version() {
+        let r = busy_mac();
+        let saved = r.mac.save_state().unwrap();
+        let mut t = rig();
+        let before = t.mac.state();
+        let changes = t.irq.changes();
+        let wrong_kind = DeviceState {
+            kind: "aspeed-mdio".into(),
+            ..saved.clone()
+        };
+        let wrong_version = DeviceState {
+            version: STATE_VERSION + 1,
+            ..saved.clone()
+        };
+        for bad in [&wrong_kind, &wrong_version] {
+            assert!(t.mac.load_state(bad).is_err());
+        }
+        assert_eq!(t.mac.state(), before, "left unchanged");
+        assert_eq!(t.irq.changes(), changes, "the line is not touched");
+        // A quiet state loads over a busy MAC and lowers its line.
+        let quiet = rig().mac.save_state().unwrap();
+        let mut b = busy_mac();
+        b.mac.load_state(&quiet).unwrap();
+        assert!(!b.irq.level(0));
+        assert_eq!(b.mac.state(), before);
     }
 }

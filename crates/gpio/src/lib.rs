@@ -45,7 +45,8 @@
 //! GPIO pass-through and watchdog-driven lines.
 #![deny(missing_docs)]
 
-use bus::{merge_subword, subword, Device, IrqLine, UnimplementedLog};
+use bus::{merge_subword, subword, Device, DeviceState, IrqLine, StateError, UnimplementedLog};
+use serde::{Deserialize, Serialize};
 
 /// Lines per bank, one bit each in a 32-bit register: Linux `GPIO_BANK(x) = x >> 5`.
 pub const LINES_PER_BANK: u32 = 32;
@@ -53,6 +54,12 @@ pub const LINES_PER_BANK: u32 = 32;
 pub const LINES_PER_GROUP: u32 = 8;
 /// Banks of the largest variant (A..AC on the AST2500): Linux `ARRAY_SIZE(aspeed_gpio_banks)`.
 pub const MAX_BANKS: usize = 8;
+
+/// The kind of a GPIO controller's saved state ([`DeviceState::kind`]), every variant's.
+pub const STATE_KIND: &str = "aspeed-gpio";
+/// The format version of a GPIO controller's saved state: its [`Variant`] and its
+/// [`GpioState`].
+pub const STATE_VERSION: u32 = 1;
 
 /// Data value register, within a bank's value pair: Linux `GPIO_VAL_VALUE`.
 pub const GPIO_VAL_VALUE: u64 = 0x00;
@@ -228,7 +235,7 @@ const NAMES_3V3: [[&str; 4]; MAX_BANKS] = [
 const NAMES_1V8: [[&str; 4]; 2] = [["18A", "18B", "18C", "18D"], ["18E", "", "", ""]];
 
 /// Which controller: the SoC generation and, on the AST2600, which of its two controllers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Variant {
     /// The AST2600 3.3 V controller: 208 lines A0..Z7 (Linux `ast2600_config`, `ngpios = <208>`).
     Ast2600_3v3,
@@ -365,7 +372,7 @@ pub enum IrqTrigger {
 }
 
 /// One bank's registers (one bit per line) and its pins' external levels.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct GpioBankState {
     /// Output latch: written through the data value register, read back by the data read one.
     pub latch: u32,
@@ -389,12 +396,47 @@ pub struct GpioBankState {
 
 /// The controller's registers and pin levels: a plain value that can be saved and restored.
 /// Banks past the variant's [`Variant::banks`] stay zero.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct GpioState {
     /// Banks 0.. (A..D first).
     pub banks: [GpioBankState; MAX_BANKS],
     /// Debounce timers 1..3.
     pub debounce_timers: [u32; 3],
+}
+
+impl GpioState {
+    /// Drops the bits of lines `variant` lacks, and makes input-only lines inputs and
+    /// output-only lines outputs.
+    fn limit_to(&mut self, variant: Variant) {
+        for (b, bank) in self.banks.iter_mut().enumerate() {
+            let input = variant.input_mask(b);
+            let output = variant.output_mask(b);
+            let lines = input | output;
+            bank.latch &= output;
+            bank.direction = (bank.direction | !input) & output;
+            bank.irq_enable &= input;
+            for t in &mut bank.irq_type {
+                *t &= input;
+            }
+            bank.irq_status &= input;
+            for d in &mut bank.debounce_sel {
+                *d &= input;
+            }
+            bank.reset_tolerance &= lines;
+            for c in &mut bank.cmd_source {
+                *c &= cmdsrc_mask(lines);
+            }
+            bank.input &= lines;
+        }
+    }
+}
+
+/// What a controller saves in a snapshot ([`STATE_KIND`], [`STATE_VERSION`]): its registers
+/// and pin levels, and the variant, which gives the lines they are for.
+#[derive(Serialize, Deserialize)]
+struct SavedGpio {
+    variant: Variant,
+    state: GpioState,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -424,26 +466,7 @@ impl AspeedGpio {
     /// is raised if the state has an interrupt pending.
     pub fn from_state(state: &GpioState, variant: Variant, irq: IrqLine) -> Self {
         let mut state = state.clone();
-        for (b, bank) in state.banks.iter_mut().enumerate() {
-            let input = variant.input_mask(b);
-            let output = variant.output_mask(b);
-            let lines = input | output;
-            bank.latch &= output;
-            bank.direction = (bank.direction | !input) & output;
-            bank.irq_enable &= input;
-            for t in &mut bank.irq_type {
-                *t &= input;
-            }
-            bank.irq_status &= input;
-            for d in &mut bank.debounce_sel {
-                *d &= input;
-            }
-            bank.reset_tolerance &= lines;
-            for c in &mut bank.cmd_source {
-                *c &= cmdsrc_mask(lines);
-            }
-            bank.input &= lines;
-        }
+        state.limit_to(variant);
         let mut gpio = Self {
             variant,
             state,
@@ -452,16 +475,21 @@ impl AspeedGpio {
             output_changes: Vec::new(),
             unimplemented: UnimplementedLog::new("gpio"),
         };
-        for b in 0..variant.banks() {
-            let level = gpio.levels(b);
-            gpio.sense(b, level, level);
-        }
+        gpio.sense_levels();
         // The line is taken to start low, as every device's does.
         gpio.irq_level = gpio.irq_pending();
         if gpio.irq_level {
             gpio.irq.raise();
         }
         gpio
+    }
+
+    /// Latches the status of enabled level-triggered lines whose level holds.
+    fn sense_levels(&mut self) {
+        for b in 0..self.variant.banks() {
+            let level = self.levels(b);
+            self.sense(b, level, level);
+        }
     }
 
     /// A copy of the registers and pin levels.
@@ -735,6 +763,40 @@ impl Device for AspeedGpio {
         }
         self.state.debounce_timers = [0; 3];
         self.update_irq();
+    }
+
+    /// The registers and the levels the host drives on the pins ([`GpioState`]) with the
+    /// variant. The line is wiring; pin changes not yet taken by the host
+    /// ([`AspeedGpio::take_output_changes`]) are host notifications the SoC drains every step.
+    fn save_state(&self) -> Option<DeviceState> {
+        let saved = SavedGpio {
+            variant: self.variant,
+            state: self.state.clone(),
+        };
+        Some(DeviceState::new(STATE_KIND, STATE_VERSION, &saved))
+    }
+
+    /// Refuses another variant's state (other lines); drives the interrupt to the restored
+    /// status and enable bits. The pins take the restored levels without queueing them as
+    /// output changes (the queue is not state).
+    fn load_state(&mut self, state: &DeviceState) -> Result<(), StateError> {
+        let saved: SavedGpio = state.decode(STATE_KIND, STATE_VERSION)?;
+        if saved.variant != self.variant {
+            return Err(StateError(format!(
+                "aspeed-gpio: the state is of an {:?} controller ({} lines), this one is an \
+                 {:?} ({} lines)",
+                saved.variant,
+                saved.variant.line_count(),
+                self.variant,
+                self.variant.line_count()
+            )));
+        }
+        self.state = saved.state;
+        self.state.limit_to(self.variant);
+        self.sense_levels();
+        self.irq_level = self.irq_pending();
+        self.irq.set(self.irq_level);
+        Ok(())
     }
 }
 
@@ -1424,5 +1486,136 @@ mod tests {
         let copy = AspeedGpio::from_state(&junk, Variant::Ast2600_3v3, IrqLine::disconnected());
         assert_eq!(copy.state().banks[7], GpioBankState::default());
         assert_eq!(copy.state().banks[6].latch, 0xffff);
+    }
+
+    // ---- Snapshots ----
+
+    /// Every register of the block as the guest reads it.
+    fn registers(r: &mut Rig) -> Vec<u32> {
+        let size = r.gpio.variant().regs_size();
+        (0..size).step_by(4).map(|off| r.rd(off)).collect()
+    }
+
+    /// What each line is at, as the host sees it.
+    fn pins(r: &Rig) -> Vec<Option<bool>> {
+        (0..r.gpio.variant().ngpio())
+            .map(|l| r.gpio.line_level(l))
+            .collect()
+    }
+
+    /// An AST2600 3.3 V controller Linux has set up: two outputs driven (one reset tolerant),
+    /// inputs the host pulls high, a falling-edge interrupt on M2 latched and a level-high one
+    /// on Y0 holding, debounce and command source programmed.
+    fn busy_controller() -> Rig {
+        let (mut r, m2) = edge_rig(IrqTrigger::FallingEdge, true);
+        let mut dcache = r.linux_dcache();
+        r.linux_dir_out(&mut dcache, 5, true);
+        let b7 = r.line("B7");
+        r.linux_dir_out(&mut dcache, b7, false);
+        r.rmw(5, BankReg::Tolerance, true);
+        for name in ["E0", "Q3", "V7"] {
+            let line = r.line(name);
+            r.gpio.set_input(line, true);
+        }
+        let y0 = r.line("Y0");
+        r.gpio.set_input(y0, true);
+        r.linux_set_type(y0, IrqTrigger::LevelHigh);
+        r.linux_unmask(y0, true);
+        r.rmw(m2, BankReg::DebounceSel1, true);
+        r.rmw(y0, BankReg::CmdSrc0, true);
+        r.wr(DEBOUNCE_TIMERS[1], 0x1234);
+        r.gpio.set_input(m2, false);
+        assert!(r.status(m2) && r.status(y0) && r.irq());
+        r.gpio.take_output_changes();
+        r
+    }
+
+    #[test]
+    fn saved_state_restores_registers_pins_and_interrupts() {
+        let mut r = busy_controller();
+        let saved = r
+            .gpio
+            .save_state()
+            .expect("a GPIO controller saves its state");
+        assert_eq!(
+            (saved.kind.as_str(), saved.version),
+            (STATE_KIND, STATE_VERSION)
+        );
+        let mut t = rig(Variant::Ast2600_3v3);
+        t.gpio.load_state(&saved).unwrap();
+        assert!(
+            t.irq(),
+            "the restored controller raises its pending interrupt"
+        );
+        assert_eq!(t.gpio.save_state(), Some(saved));
+        assert!(t.gpio.take_output_changes().is_empty());
+        assert_eq!(pins(&t), pins(&r));
+        assert_eq!(
+            t.gpio.input_level(r.line("Q3")),
+            Some(true),
+            "host pull-up kept"
+        );
+        let regs = registers(&mut r);
+        let value_a_to_d = regs[(BANKS[0].offset(BankReg::Value) / 4) as usize];
+        assert_eq!(value_a_to_d & 0x8020, 0x20, "A5 driven high, B7 driven low");
+        assert_eq!(registers(&mut t), regs);
+        // Afterwards: acknowledging re-latches the level interrupt that holds, in both; the
+        // pins the guest drives change alike.
+        let (m2, y0, b7) = (r.line("M2"), r.line("Y0"), r.line("B7"));
+        for c in [&mut r, &mut t] {
+            c.linux_ack(m2);
+            c.linux_ack(y0);
+            assert!(!c.status(m2) && c.status(y0) && c.irq());
+            c.gpio.set_input(y0, false);
+            c.linux_ack(y0);
+            assert!(!c.irq());
+            c.gpio.set_input(m2, true);
+            c.gpio.set_input(m2, false);
+            assert!(c.status(m2) && c.irq(), "the falling edge is still armed");
+            let mut dcache = c.linux_dcache();
+            c.linux_set(&mut dcache, b7, true);
+            assert_eq!(c.gpio.take_output_changes(), vec![(b7, true)]);
+            Device::reset(&mut c.gpio);
+            assert_eq!(c.gpio.line_level(5), Some(true), "reset tolerant");
+        }
+        assert_eq!(t.gpio.state(), r.gpio.state());
+    }
+
+    #[test]
+    fn a_state_of_another_kind_version_or_controller_is_refused() {
+        let saved = busy_controller().gpio.save_state().unwrap();
+        let mut r = rig(Variant::Ast2600_1v8);
+        r.gpio.set_input(3, true);
+        let before = r.gpio.state();
+        let changes = r.rec.changes();
+        let wrong_kind = DeviceState {
+            kind: "aspeed-sgpio".into(),
+            ..saved.clone()
+        };
+        let wrong_version = DeviceState {
+            version: STATE_VERSION + 1,
+            ..saved.clone()
+        };
+        for bad in [&wrong_kind, &wrong_version] {
+            assert!(r.gpio.load_state(bad).is_err());
+        }
+        let e = r.gpio.load_state(&saved).unwrap_err();
+        assert!(e.0.contains("208 lines") && e.0.contains("36 lines"), "{e}");
+        assert_eq!(r.gpio.state(), before, "left unchanged");
+        assert_eq!(r.rec.changes(), changes, "the line is not touched");
+        // An AST2500 state restores into an AST2500 controller, its AC group included.
+        let mut g5 = rig(Variant::Ast2500);
+        let ac7 = g5.line("AC7");
+        g5.gpio.set_input(ac7, true);
+        let mut t = rig(Variant::Ast2500);
+        t.gpio.load_state(&g5.gpio.save_state().unwrap()).unwrap();
+        assert_eq!(t.gpio.line_level(ac7), Some(true));
+        assert_eq!(registers(&mut t), registers(&mut g5));
+        // A state without pending interrupts lowers a line that was high.
+        let mut high = busy_controller();
+        high.gpio
+            .load_state(&rig(Variant::Ast2600_3v3).gpio.save_state().unwrap())
+            .unwrap();
+        assert!(!high.irq());
     }
 }

@@ -65,9 +65,20 @@ use std::fmt;
 use std::ops::Range;
 use std::rc::Rc;
 
-use bus::{subword, Device, GuestMemory, IrqLine, UnimplementedLog};
+use bus::{subword, Device, DeviceState, GuestMemory, IrqLine, StateError, UnimplementedLog};
+use serde::{Deserialize, Serialize};
 
 use crate::{I2cBus, I2cBusError, SharedTarget};
+
+/// The kind of a bus controller's saved state ([`DeviceState::kind`]): [`AspeedI2cBusState`].
+pub const BUS_STATE_KIND: &str = "aspeed-i2c-bus";
+/// The kind of the global register block's saved state: [`AspeedI2cGlobalState`].
+pub const GLOBAL_STATE_KIND: &str = "aspeed-i2c-global";
+/// The kind of the buffer pool's saved state: its variant and bytes.
+pub const POOL_STATE_KIND: &str = "aspeed-i2c-pool";
+/// The format version of the states of [`BUS_STATE_KIND`], [`GLOBAL_STATE_KIND`] and
+/// [`POOL_STATE_KIND`] as this build serialises them.
+pub const STATE_VERSION: u32 = 1;
 
 /// Number of buses of the AST2600 controller (QEMU `aspeed_2600_i2c_class_init`).
 pub const BUS_COUNT: usize = 16;
@@ -97,7 +108,7 @@ pub fn bus_block_offset(n: usize) -> u64 {
 /// behaviour that differs (`src/aspeed.rs` describes it). The free constants ([`BUS_COUNT`],
 /// [`bus_block_offset`], [`POOL_OFFSET`], [`POOL_SIZE`], [`GLOBAL_BLOCK_SIZE`], ...) are the
 /// AST2600's values.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Variant {
     /// The AST2600's controller (QEMU `aspeed_2600_i2c_class_init`): 16 buses, one interrupt
     /// line each.
@@ -422,7 +433,7 @@ impl GlobalControl {
 }
 
 /// The registers of one I2C bus controller: a plain value that can be saved and restored.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AspeedI2cBusState {
     /// Which SoC generation's bus this is ([`Variant::Ast2600`] by default).
     pub variant: Variant,
@@ -453,6 +464,9 @@ pub struct AspeedI2cBusState {
     pub dma_len: u32,
     /// A START was sent and no STOP since.
     pub bus_busy: bool,
+    /// The 7-bit address of the target the current transaction talks to (it acknowledged the
+    /// last START and no STOP came since), if any: [`I2cBus::selected`].
+    pub selected: Option<u8>,
     /// Level the interrupt line was last driven to.
     pub irq_level: bool,
 }
@@ -519,11 +533,14 @@ impl AspeedI2cBus {
 
     /// A bus controller restored from `state`; the interrupt line is raised at once if the
     /// state has an enabled interrupt pending. Targets are attached afterwards; a transfer in
-    /// progress in `state` has no target selected until the next START.
+    /// progress in `state` continues with the target attached at its selected address (which
+    /// restores its own transfer state), without a new START.
     pub fn from_state(state: &AspeedI2cBusState, name: &str, irq: IrqLine) -> Self {
+        let mut bus = I2cBus::new();
+        bus.restore_selected(state.selected);
         let mut dev = Self {
             state: state.clone(),
-            bus: I2cBus::new(),
+            bus,
             irq,
             irq_status: BusIrqStatus::new(),
             unimplemented: UnimplementedLog::new(name),
@@ -542,9 +559,12 @@ impl AspeedI2cBus {
         dev
     }
 
-    /// A copy of the registers.
+    /// A copy of the registers, with the address of the target in the current transaction.
     pub fn state(&self) -> AspeedI2cBusState {
-        self.state.clone()
+        AspeedI2cBusState {
+            selected: self.bus.selected(),
+            ..self.state.clone()
+        }
     }
 
     /// This bus as `variant`'s. The registers keep their values (every one resets to 0 on
@@ -1037,10 +1057,47 @@ impl Device for AspeedI2cBus {
         };
         self.update_irq();
     }
+
+    /// The registers and the address of the target in the current transaction
+    /// ([`AspeedI2cBusState`]). The targets, the pool, guest memory and the lines are wiring:
+    /// the SoC saves each target itself.
+    fn save_state(&self) -> Option<DeviceState> {
+        Some(DeviceState::new(
+            BUS_STATE_KIND,
+            STATE_VERSION,
+            &self.state(),
+        ))
+    }
+
+    /// Refuses another generation's state. The targets stay attached and are not told anything
+    /// (each restores its own state); the line and the global block's view of it follow the
+    /// restored status and enables.
+    fn load_state(&mut self, state: &DeviceState) -> Result<(), StateError> {
+        let s: AspeedI2cBusState = state.decode(BUS_STATE_KIND, STATE_VERSION)?;
+        if s.variant != self.state.variant {
+            return Err(StateError(format!(
+                "{BUS_STATE_KIND}: the state is of an {:?} bus, {} is an {:?} one",
+                s.variant, self.name, self.state.variant
+            )));
+        }
+        if s.selected.is_some_and(|a| a > crate::MAX_ADDRESS) {
+            return Err(StateError(format!(
+                "{BUS_STATE_KIND}: selected address {:?} is not a 7-bit address",
+                s.selected
+            )));
+        }
+        self.bus.restore_selected(s.selected);
+        self.state = s;
+        let level = self.irq_pending();
+        self.state.irq_level = level;
+        self.irq_status.set(level);
+        self.irq.set(level);
+        Ok(())
+    }
 }
 
 /// The global registers of the I2C controller: a plain value that can be saved and restored.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AspeedI2cGlobalState {
     /// Which SoC generation's controller this is ([`Variant::Ast2600`] by default).
     pub variant: Variant,
@@ -1179,6 +1236,31 @@ impl Device for AspeedI2cGlobal {
             ..AspeedI2cGlobalState::default()
         };
         self.control.set(self.state.ctrl);
+    }
+
+    /// The global registers ([`AspeedI2cGlobalState`]); the interrupt status is not state: it
+    /// follows the buses' lines.
+    fn save_state(&self) -> Option<DeviceState> {
+        Some(DeviceState::new(
+            GLOBAL_STATE_KIND,
+            STATE_VERSION,
+            &self.state,
+        ))
+    }
+
+    /// Refuses another generation's state; the buses' handle on the global control register
+    /// ([`AspeedI2cGlobal::control`]) sees the restored value.
+    fn load_state(&mut self, state: &DeviceState) -> Result<(), StateError> {
+        let s: AspeedI2cGlobalState = state.decode(GLOBAL_STATE_KIND, STATE_VERSION)?;
+        if s.variant != self.state.variant {
+            return Err(StateError(format!(
+                "{GLOBAL_STATE_KIND}: the state is of an {:?} controller, this one is an {:?}",
+                s.variant, self.state.variant
+            )));
+        }
+        self.state = s;
+        self.control.set(self.state.ctrl);
+        Ok(())
     }
 }
 
@@ -1340,6 +1422,40 @@ impl Device for AspeedI2cPool {
     fn reset(&mut self) {
         self.bytes.0.borrow_mut().fill(0);
     }
+
+    /// The generation and the pool's bytes ([`Variant::pool_size`] of them).
+    fn save_state(&self) -> Option<DeviceState> {
+        let state = PoolState {
+            variant: self.variant,
+            bytes: self.state(),
+        };
+        Some(DeviceState::new(POOL_STATE_KIND, STATE_VERSION, &state))
+    }
+
+    /// Refuses another generation's pool (or bytes of another size); the bytes are copied into
+    /// the memory the buses share ([`AspeedI2cPool::memory`]).
+    fn load_state(&mut self, state: &DeviceState) -> Result<(), StateError> {
+        let s: PoolState = state.decode(POOL_STATE_KIND, STATE_VERSION)?;
+        if s.variant != self.variant || s.bytes.len() != self.bytes.len() {
+            return Err(StateError(format!(
+                "{POOL_STATE_KIND}: the state is {} bytes of an {:?} pool, this one is {} bytes \
+                 of an {:?} pool",
+                s.bytes.len(),
+                s.variant,
+                self.bytes.len(),
+                self.variant
+            )));
+        }
+        self.bytes.write(0, &s.bytes);
+        Ok(())
+    }
+}
+
+/// What [`AspeedI2cPool`] saves: its generation and bytes.
+#[derive(Serialize, Deserialize)]
+struct PoolState {
+    variant: Variant,
+    bytes: Vec<u8>,
 }
 
 #[cfg(test)]
@@ -2399,5 +2515,192 @@ mod tests {
                 ..AspeedI2cBusState::default()
             }
         );
+    }
+
+    // ---- snapshots ----
+
+    /// Every register of bus block `d` as the driver reads it.
+    fn bus_registers(d: &mut AspeedI2cBus) -> Vec<u64> {
+        (0..=REG_DMA_LEN).step_by(4).map(|r| d.read(r, 4)).collect()
+    }
+
+    /// A state of another kind and one of another format version than `saved`.
+    fn foreign_states(saved: &DeviceState) -> [DeviceState; 2] {
+        [
+            DeviceState {
+                kind: "aspeed-i2c-other".into(),
+                ..saved.clone()
+            },
+            DeviceState {
+                version: STATE_VERSION + 1,
+                ..saved.clone()
+            },
+        ]
+    }
+
+    /// A bus in the middle of Linux's 3-byte read: the first byte received (RX_DONE pending,
+    /// the line high), the next RX queued behind RX_DONE, timing and DMA registers set. The
+    /// target has two bytes left to give.
+    fn bus_mid_read() -> (AspeedI2cBus, Rc<RefCell<Scripted>>, Rc<LevelRecorder>) {
+        let (mut d, t, rec) = setup();
+        t.borrow_mut().reads = vec![0xA1, 0xB2, 0xC3];
+        d.write(REG_AC_TIMING1, 4, 0x7766_5544);
+        d.write(REG_AC_TIMING2, 4, 0x0000_0011);
+        d.write(REG_DMA_ADDR, 4, 0x8000_0100);
+        d.write(REG_DMA_LEN, 4, 0x20);
+        d.write(REG_BYTE_BUF, 4, u64::from((ADDR << 1) | 1));
+        cmd(&mut d, CMD_M_START | CMD_M_TX | CMD_M_RX);
+        d.write(REG_INTR_STS, 4, u64::from(INTR_TX_ACK));
+        cmd(&mut d, CMD_M_RX);
+        assert_eq!(sts(&mut d), INTR_RX_DONE);
+        assert_ne!(d.read(REG_CMD, 4) as u32 & CMD_M_RX, 0, "RX queued");
+        assert!(rec.level(3));
+        (d, t, rec)
+    }
+
+    #[test]
+    fn a_restored_bus_continues_the_transfer_with_the_selected_target() {
+        let (mut d, t, _) = bus_mid_read();
+        let saved = d.save_state().expect("a bus saves its state");
+        assert_eq!(
+            (saved.kind.as_str(), saved.version),
+            (BUS_STATE_KIND, STATE_VERSION)
+        );
+        // The same wiring: a fresh bus and a target with the same bytes left to give (the
+        // target's own state is the SoC's to save).
+        let (mut e, u, rec) = setup();
+        u.borrow_mut().reads = t.borrow().reads.clone();
+        e.load_state(&saved).unwrap();
+        assert!(rec.level(3), "the pending RX_DONE raises the line");
+        assert!(e.irq_status().pending());
+        assert_eq!(bus_registers(&mut e), bus_registers(&mut d));
+        assert_eq!(e.i2c_bus().selected(), Some(ADDR));
+        assert_eq!(e.save_state(), Some(saved));
+        // Acknowledging RX_DONE runs the queued RX against the selected target on both, with
+        // no new START; then the STOP reaches it.
+        t.borrow_mut().events.clear();
+        for bus in [&mut d, &mut e] {
+            bus.write(REG_INTR_STS, 4, u64::from(INTR_RX_DONE));
+            assert_eq!(sts(bus), INTR_RX_DONE);
+            assert_eq!(bus.read(REG_BYTE_BUF, 4) >> 8, 0xB2);
+            ack_all(bus);
+            cmd(bus, CMD_M_STOP);
+            assert_eq!(sts(bus), INTR_NORMAL_STOP);
+        }
+        assert_eq!(u.borrow().events, ["read 0xb2", "stop"]);
+        assert_eq!(u.borrow().events, t.borrow().events);
+        assert_eq!(bus_registers(&mut e), bus_registers(&mut d));
+    }
+
+    #[test]
+    fn a_bus_refuses_a_state_of_another_kind_version_or_generation() {
+        let (d, _, _) = bus_mid_read();
+        let saved = d.save_state().unwrap();
+        let (mut e, _, rec) = setup();
+        e.write(REG_AC_TIMING1, 4, 0x1234);
+        let before = e.state();
+        let regs = bus_registers(&mut e);
+        let changes = rec.changes();
+        for bad in foreign_states(&saved) {
+            assert!(e.load_state(&bad).is_err());
+        }
+        let mut f = AspeedI2cBus::new("i2c-2500", rec.line(5)).with_variant(Variant::Ast2500);
+        let err = f.load_state(&saved).unwrap_err();
+        assert!(err.0.contains("Ast2600"), "{err}");
+        assert_eq!(f.state().variant, Variant::Ast2500);
+        assert_eq!(e.state(), before, "left unchanged");
+        assert_eq!(bus_registers(&mut e), regs);
+        assert_eq!(rec.changes(), changes, "no line touched");
+        // An idle state loads over a busy bus and drops its interrupt and selection.
+        let idle = AspeedI2cBus::new("idle", IrqLine::disconnected())
+            .save_state()
+            .unwrap();
+        let (mut g, _, rec) = bus_mid_read();
+        g.load_state(&idle).unwrap();
+        assert!(!rec.level(3));
+        assert_eq!(g.i2c_bus().selected(), None);
+        assert_eq!(g.state(), AspeedI2cBusState::default());
+    }
+
+    #[test]
+    fn a_restored_global_block_drives_the_buses_sram_enable() {
+        let (mut d, _, _, mut g) = setup_ast2500();
+        g.write(GLOBAL_INTR_TARGET, 4, 0xABCD);
+        d.write(REG_CMD, 4, u64::from(CMD_M_STOP)); // abnormal STOP: bus 3 interrupts
+        let saved = g.save_state().expect("the global block saves its state");
+        assert_eq!(
+            (saved.kind.as_str(), saved.version),
+            (GLOBAL_STATE_KIND, STATE_VERSION)
+        );
+        let global_registers = |g: &mut AspeedI2cGlobal| [0x00, 0x08, 0x0C].map(|r| g.read(r, 4));
+        // A fresh global block (SRAM disabled) seeing the same bus, and a bus connected to it.
+        let (e, _, _) = setup();
+        let mut e = e.with_variant(Variant::Ast2500);
+        let mut h = AspeedI2cGlobal::new(vec![d.irq_status()]).with_variant(Variant::Ast2500);
+        e.connect_global(h.control());
+        assert!(!h.control().sram_enabled());
+        h.load_state(&saved).unwrap();
+        assert!(h.control().sram_enabled(), "the buses' handle follows");
+        assert_eq!(global_registers(&mut h), global_registers(&mut g));
+        assert_eq!(h.read(GLOBAL_INTR_STS, 4), 1, "status follows the bus");
+        assert_eq!(h.save_state(), Some(saved.clone()));
+        // A buffer-mode command on the bus connected to it now runs.
+        let pool = AspeedI2cPool::new().with_variant(Variant::Ast2500);
+        e.connect_pool(pool.memory(), 0);
+        pool.memory().write(0, &[ADDR << 1]);
+        cmd(&mut e, CMD_M_START | CMD_M_TX | CMD_TX_BUFF_EN | CMD_M_STOP);
+        assert_eq!(sts(&mut e), INTR_TX_ACK | INTR_NORMAL_STOP);
+        // Another kind, version or generation is refused and leaves it unchanged.
+        let mut a = AspeedI2cGlobal::new(vec![]);
+        a.write(GLOBAL_CTRL, 4, 0x10);
+        for bad in foreign_states(&saved) {
+            assert!(h.load_state(&bad).is_err());
+        }
+        assert!(a.load_state(&saved).unwrap_err().0.contains("Ast2500"));
+        assert_eq!(a.state().ctrl, 0x10);
+        assert_eq!(a.control().value(), 0x10);
+        assert_eq!(h.save_state(), Some(saved));
+    }
+
+    #[test]
+    fn a_restored_pool_holds_the_bytes_the_buses_send() {
+        let (mut d, t, mut p, _) = setup_buffered();
+        fill_pool(&mut p, BUF, &[ADDR << 1, 0x5A, 0xA5]);
+        fill_pool(&mut p, 0, &[1, 2, 3, 4]);
+        let saved = p.save_state().expect("the pool saves its bytes");
+        assert_eq!(
+            (saved.kind.as_str(), saved.version),
+            (POOL_STATE_KIND, STATE_VERSION)
+        );
+        let (mut e, u, mut q, _) = setup_buffered();
+        q.reset(); // all zero, unlike the saved 0xAA fill
+        q.load_state(&saved).unwrap();
+        assert_eq!(q.state(), p.state());
+        for offset in (0..POOL_SIZE as u64).step_by(4) {
+            assert_eq!(q.read(offset, 4), p.read(offset, 4), "{offset:#x}");
+        }
+        assert_eq!(q.save_state(), Some(saved.clone()));
+        // The bus connected before the load sends the restored bytes.
+        for (bus, target) in [(&mut d, &t), (&mut e, &u)] {
+            bus.write(
+                REG_POOL_CTRL,
+                4,
+                u64::from(2u32 << POOL_CTRL_TX_COUNT_SHIFT),
+            );
+            cmd(bus, CMD_M_START | CMD_M_TX | CMD_TX_BUFF_EN | CMD_M_STOP);
+            assert_eq!(sts(bus), INTR_TX_ACK | INTR_NORMAL_STOP);
+            assert_eq!(
+                target.borrow().events,
+                ["start-write", "write 0x5a", "write 0xa5", "stop"]
+            );
+        }
+        // Another kind, version or generation is refused and leaves the bytes alone.
+        let mut small = AspeedI2cPool::from_state(&[7; 0x100]).with_variant(Variant::Ast2500);
+        for bad in foreign_states(&saved) {
+            assert!(q.load_state(&bad).is_err());
+        }
+        assert!(small.load_state(&saved).unwrap_err().0.contains("Ast2600"));
+        assert_eq!(small.state(), vec![7; 0x100]);
+        assert_eq!(q.state(), p.state());
     }
 }

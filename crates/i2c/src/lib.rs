@@ -32,6 +32,7 @@ use std::fmt;
 use std::rc::Rc;
 
 pub use aspeed::*;
+pub use bus::{DeviceState, StateError};
 
 /// A device on an I2C bus, seen from the bus: the controller is the master, this is a target.
 ///
@@ -59,6 +60,22 @@ pub trait I2cTarget {
     fn start_at(&mut self, address: u8, read: bool) -> bool {
         let _ = address;
         self.start(read)
+    }
+
+    /// The target's state for a snapshot (registers, memory, transfer progress, host-set
+    /// inputs), as [`bus::Device::save_state`] gives a bus device's. A bus does not save the
+    /// targets attached to it: the SoC saves each target itself, by (bus, address). The
+    /// default is a target with no snapshot support.
+    fn save_state(&self) -> Option<DeviceState> {
+        None
+    }
+
+    /// Puts the target into a state [`I2cTarget::save_state`] returned, keeping its wiring
+    /// (lines, host controls), and drives its outputs to that state's levels; as
+    /// [`bus::Device::load_state`], a state of another kind or format is refused and leaves the
+    /// target unchanged. The SoC loads each target by (bus, address) itself.
+    fn load_state(&mut self, state: &DeviceState) -> Result<(), StateError> {
+        Err(StateError::unsupported(&state.kind))
     }
 }
 
@@ -195,6 +212,13 @@ impl I2cBus {
             t.borrow_mut().stop();
         }
         self.selected = None;
+    }
+
+    /// Takes the target at `address` (if any, or attached later) to be in the current
+    /// transaction without sending it a START: restoring a snapshot, where the target restores
+    /// its own transfer state. `None` ends the selection without a STOP.
+    pub fn restore_selected(&mut self, address: Option<u8>) {
+        self.selected = address.filter(|&a| a <= MAX_ADDRESS);
     }
 
     fn selected_target(&self) -> Option<SharedTarget> {

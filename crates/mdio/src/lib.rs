@@ -16,9 +16,16 @@ mod phy;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use bus::{merge_subword, subword, Device, UnimplementedLog};
+use bus::{merge_subword, subword, Device, DeviceState, StateError, UnimplementedLog};
+use serde::{Deserialize, Serialize};
 
 pub use phy::*;
+
+/// The kind of an MDIO controller's saved state ([`DeviceState::kind`]): [`AspeedMdioState`].
+pub const MDIO_STATE_KIND: &str = "aspeed-mdio";
+/// The format version of the states of [`MDIO_STATE_KIND`] and [`PHY_STATE_KIND`] as this
+/// build serialises them.
+pub const STATE_VERSION: u32 = 1;
 
 /// Offset of the command register: Linux `ASPEED_MDIO_CTRL`.
 pub const REG_CTRL: u64 = 0x0;
@@ -63,7 +70,7 @@ pub const ABSENT_PHY_DATA: u16 = 0xFFFF;
 pub const PHY_ADDRESSES: usize = 32;
 
 /// The registers of the MDIO controller: a plain value that can be saved and restored.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AspeedMdioState {
     /// CTRL as last written, with FIRE cleared (the frame has completed).
     pub ctrl: u32,
@@ -203,6 +210,22 @@ impl Device for AspeedMdio {
 
     fn reset(&mut self) {
         self.state = AspeedMdioState::default();
+    }
+
+    /// The registers ([`AspeedMdioState`]); frames complete at once, so none is in progress.
+    /// The PHYs on the bus are not saved here: the SoC saves each [`Phy`] itself.
+    fn save_state(&self) -> Option<DeviceState> {
+        Some(DeviceState::new(
+            MDIO_STATE_KIND,
+            STATE_VERSION,
+            &self.state,
+        ))
+    }
+
+    /// Restores the registers; the attached PHYs stay attached and untouched.
+    fn load_state(&mut self, state: &DeviceState) -> Result<(), StateError> {
+        self.state = state.decode(MDIO_STATE_KIND, STATE_VERSION)?;
+        Ok(())
     }
 }
 
@@ -404,5 +427,54 @@ mod tests {
         m.reset();
         assert_eq!(m.state(), AspeedMdioState::default());
         assert!(m.phy(0).is_some(), "reset keeps the wiring");
+    }
+
+    #[test]
+    fn a_restored_controller_reads_alike_and_runs_frames_on_its_phys() {
+        let (mut m, phy) = bus_with_phy();
+        m.write(REG_DATA, 4, 0x3400_0000);
+        linux_read(&mut m, 0, 3); // MIIRDATA holds PHYSID2
+        m.write(
+            REG_CTRL,
+            4,
+            c22(OP_C22_READ, 5, 1, 0) & !u64::from(CTRL_FIRE),
+        );
+        let saved = m.save_state().expect("an MDIO controller saves its state");
+        assert_eq!(
+            (saved.kind.as_str(), saved.version),
+            (MDIO_STATE_KIND, STATE_VERSION)
+        );
+        let (mut n, other) = bus_with_phy();
+        n.load_state(&saved).unwrap();
+        for reg in [REG_CTRL, REG_DATA] {
+            assert_eq!(n.read(reg, 4), m.read(reg, 4), "{reg:#x}");
+        }
+        assert_eq!(n.read(REG_DATA, 4), 0x3401_C915);
+        assert_eq!(n.save_state(), Some(saved.clone()));
+        assert!(
+            n.phy(0).is_some_and(|p| Rc::ptr_eq(&p, &other)),
+            "wiring kept"
+        );
+        // A frame on each reaches its own PHY and leaves the same registers.
+        phy.borrow_mut().set_link(false);
+        other.borrow_mut().set_link(false);
+        assert_eq!(linux_read(&mut n, 0, 1), linux_read(&mut m, 0, 1));
+        for reg in [REG_CTRL, REG_DATA] {
+            assert_eq!(n.read(reg, 4), m.read(reg, 4), "{reg:#x}");
+        }
+        // Another kind or version is refused and leaves the controller unchanged.
+        let mut fresh = AspeedMdio::new();
+        let wrong_kind = DeviceState {
+            kind: PHY_STATE_KIND.into(),
+            ..saved.clone()
+        };
+        let wrong_version = DeviceState {
+            version: STATE_VERSION + 1,
+            ..saved
+        };
+        for bad in [&wrong_kind, &wrong_version] {
+            assert!(fresh.load_state(bad).is_err());
+        }
+        assert_eq!(fresh.state(), AspeedMdioState::default());
     }
 }

@@ -14,6 +14,12 @@
 
 use std::collections::BTreeMap;
 
+use bus::{DeviceState, StateError};
+use serde::{Deserialize, Serialize};
+
+/// The kind of a PHY's saved state ([`DeviceState::kind`]).
+pub const PHY_STATE_KIND: &str = "rtl8211e-phy";
+
 /// Basic mode control register: Linux `MII_BMCR`.
 pub const MII_BMCR: u8 = 0x00;
 /// Basic mode status register: Linux `MII_BMSR`.
@@ -223,7 +229,7 @@ pub enum LinkSpeed {
 }
 
 /// The registers of the PHY and the cable: a plain value that can be saved and restored.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PhyState {
     /// Basic mode control register (self-clearing bits dropped).
     pub bmcr: u16,
@@ -244,6 +250,7 @@ pub struct PhyState {
     /// Extension page select register.
     pub ext_page: u16,
     /// Registers written on pages other than 0, keyed by (page, extension page on page 7 or 0, register).
+    #[serde(with = "paged_registers")]
     pub paged: BTreeMap<(u16, u16, u8), u16>,
     /// The cable is plugged in and the partner is up.
     pub cable: bool,
@@ -251,6 +258,33 @@ pub struct PhyState {
     pub link_was_up: bool,
     /// BMSR link status is latched low until BMSR is read.
     pub link_latched_low: bool,
+}
+
+/// [`PhyState::paged`] serialised as a list of `(page, extension page, register, value)`: a
+/// snapshot's JSON maps take string keys only.
+mod paged_registers {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// The paged storage: value by (page, extension page, register).
+    type Paged = BTreeMap<(u16, u16, u8), u16>;
+
+    pub fn serialize<S: Serializer>(paged: &Paged, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(
+            paged
+                .iter()
+                .map(|(&(page, ext_page, reg), &value)| (page, ext_page, reg, value)),
+        )
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Paged, D::Error> {
+        let entries = Vec::<(u16, u16, u8, u16)>::deserialize(deserializer)?;
+        Ok(entries
+            .into_iter()
+            .map(|(page, ext_page, reg, value)| ((page, ext_page, reg), value))
+            .collect())
+    }
 }
 
 impl PhyState {
@@ -298,6 +332,20 @@ impl Phy {
     /// A copy of the registers.
     pub fn state(&self) -> PhyState {
         self.state.clone()
+    }
+
+    /// The PHY's state for a snapshot: its registers, paged storage, link latch and the cable
+    /// the host plugged ([`PhyState`]). A PHY is not a bus device: the SoC saves each PHY
+    /// itself, and the MDIO controller or MAC it sits behind does not.
+    pub fn save_state(&self) -> DeviceState {
+        DeviceState::new(PHY_STATE_KIND, crate::STATE_VERSION, &self.state)
+    }
+
+    /// Puts the PHY into a state [`Phy::save_state`] returned. A state of another kind or
+    /// format is refused and leaves the PHY unchanged.
+    pub fn load_state(&mut self, state: &DeviceState) -> Result<(), StateError> {
+        self.state = state.decode(PHY_STATE_KIND, crate::STATE_VERSION)?;
+        Ok(())
     }
 
     /// Hardware reset (the PHY's reset pin): registers to their defaults; the cable stays as it is.
@@ -728,5 +776,79 @@ mod tests {
         );
         q.reset();
         assert_eq!(q.state(), PhyState::new(true));
+    }
+
+    #[test]
+    fn a_restored_phy_reads_alike_and_keeps_its_link_latch() {
+        let mut phy = Phy::new(true);
+        phy.write(MII_ADVERTISE, ADVERTISE_100FULL | ADVERTISE_PAUSE_CAP);
+        phy.write(MII_CTRL1000, 0);
+        phy.write(RTL8211E_INER, INT_LINK_STATUS | INT_AUTONEG_COMPLETE);
+        phy.write(RTL8211E_PAGSEL, RTL8211E_EXT_PAGE);
+        phy.write(RTL8211E_EPAGSR, 0xA4);
+        phy.write(0x1c, 0x1234);
+        phy.write(RTL8211E_PAGSEL, 5);
+        phy.write(0x10, 0xBEEF);
+        phy.write(RTL8211E_PAGSEL, 0);
+        phy.set_link(false); // latches BMSR link status low, sets INSR
+        phy.set_link(true);
+        assert!(phy.interrupt_pending());
+        let saved = phy.save_state();
+        assert_eq!(
+            (saved.kind.as_str(), saved.version),
+            (PHY_STATE_KIND, crate::STATE_VERSION)
+        );
+        let mut copy = Phy::new(false);
+        copy.load_state(&saved).unwrap();
+        assert_eq!(copy.state(), phy.state());
+        assert_eq!(copy.save_state(), saved);
+        assert_eq!(copy.resolved(), Some((LinkSpeed::Mbps100, true)));
+        // Every register, read twice in the same order (BMSR's latch and INSR clear on read),
+        // then the paged ones.
+        for _ in 0..2 {
+            for reg in 0..32 {
+                assert_eq!(copy.read(reg), phy.read(reg), "register {reg:#x}");
+            }
+        }
+        for (page, ext) in [(5, 0), (RTL8211E_EXT_PAGE, 0xA4)] {
+            for p in [&mut phy, &mut copy] {
+                p.write(RTL8211E_PAGSEL, page);
+                p.write(RTL8211E_EPAGSR, ext);
+            }
+            for reg in 0x10..0x1e {
+                assert_eq!(
+                    copy.read(reg),
+                    phy.read(reg),
+                    "page {page} register {reg:#x}"
+                );
+            }
+        }
+        assert_eq!(copy.read(0x1c), 0x1234);
+        // Unplugging both reports the same change.
+        phy.set_link(false);
+        copy.set_link(false);
+        assert_eq!(copy.state(), phy.state());
+    }
+
+    #[test]
+    fn a_phy_refuses_a_state_of_another_kind_or_version() {
+        let mut phy = Phy::new(true);
+        phy.write(MII_ADVERTISE, ADVERTISE_10HALF);
+        let saved = phy.save_state();
+        let mut other = Phy::new(false);
+        other.write(RTL8211E_PHYCR, 0x55);
+        let before = other.state();
+        let wrong_kind = DeviceState {
+            kind: "aspeed-mdio".into(),
+            ..saved.clone()
+        };
+        let wrong_version = DeviceState {
+            version: crate::STATE_VERSION + 1,
+            ..saved.clone()
+        };
+        for bad in [&wrong_kind, &wrong_version] {
+            assert!(other.load_state(bad).is_err());
+        }
+        assert_eq!(other.state(), before, "left unchanged");
     }
 }

@@ -30,8 +30,14 @@
 //! ([`Pca9552::connect_pin`]).
 #![deny(missing_docs)]
 
-use bus::IrqLine;
+use bus::{DeviceState, IrqLine, StateError};
 use i2c::I2cTarget;
+use serde::{Deserialize, Serialize};
+
+/// The kind of a PCA955x's saved state ([`DeviceState::kind`]), every part's.
+pub const STATE_KIND: &str = "pca955x";
+/// The format version of a PCA955x's saved state: [`Pca9552State`] as this build serialises it.
+pub const STATE_VERSION: u32 = 1;
 
 /// Control register: auto-increment flag AI (datasheet figure "Control register", bit 4).
 pub const CONTROL_AI: u8 = 0x10;
@@ -68,7 +74,7 @@ pub const LS_RESET: u8 = 0x55;
 pub const RESERVED_READ: u8 = 0xFF;
 
 /// The parts of the family this model covers (the register layout follows from the pin count).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Pca955xKind {
     /// 8 pins, 7 registers, blink prescaler 1/38 s (Linux `nxp,pca9551`).
     Pca9551,
@@ -211,7 +217,7 @@ pub enum PinOutput {
 
 /// The registers, transfer state and externally applied levels: a plain value that can be
 /// saved and restored.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pca9552State {
     /// Which part.
     pub kind: Pca955xKind,
@@ -511,6 +517,34 @@ impl I2cTarget for Pca9552 {
     fn stop(&mut self) {
         self.state.count = 0;
     }
+
+    /// The registers, the transfer progress and the levels applied from outside
+    /// ([`Pca9552State`]); the pin lines are wiring.
+    fn save_state(&self) -> Option<DeviceState> {
+        Some(DeviceState::new(STATE_KIND, STATE_VERSION, &self.state))
+    }
+
+    /// Refuses another part's state; keeps the connected lines and drives each to its pin's
+    /// restored level.
+    fn load_state(&mut self, state: &DeviceState) -> Result<(), StateError> {
+        let s: Pca9552State = state.decode(STATE_KIND, STATE_VERSION)?;
+        if s.kind != self.state.kind {
+            return Err(StateError(format!(
+                "{STATE_KIND}: the state is of a {}, this part is a {}",
+                s.kind.name(),
+                self.state.kind.name()
+            )));
+        }
+        let lines = std::mem::take(&mut self.lines);
+        *self = Self::from_state(&s);
+        self.lines = lines;
+        for (pin, line) in self.lines.iter().enumerate() {
+            if let Some(line) = line {
+                line.set(self.levels & (1 << pin) != 0);
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -768,5 +802,97 @@ mod tests {
             (s.control, s.external, s.ls),
             (0x17, 0x000F, [0, 0x55, 0x55, 0x55])
         );
+    }
+
+    #[test]
+    fn a_restored_part_drives_its_lines_and_continues_the_transfer() {
+        let (chip, mut bus) = on_bus(Pca955xKind::Pca9552, ADDR);
+        let rec = LevelRecorder::new();
+        for pin in [0, 5, 9] {
+            chip.borrow_mut().connect_pin(pin, rec.line(pin as u32));
+        }
+        write(
+            &mut bus,
+            ADDR,
+            REG_PSC0 | CONTROL_AI,
+            &[0x2B, 0x40, 0x0A, 0xC0],
+        );
+        write(&mut bus, ADDR, REG_LS0, &[0x56]); // pin 0 blinks at BLINK0 (on 75 %): low
+        chip.borrow_mut().set_input_level(5, false);
+        // An auto-increment write of LS2, LS3 stopped after LS2 (pin 9 on).
+        assert!(bus.start(ADDR, false) && bus.write(REG_LS2 | CONTROL_AI) && bus.write(0x51));
+        let saved = chip
+            .borrow()
+            .save_state()
+            .expect("a PCA9552 saves its state");
+        assert_eq!(
+            (saved.kind.as_str(), saved.version),
+            (STATE_KIND, STATE_VERSION)
+        );
+        let (copy, mut bus2) = on_bus(Pca955xKind::Pca9552, ADDR);
+        let rec2 = LevelRecorder::new();
+        for pin in [0, 5, 9] {
+            copy.borrow_mut().connect_pin(pin, rec2.line(pin as u32));
+        }
+        assert!(
+            rec2.level(0) && rec2.level(5) && rec2.level(9),
+            "power-on: all high"
+        );
+        copy.borrow_mut().load_state(&saved).unwrap();
+        bus2.restore_selected(Some(ADDR));
+        for pin in [0u32, 5, 9] {
+            assert_eq!(rec2.level(pin), rec.level(pin), "pin {pin}");
+        }
+        assert!(!rec2.level(0) && !rec2.level(5) && !rec2.level(9));
+        assert_eq!(copy.borrow().state(), chip.borrow().state());
+        assert_eq!(copy.borrow().save_state(), Some(saved));
+        // The next byte of the transfer goes to LS3 on both; then every register reads alike.
+        for b in [&mut bus, &mut bus2] {
+            assert!(b.write(0x44));
+            b.stop();
+        }
+        for reg in 0..16 {
+            assert_eq!(
+                read_byte(&mut bus2, ADDR, reg),
+                read_byte(&mut bus, ADDR, reg),
+                "register {reg:#x}"
+            );
+        }
+        assert_eq!(read_byte(&mut bus2, ADDR, REG_LS3), 0x44);
+        assert_eq!(copy.borrow().pin_output(0), chip.borrow().pin_output(0));
+        // A pin released from outside rises on both.
+        copy.borrow_mut().set_input_level(5, true);
+        chip.borrow_mut().set_input_level(5, true);
+        assert!(rec2.level(5) && rec.level(5));
+    }
+
+    #[test]
+    fn a_part_refuses_a_state_of_another_kind_version_or_part() {
+        let (chip, mut bus) = on_bus(Pca955xKind::Pca9552, ADDR);
+        write(&mut bus, ADDR, REG_LS0, &[0x00]);
+        let saved = chip.borrow().save_state().unwrap();
+        let mut other = Pca9552::new(Pca955xKind::Pca9551);
+        let rec = LevelRecorder::new();
+        other.connect_pin(0, rec.line(0));
+        let before = other.state();
+        let changes = rec.changes();
+        let wrong_kind = DeviceState {
+            kind: "pca9554".into(),
+            ..saved.clone()
+        };
+        let wrong_version = DeviceState {
+            version: STATE_VERSION + 1,
+            ..saved.clone()
+        };
+        for bad in [&wrong_kind, &wrong_version] {
+            assert!(other.load_state(bad).is_err());
+        }
+        let err = other.load_state(&saved).unwrap_err();
+        assert!(
+            err.0.contains("pca9552") && err.0.contains("pca9551"),
+            "{err}"
+        );
+        assert_eq!(other.state(), before, "left unchanged");
+        assert_eq!(rec.changes(), changes, "the line is not touched");
     }
 }

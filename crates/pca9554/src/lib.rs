@@ -29,8 +29,15 @@
 //! [`Pca9554::connect_interrupt`] gives INT a line; [`Pca9554::connect_pin`] gives any pin one.
 #![deny(missing_docs)]
 
-use bus::IrqLine;
+use bus::{DeviceState, IrqLine, StateError};
 use i2c::I2cTarget;
+use serde::{Deserialize, Serialize};
+
+/// The kind of an expander's saved state ([`DeviceState::kind`]), every part's.
+pub const STATE_KIND: &str = "pca9554";
+/// The format version of an expander's saved state: [`Pca9554State`] as this build serialises
+/// it.
+pub const STATE_VERSION: u32 = 1;
 
 /// Input port register (read-only): Linux `PCA953X_INPUT`.
 pub const REG_INPUT: u8 = 0x00;
@@ -54,7 +61,7 @@ pub const PINS: usize = 8;
 
 /// The parts with this register layout. They behave alike; the kind names the part and the
 /// addresses it can be strapped to.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Pca9554Kind {
     /// NXP/TI PCA9554 (0x20..0x27) or PCA9554A (0x38..0x3F): Linux `nxp,pca9554`.
     #[default]
@@ -124,7 +131,7 @@ pub enum PinOutput {
 
 /// The registers, transfer state and externally applied levels: a plain value that can be
 /// saved and restored.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pca9554State {
     /// Which part.
     pub kind: Pca9554Kind,
@@ -376,6 +383,38 @@ impl I2cTarget for Pca9554 {
     fn stop(&mut self) {
         self.state.count = 0;
     }
+
+    /// The registers, the transfer progress, the levels applied from outside and the input
+    /// latch INT compares against ([`Pca9554State`]); the lines are wiring.
+    fn save_state(&self) -> Option<DeviceState> {
+        Some(DeviceState::new(STATE_KIND, STATE_VERSION, &self.state))
+    }
+
+    /// Refuses another part's state; keeps the connected lines and drives each pin line and
+    /// INT to the restored levels.
+    fn load_state(&mut self, state: &DeviceState) -> Result<(), StateError> {
+        let s: Pca9554State = state.decode(STATE_KIND, STATE_VERSION)?;
+        if s.kind != self.state.kind {
+            return Err(StateError(format!(
+                "{STATE_KIND}: the state is of a {}, this part is a {}",
+                s.kind.name(),
+                self.state.kind.name()
+            )));
+        }
+        let restored = Self::from_state(&s);
+        self.state = restored.state;
+        self.levels = restored.levels;
+        self.pending = restored.pending;
+        for (pin, line) in self.pin_lines.iter().enumerate() {
+            if let Some(line) = line {
+                line.set(self.levels & (1 << pin) != 0);
+            }
+        }
+        if let Some(line) = &self.interrupt {
+            line.set(!self.pending);
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -578,5 +617,89 @@ mod tests {
         let restored = Pca9554::from_state(&Pca9554State { command: 0xFF, ..s });
         assert_eq!(restored.state().command, 3);
         assert!(restored.interrupt_asserted());
+    }
+
+    #[test]
+    fn a_restored_expander_keeps_int_asserted_and_its_latch() {
+        let (chip, mut bus) = on_bus();
+        let rec = LevelRecorder::new();
+        chip.borrow_mut().connect_interrupt(rec.line(0));
+        chip.borrow_mut().connect_pin(1, rec.line(1));
+        chip.borrow_mut().connect_pin(6, rec.line(6));
+        // Linux: pins 0..3 outputs (pin 1 low), pins 4..7 inputs, pin 6 inverted.
+        write_byte(&mut bus, REG_OUTPUT, 0xFD);
+        write_byte(&mut bus, REG_CONFIG, 0xF0);
+        write_byte(&mut bus, REG_POLARITY, 0x40);
+        read_byte(&mut bus, REG_INPUT); // latch the inputs
+        chip.borrow_mut().set_input_level(6, false); // INT asserted (low)
+        assert!(!rec.level(0) && !rec.level(1) && !rec.level(6));
+        let saved = chip
+            .borrow()
+            .save_state()
+            .expect("an expander saves its state");
+        assert_eq!(
+            (saved.kind.as_str(), saved.version),
+            (STATE_KIND, STATE_VERSION)
+        );
+        let (copy, mut bus2) = on_bus();
+        let rec2 = LevelRecorder::new();
+        copy.borrow_mut().connect_interrupt(rec2.line(0));
+        copy.borrow_mut().connect_pin(1, rec2.line(1));
+        copy.borrow_mut().connect_pin(6, rec2.line(6));
+        assert!(
+            rec2.level(0) && rec2.level(1) && rec2.level(6),
+            "power-on levels"
+        );
+        copy.borrow_mut().load_state(&saved).unwrap();
+        for line in [0, 1, 6] {
+            assert_eq!(rec2.level(line), rec.level(line), "line {line}");
+        }
+        assert!(copy.borrow().interrupt_asserted());
+        assert_eq!(copy.borrow().state(), chip.borrow().state());
+        assert_eq!(copy.borrow().save_state(), Some(saved));
+        for reg in [REG_OUTPUT, REG_POLARITY, REG_CONFIG] {
+            assert_eq!(read_byte(&mut bus2, reg), read_byte(&mut bus, reg));
+        }
+        // Reading the input port returns the same value and releases INT on both.
+        assert_eq!(
+            read_byte(&mut bus2, REG_INPUT),
+            read_byte(&mut bus, REG_INPUT)
+        );
+        assert!(rec2.level(0) && rec.level(0));
+        // The pin going back high asserts INT again on both: the latch moved alike.
+        copy.borrow_mut().set_input_level(6, true);
+        chip.borrow_mut().set_input_level(6, true);
+        assert!(!rec2.level(0) && !rec.level(0));
+        assert!(rec2.level(6));
+    }
+
+    #[test]
+    fn an_expander_refuses_a_state_of_another_kind_version_or_part() {
+        let (chip, mut bus) = on_bus();
+        write_byte(&mut bus, REG_CONFIG, 0x0F);
+        let saved = chip.borrow().save_state().unwrap();
+        let mut other = Pca9554::new(Pca9554Kind::Tca6408);
+        let rec = LevelRecorder::new();
+        other.connect_interrupt(rec.line(0));
+        let before = other.state();
+        let changes = rec.changes();
+        let wrong_kind = DeviceState {
+            kind: "pca955x".into(),
+            ..saved.clone()
+        };
+        let wrong_version = DeviceState {
+            version: STATE_VERSION + 1,
+            ..saved.clone()
+        };
+        for bad in [&wrong_kind, &wrong_version] {
+            assert!(other.load_state(bad).is_err());
+        }
+        let err = other.load_state(&saved).unwrap_err();
+        assert!(
+            err.0.contains("pca9554") && err.0.contains("tca6408"),
+            "{err}"
+        );
+        assert_eq!(other.state(), before, "left unchanged");
+        assert_eq!(rec.changes(), changes, "the line is not touched");
     }
 }

@@ -55,7 +55,10 @@
 
 use std::rc::Rc;
 
-use bus::{merge_subword, subword, Clock, Device, IrqLine, UnimplementedLog};
+use bus::{
+    merge_subword, subword, Clock, Device, DeviceState, IrqLine, StateError, UnimplementedLog,
+};
+use serde::{Deserialize, Serialize};
 
 /// Counter: day of month, hour, minute, second: Linux `RTC_TIME` (SDK `RTC_CNTR_STS_1`).
 pub const REG_TIME: u64 = 0x00;
@@ -131,6 +134,11 @@ pub const NS_PER_SEC: u64 = 1_000_000_000;
 /// Times set by the host or loaded by the guest are clamped to ± this many seconds from the
 /// epoch (about 142 million years), which keeps every calculation far from overflow.
 pub const MAX_UNIX_TIME: i64 = 1 << 52;
+
+/// The kind of an RTC's saved state ([`DeviceState::kind`]).
+pub const STATE_KIND: &str = "aspeed-rtc";
+/// The format version of an RTC's saved state: [`RtcState`] as this build serialises it.
+pub const STATE_VERSION: u32 = 1;
 
 const SECS_PER_DAY: i64 = 86_400;
 
@@ -253,7 +261,11 @@ impl DateTime {
 /// The RTC's registers and counter anchor: a plain value that can be saved and restored.
 ///
 /// `Default` is an RTC that was never set: stopped at 1970-01-01 00:00:00.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+///
+/// The anchor is in virtual time, so a restored RTC (the virtual clock restored with it) reads
+/// the same calendar time at the same virtual time as the saved one, and its alarms fire at the
+/// same virtual times.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RtcState {
     /// Seconds since the Unix epoch the counter held at `anchor_ns` (while the counter is
     /// stopped: its value).
@@ -629,6 +641,30 @@ impl Device for AspeedRtc {
 
     fn on_time(&mut self, now_ns: u64) {
         self.run_until(now_ns);
+    }
+
+    /// The registers, the counter's anchor, a half-done guest time write and how far alarms
+    /// were checked ([`RtcState`]). The clock and the line are wiring; the guest's time sets
+    /// not yet taken by the host ([`AspeedRtc::take_guest_sets`]) are host notifications the
+    /// SoC drains every step, not device state.
+    fn save_state(&self) -> Option<DeviceState> {
+        Some(DeviceState::new(STATE_KIND, STATE_VERSION, &self.state))
+    }
+
+    /// Refuses a counter beyond ±[`MAX_UNIX_TIME`]; drives the interrupt to the restored
+    /// status.
+    fn load_state(&mut self, state: &DeviceState) -> Result<(), StateError> {
+        let s: RtcState = state.decode(STATE_KIND, STATE_VERSION)?;
+        if !(-MAX_UNIX_TIME..=MAX_UNIX_TIME).contains(&s.anchor_secs) {
+            return Err(StateError(format!(
+                "aspeed-rtc: the state's counter ({} s) is beyond ±{MAX_UNIX_TIME} s",
+                s.anchor_secs
+            )));
+        }
+        self.state = s;
+        self.irq_level = self.irq_pending();
+        self.irq.set(self.irq_level);
+        Ok(())
     }
 }
 
@@ -1239,5 +1275,128 @@ mod tests {
         assert_eq!(r.rd(REG_CTRL), 0xFF);
         r.wr(REG_ALARM, 0xFFFF_FFFF);
         assert_eq!(r.rd(REG_ALARM), TIME_MASK);
+    }
+
+    // ---- Snapshots ----
+
+    /// Every register as Linux reads it.
+    fn registers(r: &mut Rig) -> Vec<u32> {
+        (0..REGS_SIZE).step_by(4).map(|off| r.rd(off)).collect()
+    }
+
+    /// The state of `saved` loaded into an RTC built for another time, at `now`.
+    fn restored(saved: &DeviceState, now: u64) -> Rig {
+        let mut t = rig(0);
+        t.clock.set(now);
+        t.rtc.load_state(saved).unwrap();
+        t
+    }
+
+    /// 2023-06-15 12:34:56 at virtual 0, one-second interrupt and a combined 12:36:00 alarm
+    /// on, saved at 3.5 s with the one-second status pending.
+    fn alarmed() -> Rig {
+        let mut r = rig(1_686_832_496);
+        r.wr(REG_ALARM, 36 << TIME_MIN_SHIFT);
+        let alarm = CTRL_ALARM_MODE | CTRL_ALARM_MIN_ENABLE | CTRL_ALARM_SEC_ENABLE;
+        r.wr(REG_CTRL, CTRL_ENABLE | alarm | CTRL_SEC_INTERRUPT);
+        r.run_to(3 * S + S / 2);
+        assert!(r.irq(), "one-second interrupt pending");
+        r
+    }
+
+    #[test]
+    fn saved_state_reads_the_same_time_and_alarms_at_the_same_time() {
+        let mut r = alarmed();
+        let saved = r.rtc.save_state().expect("the RTC saves its state");
+        assert_eq!(
+            (saved.kind.as_str(), saved.version),
+            (STATE_KIND, STATE_VERSION)
+        );
+        let mut t = restored(&saved, 3 * S + S / 2);
+        assert!(t.irq(), "the restored RTC raises its pending interrupt");
+        assert_eq!(t.rtc.save_state(), Some(saved));
+        assert_eq!(t.rtc.unix_time(), 1_686_832_499);
+        let regs = registers(&mut r);
+        assert_eq!(regs[0] & 0xFFFF, 0x223B, "12:34:59");
+        assert_eq!(registers(&mut t), regs);
+        assert_eq!(t.rtc.next_deadline(), r.rtc.next_deadline());
+        // Turn the one-second interrupt off and acknowledge: the alarm comes at 64 s in both.
+        for c in [&mut r, &mut t] {
+            let ctrl = c.rd(REG_CTRL);
+            c.wr(REG_CTRL, ctrl & !CTRL_SEC_INTERRUPT);
+            c.wr(REG_ALARM_STATUS, STATUS_MASK);
+            assert!(!c.irq());
+            assert_eq!(c.rtc.next_deadline(), Some(64 * S));
+            c.run_to(64 * S - 1);
+            assert!(!c.irq());
+            c.run_to(64 * S);
+            assert!(c.irq(), "12:36:00 alarm");
+        }
+        assert_eq!(registers(&mut t), registers(&mut r));
+    }
+
+    #[test]
+    fn a_half_done_guest_time_write_continues_after_a_restore() {
+        let mut r = rig(1_686_832_496);
+        // Linux aspeed_rtc_set_time, interrupted after the year: unlock, write RTC_YEAR.
+        r.wr(REG_CTRL, CTRL_ENABLE | CTRL_UNLOCK);
+        r.wr(
+            REG_YEAR,
+            (20 << YEAR_CENTURY_SHIFT) | (30 << YEAR_YEAR_SHIFT) | 1,
+        );
+        r.clock.set(S / 4);
+        let saved = r.rtc.save_state().unwrap();
+        let mut t = restored(&saved, S / 4);
+        for c in [&mut r, &mut t] {
+            c.wr(REG_TIME, (2 << TIME_MDAY_SHIFT) | (3 << TIME_HOUR_SHIFT));
+            c.wr(REG_CTRL, CTRL_ENABLE);
+        }
+        let sets = r.rtc.take_guest_sets();
+        assert_eq!(
+            sets,
+            vec![DateTime {
+                year: 2030,
+                month: 1,
+                day: 2,
+                hour: 3,
+                minute: 0,
+                second: 0
+            }
+            .to_unix()]
+        );
+        assert_eq!(
+            t.rtc.take_guest_sets(),
+            sets,
+            "the year written before the save counts"
+        );
+        assert_eq!(t.rtc.state(), r.rtc.state());
+    }
+
+    #[test]
+    fn a_state_of_another_kind_or_version_or_out_of_range_is_refused() {
+        let saved = alarmed().rtc.save_state().unwrap();
+        let mut r = rig(1_000);
+        r.wr(REG_ALARM, 5);
+        let before = r.rtc.state();
+        let changes = r.rec.changes();
+        let wrong_kind = DeviceState {
+            kind: "aspeed-wdt".into(),
+            ..saved.clone()
+        };
+        let wrong_version = DeviceState {
+            version: STATE_VERSION + 1,
+            ..saved.clone()
+        };
+        let mut far = saved.clone();
+        far.data["anchor_secs"] = (MAX_UNIX_TIME + 1).into();
+        for bad in [&wrong_kind, &wrong_version, &far] {
+            assert!(r.rtc.load_state(bad).is_err());
+        }
+        assert_eq!(r.rtc.state(), before, "left unchanged");
+        assert_eq!(r.rec.changes(), changes, "the line is not touched");
+        // A state without pending status lowers a line that was high.
+        let mut t = alarmed();
+        t.rtc.load_state(&rig(5).rtc.save_state().unwrap()).unwrap();
+        assert!(!t.irq());
     }
 }

@@ -61,14 +61,20 @@
 
 pub mod registers;
 
-use bus::{merge_subword, subword, Device, IrqLine, UnimplementedLog};
+use bus::{merge_subword, subword, Device, DeviceState, IrqLine, StateError, UnimplementedLog};
 use registers::*;
+use serde::{Deserialize, Serialize};
 
 /// Number of 32-bit registers in the SCU block.
 pub const SCU_WORDS: usize = (SCU_BLOCK_SIZE / 4) as usize;
 
+/// The kind of an SCU's saved state ([`DeviceState::kind`]), either generation's.
+pub const STATE_KIND: &str = "aspeed-scu";
+/// The format version of an SCU's saved state: [`ScuState`] as this build serialises it.
+pub const STATE_VERSION: u32 = 1;
+
 /// Which SoC generation's SCU this is; [`Scu::with_variant`] chooses it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Variant {
     /// The AST2600 SCU (`aspeed,ast2600-scu`), silicon revision A3.
     #[default]
@@ -262,17 +268,44 @@ fn ic_enable_mask(variant: Variant) -> u32 {
     }
 }
 
-/// The SCU's registers as plain data, for snapshots (`Scu::state` / `Scu::from_state`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The SCU's registers as plain data, for snapshots (`Scu::state` / `Scu::from_state`):
+/// everything the guest wrote or the SoC latched (straps, keys, SMP mailbox, scratch, interrupt
+/// status) is a register. The configuration (straps at power-on, RNG source) is not state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScuState {
     /// Every 32-bit register, indexed by offset / 4. The protection keys hold 1 when unlocked;
     /// the clear registers (SCU044, SCU504, ...) hold nothing and read as zero.
+    #[serde(with = "register_words")]
     pub regs: [u32; SCU_WORDS],
     /// State of the xorshift generator behind the random number register (with
     /// [`RngSource::Seeded`]).
     pub rng: u32,
     /// The SoC generation whose register layout `regs` holds; [`Scu::from_state`] restores it.
     pub variant: Variant,
+}
+
+/// The register file in a saved state: a sequence of [`SCU_WORDS`] words (serde derives
+/// arrays of up to 32 elements only).
+mod register_words {
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer, const N: usize>(
+        words: &[u32; N],
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_seq(words)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>, const N: usize>(
+        d: D,
+    ) -> Result<[u32; N], D::Error> {
+        let words = Vec::<u32>::deserialize(d)?;
+        let len = words.len();
+        words
+            .try_into()
+            .map_err(|_| D::Error::invalid_length(len, &format!("{N} registers").as_str()))
+    }
 }
 
 /// The Aspeed System Control Unit (AST2600 unless built [`Scu::with_variant`]).
@@ -748,6 +781,28 @@ impl Device for Scu {
     fn reset(&mut self) {
         self.state = Self::power_on_state(&self.config, self.variant());
         self.update_irqs();
+    }
+
+    /// The register file and the seeded generator's state ([`ScuState`]); the configuration
+    /// and the interrupt lines are wiring, and host random bytes not yet read are not saved.
+    fn save_state(&self) -> Option<DeviceState> {
+        Some(DeviceState::new(STATE_KIND, STATE_VERSION, &self.state))
+    }
+
+    /// Refuses another generation's state; drives both interrupt controllers' outputs to the
+    /// restored status and enable bits.
+    fn load_state(&mut self, state: &DeviceState) -> Result<(), StateError> {
+        let s: ScuState = state.decode(STATE_KIND, STATE_VERSION)?;
+        if s.variant != self.variant() {
+            return Err(StateError(format!(
+                "aspeed-scu: the state is of an {:?} SCU, this one is an {:?}",
+                s.variant,
+                self.variant()
+            )));
+        }
+        self.state = s;
+        self.update_irqs();
+        Ok(())
     }
 }
 
@@ -1579,5 +1634,122 @@ mod tests {
         assert_eq!(r32(&mut t, g5::RNG_DATA), r32(&mut s, g5::RNG_DATA));
         Device::reset(&mut t);
         assert_eq!(t.state(), ast2500_with(config).0.state());
+    }
+
+    // ---- Snapshots ----
+
+    /// Every word of the block as the guest reads it, in order (the random number register
+    /// included: a seeded generator gives the same numbers from the same state).
+    fn all_words(s: &mut Scu) -> Vec<u32> {
+        (0..SCU_BLOCK_SIZE)
+            .step_by(4)
+            .map(|off| r32(s, off))
+            .collect()
+    }
+
+    fn seeded() -> ScuConfig {
+        ScuConfig {
+            rng: RngSource::Seeded(0x1234_5678),
+            ..ScuConfig::ast2600_evb()
+        }
+    }
+
+    /// An AST2600 SCU as u-boot and Linux leave it: unlocked, DRAM handshake and SMP mailbox
+    /// written, a strap set, a clock ungated, random numbers drawn and an SCU IC0 interrupt
+    /// pending.
+    fn booted_scu(rec: &Rc<LevelRecorder>) -> Scu {
+        let mut s = Scu::new(seeded(), rec.line(0), rec.line(1));
+        w32(&mut s, PROT_KEY1, SCU_UNLOCK_KEY);
+        w32(&mut s, DRAM_HANDSHAKE, 0x40);
+        w32(&mut s, SMP_MAILBOX_ENTRY, 0x8000_0000);
+        w32(&mut s, SMP_MAILBOX_GO, 0xABBA_AB01);
+        w32(&mut s, SMP_MAILBOX_READY, 0xBABE_CAFE);
+        w32(&mut s, HW_STRAP1, 0x0000_0100);
+        w32(&mut s, CLK_STOP_CLR1, 0x0000_0001);
+        for _ in 0..3 {
+            r32(&mut s, RNG_DATA);
+        }
+        w32(&mut s, SCU_IC0, 0x0000_0003);
+        s.assert_interrupt_status(ScuInterruptController::Ic0, 0x2);
+        assert!(rec.level(0), "IC0 interrupt pending");
+        s
+    }
+
+    #[test]
+    fn saved_state_restores_every_register_and_the_interrupt() {
+        let rec = LevelRecorder::new();
+        let mut s = booted_scu(&rec);
+        let saved = s.save_state().expect("the SCU saves its state");
+        assert_eq!(
+            (saved.kind.as_str(), saved.version),
+            (STATE_KIND, STATE_VERSION)
+        );
+        let rec2 = LevelRecorder::new();
+        let mut t = Scu::new(seeded(), rec2.line(0), rec2.line(1));
+        assert!(!t.is_unlocked());
+        t.load_state(&saved).unwrap();
+        assert!(t.is_unlocked(), "the keys are registers");
+        assert!(rec2.level(0) && !rec2.level(1), "IC0 pending, IC1 not");
+        assert_eq!(t.save_state(), Some(saved));
+        let words = all_words(&mut s);
+        assert_eq!(words[index(SMP_MAILBOX_GO)], 0xABBA_AB01);
+        assert_eq!(words[index(HW_STRAP1)], 0x0000_01C0);
+        assert_eq!(all_words(&mut t), words);
+        // Afterwards: the same random numbers, and acknowledging lowers both outputs.
+        assert_eq!(r32(&mut t, RNG_DATA), r32(&mut s, RNG_DATA));
+        w32(&mut s, SCU_IC0, 0x0002_0003);
+        w32(&mut t, SCU_IC0, 0x0002_0003);
+        assert!(!rec.level(0) && !rec2.level(0));
+        assert_eq!(t.state(), s.state());
+    }
+
+    #[test]
+    fn a_state_of_another_kind_version_or_generation_is_refused() {
+        let saved = booted_scu(&LevelRecorder::new()).save_state().unwrap();
+        let (mut s, rec) = ast2500_with(ScuConfig::ast2500_evb());
+        g5_unlock(&mut s);
+        w32(&mut s, g5::SOC_SCRATCH2, 0x55);
+        let before = s.state();
+        let changes = rec.changes();
+        let wrong_kind = DeviceState {
+            kind: "aspeed-sdmc".into(),
+            ..saved.clone()
+        };
+        let wrong_version = DeviceState {
+            version: STATE_VERSION + 1,
+            ..saved.clone()
+        };
+        for bad in [&wrong_kind, &wrong_version] {
+            assert!(s.load_state(bad).is_err());
+        }
+        let e = s.load_state(&saved).unwrap_err();
+        assert!(e.0.contains("Ast2600"), "{e}");
+        let mut short = saved;
+        short.data["regs"] = vec![0u32; 4].into();
+        short.data["variant"] = "Ast2500".into();
+        let e = s.load_state(&short).unwrap_err();
+        assert!(e.0.contains("1024 registers"), "{e}");
+        assert_eq!(s.state(), before, "left unchanged");
+        assert_eq!(rec.changes(), changes, "the lines are not touched");
+    }
+
+    #[test]
+    fn an_ast2500_state_restores_into_an_ast2500_scu() {
+        let config = ScuConfig {
+            rng: RngSource::Seeded(9),
+            ..ScuConfig::ast2500_evb()
+        };
+        let (mut s, rec) = ast2500_with(config);
+        g5_unlock(&mut s);
+        w32(&mut s, g5::SOC_SCRATCH2, 0x55);
+        w32(&mut s, g5::IRQ_CTRL, 0x2);
+        s.assert_interrupt_status(ScuInterruptController::Ic0, 0x2);
+        assert!(rec.level(0));
+        let saved = s.save_state().unwrap();
+        let (mut t, rec2) = ast2500_with(config);
+        t.load_state(&saved).unwrap();
+        assert!(rec2.level(0));
+        assert_eq!(t.save_state(), Some(saved));
+        assert_eq!(all_words(&mut t), all_words(&mut s));
     }
 }

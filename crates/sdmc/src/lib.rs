@@ -56,11 +56,17 @@ pub mod registers;
 
 use std::fmt;
 
-use bus::{merge_subword, subword, Device, UnimplementedLog};
+use bus::{merge_subword, subword, Device, DeviceState, StateError, UnimplementedLog};
 use registers::*;
+use serde::{Deserialize, Serialize};
 
 /// Number of 32-bit registers in the SDMC block.
 pub const SDMC_WORDS: usize = (SDMC_BLOCK_SIZE / 4) as usize;
+
+/// The kind of an SDMC's saved state ([`DeviceState::kind`]), either generation's.
+pub const STATE_KIND: &str = "aspeed-sdmc";
+/// The format version of an SDMC's saved state: [`SdmcState`] as this build serialises it.
+pub const STATE_VERSION: u32 = 1;
 
 /// DRAM sizes the AST2600 controller supports, in MCR04 capacity-field order (QEMU
 /// `aspeed_2600_ram_sizes`, u-boot `SDRAM_CONF_CAP_256M..2048M`).
@@ -71,7 +77,7 @@ pub const SUPPORTED_RAM_SIZES: [u64; 4] = [256 << 20, 512 << 20, 1 << 30, 2 << 3
 pub const AST2500_RAM_SIZES: [u64; 4] = [128 << 20, 256 << 20, 512 << 20, 1 << 30];
 
 /// Which SoC generation's controller this is; [`Sdmc::with_variant`] chooses it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Variant {
     /// The AST2600 controller (`aspeed,ast2600-sdrammc` in u-boot): 256 MiB .. 2 GiB,
     /// hardware version 3.
@@ -157,13 +163,38 @@ pub fn capacity_field(ram_size: u64) -> Option<u32> {
 }
 
 /// The SDMC's registers as plain data, for snapshots (`Sdmc::state` / `Sdmc::from_state`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SdmcState {
     /// Every 32-bit register, indexed by offset / 4; MCR00 holds the lock state
     /// (1 unlocked, 0 locked, 0x10 locked until reset, AST2600 only).
+    #[serde(with = "register_words")]
     pub regs: [u32; SDMC_WORDS],
     /// The SoC generation whose register layout `regs` holds; [`Sdmc::from_state`] restores it.
     pub variant: Variant,
+}
+
+/// The register file in a saved state: a sequence of [`SDMC_WORDS`] words (serde derives
+/// arrays of up to 32 elements only).
+mod register_words {
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer, const N: usize>(
+        words: &[u32; N],
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_seq(words)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>, const N: usize>(
+        d: D,
+    ) -> Result<[u32; N], D::Error> {
+        let words = Vec::<u32>::deserialize(d)?;
+        let len = words.len();
+        words
+            .try_into()
+            .map_err(|_| D::Error::invalid_length(len, &format!("{N} registers").as_str()))
+    }
 }
 
 /// The Aspeed SDRAM memory controller (AST2600 unless built [`Sdmc::with_variant`]).
@@ -414,6 +445,36 @@ impl Device for Sdmc {
 
     fn reset(&mut self) {
         self.state = Self::power_on_state(self.variant(), self.capacity);
+    }
+
+    /// The register file ([`SdmcState`]); the DRAM size is configuration (MCR04 records it).
+    fn save_state(&self) -> Option<DeviceState> {
+        Some(DeviceState::new(STATE_KIND, STATE_VERSION, &self.state))
+    }
+
+    /// Refuses another generation's state, and one whose MCR04 capacity field is not this
+    /// controller's DRAM size. The SDMC has no interrupt output.
+    fn load_state(&mut self, state: &DeviceState) -> Result<(), StateError> {
+        let s: SdmcState = state.decode(STATE_KIND, STATE_VERSION)?;
+        if s.variant != self.variant() {
+            return Err(StateError(format!(
+                "aspeed-sdmc: the state is of an {:?} controller, this one is an {:?}",
+                s.variant,
+                self.variant()
+            )));
+        }
+        // MCR04 bits 1:0 on both generations.
+        let capacity = s.regs[index(CONFIG)] & CONF_CAP_MASK;
+        if capacity != self.capacity {
+            let saved_size = self.variant().ram_sizes()[capacity as usize];
+            return Err(StateError(format!(
+                "aspeed-sdmc: the state is of a controller with {} MiB of DRAM, this one has {} MiB",
+                saved_size >> 20,
+                self.ram_size >> 20
+            )));
+        }
+        self.state = s;
+        Ok(())
     }
 }
 
@@ -1120,5 +1181,93 @@ mod tests {
             Sdmc::from_state(128 * MIB, Sdmc::new(GIB).unwrap().state()).err(),
             Some(SdmcError::UnsupportedRamSize(128 * MIB))
         );
+    }
+
+    // ---- Snapshots ----
+
+    /// Every word of the block as the guest reads it.
+    fn all_words(s: &mut Sdmc) -> Vec<u32> {
+        (0..SDMC_BLOCK_SIZE)
+            .step_by(4)
+            .map(|off| r(s, off))
+            .collect()
+    }
+
+    /// An AST2600 controller after u-boot's DRAM init: ECC on, mode registers and PHY
+    /// programmed, self-test run, then locked until reset.
+    fn initialised() -> Sdmc {
+        let mut s = evb();
+        w(&mut s, PROT_KEY, SDRAM_UNLOCK_KEY);
+        w(&mut s, CONFIG, CONF_ECC_EN);
+        w(&mut s, MR01_MODE, 0x0301_0510);
+        w(&mut s, PHY_CTRL0, 0x0000_0005);
+        w(&mut s, ECC_TEST_CTRL, 0x0000_0085);
+        w(&mut s, PROT_KEY, SDRAM_HARDLOCK_KEY);
+        assert_eq!(r(&mut s, PROT_KEY), PROT_HARDLOCKED);
+        s
+    }
+
+    #[test]
+    fn saved_state_restores_every_register_and_the_lock() {
+        let mut s = initialised();
+        let saved = s.save_state().expect("the SDMC saves its state");
+        assert_eq!(
+            (saved.kind.as_str(), saved.version),
+            (STATE_KIND, STATE_VERSION)
+        );
+        let mut t = evb();
+        t.load_state(&saved).unwrap();
+        assert_eq!(t.save_state(), Some(saved));
+        let words = all_words(&mut s);
+        assert_eq!(words[index(CONFIG)] & CONF_ECC_EN, CONF_ECC_EN);
+        assert_eq!(all_words(&mut t), words);
+        // Both stay locked until reset; the unprotected registers still take writes.
+        for c in [&mut s, &mut t] {
+            w(c, PROT_KEY, SDRAM_UNLOCK_KEY);
+            w(c, MR01_MODE, 0);
+            w(c, INTR_CTRL, 0x1234);
+        }
+        assert_eq!(r(&mut t, PROT_KEY), PROT_HARDLOCKED);
+        assert_eq!(r(&mut t, MR01_MODE), 0x0301_0510);
+        assert_eq!(all_words(&mut t), all_words(&mut s));
+    }
+
+    #[test]
+    fn a_state_of_another_kind_version_generation_or_size_is_refused() {
+        let saved = initialised().save_state().unwrap();
+        let mut s = Sdmc::new(512 * MIB).unwrap();
+        w(&mut s, PROT_KEY, SDRAM_UNLOCK_KEY);
+        w(&mut s, MR01_MODE, 0x42);
+        let before = s.state();
+        let wrong_kind = DeviceState {
+            kind: "aspeed-scu".into(),
+            ..saved.clone()
+        };
+        let wrong_version = DeviceState {
+            version: STATE_VERSION + 1,
+            ..saved.clone()
+        };
+        for bad in [&wrong_kind, &wrong_version] {
+            assert!(s.load_state(bad).is_err());
+        }
+        let e = s.load_state(&saved).unwrap_err();
+        assert!(e.0.contains("1024 MiB") && e.0.contains("512 MiB"), "{e}");
+        let e = s.load_state(&g5_evb().save_state().unwrap()).unwrap_err();
+        assert!(e.0.contains("Ast2500"), "{e}");
+        assert_eq!(s.state(), before, "left unchanged");
+    }
+
+    #[test]
+    fn an_ast2500_state_restores_into_an_ast2500_controller() {
+        let mut s = g5_evb();
+        w(&mut s, g5::PROT_KEY, SDRAM_UNLOCK_KEY);
+        w(&mut s, g5::MR02_MODE, 0x410);
+        w(&mut s, g5::PROT_KEY, 0);
+        let saved = s.save_state().unwrap();
+        let mut t = g5_evb();
+        t.load_state(&saved).unwrap();
+        assert_eq!(t.save_state(), Some(saved));
+        assert!(!t.is_unlocked());
+        assert_eq!(all_words(&mut t), all_words(&mut s));
     }
 }

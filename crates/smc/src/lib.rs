@@ -29,8 +29,21 @@ use std::cell::RefCell;
 use std::fmt;
 use std::rc::Rc;
 
-use bus::{merge_subword, subword, Device, GuestMemory, IrqLine, UnimplementedLog};
+use bus::{
+    merge_subword, subword, Device, DeviceState, GuestMemory, IrqLine, StateError, UnimplementedLog,
+};
+use serde::{Deserialize, Serialize};
 use spi_nor::SpiNor;
+
+/// The kind of a controller's saved state ([`DeviceState::kind`]): [`AspeedSmcState`], every
+/// controller's and generation's.
+pub const STATE_KIND: &str = "aspeed-smc";
+/// The format version of a controller's saved state: [`AspeedSmcState`] as this build
+/// serialises it.
+pub const STATE_VERSION: u32 = 1;
+/// The kind of a flash window's state: [`DeviceState::stateless`], the window being a view of
+/// its controller.
+pub const WINDOW_STATE_KIND: &str = "aspeed-smc-window";
 
 /// CE type setting register (QEMU `R_CONF`, u-boot `conf`).
 pub const REG_CONF: u64 = 0x00;
@@ -253,7 +266,7 @@ pub fn ast2500_range_to_reg(start: u64, end: u64) -> u32 {
 
 /// The register semantics of one SoC generation of the controllers: what differs in behaviour
 /// rather than in a constant of [`SmcConfig`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum SmcGeneration {
     /// AST2600: segment registers hold offsets in the window in 1 MiB units (start in bits
     /// 11:4, inclusive end in bits 27:20, zero = closed; [`reg_to_segment`]); the DMA length
@@ -497,7 +510,10 @@ impl SmcConfig {
 }
 
 /// The controller's registers, plus which chip selects are asserted.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// DMA transfers complete within the register write that starts them, so no transfer is ever
+/// in progress beyond these registers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AspeedSmcState {
     /// The generation whose encoding the registers follow (the controller variant);
     /// [`AspeedSmc::from_state`] refuses registers of another generation than its config's.
@@ -759,6 +775,31 @@ impl AspeedSmc {
             self.mapping_generation = self.mapping_generation.wrapping_add(1);
             self.mapping_changed = true;
         }
+    }
+
+    /// Why `state` cannot be this controller's, if it cannot: another generation, or chip
+    /// selects or timing registers this controller does not have in use.
+    fn state_mismatch(&self, state: &AspeedSmcState) -> Option<String> {
+        let name = &self.config.name;
+        if state.generation != self.config.generation {
+            return Some(format!(
+                "{STATE_KIND}: the state is of an {:?} controller, {name} is an {:?} one",
+                state.generation, self.config.generation
+            ));
+        }
+        let num_cs = self.config.num_cs;
+        let extra_cs = (num_cs..MAX_CS)
+            .any(|cs| state.ce_control[cs] != 0 || state.segment[cs] != 0 || state.selected[cs]);
+        let extra_timing = state.timing[self.config.timing_regs..]
+            .iter()
+            .any(|&t| t != 0);
+        (extra_cs || extra_timing).then(|| {
+            format!(
+                "{STATE_KIND}: the state uses chip selects or timing registers past {name}'s \
+                 {num_cs} chip selects and {} timing registers",
+                self.config.timing_regs
+            )
+        })
     }
 
     fn irq_wanted(&self) -> bool {
@@ -1375,6 +1416,32 @@ impl Device for AspeedSmc {
         self.update_irq();
         self.check_mapping();
     }
+
+    /// The registers and the asserted chip selects ([`AspeedSmcState`]). The attached flash
+    /// chips are not saved here (the SoC saves each [`SpiNor`] and its contents itself);
+    /// DRAM, the line and the config are wiring.
+    fn save_state(&self) -> Option<DeviceState> {
+        Some(DeviceState::new(STATE_KIND, STATE_VERSION, &self.state))
+    }
+
+    /// Refuses another generation's state, or one using chip selects or timing registers this
+    /// controller lacks. The flashes are not selected or deselected (each restores its own
+    /// command progress); the line follows the restored DMA status and enable, and the
+    /// window's mapping is reported changed ([`AspeedSmc::take_mapping_changed`]) so the SoC
+    /// maps the restored segments.
+    fn load_state(&mut self, state: &DeviceState) -> Result<(), StateError> {
+        let s: AspeedSmcState = state.decode(STATE_KIND, STATE_VERSION)?;
+        if let Some(why) = self.state_mismatch(&s) {
+            return Err(StateError(why));
+        }
+        self.state = s;
+        self.irq_level = self.irq_wanted();
+        self.irq.set(self.irq_level);
+        self.mapping = self.mapping_signature();
+        self.mapping_generation = self.mapping_generation.wrapping_add(1);
+        self.mapping_changed = true;
+        Ok(())
+    }
 }
 
 /// The controller's flash window as a [`Device`] (offsets within the window), sharing the
@@ -1398,6 +1465,16 @@ impl Device for AspeedSmcWindow {
 
     fn write(&mut self, offset: u64, size: u8, value: u64) {
         self.smc.borrow_mut().window_write(offset, size, value)
+    }
+
+    /// Nothing of its own: the window is a view of the controller, which saves the state.
+    fn save_state(&self) -> Option<DeviceState> {
+        Some(DeviceState::stateless(WINDOW_STATE_KIND))
+    }
+
+    /// Accepts only the stateless state [`AspeedSmcWindow::save_state`] gives.
+    fn load_state(&mut self, state: &DeviceState) -> Result<(), StateError> {
+        state.check(WINDOW_STATE_KIND, 0)
     }
 }
 
@@ -2410,5 +2487,159 @@ mod tests {
             [0x5040_0000, 0x5450_0000, 0x5854_0000]
         );
         assert_eq!(r.smc.read(REG_CE0_TIMING, 4), 0);
+    }
+
+    // ---- snapshots ----
+
+    /// Every register of the block as the driver reads it.
+    fn registers(smc: &mut AspeedSmc) -> Vec<u64> {
+        (0..0xa0).step_by(4).map(|r| smc.read(r, 4)).collect()
+    }
+
+    /// A rig like [`fmc`] whose flash has a copy of `r`'s flash contents and state: what the
+    /// SoC restores next to the controller.
+    fn fmc_with_flash_of(r: &Rig) -> Rig {
+        let t = fmc();
+        let mut bytes = vec![0u8; FLASH_SIZE];
+        r.flash.borrow().read(0, &mut bytes);
+        t.flash.borrow().memory().write(0, &bytes);
+        let flash_state = r.flash.borrow().save_state();
+        t.flash.borrow_mut().load_state(&flash_state).unwrap();
+        t
+    }
+
+    /// An FMC as drivers leave it mid-work: CE1's segment moved, timing and 4-byte bits set,
+    /// a DMA done with its interrupt pending (the line high), and CE0 in user mode halfway
+    /// through a JEDEC id read.
+    fn busy_fmc() -> Rig {
+        let mut r = fmc();
+        r.smc.write(REG_CONF, 4, 0x2a | 1 << CONF_ENABLE_W0_SHIFT);
+        r.smc.write(REG_CE_CTRL, 4, 0x1);
+        r.smc.write(REG_CE0_SEGMENT + 4, 4, 0x05f0_0400);
+        r.smc.write(REG_CE0_TIMING, 4, 0x0004_4000);
+        r.smc.write(REG_INTR_CTRL, 4, INTR_DMA_EN as u64);
+        r.smc.write(REG_DMA_FLASH_ADDR, 4, 0x100);
+        r.smc.write(REG_DMA_DRAM_ADDR, 4, 0x40);
+        r.smc.write(REG_DMA_LEN, 4, 0x0f);
+        r.smc.write(REG_DMA_CTRL, 4, DMA_CTRL_ENABLE as u64);
+        r.smc
+            .write(REG_CE0_CTRL, 4, (MODE_USER | CE_CTRL_STOP_ACTIVE) as u64);
+        r.smc.write(REG_CE0_CTRL, 4, MODE_USER as u64);
+        r.smc.window_write(0, 1, 0x9f);
+        assert_eq!(r.smc.window_read(0, 1), 0xc2);
+        assert!(r.rec.level(39));
+        r
+    }
+
+    #[test]
+    fn a_restored_controller_continues_the_command_and_keeps_its_interrupt() {
+        let mut r = busy_fmc();
+        let saved = r.smc.save_state().expect("a controller saves its state");
+        assert_eq!(
+            (saved.kind.as_str(), saved.version),
+            (STATE_KIND, STATE_VERSION)
+        );
+        let mut t = fmc_with_flash_of(&r);
+        t.smc.take_mapping_changed();
+        let generation = t.smc.mapping_generation();
+        t.smc.load_state(&saved).unwrap();
+        assert!(t.rec.level(39), "the pending DMA interrupt raises the line");
+        assert!(t.smc.irq_level());
+        assert!(t.smc.take_mapping_changed(), "the SoC remaps the window");
+        assert_ne!(t.smc.mapping_generation(), generation);
+        assert_eq!(registers(&mut t.smc), registers(&mut r.smc));
+        assert_eq!(t.smc.segment(1), r.smc.segment(1));
+        assert_eq!(t.smc.window_is_direct(0), r.smc.window_is_direct(0));
+        assert_eq!(t.smc.save_state(), Some(saved));
+        assert!(t.flash.borrow().is_selected(), "the flash's own state");
+        // Both go on with the id read, then release the chip select and the interrupt.
+        for rig in [&mut r, &mut t] {
+            let id: Vec<u64> = (0..2).map(|_| rig.smc.window_read(0, 1)).collect();
+            assert_eq!(id, [0x25, 0x3a]);
+            rig.smc
+                .write(REG_CE0_CTRL, 4, (MODE_USER | CE_CTRL_STOP_ACTIVE) as u64);
+            assert!(!rig.flash.borrow().is_selected());
+            rig.smc.write(REG_INTR_CTRL, 4, INTR_DMA_EN as u64);
+            assert!(!rig.rec.level(39));
+        }
+        assert_eq!(registers(&mut t.smc), registers(&mut r.smc));
+        // Another DMA (from CE0, now deselected in user mode) behaves alike too.
+        for rig in [&mut r, &mut t] {
+            rig.smc.write(REG_DMA_CTRL, 4, 0);
+            rig.smc.write(REG_DMA_CTRL, 4, DMA_CTRL_ENABLE as u64);
+            assert!(rig.rec.level(39));
+        }
+        assert_eq!(registers(&mut t.smc), registers(&mut r.smc));
+    }
+
+    #[test]
+    fn a_controller_refuses_a_state_of_another_kind_version_or_controller() {
+        let r = busy_fmc();
+        let saved = r.smc.save_state().unwrap();
+        let mut t = fmc();
+        t.smc.write(REG_CE0_TIMING, 4, 0x1234);
+        let before = t.smc.state();
+        let changes = t.rec.changes();
+        let wrong_kind = DeviceState {
+            kind: WINDOW_STATE_KIND.into(),
+            ..saved.clone()
+        };
+        let wrong_version = DeviceState {
+            version: STATE_VERSION + 1,
+            ..saved.clone()
+        };
+        for bad in [&wrong_kind, &wrong_version] {
+            assert!(t.smc.load_state(bad).is_err());
+        }
+        assert_eq!(t.smc.state(), before, "left unchanged");
+        assert_eq!(t.rec.changes(), changes, "the line is not touched");
+        // Another generation's registers decode differently.
+        let mut g = rig_2500(SmcConfig::ast2500_fmc(DRAM));
+        let err = g.smc.load_state(&saved).unwrap_err();
+        assert!(
+            err.0.contains("Ast2600") && err.0.contains("Ast2500"),
+            "{err}"
+        );
+        // SPI1 has two chip selects: the FMC's CE2 is not its own.
+        let mut spi1 = AspeedSmc::new(
+            SmcConfig::ast2600_spi1(DRAM),
+            IrqLine::disconnected(),
+            r.mem.clone(),
+        );
+        let err = spi1.load_state(&saved).unwrap_err();
+        assert!(err.0.contains("2 chip selects"), "{err}");
+        assert_eq!(
+            spi1.state(),
+            AspeedSmcState::reset_value(&SmcConfig::ast2600_spi1(DRAM))
+        );
+        // A state with nothing asserted loads over a busy controller and drops its interrupt,
+        // without touching the flash's chip select.
+        let mut b = busy_fmc();
+        let idle = fmc().smc.save_state().unwrap();
+        b.smc.load_state(&idle).unwrap();
+        assert!(!b.rec.level(39));
+        assert!(
+            b.flash.borrow().is_selected(),
+            "the flash restores its own state"
+        );
+    }
+
+    #[test]
+    fn the_window_is_stateless() {
+        let r = fmc();
+        let smc = Rc::new(RefCell::new(r.smc));
+        let mut window = AspeedSmcWindow::new(smc.clone());
+        let saved = window.save_state().expect("the window has a state");
+        assert_eq!(saved, DeviceState::stateless(WINDOW_STATE_KIND));
+        window.load_state(&saved).unwrap();
+        let controller = smc.borrow().save_state().unwrap();
+        assert!(
+            window.load_state(&controller).is_err(),
+            "not a controller's"
+        );
+        assert!(window
+            .load_state(&DeviceState::stateless("aspeed-smc-other"))
+            .is_err());
+        assert_eq!(smc.borrow().save_state(), Some(controller));
     }
 }

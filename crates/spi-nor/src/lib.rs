@@ -14,7 +14,14 @@
 use std::fmt;
 use std::rc::Rc;
 
-use bus::MemoryBlock;
+use bus::{DeviceState, MemoryBlock, StateError};
+use serde::{Deserialize, Serialize};
+
+/// The kind of a flash chip's saved state ([`DeviceState::kind`]), every model's.
+pub const STATE_KIND: &str = "spi-nor";
+/// The format version of a flash chip's saved state: the model's name and its
+/// [`SpiNorState`] as this build serialises them.
+pub const STATE_VERSION: u32 = 1;
 
 /// Write status register 1 (Linux `SPINOR_OP_WRSR`).
 pub const OP_WRSR: u8 = 0x01;
@@ -251,7 +258,7 @@ impl Default for FlashModel {
 }
 
 /// Where the chip is within the current command (between select and deselect).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Phase {
     /// Not selected.
     Deselected,
@@ -322,7 +329,7 @@ pub enum Phase {
 }
 
 /// The chip's registers and command progress (everything but the array bytes).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SpiNorState {
     /// Status register 1's non-volatile bits (WIP and WEL live elsewhere).
     pub sr1: u8,
@@ -355,6 +362,14 @@ impl Default for SpiNorState {
             phase: Phase::Deselected,
         }
     }
+}
+
+/// What [`SpiNor::save_state`] saves: which model, and the registers and command progress.
+#[derive(Serialize, Deserialize)]
+struct SavedSpiNor {
+    /// [`FlashModel::name`].
+    model: String,
+    state: SpiNorState,
 }
 
 /// A SPI NOR flash chip.
@@ -409,6 +424,34 @@ impl SpiNor {
     /// The registers and command progress.
     pub fn state(&self) -> SpiNorState {
         self.state
+    }
+
+    /// The chip's state for a snapshot: its model's name and [`SpiNorState`] (status
+    /// registers, latches, address mode, the command in progress). The array bytes are not
+    /// part of it: the SoC saves the flash contents ([`SpiNor::memory`]) separately. The
+    /// host-side bookkeeping of what changed ([`SpiNor::dirty`], [`SpiNor::take_modified`])
+    /// is not saved either.
+    pub fn save_state(&self) -> DeviceState {
+        let saved = SavedSpiNor {
+            model: self.model.name.into(),
+            state: self.state,
+        };
+        DeviceState::new(STATE_KIND, STATE_VERSION, &saved)
+    }
+
+    /// Puts the chip into a state [`SpiNor::save_state`] returned, keeping its array and
+    /// model. A state of another kind or format, or of another flash model, is refused and
+    /// leaves the chip unchanged.
+    pub fn load_state(&mut self, state: &DeviceState) -> Result<(), StateError> {
+        let saved: SavedSpiNor = state.decode(STATE_KIND, STATE_VERSION)?;
+        if saved.model != self.model.name {
+            return Err(StateError(format!(
+                "{STATE_KIND}: the state is of a {} flash, this chip is a {}",
+                saved.model, self.model.name
+            )));
+        }
+        self.state = saved.state;
+        Ok(())
     }
 
     /// The array bytes, for mapping them into the guest.
@@ -1013,5 +1056,97 @@ mod tests {
         g.transfer(2);
         assert_eq!(g.transfer(0), 14);
         assert_eq!(g.state().phase, Phase::ReadData { addr: 3 });
+    }
+
+    /// A chip like [`chip`] whose array is a copy of `f`'s: the same flash contents, as the
+    /// SoC restores them next to the chip's state.
+    fn same_contents(f: &SpiNor) -> SpiNor {
+        let mut bytes = vec![0u8; f.size() as usize];
+        f.read(0, &mut bytes);
+        let mem = Rc::new(MemoryBlock::new(bytes.len(), 0xff));
+        mem.write(0, &bytes);
+        SpiNor::new(mem, *f.model())
+    }
+
+    #[test]
+    fn a_restored_chip_finishes_the_program_in_progress() {
+        let mut f = chip(1 << 16);
+        cmd(&mut f, &[OP_WREN], 0);
+        cmd(&mut f, &[OP_WRSR, SR1_QUAD_EN_BIT6, 0x07], 0);
+        cmd(&mut f, &[OP_EN4B], 0);
+        cmd(&mut f, &[OP_WREN], 0);
+        // A page program near the end of page 0x300, two bytes shifted in.
+        f.memory().fill(0x300, 0x100, 0xff);
+        f.select();
+        for b in [OP_PP, 0, 0, 0x03, 0xfd, 0x11, 0x22] {
+            f.transfer(b);
+        }
+        let saved = f.save_state();
+        assert_eq!(
+            (saved.kind.as_str(), saved.version),
+            (STATE_KIND, STATE_VERSION)
+        );
+        let mut g = same_contents(&f);
+        g.load_state(&saved).unwrap();
+        assert_eq!(g.state(), f.state());
+        assert!(g.is_selected() && g.four_byte_mode());
+        assert_eq!(g.save_state(), saved);
+        // Both go on: two more bytes, the last wrapping to the page start, then deselect.
+        for chip in [&mut f, &mut g] {
+            chip.transfer(0x33);
+            chip.transfer(0x44);
+            chip.deselect();
+        }
+        let mut page = [[0u8; 0x100]; 2];
+        f.read(0x300, &mut page[0]);
+        g.read(0x300, &mut page[1]);
+        assert_eq!(page[0], page[1]);
+        assert_eq!(page[1][0xfd..], [0x11, 0x22, 0x33]);
+        assert_eq!(page[1][0], 0x44);
+        // The status registers and the address mode read alike afterwards.
+        for op in [OP_RDSR, OP_RDCR, OP_RDFSR] {
+            assert_eq!(cmd(&mut g, &[op], 1), cmd(&mut f, &[op], 1), "{op:#04x}");
+        }
+        assert_eq!(
+            cmd(&mut g, &[OP_RDSR], 1),
+            vec![SR1_QUAD_EN_BIT6],
+            "WEL cleared"
+        );
+        assert_eq!(
+            cmd(&mut g, &[OP_READ, 0, 0, 0x03, 0xfe], 2),
+            cmd(&mut f, &[OP_READ, 0, 0, 0x03, 0xfe], 2)
+        );
+    }
+
+    #[test]
+    fn a_chip_refuses_a_state_of_another_kind_version_or_model() {
+        let mut f = chip(4096);
+        cmd(&mut f, &[OP_EN4B], 0);
+        let saved = f.save_state();
+        let mut w = SpiNor::new(Rc::new(MemoryBlock::new(4096, 0xff)), FlashModel::W25Q512JV);
+        cmd(&mut w, &[OP_WREN], 0);
+        let before = w.state();
+        let wrong_kind = DeviceState {
+            kind: "aspeed-smc".into(),
+            ..saved.clone()
+        };
+        let wrong_version = DeviceState {
+            version: STATE_VERSION + 1,
+            ..saved.clone()
+        };
+        for bad in [&wrong_kind, &wrong_version] {
+            assert!(w.load_state(bad).is_err());
+        }
+        let err = w.load_state(&saved).unwrap_err();
+        assert!(
+            err.0.contains("mx66u51235f") && err.0.contains("w25q512jv"),
+            "{err}"
+        );
+        assert_eq!(w.state(), before, "left unchanged");
+        // The right model loads, the array untouched.
+        let mut g = chip(4096);
+        g.load_state(&saved).unwrap();
+        assert!(g.four_byte_mode());
+        assert!(!g.dirty());
     }
 }

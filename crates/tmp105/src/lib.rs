@@ -27,7 +27,13 @@
 use std::cell::Cell;
 use std::rc::Rc;
 
-use i2c::I2cTarget;
+use i2c::{DeviceState, I2cTarget, StateError};
+use serde::{Deserialize, Serialize};
+
+/// The kind of a sensor's saved state ([`DeviceState::kind`]).
+pub const STATE_KIND: &str = "tmp105";
+/// The format version of a sensor's saved state: [`Tmp105State`] as this build serialises it.
+pub const STATE_VERSION: u32 = 1;
 
 /// Pointer value of the temperature register: Linux `LM75_REG_TEMP`.
 pub const REG_TEMPERATURE: u8 = 0x00;
@@ -101,7 +107,7 @@ impl TemperatureControl {
 }
 
 /// The sensor's registers and transfer state: a plain value that can be saved and restored.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tmp105State {
     /// The temperature being measured, millidegrees Celsius.
     pub millicelsius: i32,
@@ -267,6 +273,21 @@ impl I2cTarget for Tmp105 {
     fn stop(&mut self) {
         self.state.write_count = 0;
         self.state.read_count = 0;
+    }
+
+    /// The registers, the transfer progress and the temperature the host set
+    /// ([`Tmp105State`]).
+    fn save_state(&self) -> Option<DeviceState> {
+        Some(DeviceState::new(STATE_KIND, STATE_VERSION, &self.state()))
+    }
+
+    /// Restores the registers and sets the restored temperature through the sensor's
+    /// [`TemperatureControl`], so the handles the host holds stay connected.
+    fn load_state(&mut self, state: &DeviceState) -> Result<(), StateError> {
+        let s: Tmp105State = state.decode(STATE_KIND, STATE_VERSION)?;
+        self.temperature.set_millicelsius(s.millicelsius);
+        self.state = s;
+        Ok(())
     }
 }
 
@@ -508,5 +529,75 @@ mod tests {
         );
         assert_eq!(temp1_input(smbus_read_word(&mut ctl, REG_T_HIGH)), 80_000);
         assert!(!rec.level(0), "every interrupt acknowledged");
+    }
+
+    #[test]
+    fn a_restored_sensor_reads_alike_and_keeps_its_host_control() {
+        let (t, mut bus) = sensor(20_000);
+        write_bytes(&mut bus, &[REG_CONFIG, 0x60 | CONFIG_SD]); // 12 bits, shutdown
+        write_bytes(&mut bus, &[REG_T_HIGH, 0x5A, 0x50]);
+        t.borrow().set_temperature_millicelsius(30_062);
+        write_bytes(&mut bus, &[REG_CONFIG, 0x60 | CONFIG_SD | CONFIG_OS]); // one-shot
+        t.borrow().set_temperature_millicelsius(-7_250); // not converted: shut down
+                                                         // Halfway through a T_HIGH read.
+        assert!(bus.start(ADDR, false) && bus.write(REG_T_HIGH) && bus.start(ADDR, true));
+        assert_eq!(bus.read(), 0x5A);
+        let saved = t.borrow().save_state().expect("a sensor saves its state");
+        assert_eq!(
+            (saved.kind.as_str(), saved.version),
+            (STATE_KIND, STATE_VERSION)
+        );
+        let (u, mut bus2) = sensor(99_000);
+        let control = u.borrow().temperature_control();
+        u.borrow_mut().load_state(&saved).unwrap();
+        bus2.restore_selected(Some(ADDR));
+        assert_eq!(u.borrow().state(), t.borrow().state());
+        assert_eq!(control.millicelsius(), -7_250, "the host's handle sees it");
+        assert_eq!(u.borrow().save_state(), Some(saved));
+        // The read goes on with the second byte, then every register reads alike.
+        assert_eq!([bus.read(), bus2.read()], [0x50, 0x50]);
+        bus.stop();
+        bus2.stop();
+        for reg in [REG_TEMPERATURE, REG_T_LOW, REG_T_HIGH] {
+            assert_eq!(read_word(&mut bus2, reg), read_word(&mut bus, reg), "{reg}");
+        }
+        assert_eq!(
+            read_word(&mut bus2, REG_TEMPERATURE),
+            0x1E10,
+            "frozen at 30.0625"
+        );
+        assert_eq!(
+            read_byte(&mut bus2, REG_CONFIG),
+            read_byte(&mut bus, REG_CONFIG)
+        );
+        // Leaving shutdown converts the host-set temperature on both.
+        write_bytes(&mut bus, &[REG_CONFIG, 0x60]);
+        write_bytes(&mut bus2, &[REG_CONFIG, 0x60]);
+        assert_eq!(read_word(&mut bus2, REG_TEMPERATURE), 0xF8C0);
+        assert_eq!(read_word(&mut bus, REG_TEMPERATURE), 0xF8C0);
+        control.set_millicelsius(1_000);
+        assert_eq!(read_word(&mut bus2, REG_TEMPERATURE), 0x0100);
+    }
+
+    #[test]
+    fn a_sensor_refuses_a_state_of_another_kind_or_version() {
+        let (t, mut bus) = sensor(20_000);
+        write_bytes(&mut bus, &[REG_T_LOW, 0x10, 0x00]);
+        let saved = t.borrow().save_state().unwrap();
+        let mut u = Tmp105::new(55_000);
+        let before = u.state();
+        let wrong_kind = DeviceState {
+            kind: "tmp421".into(),
+            ..saved.clone()
+        };
+        let wrong_version = DeviceState {
+            version: STATE_VERSION + 1,
+            ..saved.clone()
+        };
+        for bad in [&wrong_kind, &wrong_version] {
+            assert!(u.load_state(bad).is_err());
+        }
+        assert_eq!(u.state(), before, "left unchanged");
+        assert_eq!(u.temperature_millicelsius(), 55_000);
     }
 }

@@ -8,6 +8,14 @@
 //! diode on every remote channel, so Linux reports no fault).
 #![deny(missing_docs)]
 
+use i2c::{DeviceState, StateError};
+use serde::{Deserialize, Serialize};
+
+/// The kind of a sensor's saved state ([`DeviceState::kind`]), every part's.
+pub const STATE_KIND: &str = "tmp421";
+/// The format version of a sensor's saved state: [`Tmp421State`] as this build serialises it.
+pub const STATE_VERSION: u32 = 1;
+
 /// Local temperature, high byte: Linux `TMP421_TEMP_MSB[0]`.
 pub const REG_LOCAL_HIGH: u8 = 0x00;
 /// Local temperature, low byte: Linux `TMP421_TEMP_LSB[0]`.
@@ -45,7 +53,7 @@ pub const MAX_REMOTE_CHANNELS: usize = 3;
 
 /// The parts of the family: they differ in the device ID, the number of remote channels and
 /// the channel enables at power-on.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Tmp421Kind {
     /// One remote channel (Linux `ti,tmp421`, 2 channels).
     #[default]
@@ -116,7 +124,7 @@ pub fn temperature_register(millicelsius: i32, extended: bool) -> [u8; 2] {
 pub type TemperatureControl = std::rc::Rc<std::cell::Cell<i32>>;
 
 /// The registers and transfer state: a plain value that can be saved and restored.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tmp421State {
     /// Which part.
     pub kind: Tmp421Kind,
@@ -265,11 +273,47 @@ impl i2c::I2cTarget for Tmp421 {
     fn stop(&mut self) {
         self.state.count = 0;
     }
+
+    /// The registers, the latched low byte, the transfer progress and the temperatures the
+    /// host set ([`Tmp421State`]).
+    fn save_state(&self) -> Option<DeviceState> {
+        Some(DeviceState::new(STATE_KIND, STATE_VERSION, &self.state()))
+    }
+
+    /// Refuses another part's state; sets the restored temperatures through the sensor's
+    /// controls, so the handles the host holds stay connected.
+    fn load_state(&mut self, state: &DeviceState) -> Result<(), StateError> {
+        let s: Tmp421State = state.decode(STATE_KIND, STATE_VERSION)?;
+        if s.kind != self.state.kind {
+            return Err(StateError(format!(
+                "{STATE_KIND}: the state is of a {}, this sensor is a {}",
+                s.kind.name(),
+                self.state.kind.name()
+            )));
+        }
+        let channels = self.state.kind.channels();
+        if s.latched_channel
+            .is_some_and(|c| usize::from(c) >= channels)
+        {
+            return Err(StateError(format!(
+                "{STATE_KIND}: latched channel {:?} does not exist on a {}",
+                s.latched_channel,
+                s.kind.name()
+            )));
+        }
+        let temperatures = std::iter::once(s.millicelsius).chain(s.remote_millicelsius);
+        for (control, mc) in self.temperatures.iter().zip(temperatures) {
+            control.set(mc);
+        }
+        self.state = s;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use i2c::I2cTarget;
 
     // Linux's SMBus "read byte data" of each register in `regs`.
     fn read<const N: usize>(bus: &mut i2c::I2cBus, regs: [u8; N]) -> [u8; N] {
@@ -368,5 +412,78 @@ mod tests {
         assert_eq!(state.remote_millicelsius, [-10_250, 100_750, 55_062]);
         assert_eq!(state.latched_channel, None);
         assert_eq!(Tmp421::from_state(&state).state(), state);
+    }
+
+    #[test]
+    fn a_restored_sensor_keeps_its_latch_and_host_controls() {
+        let sensor = Tmp421::with_kind(Tmp421Kind::Tmp422, 30_000);
+        let r2 = sensor.channel_control(2).unwrap();
+        let sensor = std::rc::Rc::new(std::cell::RefCell::new(sensor));
+        let bus = &mut i2c::I2cBus::new();
+        bus.attach(0x4c, sensor.clone()).unwrap();
+        assert!(bus.start(0x4c, false) && bus.write(0x09) && bus.write(CONFIG1_RANGE));
+        bus.stop();
+        r2.set(100_500);
+        assert_eq!(read(bus, [0x02]), [0xA4], "latches 100.5 + 64 degC");
+        r2.set(-3_000); // the low byte stays latched at 100.5
+        let saved = sensor
+            .borrow()
+            .save_state()
+            .expect("a sensor saves its state");
+        assert_eq!(
+            (saved.kind.as_str(), saved.version),
+            (STATE_KIND, STATE_VERSION)
+        );
+        let copy = Tmp421::with_kind(Tmp421Kind::Tmp422, 0);
+        let controls: Vec<_> = (0..3).map(|c| copy.channel_control(c).unwrap()).collect();
+        let copy = std::rc::Rc::new(std::cell::RefCell::new(copy));
+        let bus2 = &mut i2c::I2cBus::new();
+        bus2.attach(0x4c, copy.clone()).unwrap();
+        copy.borrow_mut().load_state(&saved).unwrap();
+        assert_eq!(copy.borrow().state(), sensor.borrow().state());
+        assert_eq!(
+            controls.iter().map(|c| c.get()).collect::<Vec<_>>(),
+            [30_000, 30_000, -3_000],
+            "the host's handles see the restored temperatures"
+        );
+        assert_eq!(copy.borrow().save_state(), Some(saved));
+        // The latched low byte, then fresh conversions, read alike.
+        let regs = [0x12, 0x02, 0x12, 0x00, 0x10, 0x01, 0x09, 0x0A, 0xFF];
+        let values = read(bus2, regs);
+        assert_eq!(values, read(bus, regs));
+        assert_eq!(
+            values[..3],
+            [0x80, 0x3D, 0x00],
+            "latched 100.5, then -3.0 + 64"
+        );
+        controls[1].set(12_500);
+        assert_eq!(read(bus2, [0x01]), [0x4C], "12.5 + 64 degC");
+    }
+
+    #[test]
+    fn a_sensor_refuses_a_state_of_another_kind_version_or_part() {
+        let saved = Tmp421::with_kind(Tmp421Kind::Tmp423, 40_000)
+            .save_state()
+            .unwrap();
+        let mut sensor = Tmp421::with_kind(Tmp421Kind::Tmp421, 25_000);
+        let before = sensor.state();
+        let wrong_kind = DeviceState {
+            kind: "tmp105".into(),
+            ..saved.clone()
+        };
+        let wrong_version = DeviceState {
+            version: STATE_VERSION + 1,
+            ..saved.clone()
+        };
+        for bad in [&wrong_kind, &wrong_version] {
+            assert!(sensor.load_state(bad).is_err());
+        }
+        let err = sensor.load_state(&saved).unwrap_err();
+        assert!(
+            err.0.contains("tmp423") && err.0.contains("tmp421"),
+            "{err}"
+        );
+        assert_eq!(sensor.state(), before, "left unchanged");
+        assert_eq!(sensor.temperature_control().get(), 25_000);
     }
 }

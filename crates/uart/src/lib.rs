@@ -24,7 +24,8 @@
 use std::collections::VecDeque;
 use std::io::Write;
 
-use bus::{subword, Device, IrqLine, UnimplementedLog};
+use bus::{subword, Device, DeviceState, IrqLine, StateError, UnimplementedLog};
+use serde::{Deserialize, Serialize};
 
 /// Register index of RBR (read) / THR (write), or DLL with LCR.DLAB set: Linux `UART_RX`, `UART_TX`, `UART_DLL`.
 pub const REG_RBR_THR_DLL: u64 = 0;
@@ -186,8 +187,13 @@ pub const GCRB_HOST_SIRQ_MASK: u8 = 0xF0;
 /// Size of the VUART's register block (the device tree's `reg` size).
 pub const VUART_REGS_SIZE: u64 = 0x40;
 
+/// The kind of a UART's saved state ([`DeviceState::kind`]), DesignWare UART or VUART alike.
+pub const STATE_KIND: &str = "uart";
+/// The format version of a UART's saved state: its [`Variant`] and its [`UartState`].
+pub const STATE_VERSION: u32 = 1;
+
 /// Which UART the registers are.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum Variant {
     /// A 16550A with the DesignWare APB extras (USR, CPR, UCV, CTR): the AST2600's UART1..13.
     #[default]
@@ -197,7 +203,7 @@ pub enum Variant {
 }
 
 /// The VUART's own registers (plain values; zero outside a VUART).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VuartRegs {
     /// General control register A ([`GCRA_VUART_EN`], [`GCRA_HOST_SIRQ_POLARITY`],
     /// [`GCRA_DISABLE_HOST_TX_DISCARD`]).
@@ -233,7 +239,7 @@ pub const RX_FIFO_SIZE: usize = 16;
 pub const MSR_LINES_IDLE: u8 = MSR_CTS | MSR_DSR | MSR_DCD;
 
 /// The registers of the UART: a plain value that can be saved and restored.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UartState {
     /// Divisor latch low byte.
     pub dll: u8,
@@ -289,6 +295,14 @@ impl Default for UartState {
             discarded: 0,
         }
     }
+}
+
+/// What a UART saves in a snapshot ([`STATE_KIND`], [`STATE_VERSION`]): its registers and the
+/// variant that decodes them, so a VUART's state is never loaded into a DesignWare UART.
+#[derive(Serialize, Deserialize)]
+struct SavedUart {
+    variant: Variant,
+    state: UartState,
 }
 
 /// A 16550A UART with DesignWare APB extras, transmitting into `W`.
@@ -685,6 +699,39 @@ impl<W: Write> Device for Uart<W> {
             ..UartState::default()
         };
         self.update_irq();
+    }
+
+    /// The registers and the RX FIFO ([`UartState`]) with the variant; the output `W`, the
+    /// interrupt line and the register stride are wiring.
+    fn save_state(&self) -> Option<DeviceState> {
+        let saved = SavedUart {
+            variant: self.variant,
+            state: self.state.clone(),
+        };
+        Some(DeviceState::new(STATE_KIND, STATE_VERSION, &saved))
+    }
+
+    /// Refuses the state of another variant or with more bytes in the RX FIFO than it holds;
+    /// drives the interrupt line to the level the restored registers give.
+    fn load_state(&mut self, state: &DeviceState) -> Result<(), StateError> {
+        let saved: SavedUart = state.decode(STATE_KIND, STATE_VERSION)?;
+        if saved.variant != self.variant {
+            return Err(StateError(format!(
+                "uart: the state is of a {:?} UART, this one is a {:?}",
+                saved.variant, self.variant
+            )));
+        }
+        if saved.state.rx_fifo.len() > RX_FIFO_SIZE {
+            return Err(StateError(format!(
+                "uart: the state holds {} bytes in the RX FIFO, which holds {RX_FIFO_SIZE}",
+                saved.state.rx_fifo.len()
+            )));
+        }
+        self.state = saved.state;
+        let level = self.interrupt_id() != IIR_NO_INT;
+        self.state.irq_level = level;
+        self.irq.set(level);
+        Ok(())
     }
 }
 
@@ -1165,5 +1212,149 @@ mod tests {
         vwr(&mut u, REG_GCRA, GCRA_DISABLE_HOST_TX_DISCARD);
         assert!(u.discarding(), "disabled");
         assert!(!uart().0.discarding(), "a DesignWare UART never discards");
+    }
+
+    /// A UART a driver has set up and left busy: divisor latched, FIFOs on at trigger level 4,
+    /// every interrupt enabled, an overrun latched by a loopback test, three bytes left in the
+    /// RX FIFO, modem status deltas and a THR-empty event pending.
+    fn busy_uart() -> (Uart<Vec<u8>>, Rc<LevelRecorder>) {
+        let (mut u, rec) = uart();
+        wr(&mut u, REG_LCR, u64::from(LCR_DLAB | 0x03));
+        wr(&mut u, REG_RBR_THR_DLL, 0x0D);
+        wr(&mut u, REG_IER_DLH, 0x01);
+        wr(&mut u, REG_LCR, 0x03);
+        wr(&mut u, REG_IIR_FCR, u64::from(FCR_ENABLE_FIFO | 0x40));
+        wr(&mut u, REG_MCR, u64::from(MCR_LOOP));
+        for b in 0..=RX_FIFO_SIZE as u64 {
+            wr(&mut u, REG_RBR_THR_DLL, 0x30 + b);
+        }
+        for _ in 0..RX_FIFO_SIZE - 3 {
+            rd(&mut u, REG_RBR_THR_DLL);
+        }
+        wr(&mut u, REG_MCR, u64::from(MCR_DTR | MCR_RTS | MCR_OUT2));
+        wr(&mut u, REG_IER_DLH, u64::from(IER_MASK));
+        wr(&mut u, REG_SCR, 0x5A);
+        assert!(rec.level(0), "line status interrupt pending");
+        (u, rec)
+    }
+
+    /// Reads every register in an order whose side effects walk down the interrupt priorities.
+    fn drain_registers(u: &mut Uart<Vec<u8>>) -> Vec<u64> {
+        let plain = [REG_LCR, REG_MCR, REG_IER_DLH, REG_SCR, REG_USR];
+        let walk = [
+            REG_IIR_FCR,
+            REG_LSR,
+            REG_IIR_FCR,
+            REG_RBR_THR_DLL,
+            REG_RBR_THR_DLL,
+            REG_RBR_THR_DLL,
+            REG_IIR_FCR,
+            REG_IIR_FCR,
+            REG_MSR,
+            REG_IIR_FCR,
+        ];
+        plain.iter().chain(&walk).map(|&i| rd(u, i)).collect()
+    }
+
+    #[test]
+    fn saved_state_restores_registers_fifo_and_interrupt() {
+        let (mut u, rec) = busy_uart();
+        let saved = u.save_state().expect("a UART saves its state");
+        assert_eq!(
+            (saved.kind.as_str(), saved.version),
+            (STATE_KIND, STATE_VERSION)
+        );
+        let rec2 = LevelRecorder::new();
+        let mut v = Uart::new(Vec::new(), rec2.line(0), SHIFT);
+        v.load_state(&saved).unwrap();
+        assert!(
+            rec2.level(0),
+            "the restored UART raises its pending interrupt"
+        );
+        assert_eq!(
+            v.save_state(),
+            Some(saved),
+            "saving the restored UART gives the same state"
+        );
+        assert_eq!(v.state(), u.state());
+
+        let original = drain_registers(&mut u);
+        assert_eq!(original[5], u64::from(IIR_FIFO_ENABLED | IIR_RLSI));
+        assert_eq!(original[8..11], [0x30 + 13, 0x30 + 14, 0x30 + 15]);
+        assert_eq!(drain_registers(&mut v), original);
+        assert!(
+            !rec.level(0) && !rec2.level(0),
+            "every interrupt acknowledged"
+        );
+
+        // Afterwards both behave alike: the same FIFO room, trigger level and interrupt.
+        assert_eq!(u.enqueue_rx(b"0123456789"), v.enqueue_rx(b"0123456789"));
+        assert_eq!(rd(&mut u, REG_IIR_FCR), rd(&mut v, REG_IIR_FCR));
+        assert!(rec.level(0) && rec2.level(0));
+        wr(&mut v, REG_RBR_THR_DLL, u64::from(b'k'));
+        assert_eq!(
+            v.output(),
+            b"k",
+            "the restored UART transmits into its own output"
+        );
+    }
+
+    #[test]
+    fn a_state_of_another_kind_version_or_variant_is_refused() {
+        let (busy, _) = busy_uart();
+        let saved = busy.save_state().unwrap();
+        let (mut u, rec) = uart();
+        wr(&mut u, REG_SCR, 0x11);
+        let before = u.state();
+        let changes = rec.changes();
+        let wrong_kind = DeviceState {
+            kind: "aspeed-wdt".into(),
+            ..saved.clone()
+        };
+        let wrong_version = DeviceState {
+            version: STATE_VERSION + 1,
+            ..saved.clone()
+        };
+        for bad in [&wrong_kind, &wrong_version] {
+            assert!(u.load_state(bad).is_err());
+            assert_eq!(u.state(), before, "left unchanged");
+            assert_eq!(rec.changes(), changes, "the line is not touched");
+        }
+        let (vuart, _) = vuart();
+        let e = u.load_state(&vuart.save_state().unwrap()).unwrap_err();
+        assert!(e.0.contains("AspeedVuart"), "{e}");
+        assert_eq!(u.state(), before);
+        let mut overfull = saved;
+        overfull.data["state"]["rx_fifo"] = (0..17).collect::<Vec<u8>>().into();
+        assert!(u.load_state(&overfull).unwrap_err().0.contains("RX FIFO"));
+        assert_eq!(u.state(), before);
+    }
+
+    #[test]
+    fn a_vuart_state_restores_its_vuart_registers() {
+        let (mut u, rec) = vuart();
+        vwr(&mut u, REG_ADDRH, 0x03);
+        vwr(&mut u, REG_ADDRL, 0xF8);
+        vwr(&mut u, REG_GCRB, 4 << 4);
+        vwr(
+            &mut u,
+            REG_GCRA,
+            GCRA_VUART_EN | GCRA_DISABLE_HOST_TX_DISCARD,
+        );
+        vwr(&mut u, REG_IER_DLH, IER_ERBFI);
+        u.enqueue_rx(b"x");
+        assert!(rec.level(0));
+        let saved = u.save_state().unwrap();
+        let (mut v, rec2) = vuart();
+        v.load_state(&saved).unwrap();
+        assert!(rec2.level(0));
+        for index in [REG_GCRA, REG_GCRB, REG_ADDRL, REG_ADDRH, REG_IIR_FCR] {
+            assert_eq!(vrd(&mut v, index), vrd(&mut u, index), "register {index}");
+        }
+        assert_eq!(v.discarding(), u.discarding());
+        assert_eq!(v.save_state(), Some(saved));
+        assert_eq!(vrd(&mut v, REG_RBR_THR_DLL), b'x');
+        assert_eq!(vrd(&mut u, REG_RBR_THR_DLL), b'x');
+        assert!(!rec.level(0) && !rec2.level(0));
     }
 }

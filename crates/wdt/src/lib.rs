@@ -53,7 +53,10 @@
 
 use std::rc::Rc;
 
-use bus::{merge_subword, subword, Clock, Device, IrqLine, UnimplementedLog};
+use bus::{
+    merge_subword, subword, Clock, Device, DeviceState, IrqLine, StateError, UnimplementedLog,
+};
+use serde::{Deserialize, Serialize};
 
 /// Counter status (current count, read-only): Linux `WDT_STATUS`.
 pub const REG_STATUS: u64 = 0x00;
@@ -158,8 +161,13 @@ pub const AST2500_DEFAULT_RESET_MASK: u32 = 0x023F_FFF3;
 /// Nanoseconds per count of the 1 MHz counter.
 pub const NS_PER_TICK: u64 = 1_000;
 
+/// The kind of a watchdog's saved state ([`DeviceState::kind`]), either generation's.
+pub const STATE_KIND: &str = "aspeed-wdt";
+/// The format version of a watchdog's saved state: [`WdtState`] as this build serialises it.
+pub const STATE_VERSION: u32 = 1;
+
 /// Which SoC generation's watchdog: register range, control sanitising, reset values.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Variant {
     /// An AST2600 watchdog (`aspeed,ast2600-wdt`, QEMU `aspeed.wdt-ast2600`), 0x40 apart.
     #[default]
@@ -230,7 +238,10 @@ pub enum ResetMode {
 
 /// The watchdog's registers: a plain value that can be saved and restored. The default is an
 /// AST2600 watchdog in its reset state; [`WdtState::new`] gives either generation's.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// The counter is an anchor in virtual time (`count` at `anchor_ns`), so a restored watchdog
+/// counts, interrupts and expires at the same virtual times as the saved one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WdtState {
     /// Counter value at `anchor_ns` (while disabled: the frozen counter value).
     pub count: u32,
@@ -550,6 +561,27 @@ impl Device for AspeedWdt {
 
     fn on_time(&mut self, now_ns: u64) {
         self.run_until(now_ns);
+    }
+
+    /// The registers and the counter's anchor ([`WdtState`]); the clock and both lines are
+    /// wiring.
+    fn save_state(&self) -> Option<DeviceState> {
+        Some(DeviceState::new(STATE_KIND, STATE_VERSION, &self.state))
+    }
+
+    /// Refuses another generation's state; drives the pre-timeout interrupt to the restored
+    /// timeout status (`reset_out` only pulses, so it stays low).
+    fn load_state(&mut self, state: &DeviceState) -> Result<(), StateError> {
+        let s: WdtState = state.decode(STATE_KIND, STATE_VERSION)?;
+        if s.variant != self.state.variant {
+            return Err(StateError(format!(
+                "aspeed-wdt: the state is of an {:?} watchdog, this one is an {:?}",
+                s.variant, self.state.variant
+            )));
+        }
+        self.state = s;
+        self.irq.set(self.state.timeout_status & STATUS_IRQ != 0);
+        Ok(())
     }
 }
 
@@ -1091,5 +1123,97 @@ mod tests {
         r.wdt.reset();
         assert!(!r.rec.level(1));
         assert_eq!(r.wdt.state(), WdtState::new(Variant::Ast2500));
+    }
+
+    /// Every register of `r`'s watchdog as a driver reads it.
+    fn registers(r: &mut Rig) -> Vec<u64> {
+        let size = r.wdt.variant().regs_size();
+        (0..size).step_by(4).map(|off| r.rd(off)).collect()
+    }
+
+    /// An AST2600 watchdog Linux has set up: 3 s timeout with the reset bit, a pre-timeout
+    /// interrupt at 1 s left that has fired, reset masks and width programmed; at 2.5 s.
+    fn serviced_watchdog() -> Rig {
+        let mut r = rig();
+        r.wr(REG_RESET_WIDTH, u64::from(PUSH_PULL_MAGIC | 0x0FF0));
+        r.wr(REG_RESET_MASK1, 0x0000_1234);
+        r.wr(REG_RESET_MASK2, 0x0000_5678);
+        r.wr(REG_SW_RESET_MASK1, 0x9ABC);
+        r.clock.set(10 * MS);
+        r.wr(REG_RELOAD_VALUE, 3_000_000);
+        let ctrl = CTRL_ENABLE
+            | CTRL_RESET_SYSTEM
+            | CTRL_INTERRUPT
+            | (1_000_000 & CTRL_IRQ_THRESHOLD_MASK);
+        r.wr(REG_CTRL, u64::from(ctrl));
+        r.run_to(2_500 * MS);
+        assert!(r.rec.level(1), "the pre-timeout interrupt fired");
+        r
+    }
+
+    #[test]
+    fn saved_state_counts_interrupts_and_expires_at_the_same_times() {
+        let mut r = serviced_watchdog();
+        let saved = r.wdt.save_state().expect("a watchdog saves its state");
+        assert_eq!(
+            (saved.kind.as_str(), saved.version),
+            (STATE_KIND, STATE_VERSION)
+        );
+        let mut t = rig();
+        t.clock.set(2_500 * MS);
+        t.wdt.load_state(&saved).unwrap();
+        assert!(
+            t.rec.level(1),
+            "the restored watchdog raises its pending interrupt"
+        );
+        assert_eq!(t.wdt.save_state(), Some(saved));
+        assert_eq!(t.wdt.next_deadline(), r.wdt.next_deadline());
+        let regs = registers(&mut r);
+        assert_eq!(regs[(REG_STATUS / 4) as usize], 3_000_000 - 2_490_000);
+        assert_eq!(registers(&mut t), regs);
+
+        // Both expire at 3.01 s, not before.
+        let expiry = 3_010 * MS;
+        for rig in [&mut r, &mut t] {
+            rig.run_to(expiry - 1);
+            assert_eq!(rig.resets(), 0);
+            rig.run_to(expiry);
+            assert_eq!(rig.resets(), 1, "reset_out pulsed at expiry");
+        }
+        assert_eq!(registers(&mut t), registers(&mut r));
+        // Clearing the status lowers both interrupts.
+        r.wr(REG_CLEAR_TIMEOUT_STATUS, 1);
+        t.wr(REG_CLEAR_TIMEOUT_STATUS, 1);
+        assert!(!r.rec.level(1) && !t.rec.level(1));
+    }
+
+    #[test]
+    fn a_state_of_another_kind_version_or_generation_is_refused() {
+        let saved = serviced_watchdog().wdt.save_state().unwrap();
+        let mut r = rig2500();
+        r.wr(REG_RELOAD_VALUE, 1234);
+        let before = r.wdt.state();
+        let changes = r.rec.changes();
+        let wrong_kind = DeviceState {
+            kind: "aspeed-timer".into(),
+            ..saved.clone()
+        };
+        let wrong_version = DeviceState {
+            version: STATE_VERSION + 1,
+            ..saved.clone()
+        };
+        for bad in [&wrong_kind, &wrong_version] {
+            assert!(r.wdt.load_state(bad).is_err());
+        }
+        let e = r.wdt.load_state(&saved).unwrap_err();
+        assert!(e.0.contains("Ast2600"), "{e}");
+        assert_eq!(r.wdt.state(), before, "left unchanged");
+        assert_eq!(r.rec.changes(), changes, "the lines are not touched");
+        // Its own generation's state loads, and drops a pending interrupt the state lacks.
+        let mut t = serviced_watchdog();
+        let idle = rig().wdt.save_state().unwrap();
+        t.wdt.load_state(&idle).unwrap();
+        assert!(!t.rec.level(1));
+        assert_eq!(t.wdt.state(), WdtState::default());
     }
 }
