@@ -42,10 +42,16 @@
 use std::collections::VecDeque;
 use std::rc::Rc;
 
-use bus::{merge_subword, subword, Clock, Device, IrqLine, UnimplementedLog};
+use bus::{
+    merge_subword, subword, Clock, Device, DeviceState, IrqLine, StateError, UnimplementedLog,
+};
 
 /// Size of the register block.
 pub const REGS_SIZE: u64 = 0x1000;
+/// Kind of the controller's saved state ([`Device::save_state`]).
+pub const STATE_KIND: &str = "aspeed-lpc";
+/// Format version of the controller's saved state.
+pub const STATE_VERSION: u32 = 1;
 
 /// Host interface control 0 (channel enables): Linux `LPC_HICR0`.
 pub const REG_HICR0: u64 = 0x000;
@@ -249,7 +255,7 @@ impl std::fmt::Display for KcsError {
 }
 
 /// Where the host side of a KCS request is (`ipmi_kcs_sm.c`'s states).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum HostPhase {
     /// WRITE_START is to be written once IBF is clear.
     Start,
@@ -269,7 +275,7 @@ pub enum HostPhase {
 }
 
 /// One KCS request in flight: plain data.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct HostRequest {
     /// The request bytes.
     pub request: Vec<u8>,
@@ -282,7 +288,7 @@ pub struct HostRequest {
 }
 
 /// The registers and the host side: plain data, for snapshots.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LpcState {
     /// Every word of the block.
     pub regs: Vec<u32>,
@@ -672,6 +678,29 @@ impl AspeedLpc {
 }
 
 impl Device for AspeedLpc {
+    fn save_state(&self) -> Option<DeviceState> {
+        Some(DeviceState::new(STATE_KIND, STATE_VERSION, &self.state))
+    }
+
+    /// Registers, the host side's requests in flight and its POST code queue as saved;
+    /// replies finished before and not yet taken are dropped (they answered the old machine's
+    /// host). The interrupt lines follow.
+    fn load_state(&mut self, state: &DeviceState) -> Result<(), StateError> {
+        let mut saved: LpcState = state.decode(STATE_KIND, STATE_VERSION)?;
+        if saved.regs.len() != (REGS_SIZE / 4) as usize {
+            return Err(StateError(format!(
+                "the saved LPC block holds {} words, this one {}",
+                saved.regs.len(),
+                REGS_SIZE / 4
+            )));
+        }
+        saved.regs.shrink_to_fit();
+        self.state = saved;
+        self.replies.clear();
+        self.update_irqs();
+        Ok(())
+    }
+
     fn read(&mut self, offset: u64, size: u8) -> u64 {
         let reg = offset & !3;
         if reg >= REGS_SIZE {
@@ -908,6 +937,57 @@ mod tests {
             KcsState::from_status(lpc.host_read_status(3)),
             KcsState::Idle
         );
+    }
+
+    #[test]
+    fn a_request_in_flight_survives_a_save_and_load() {
+        let (mut lpc, rec, _) = lpc();
+        probe_kcs3(&mut lpc);
+        let mut bmc = Bmc {
+            phase: 0,
+            data_in: Vec::new(),
+            data_out: Vec::new(),
+            out_idx: 0,
+        };
+        lpc.kcs_request(3, &[0x18, 0x01], 1_000_000_000).unwrap();
+        bmc.event(&mut lpc);
+        lpc.poll();
+        assert!(rec.level(3), "the next request byte waits for the BMC");
+        let saved = lpc.save_state().unwrap();
+
+        let (mut twin, twin_rec, _) = super::tests::lpc();
+        twin.load_state(&saved).unwrap();
+        assert!(
+            twin_rec.level(3),
+            "the restored controller raises IBF's interrupt"
+        );
+        assert_eq!(twin.save_state().unwrap(), saved);
+        // Registers without read side effects (IDR reads are the BMC's).
+        for off in [REG_HICR0, REG_HICR2, REG_HICR4, Bmc::STR, Bmc::ODR] {
+            assert_eq!(twin.read(off, 4), lpc.read(off, 4), "register {off:#x}");
+        }
+        assert_eq!(twin.next_deadline(), lpc.next_deadline());
+        // The BMC finishes the transfer with the restored controller.
+        let mut steps = 0;
+        while bmc.phase != 3 {
+            bmc.event(&mut twin);
+            twin.poll();
+            steps += 1;
+            assert!(steps < 20);
+        }
+        assert_eq!(bmc.data_in, [0x18, 0x01]);
+        bmc.reply(&mut twin, &[0x1C, 0x01, 0x00]);
+        for _ in 0..20 {
+            twin.poll();
+            bmc.event(&mut twin);
+        }
+        assert_eq!(twin.take_replies(), vec![(3, Ok(vec![0x1C, 0x01, 0x00]))]);
+
+        let mut wrong = saved.clone();
+        wrong.kind = "uart".into();
+        let before = lpc.save_state();
+        assert!(lpc.load_state(&wrong).is_err());
+        assert_eq!(lpc.save_state(), before);
     }
 
     #[test]

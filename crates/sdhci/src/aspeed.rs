@@ -9,12 +9,25 @@
 
 use std::rc::Rc;
 
-use bus::{Device, GuestMemory, IrqLine, UnimplementedLog};
+use bus::{Device, DeviceState, GuestMemory, IrqLine, StateError, UnimplementedLog};
 
 use crate::{SdBus, Sdhci, SlotState, SLOT_REGS_SIZE};
 
 /// Size of the global register block.
 pub const SDC_REGS_SIZE: u64 = 0x100;
+/// Kind of a controller's saved state ([`Device::save_state`]).
+pub const STATE_KIND: &str = "aspeed-sdc";
+/// Format version of a controller's saved state.
+pub const STATE_VERSION: u32 = 1;
+
+/// What a controller saves: its registers and its slots', and which slots hold a card (the
+/// cards themselves, and what is stored on them, are not part of it: a machine with cards
+/// is not saved).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SavedSdc {
+    sdc: SdcState,
+    cards: Vec<bool>,
+}
 /// Controller information: slots present (bits 16, 17), 8-bit mode per slot (bits 24, 25),
 /// reset (bit 0, clears itself): Linux `ASPEED_SDC_INFO`.
 pub const REG_SDC_INFO: u64 = 0x00;
@@ -41,7 +54,7 @@ pub const REG_SDC_IRQ_STATUS: u64 = 0xFC;
 pub const ASPEED_SDHCI_CAPABILITIES: u64 = 0x01E8_0080;
 
 /// The controller's global registers and its slots: plain data, for snapshots.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SdcState {
     /// The global register words.
     pub regs: Vec<u32>,
@@ -215,6 +228,42 @@ impl AspeedSdc {
 }
 
 impl Device for AspeedSdc {
+    fn save_state(&self) -> Option<DeviceState> {
+        Some(DeviceState::new(
+            STATE_KIND,
+            STATE_VERSION,
+            &SavedSdc {
+                sdc: self.state(),
+                cards: self.slots.iter().map(Sdhci::has_card).collect(),
+            },
+        ))
+    }
+
+    /// Registers and transfers as saved, provided the slots and their cards are as they were
+    /// saved; the interrupt line follows.
+    fn load_state(&mut self, state: &DeviceState) -> Result<(), StateError> {
+        let saved: SavedSdc = state.decode(STATE_KIND, STATE_VERSION)?;
+        let cards: Vec<bool> = self.slots.iter().map(Sdhci::has_card).collect();
+        if saved.sdc.slots.len() != self.slots.len()
+            || saved.sdc.regs.len() != self.regs.len()
+            || saved.sdc.capabilities.len() != self.slots.len()
+        {
+            return Err(StateError(format!(
+                "a controller with {} slots was saved, this one has {}",
+                saved.sdc.slots.len(),
+                self.slots.len()
+            )));
+        }
+        if saved.cards != cards {
+            return Err(StateError(format!(
+                "the saved controller's slots held cards {:?}, this one's hold {cards:?}",
+                saved.cards
+            )));
+        }
+        self.restore(&saved.sdc);
+        Ok(())
+    }
+
     fn read(&mut self, offset: u64, size: u8) -> u64 {
         let v = if offset < SDC_REGS_SIZE {
             self.global_read(offset, size)
@@ -252,5 +301,67 @@ impl Device for AspeedSdc {
         }
         self.reset_regs();
         self.update_irq();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bus::{LevelRecorder, VecMemory};
+
+    /// A card that answers every command and moves no data.
+    struct NullCard;
+    impl SdBus for NullCard {
+        fn command(&mut self, _index: u8, _arg: u32) -> Option<crate::Response> {
+            Some(crate::Response::Short(0x900))
+        }
+        fn read_data(&mut self, _buf: &mut [u8]) -> usize {
+            0
+        }
+        fn write_data(&mut self, data: &[u8]) -> usize {
+            data.len()
+        }
+    }
+
+    fn controller() -> (AspeedSdc, Rc<LevelRecorder>) {
+        let rec = LevelRecorder::new();
+        let memory = Rc::new(VecMemory::new(0x8000_0000, 0x1000));
+        (AspeedSdc::new("sdc", 2, rec.line(0), memory), rec)
+    }
+
+    #[test]
+    fn a_saved_controller_loads_into_a_fresh_one_with_its_interrupt() {
+        let (mut sdc, rec) = controller();
+        let slot0 = SDC_REGS_SIZE;
+        sdc.write(REG_SDC_PHASE, 4, 0x1234);
+        sdc.write(slot0 + crate::REG_INT_ENABLE, 4, 0x027F_00FB);
+        sdc.write(slot0 + crate::REG_SIGNAL_ENABLE, 4, 0x027F_00FB);
+        sdc.write(slot0 + crate::REG_CLOCK_CONTROL, 2, 1);
+        // A command to an empty slot times out: an error interrupt is pending.
+        sdc.write(slot0 + crate::REG_COMMAND, 2, 0x0D1A);
+        assert!(rec.level(0), "the timeout raises the controller's line");
+        let saved = sdc.save_state().unwrap();
+
+        let (mut twin, twin_rec) = controller();
+        twin.load_state(&saved).unwrap();
+        assert!(twin_rec.level(0));
+        assert_eq!(twin.save_state().unwrap(), saved);
+        for off in (0..SDC_REGS_SIZE + 2 * SLOT_REGS_SIZE).step_by(4) {
+            if off == slot0 + crate::REG_BUFFER {
+                continue;
+            }
+            assert_eq!(twin.read(off, 4), sdc.read(off, 4), "register {off:#x}");
+        }
+
+        let (mut with_card, _) = controller();
+        with_card.insert(0, Box::new(NullCard), false);
+        let e = with_card.load_state(&saved).unwrap_err();
+        assert!(e.0.contains("held cards"), "{e}");
+        let (mut emmc, _) = {
+            let rec = LevelRecorder::new();
+            let memory = Rc::new(VecMemory::new(0x8000_0000, 0x1000));
+            (AspeedSdc::new("emmc", 1, rec.line(0), memory), rec)
+        };
+        assert!(emmc.load_state(&saved).unwrap_err().0.contains("2 slots"));
     }
 }

@@ -222,7 +222,7 @@ pub trait SdBus {
 }
 
 /// Where a data transfer is.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Transfer {
     /// Card to host.
     pub read: bool,
@@ -243,7 +243,7 @@ pub struct Transfer {
 }
 
 /// One slot's registers and transfer: plain data, for snapshots.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SlotState {
     /// The register bytes.
     pub regs: Vec<u8>,
