@@ -44,6 +44,12 @@ struct Args {
     #[arg(long, value_name = "PATH", env = "AST_EMU_FLASH")]
     flash: Vec<PathBuf>,
 
+    /// Start from a snapshot (the `snapshot-save` command's file) instead of booting: the
+    /// board, the cores and the time come from it, RAM is mapped from it copy-on-write, and
+    /// the flash images are the ones it names (or --flash, which must be the same images).
+    #[arg(long, value_name = "SNAPSHOT", conflicts_with_all = ["machine", "memory", "smp", "elf", "console"])]
+    restore: Option<PathBuf>,
+
     /// The board: a name from --list-machines (QEMU's: ast2600-evb, rainier-bmc, ...) or a
     /// board description file (NAME.toml, the format of the boards/ folder), with QEMU's
     /// options: `NAME[,boot-emmc=on|off][,fmc-model=MODEL][,spi-model=MODEL]`. Without NAME the
@@ -444,12 +450,45 @@ fn main() -> ExitCode {
             board.dram_mib = mib;
         }
     };
-    let chosen = match machine::choose(&boot, extra, &spec, &adjust, args.pad) {
+    let restore = match &args.restore {
+        Some(path) => match aspeed_soc::snapshot::read_header(path) {
+            Ok(h) => Some((path.clone(), h)),
+            Err(e) => {
+                note!("ast-emu: --restore: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => None,
+    };
+    let chosen = match &restore {
+        Some((path, header)) => snapshot_machine(path, header, &args),
+        None => machine::choose(&boot, extra, &spec, &adjust, args.pad),
+    };
+    let chosen = match chosen {
         Ok(m) => m,
         Err(e) => {
             note!("ast-emu: {e}");
             return ExitCode::from(2);
         }
+    };
+    // Where each flash image came from, so that a snapshot stores only the guest's changes.
+    let origins: Vec<Option<FlashSource>> = match &restore {
+        Some((_, header)) => header
+            .flashes
+            .iter()
+            .enumerate()
+            .map(|(i, f)| snapshot_flash_source(&f.origin, args.flash.get(i)))
+            .collect(),
+        None => (0..chosen.flashes.len())
+            .map(|i| match i {
+                0 => match &boot {
+                    machine::BootImage::File(p) => Some(FlashSource::File(p.clone())),
+                    machine::BootImage::BuiltIn(..) => Some(FlashSource::BuiltIn),
+                    machine::BootImage::Blank => None,
+                },
+                i => extra.get(i - 1).cloned().map(FlashSource::File),
+            })
+            .collect(),
     };
     let board = chosen.board;
     let cards = cards::CardImages {
@@ -484,7 +523,10 @@ fn main() -> ExitCode {
     } else {
         console
     };
-    let cores = args.smp.map_or(board.cpus as usize, usize::from);
+    let cores = match &restore {
+        Some((_, h)) => h.cores,
+        None => args.smp.map_or(board.cpus as usize, usize::from),
+    };
     // What the firmware's device tree calls its GPIO lines (gpio-set name=...).
     let line_names = chosen
         .flashes
@@ -519,6 +561,7 @@ fn main() -> ExitCode {
         note!("ast-emu: --deterministic: a deterministic run keeps the cores on one thread (--threads single)");
         return ExitCode::from(2);
     }
+    let flash_sizes: Vec<usize> = chosen.flashes.iter().map(Vec::len).collect();
     let mut soc = match AspeedSoc::new(
         BoardConfig {
             board,
@@ -590,6 +633,21 @@ fn main() -> ExitCode {
     if let Err(e) = i2c_dev::add_all(&mut soc, &args.i2c_dev) {
         note!("ast-emu: {e}");
         return ExitCode::from(2);
+    }
+    if let Some((path, _)) = &restore {
+        if let Err(e) = soc.load_snapshot(path) {
+            note!("ast-emu: --restore: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    for (index, source) in origins.into_iter().enumerate() {
+        if let Some(source) = source {
+            let origin = source.origin(flash_sizes[index], args.pad);
+            if let Err(e) = soc.set_flash_origin(index, origin) {
+                note!("ast-emu: {e}");
+                return ExitCode::from(2);
+            }
+        }
     }
     let (tx, rx) = crossbeam_channel::unbounded::<HostEvent>();
     {
@@ -737,6 +795,99 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// The name a snapshot gives the built-in image.
+const BUILT_IN_ORIGIN: &str = "built-in";
+
+/// Where a flash image came from.
+enum FlashSource {
+    /// A file (raw or `.xz`).
+    File(PathBuf),
+    /// The image built into this binary.
+    BuiltIn,
+}
+
+impl FlashSource {
+    /// The origin the SoC reads the image again from, for a snapshot: `size` bytes (an
+    /// image smaller than the chip is padded with 0xFF only with `pad`, as at boot).
+    fn origin(self, size: usize, pad: bool) -> aspeed_soc::FlashOrigin {
+        match self {
+            FlashSource::BuiltIn => aspeed_soc::FlashOrigin {
+                source: BUILT_IN_ORIGIN.into(),
+                load: Box::new(|| {
+                    image::decode(
+                        std::path::Path::new(BUILT_IN_ORIGIN),
+                        DEFAULT_IMAGE.to_vec(),
+                    )
+                    .map_err(|e| e.to_string())
+                }),
+            },
+            FlashSource::File(path) => {
+                let path = std::fs::canonicalize(&path).unwrap_or(path);
+                aspeed_soc::FlashOrigin {
+                    source: path.display().to_string(),
+                    load: Box::new(move || {
+                        let mut bytes = image::load(&path).map_err(|e| e.to_string())?;
+                        if pad && bytes.len() < size {
+                            bytes.resize(size, 0xff);
+                        }
+                        Ok(bytes)
+                    }),
+                }
+            }
+        }
+    }
+}
+
+/// The flash image a snapshot names for one chip: `--flash` if given for it, else the
+/// snapshot's origin (`None`: erased flash).
+fn snapshot_flash_source(origin: &str, given: Option<&PathBuf>) -> Option<FlashSource> {
+    match (given, origin) {
+        (Some(p), _) => Some(FlashSource::File(p.clone())),
+        (None, "erased") => None,
+        (None, BUILT_IN_ORIGIN) => Some(FlashSource::BuiltIn),
+        (None, path) => Some(FlashSource::File(PathBuf::from(path))),
+    }
+}
+
+/// The machine a snapshot was taken of: its board, and its flash chips loaded from the
+/// images it names (checked against their SHA-256 when the snapshot is loaded).
+fn snapshot_machine(
+    path: &std::path::Path,
+    header: &aspeed_soc::snapshot::Header,
+    args: &Args,
+) -> Result<machine::Machine, String> {
+    let mut flashes = Vec::new();
+    for (i, f) in header.flashes.iter().enumerate() {
+        let size = f.size as usize;
+        let bytes = match snapshot_flash_source(&f.origin, args.flash.get(i)) {
+            None => vec![0xff; size],
+            Some(source) => (source.origin(size, true).load)().map_err(|e| {
+                format!(
+                    "--restore {}: flash {i}: {e} (give the image with --flash)",
+                    path.display()
+                )
+            })?,
+        };
+        if bytes.len() != size {
+            return Err(format!(
+                "--restore {}: flash {i}: the image holds {} bytes, the snapshot's chip {size}",
+                path.display(),
+                bytes.len()
+            ));
+        }
+        flashes.push(bytes);
+    }
+    Ok(machine::Machine {
+        board: header.board.clone(),
+        flashes,
+        reason: format!(
+            "board {}, restored from {}",
+            header.board.name,
+            path.display()
+        ),
+    })
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ pub use crate::detect::{
 include!(concat!(env!("OUT_DIR"), "/boards.rs"));
 
 /// The SoC generations a board can be built on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Soc {
     /// Aspeed AST2600 (two Cortex-A7 cores, GICv2).
@@ -64,7 +64,7 @@ impl Soc {
 }
 
 /// An SPI flash controller of the SoC.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Controller {
     /// The firmware memory controller (boot flash on CE0).
@@ -87,7 +87,7 @@ impl Controller {
 }
 
 /// One flash chip on a controller's chip select.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct FlashChip {
     /// The controller.
@@ -99,7 +99,7 @@ pub struct FlashChip {
 }
 
 /// How a MAC reaches the network on the board.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Link {
     /// An Ethernet PHY on the MAC's MDIO bus (RTL8211E model at address 0).
@@ -109,7 +109,7 @@ pub enum Link {
 }
 
 /// One MAC's wiring.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Mac {
     /// The MAC, counted from 1 as the datasheet does (MAC1 is Linux's `mac0` node).
@@ -128,7 +128,7 @@ pub struct Mac {
 pub type PhyPlace = (u8, u8);
 
 /// One device on an I2C bus.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct I2cDevice {
     /// The bus, counted from 0 as Linux's `i2cN` nodes are.
@@ -147,7 +147,7 @@ pub struct I2cDevice {
 }
 
 /// A board: everything the SoC crate needs to build the machine.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Board {
     /// The machine name (`--machine`), QEMU's where QEMU has the board.

@@ -22,6 +22,13 @@ const ADDR: Param = Param {
     help: "7-bit I2C address",
 };
 
+const PATH: Param = Param {
+    name: "path",
+    ty: ArgType::Str,
+    required: true,
+    help: "snapshot file",
+};
+
 /// Every command, in the order `help` lists them.
 pub static COMMANDS: &[Command] = &[
     Command {
@@ -227,6 +234,35 @@ pub static COMMANDS: &[Command] = &[
             "reset the SoC as its watchdog does (RESET event); DRAM and flash keep their contents",
         run: system_reset,
         text: Some(|_| "system reset\n".into()),
+    },
+    Command {
+        name: "snapshot-save",
+        aliases: &["savevm"],
+        params: &[PATH],
+        help: "save the whole machine (cores, devices, RAM, flash changes, time) to a file; `ast-emu --restore FILE` starts from it",
+        run: snapshot_save,
+        text: Some(|v| {
+            format!(
+                "snapshot saved to {} ({} MiB of RAM, {} flash pages changed)\n",
+                v["path"].as_str().unwrap_or("?"),
+                v["dram-bytes"].as_u64().unwrap_or(0) >> 20,
+                v["flash-pages"]
+            )
+        }),
+    },
+    Command {
+        name: "snapshot-load",
+        aliases: &["loadvm"],
+        params: &[PATH],
+        help: "put the machine into a saved state (same board and images); the guest goes on from there",
+        run: snapshot_load,
+        text: Some(|v| {
+            format!(
+                "snapshot {} loaded (virtual time {} ms)\n",
+                v["path"].as_str().unwrap_or("?"),
+                v["clock-ns"].as_u64().unwrap_or(0) / 1_000_000
+            )
+        }),
     },
     Command {
         name: "flash-save",
@@ -715,6 +751,34 @@ fn system_reset(ctx: &mut Context<'_>, _: &Args) -> Result<Value, CommandError> 
         .reset()
         .map_err(|e| CommandError::generic(format!("reset failed: {e}")))?;
     Ok(json!({}))
+}
+
+fn snapshot_save(ctx: &mut Context<'_>, args: &Args) -> Result<Value, CommandError> {
+    let path = std::path::Path::new(args.str("path").unwrap_or_default());
+    let info = ctx
+        .soc
+        .save_snapshot(path)
+        .map_err(|e| CommandError::generic(e.to_string()))?;
+    Ok(json!({
+        "path": info.path.display().to_string(),
+        "bytes": info.bytes,
+        "dram-bytes": info.dram_bytes,
+        "flash-pages": info.flash_pages,
+        "clock-ns": info.clock_ns,
+    }))
+}
+
+fn snapshot_load(ctx: &mut Context<'_>, args: &Args) -> Result<Value, CommandError> {
+    let path = std::path::Path::new(args.str("path").unwrap_or_default());
+    let header = ctx
+        .soc
+        .load_snapshot(path)
+        .map_err(|e| CommandError::generic(e.to_string()))?;
+    Ok(json!({
+        "path": path.display().to_string(),
+        "board": header.board.name,
+        "clock-ns": header.clock_ns,
+    }))
 }
 
 fn flash_save(ctx: &mut Context<'_>, _: &Args) -> Result<Value, CommandError> {

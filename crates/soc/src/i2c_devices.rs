@@ -169,6 +169,11 @@ impl I2cDevices {
         self
     }
 
+    /// How many I2C buses the controller has.
+    pub(crate) fn bus_count(&self) -> usize {
+        self.buses.len()
+    }
+
     /// Runs `f` on the I2C bus `bus` (to attach a target that is not a sensor).
     pub(crate) fn with_bus<T>(
         &self,

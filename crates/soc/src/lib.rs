@@ -13,6 +13,7 @@ mod i2c_devices;
 pub mod journal;
 pub mod map;
 mod mmio;
+pub mod snapshot;
 mod storage;
 mod threads;
 mod wiring;
@@ -50,6 +51,7 @@ pub use crate::i2c_devices::{
     I2C_BUS_COUNT, MAX_CELSIUS, MIN_CELSIUS,
 };
 pub use crate::mmio::MMIO_LOG_TARGET;
+pub use crate::snapshot::{FlashOrigin, SnapshotInfo};
 pub use crate::storage::{CardSlot, StorageSaver};
 pub use board;
 pub use cpu::{Cp15, Cpu, CpuModel, Reg, VirtualClock, WatchHit, WatchKind};
@@ -394,6 +396,15 @@ pub struct AspeedSoc {
     running: RunningCore,
     /// DRAM as the DMA masters write it: what they wrote, for dropping translated code.
     dma_view: Rc<DramView>,
+    /// DRAM and SRAM themselves (for snapshots).
+    dram: Rc<MemoryBlock>,
+    sram: Rc<MemoryBlock>,
+    /// Where each flash chip's image came from (by flash index), for snapshots.
+    flash_origins: Vec<(usize, snapshot::FlashOrigin)>,
+    /// SD and eMMC cards inserted (snapshots do not save cards yet).
+    cards_inserted: usize,
+    /// A snapshot was loaded: virtual time stands still until the guest runs again.
+    restore_holds_clock: bool,
     /// The core the monitor chose (`cpu N`), if it chose one; else the one that ran last.
     selected: Option<usize>,
     clock: VirtualClock,
@@ -658,7 +669,11 @@ impl AspeedSoc {
                 m.dram_window_size >> 20
             )));
         }
-        let dram = Rc::new(MemoryBlock::new(dram_size as usize, 0));
+        // A mapping, so that a snapshot's DRAM can be mapped in its place.
+        let dram =
+            Rc::new(MemoryBlock::mapped(dram_size as usize).map_err(|e| {
+                SocError(format!("cannot allocate {dram_size} bytes of DRAM: {e}"))
+            })?);
         let sram = Rc::new(MemoryBlock::new(m.sram_size as usize, 0));
         let flash_contents: Vec<Rc<MemoryBlock>> = config
             .flashes
@@ -801,6 +816,11 @@ impl AspeedSoc {
             kick,
             running,
             dma_view,
+            dram,
+            sram,
+            flash_origins: Vec::new(),
+            cards_inserted: 0,
+            restore_holds_clock: false,
             selected: None,
             clock,
             bus,
@@ -1911,6 +1931,11 @@ impl AspeedSoc {
                     return DebugStop::Stop(stop);
                 }
                 continue;
+            }
+            if self.restore_holds_clock {
+                // The guest runs again after a snapshot was loaded: so does its time.
+                self.restore_holds_clock = false;
+                self.clock.resume();
             }
             self.fire_deadlines();
             self.hand_off();

@@ -64,6 +64,7 @@ impl AspeedSoc {
         if !controller.borrow_mut().insert(n, card, read_only) {
             return Err(SocError(format!("this SoC has no {slot}")));
         }
+        self.cards_inserted += 1;
         Ok(())
     }
 

@@ -1,0 +1,768 @@
+//! Snapshots: the whole machine in one file, restored in place of a cold boot.
+//!
+//! A snapshot holds every core (the patched core's architectural state, its generic timer's
+//! counter, whether it waits), the interrupt controller, every device on the bus by its name
+//! (each device's `save_state`, tagged with its kind and format version), the PHYs and the I2C
+//! targets, the flash chips (their models' state, and the 4 KiB pages the guest changed over
+//! the image they came from, which is named and identified by its SHA-256), SRAM, DRAM, the
+//! virtual time and the board description.
+//!
+//! The file (format [`FORMAT`]):
+//!
+//! | offset | what |
+//! |---|---|
+//! | 0 | [`MAGIC`] (8 bytes) |
+//! | 8 | the format version, u32 little endian, then 4 zero bytes |
+//! | 16 | the header's offset, u64 little endian |
+//! | 24 | the header's length, u64 little endian |
+//! | 4096... | sections, each at a multiple of 4096: DRAM, SRAM, each flash's changed pages |
+//! | header offset | the header: JSON ([`Header`]), naming each section's offset and length |
+//!
+//! DRAM is written as it is, except that pages of zeros are left out (holes of a sparse file),
+//! and restoring maps it private and copy-on-write ([`bus::MemoryBlock::map_file`]) instead of
+//! reading it: a restore costs no copy, and BMCs restored from one snapshot share the pages
+//! none of them wrote. The file is written to a temporary name beside its path and renamed
+//! over it, so a machine mapping an older snapshot of that name keeps its pages.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use bus::{DeviceState, HOST_PAGE};
+use cpu::CpuState;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::{AspeedSoc, Intc, SocError, Wait};
+
+/// The first 8 bytes of a snapshot file.
+pub const MAGIC: &[u8; 8] = b"ASTSNAP\n";
+
+/// The snapshot format this build writes and reads; another is refused.
+pub const FORMAT: u32 = 1;
+
+/// The granule of flash page diffs.
+const FLASH_PAGE: usize = 4096;
+
+/// Where a flash chip's contents came from at power-on: a snapshot stores only the guest's
+/// changes over them.
+pub struct FlashOrigin {
+    /// What to call the image, and where `--restore` looks for it: a path, or `built-in`.
+    pub source: String,
+    /// Reads the image again, as the machine was given it (padded to the chip's size).
+    pub load: Box<dyn Fn() -> Result<Vec<u8>, String>>,
+}
+
+/// A byte range of the snapshot file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Section {
+    /// Offset in the file (a multiple of 4096).
+    pub offset: u64,
+    /// Length in bytes.
+    pub len: u64,
+}
+
+/// What a snapshot says about one flash chip.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlashSnapshot {
+    /// Where its image came from ([`FlashOrigin::source`]; `erased` when nothing was given).
+    pub origin: String,
+    /// SHA-256 of that image (hex).
+    pub image_sha256: String,
+    /// The chip's size in bytes.
+    pub size: u64,
+    /// Index of each 4 KiB page the guest changed, in order.
+    pub pages: Vec<u32>,
+    /// Those pages' bytes, back to back.
+    pub data: Section,
+    /// The chip's own state (mode, status, command in progress).
+    pub state: DeviceState,
+}
+
+/// What a core waits for, saved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SavedWait {
+    /// It runs.
+    Nothing,
+    /// An interrupt (WFI).
+    Interrupt,
+    /// An event (WFE), since this virtual time (ns).
+    Event(u64),
+}
+
+/// One core, saved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CoreSnapshot {
+    /// The core itself.
+    pub cpu: CpuState,
+    /// What it waits for.
+    pub wait: SavedWait,
+    /// It waits in u-boot's SMP mailbox for its go signature.
+    pub parked: bool,
+}
+
+/// An I2C target's state, by where it sits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct I2cTargetSnapshot {
+    /// The bus (0..).
+    pub bus: usize,
+    /// The 7-bit address.
+    pub address: u8,
+    /// The target's state.
+    pub state: DeviceState,
+}
+
+/// A snapshot's header: everything but the memory contents.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Header {
+    /// [`FORMAT`].
+    pub format: u32,
+    /// The version of ast-emu that wrote it.
+    pub emulator: String,
+    /// The build of the patched core that saved the cores ([`cpu::UNICORN_BUILD`]).
+    pub unicorn_build: String,
+    /// The board, as the machine was built (DRAM, straps, flash chips, I2C devices).
+    pub board: board::Board,
+    /// How many cores run.
+    pub cores: usize,
+    /// The seed of a deterministic run, if it was one.
+    pub deterministic_seed: Option<u32>,
+    /// Virtual time (ns).
+    pub clock_ns: u64,
+    /// DRAM (zero pages are holes).
+    pub dram: Section,
+    /// SRAM.
+    pub sram: Section,
+    /// The flash chips in the board's flash order.
+    pub flashes: Vec<FlashSnapshot>,
+    /// The cores.
+    pub cpus: Vec<CoreSnapshot>,
+    /// The interrupt controller (GIC or VIC).
+    pub intc: DeviceState,
+    /// Every device on the bus, by its bus name, in address order.
+    pub devices: Vec<(String, DeviceState)>,
+    /// Each MAC's PHY (`None`: the MAC has none).
+    pub phys: Vec<Option<DeviceState>>,
+    /// The I2C targets.
+    pub i2c: Vec<I2cTargetSnapshot>,
+    /// The core the run loop ran last.
+    pub current_core: usize,
+    /// Console input not yet taken by the UART.
+    pub console_input: Vec<u8>,
+    /// Input waiting for other UARTs, by name.
+    pub serial_input: Vec<(String, Vec<u8>)>,
+}
+
+/// What [`AspeedSoc::save_snapshot`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotInfo {
+    /// The file.
+    pub path: PathBuf,
+    /// Its length (DRAM's zero pages are holes and take no disk space).
+    pub bytes: u64,
+    /// DRAM bytes stored (pages that are not all zeros).
+    pub dram_bytes: u64,
+    /// Flash pages stored (changed by the guest).
+    pub flash_pages: usize,
+    /// Virtual time of the machine (ns).
+    pub clock_ns: u64,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+fn io_error(path: &Path, what: &str, e: std::io::Error) -> SocError {
+    SocError(format!("{}: {what}: {e}", path.display()))
+}
+
+/// Reads a snapshot's header, checking that the file is one and of this format.
+pub fn read_header(path: &Path) -> Result<Header, SocError> {
+    let mut file = File::open(path).map_err(|e| io_error(path, "cannot open", e))?;
+    read_header_from(&mut file, path)
+}
+
+fn read_header_from(file: &mut File, path: &Path) -> Result<Header, SocError> {
+    let not_one = || SocError(format!("{}: not an ast-emu snapshot", path.display()));
+    let mut fixed = [0u8; 32];
+    file.read_exact(&mut fixed).map_err(|_| not_one())?;
+    if &fixed[..8] != MAGIC {
+        return Err(not_one());
+    }
+    let format = u32::from_le_bytes(fixed[8..12].try_into().expect("4 bytes"));
+    if format != FORMAT {
+        return Err(SocError(format!(
+            "{}: snapshot format {format}; this ast-emu reads format {FORMAT}",
+            path.display()
+        )));
+    }
+    let offset = u64::from_le_bytes(fixed[16..24].try_into().expect("8 bytes"));
+    let len = u64::from_le_bytes(fixed[24..32].try_into().expect("8 bytes"));
+    let file_len = file
+        .metadata()
+        .map_err(|e| io_error(path, "cannot read", e))?
+        .len();
+    if offset.checked_add(len).is_none_or(|end| end > file_len) || len > 1 << 30 {
+        return Err(SocError(format!(
+            "{}: the snapshot is truncated (its header lies past the end)",
+            path.display()
+        )));
+    }
+    let mut text = vec![0u8; len as usize];
+    file.read_exact_at(&mut text, offset)
+        .map_err(|e| io_error(path, "cannot read the header", e))?;
+    let header: Header = serde_json::from_slice(&text).map_err(|e| {
+        SocError(format!(
+            "{}: malformed snapshot header: {e}",
+            path.display()
+        ))
+    })?;
+    if header.format != FORMAT {
+        return Err(SocError(format!(
+            "{}: snapshot format {}; this ast-emu reads format {FORMAT}",
+            path.display(),
+            header.format
+        )));
+    }
+    for s in [header.dram, header.sram]
+        .into_iter()
+        .chain(header.flashes.iter().map(|f| f.data))
+    {
+        if s.offset.checked_add(s.len).is_none_or(|end| end > file_len) {
+            return Err(SocError(format!(
+                "{}: the snapshot is truncated",
+                path.display()
+            )));
+        }
+    }
+    Ok(header)
+}
+
+/// Writes the sections of a snapshot at page-aligned offsets of a file.
+struct SectionWriter<'a> {
+    file: &'a File,
+    path: &'a Path,
+    next: u64,
+}
+
+impl SectionWriter<'_> {
+    fn align(n: u64) -> u64 {
+        n.div_ceil(HOST_PAGE as u64) * HOST_PAGE as u64
+    }
+
+    /// Writes `bytes` as the next section.
+    fn put(&mut self, bytes: &[u8]) -> Result<Section, SocError> {
+        let offset = self.next;
+        self.file
+            .write_all_at(bytes, offset)
+            .map_err(|e| io_error(self.path, "cannot write", e))?;
+        self.next = Self::align(offset + bytes.len() as u64);
+        Ok(Section {
+            offset,
+            len: bytes.len() as u64,
+        })
+    }
+
+    /// Writes `bytes` as the next section, leaving pages of zeros out (holes). Returns the
+    /// section and how many bytes it wrote.
+    fn put_sparse(&mut self, bytes: &[u8]) -> Result<(Section, u64), SocError> {
+        let offset = self.next;
+        let mut written = 0u64;
+        // Runs of non-zero pages, written in one call each.
+        let mut run: Option<usize> = None;
+        let pages = bytes.len().div_ceil(HOST_PAGE);
+        for page in 0..=pages {
+            let zero = page == pages || {
+                let start = page * HOST_PAGE;
+                let chunk = &bytes[start..(start + HOST_PAGE).min(bytes.len())];
+                is_zero(chunk)
+            };
+            match (zero, run) {
+                (false, None) => run = Some(page),
+                (true, Some(first)) => {
+                    let start = first * HOST_PAGE;
+                    let end = (page * HOST_PAGE).min(bytes.len());
+                    self.file
+                        .write_all_at(&bytes[start..end], offset + start as u64)
+                        .map_err(|e| io_error(self.path, "cannot write", e))?;
+                    written += (end - start) as u64;
+                    run = None;
+                }
+                _ => {}
+            }
+        }
+        self.next = Self::align(offset + bytes.len() as u64);
+        Ok((
+            Section {
+                offset,
+                len: bytes.len() as u64,
+            },
+            written,
+        ))
+    }
+}
+
+fn is_zero(chunk: &[u8]) -> bool {
+    let (head, words, tail) = {
+        // SAFETY: u64 has no invalid bit patterns; align_to splits at aligned boundaries.
+        unsafe { chunk.align_to::<u64>() }
+    };
+    head.iter().all(|&b| b == 0) && words.iter().all(|&w| w == 0) && tail.iter().all(|&b| b == 0)
+}
+
+impl AspeedSoc {
+    /// Names where flash chip `index` (the board's flash order) came from, so a snapshot
+    /// stores only the guest's changes over it. Without an origin, a snapshot stores the
+    /// chip's pages that are not erased (0xFF).
+    pub fn set_flash_origin(&mut self, index: usize, origin: FlashOrigin) -> Result<(), SocError> {
+        if index >= self.flashes.len() {
+            return Err(SocError(format!(
+                "the board has {} flash chips, not {}",
+                self.flashes.len(),
+                index + 1
+            )));
+        }
+        self.flash_origins.retain(|(i, _)| *i != index);
+        self.flash_origins.push((index, origin));
+        Ok(())
+    }
+
+    /// Why the machine cannot be saved or loaded now, if it cannot.
+    fn snapshot_blocker(&self) -> Option<String> {
+        if self.secondaries.started() {
+            return Some(
+                "snapshots need the cores on one thread (--threads single, the default)".into(),
+            );
+        }
+        if self.cards_inserted > 0 {
+            return Some(
+                "snapshots of machines with SD or eMMC cards are not supported yet".into(),
+            );
+        }
+        if self.debugging {
+            return Some("not while a debugger holds the machine".into());
+        }
+        None
+    }
+
+    /// The image flash chip `index` came from (its origin's bytes, or erased flash), and
+    /// what to call it.
+    fn flash_base(&self, index: usize) -> Result<(String, Vec<u8>), SocError> {
+        let size = self.flashes[index].borrow().memory().len();
+        match self.flash_origins.iter().find(|(i, _)| *i == index) {
+            Some((_, origin)) => {
+                let bytes = (origin.load)().map_err(|e| {
+                    SocError(format!("flash {index}: cannot read {}: {e}", origin.source))
+                })?;
+                if bytes.len() != size {
+                    return Err(SocError(format!(
+                        "flash {index}: {} now holds {} bytes, the chip {size}",
+                        origin.source,
+                        bytes.len()
+                    )));
+                }
+                Ok((origin.source.clone(), bytes))
+            }
+            None => Ok(("erased".into(), vec![0xff; size])),
+        }
+    }
+
+    /// Saves the whole machine to `path` (replacing it atomically). Call between slices,
+    /// with the machine held (a control command does).
+    pub fn save_snapshot(&mut self, path: &Path) -> Result<SnapshotInfo, SocError> {
+        if let Some(why) = self.snapshot_blocker() {
+            return Err(SocError(format!("cannot save a snapshot: {why}")));
+        }
+        let mut devices = Vec::new();
+        let mut unsupported = Vec::new();
+        for m in self.bus.mappings() {
+            match m.device.borrow().save_state() {
+                Some(state) => devices.push((m.name.clone(), state)),
+                None => unsupported.push(m.name.clone()),
+            }
+        }
+        let mut i2c = Vec::new();
+        for bus in 0..self.i2c.bus_count() {
+            let targets = self.i2c.with_bus(bus, |b| {
+                b.addresses()
+                    .into_iter()
+                    .filter_map(|a| b.target(a).map(|t| (a, t)))
+                    .collect::<Vec<_>>()
+            })?;
+            for (address, target) in targets {
+                match target.borrow().save_state() {
+                    Some(state) => i2c.push(I2cTargetSnapshot {
+                        bus,
+                        address,
+                        state,
+                    }),
+                    None => unsupported.push(format!("i2c{bus} target {address:#04x}")),
+                }
+            }
+        }
+        if !unsupported.is_empty() {
+            return Err(SocError(format!(
+                "cannot save a snapshot: no snapshot support in {}",
+                unsupported.join(", ")
+            )));
+        }
+        let cpus = self
+            .cores
+            .iter()
+            .map(|c| {
+                Ok(CoreSnapshot {
+                    cpu: c.cpu.save_state()?,
+                    wait: match c.wait {
+                        Wait::Nothing => SavedWait::Nothing,
+                        Wait::Interrupt => SavedWait::Interrupt,
+                        Wait::Event(since) => SavedWait::Event(since),
+                    },
+                    parked: c.parked,
+                })
+            })
+            .collect::<Result<Vec<_>, cpu::CpuError>>()?;
+        let intc = match &self.intc {
+            Intc::Gic(gic) => gic.save_state(),
+            Intc::Vic(vic) => vic.save_state(),
+        };
+        let phys = self
+            .phys
+            .iter()
+            .map(|p| p.as_ref().map(|p| p.borrow().save_state()))
+            .collect();
+
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
+        let name = path
+            .file_name()
+            .ok_or_else(|| SocError(format!("{}: not a file name", path.display())))?;
+        let tmp = dir.unwrap_or(Path::new(".")).join(format!(
+            ".{}.tmp-{}",
+            name.to_string_lossy(),
+            std::process::id()
+        ));
+        let result = self.write_snapshot(&tmp, path, cpus, intc, devices, phys, i2c);
+        match result {
+            Ok(mut info) => {
+                std::fs::rename(&tmp, path).map_err(|e| {
+                    let _ = std::fs::remove_file(&tmp);
+                    io_error(path, "cannot rename the new snapshot into place", e)
+                })?;
+                info.path = path.to_path_buf();
+                Ok(info)
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                Err(e)
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn write_snapshot(
+        &self,
+        tmp: &Path,
+        path: &Path,
+        cpus: Vec<CoreSnapshot>,
+        intc: DeviceState,
+        devices: Vec<(String, DeviceState)>,
+        phys: Vec<Option<DeviceState>>,
+        i2c: Vec<I2cTargetSnapshot>,
+    ) -> Result<SnapshotInfo, SocError> {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(tmp)
+            .map_err(|e| io_error(tmp, "cannot create", e))?;
+        let mut w = SectionWriter {
+            file: &file,
+            path,
+            next: HOST_PAGE as u64,
+        };
+        // SAFETY: the cores are not running (between slices, secondaries not started) and no
+        // device writes DRAM outside a slice.
+        let (dram, dram_bytes) = unsafe {
+            self.dram
+                .with_bytes(0, self.dram.len(), |b| w.put_sparse(b))
+        }?;
+        let sram = w.put(&self.sram.to_vec())?;
+        let mut flashes = Vec::new();
+        let mut flash_pages = 0;
+        for (index, flash) in self.flashes.iter().enumerate() {
+            let (origin, base) = self.flash_base(index)?;
+            let now = flash.borrow().memory().to_vec();
+            let mut pages = Vec::new();
+            let mut data = Vec::new();
+            for (i, (a, b)) in now
+                .chunks(FLASH_PAGE)
+                .zip(base.chunks(FLASH_PAGE))
+                .enumerate()
+            {
+                if a != b {
+                    pages.push(i as u32);
+                    data.extend_from_slice(a);
+                }
+            }
+            flash_pages += pages.len();
+            flashes.push(FlashSnapshot {
+                origin,
+                image_sha256: sha256_hex(&base),
+                size: now.len() as u64,
+                pages,
+                data: w.put(&data)?,
+                state: flash.borrow().save_state(),
+            });
+        }
+        let clock_ns = self.clock.now_ns();
+        let header = Header {
+            format: FORMAT,
+            emulator: env!("CARGO_PKG_VERSION").into(),
+            unicorn_build: cpu::UNICORN_BUILD.into(),
+            board: self.board.clone(),
+            cores: self.cores.len(),
+            deterministic_seed: self.deterministic.map(|d| d.seed),
+            clock_ns,
+            dram,
+            sram,
+            flashes,
+            cpus,
+            intc,
+            devices,
+            phys,
+            i2c,
+            current_core: self.current,
+            console_input: self.pending_input.clone(),
+            serial_input: self
+                .serial
+                .iter()
+                .filter(|s| !s.pending.is_empty())
+                .map(|s| (s.name.to_string(), s.pending.iter().copied().collect()))
+                .collect(),
+        };
+        let text = serde_json::to_vec(&header)
+            .map_err(|e| SocError(format!("the snapshot header does not serialise: {e}")))?;
+        let header_at = w.next;
+        let mut fixed = [0u8; 32];
+        fixed[..8].copy_from_slice(MAGIC);
+        fixed[8..12].copy_from_slice(&FORMAT.to_le_bytes());
+        fixed[16..24].copy_from_slice(&header_at.to_le_bytes());
+        fixed[24..32].copy_from_slice(&(text.len() as u64).to_le_bytes());
+        file.write_all_at(&text, header_at)
+            .and_then(|_| file.write_all_at(&fixed, 0))
+            .and_then(|_| (&file).flush())
+            .and_then(|_| file.sync_data())
+            .map_err(|e| io_error(tmp, "cannot write", e))?;
+        Ok(SnapshotInfo {
+            path: tmp.to_path_buf(),
+            bytes: header_at + text.len() as u64,
+            dram_bytes,
+            flash_pages,
+            clock_ns,
+        })
+    }
+
+    /// Puts the machine into the state saved in `path`: the same board (the same DRAM, flash
+    /// chips, cores) built from the same images. DRAM is mapped from the file, copy-on-write.
+    /// A snapshot of another board, another image, another format or another build of the
+    /// core is refused before anything changes. Virtual time stands still until the guest
+    /// next runs.
+    pub fn load_snapshot(&mut self, path: &Path) -> Result<Header, SocError> {
+        if let Some(why) = self.snapshot_blocker() {
+            return Err(SocError(format!("cannot load a snapshot: {why}")));
+        }
+        let mut file = File::open(path).map_err(|e| io_error(path, "cannot open", e))?;
+        let h = read_header_from(&mut file, path)?;
+        let refuse = |why: String| Err(SocError(format!("{}: {why}", path.display())));
+        if h.unicorn_build != cpu::UNICORN_BUILD {
+            return refuse(format!(
+                "saved by another build of the core ({}; this is {}): its cores cannot be loaded",
+                h.unicorn_build,
+                cpu::UNICORN_BUILD
+            ));
+        }
+        if h.board != self.board {
+            return refuse(format!(
+                "a snapshot of board {}, this machine is a {} built otherwise",
+                h.board.name, self.board.name
+            ));
+        }
+        if h.cores != self.cores.len() || h.cpus.len() != h.cores {
+            return refuse(format!(
+                "a snapshot with {} cores, this machine runs {}",
+                h.cores,
+                self.cores.len()
+            ));
+        }
+        if h.dram.len != self.dram.len() as u64 || h.sram.len != self.sram.len() as u64 {
+            return refuse("its DRAM or SRAM size differs from this machine's".into());
+        }
+        if h.flashes.len() != self.flashes.len() {
+            return refuse(format!(
+                "a snapshot with {} flash chips, this machine has {}",
+                h.flashes.len(),
+                self.flashes.len()
+            ));
+        }
+        // The flash images: each must be the one the snapshot was taken over.
+        let mut bases = Vec::new();
+        for (index, (f, flash)) in h.flashes.iter().zip(&self.flashes).enumerate() {
+            let size = flash.borrow().memory().len();
+            if f.size != size as u64
+                || f.data.len != f.pages.len() as u64 * FLASH_PAGE as u64
+                || f.pages
+                    .iter()
+                    .any(|&p| (p as usize + 1) * FLASH_PAGE > size)
+            {
+                return refuse(format!("flash {index}: malformed page list"));
+            }
+            // A fresh machine holds its image; a running one may have changed it: start from
+            // the image again when the origin is known.
+            let base = if self.flash_origins.iter().any(|(i, _)| *i == index) {
+                Some(self.flash_base(index)?.1)
+            } else {
+                None
+            };
+            let sha = match &base {
+                Some(b) => sha256_hex(b),
+                None => sha256_hex(&flash.borrow().memory().to_vec()),
+            };
+            if sha != f.image_sha256 {
+                return refuse(format!(
+                    "taken over another flash image ({} with SHA-256 {}; this machine's flash {index} has {sha})",
+                    f.origin, f.image_sha256
+                ));
+            }
+            bases.push(base);
+        }
+        let mut names: Vec<&str> = self.bus.mappings().map(|m| m.name.as_str()).collect();
+        let mut saved: Vec<&str> = h.devices.iter().map(|(n, _)| n.as_str()).collect();
+        names.sort_unstable();
+        saved.sort_unstable();
+        if names != saved {
+            return refuse("its devices are not this machine's".into());
+        }
+
+        // From here on the machine changes.
+        self.clock.advance_to(h.clock_ns);
+        if self.clock.now_ns() != h.clock_ns {
+            log::warn!(
+                "snapshot: the machine's time ({} ns) is past the snapshot's ({} ns); it stays",
+                self.clock.now_ns(),
+                h.clock_ns
+            );
+        }
+        self.clock.pause();
+        self.restore_holds_clock = true;
+        // SAFETY: nothing runs (between slices, no secondary threads); the file is not
+        // changed while mapped (snapshots are written to a new file and renamed).
+        unsafe {
+            self.dram
+                .map_file(
+                    0,
+                    (h.dram.len as usize).div_ceil(HOST_PAGE) * HOST_PAGE,
+                    &file,
+                    h.dram.offset,
+                )
+                .map_err(|e| io_error(path, "cannot map the DRAM", e))?
+        };
+        let mut sram = vec![0u8; h.sram.len as usize];
+        file.read_exact_at(&mut sram, h.sram.offset)
+            .map_err(|e| io_error(path, "cannot read SRAM", e))?;
+        self.sram.write(0, &sram);
+        for ((f, flash), base) in h.flashes.iter().zip(&self.flashes).zip(bases) {
+            let flash_ref = flash.borrow();
+            let memory = flash_ref.memory();
+            if let Some(base) = base {
+                memory.write(0, &base);
+            }
+            let mut data = vec![0u8; f.data.len as usize];
+            file.read_exact_at(&mut data, f.data.offset)
+                .map_err(|e| io_error(path, "cannot read flash pages", e))?;
+            for (&page, bytes) in f.pages.iter().zip(data.chunks(FLASH_PAGE)) {
+                memory.write(page as usize * FLASH_PAGE, bytes);
+            }
+            drop(flash_ref);
+            flash
+                .borrow_mut()
+                .load_state(&f.state)
+                .map_err(state_error)?;
+        }
+        match &self.intc {
+            Intc::Gic(gic) => gic.load_state(&h.intc),
+            Intc::Vic(vic) => vic.load_state(&h.intc),
+        }
+        .map_err(state_error)?;
+        for m in self.bus.mappings() {
+            let (_, state) = h
+                .devices
+                .iter()
+                .find(|(n, _)| *n == m.name)
+                .expect("names checked");
+            m.device
+                .borrow_mut()
+                .load_state(state)
+                .map_err(|e| SocError(format!("{}: {}: {e}", path.display(), m.name)))?;
+        }
+        for (phy, state) in self.phys.iter().zip(&h.phys) {
+            match (phy, state) {
+                (Some(phy), Some(state)) => {
+                    phy.borrow_mut().load_state(state).map_err(state_error)?
+                }
+                (None, None) => {}
+                _ => return refuse("its PHYs are not this machine's".into()),
+            }
+        }
+        for t in &h.i2c {
+            let target = self
+                .i2c
+                .with_bus(t.bus, |b| b.target(t.address))?
+                .ok_or_else(|| {
+                    SocError(format!(
+                        "{}: i2c{} has no target at {:#04x} here",
+                        path.display(),
+                        t.bus,
+                        t.address
+                    ))
+                })?;
+            target
+                .borrow_mut()
+                .load_state(&t.state)
+                .map_err(state_error)?;
+        }
+        for (core, saved) in self.cores.iter_mut().zip(&h.cpus) {
+            core.cpu.load_state(&saved.cpu)?;
+            core.wait = match saved.wait {
+                SavedWait::Nothing => Wait::Nothing,
+                SavedWait::Interrupt => Wait::Interrupt,
+                SavedWait::Event(since) => Wait::Event(since),
+            };
+            core.parked = saved.parked;
+        }
+        let current = h.current_core.min(self.cores.len() - 1);
+        // Make the GIC's banked view and the host's kicks follow the saved current core.
+        self.current = usize::MAX;
+        self.switch_to(current);
+        self.pending_input = h.console_input.clone();
+        for s in &mut self.serial {
+            s.pending = h
+                .serial_input
+                .iter()
+                .find(|(n, _)| n == s.name)
+                .map(|(_, b)| b.iter().copied().collect())
+                .unwrap_or_default();
+        }
+        self.sync_fmc_window()?;
+        self.stuck_exits = 0;
+        self.turn_left = 0;
+        Ok(h)
+    }
+}
+
+fn state_error(e: bus::StateError) -> SocError {
+    SocError(format!("snapshot: {e}"))
+}
