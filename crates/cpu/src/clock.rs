@@ -160,6 +160,19 @@ impl VirtualClock {
         }
     }
 
+    /// Pauses the clock at exactly `target_ns` (a loaded snapshot's time), moving it ahead
+    /// if it is behind; [`VirtualClock::resume`] goes on from there. A target in the past
+    /// pauses it where it is (time never goes back). Returns the time it stands at.
+    pub fn pause_at(&self, target_ns: u64) -> u64 {
+        let now = self.now_ns();
+        let at = target_ns.max(now);
+        // Running time is moved so that, paused or not, it reads `at` now; resume then takes
+        // off whatever host time passes while paused.
+        self.skipped.fetch_add(at - now, Ordering::Relaxed);
+        self.frozen.store(at + 1, Ordering::Release);
+        at
+    }
+
     /// Whether time is paused.
     pub fn is_paused(&self) -> bool {
         self.frozen.load(Ordering::Acquire) != 0
@@ -185,6 +198,22 @@ impl VirtualClock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_clock_paused_at_a_time_stands_there_and_goes_on_from_it() {
+        let c = VirtualClock::new();
+        assert_eq!(c.pause_at(5_000_000_000), 5_000_000_000);
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        assert_eq!(c.now_ns(), 5_000_000_000, "paused exactly there");
+        c.resume();
+        let t = c.now_ns();
+        assert!((5_000_000_000..5_001_000_000).contains(&t), "{t}");
+        assert_eq!(c.pause_at(1), c.now_ns(), "never back");
+        let counted = VirtualClock::counting(1);
+        counted.pause_at(700);
+        counted.resume();
+        assert_eq!(counted.now_ns(), 700);
+    }
 
     #[test]
     fn advance_jumps_forward_only() {

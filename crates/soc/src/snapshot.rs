@@ -648,15 +648,13 @@ impl AspeedSoc {
         }
 
         // From here on the machine changes.
-        self.clock.advance_to(h.clock_ns);
-        if self.clock.now_ns() != h.clock_ns {
+        let at = self.clock.pause_at(h.clock_ns);
+        if at != h.clock_ns {
             log::warn!(
-                "snapshot: the machine's time ({} ns) is past the snapshot's ({} ns); it stays",
-                self.clock.now_ns(),
+                "snapshot: the machine's time ({at} ns) is past the snapshot's ({} ns); it stays",
                 h.clock_ns
             );
         }
-        self.clock.pause();
         self.restore_holds_clock = true;
         // SAFETY: nothing runs (between slices, no secondary threads); the file is not
         // changed while mapped (snapshots are written to a new file and renamed).

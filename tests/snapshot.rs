@@ -1,0 +1,205 @@
+//! Snapshots (`snapshot-save`, `ast-emu --restore`): a machine saved at the login prompt comes
+//! back as the same boot (its boot log, its virtual time going on, no firmware run again) and logs
+//! in; a snapshot saved from a restored machine held from the start is the same file; a
+//! snapshot is refused, with a clear message, for another flash image, another format, a
+//! file that is no snapshot or is truncated; flash the guest changed before saving is changed
+//! after restoring, while the image file stays as it was.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::json;
+use support::client::{guest, login, socket_path, Client, BOOT};
+use support::{assert_refused, Emulator};
+
+/// A scratch folder of this test's own.
+fn scratch(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ast-emu-snap-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// ast-emu with a control socket at `sock` and `args`; returns once it listens.
+fn start(sock: &Path, args: &[&str]) -> (Emulator, Client) {
+    let address = format!("unix:{}", sock.display());
+    let mut all = vec!["--control", address.as_str()];
+    all.extend_from_slice(args);
+    let mut emu = Emulator::start(&all);
+    emu.expect(&format!("control socket on {address}"));
+    let c = Client::connect(sock);
+    (emu, c)
+}
+
+fn quit(mut emu: Emulator, mut c: Client) {
+    assert_eq!(c.execute("quit", json!({})), json!({}));
+    assert_eq!(emu.wait().code(), Some(0), "{}", emu.transcript());
+}
+
+/// The project's image, decompressed into `dir`.
+fn image_in(dir: &Path) -> PathBuf {
+    let img = dir.join("flash.img");
+    let xz =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../firmware-fixtures/ast2600-evb.img.xz");
+    let out = Command::new("xz").arg("-dc").arg(&xz).output().unwrap();
+    assert!(out.status.success());
+    std::fs::write(&img, out.stdout).unwrap();
+    img
+}
+
+#[test]
+fn a_machine_saved_at_the_login_prompt_comes_back_as_the_same_boot() {
+    let dir = scratch("login");
+    let snap = dir.join("login.snap");
+    let snap_s = snap.to_str().unwrap();
+
+    // Boot the built-in image to the login prompt, hold it there, save.
+    let (emu, mut c) = start(&socket_path("snap-boot"), &[]);
+    c.execute("console-watch", json!({"enable": true}));
+    c.console_expect("login:", BOOT);
+    c.execute("stop", json!({}));
+    let saved = c.execute("snapshot-save", json!({"path": snap_s}));
+    assert!(saved["dram-bytes"].as_u64().unwrap() > 1 << 20, "{saved}");
+    let saved_ns = saved["clock-ns"].as_u64().unwrap();
+    // The original goes on: its boot log (timestamps included, which no other boot shares),
+    // for comparison.
+    c.execute("cont", json!({}));
+    c.execute("console-send", json!({"data": "\r"}));
+    login(&mut c);
+    let boot_log = guest(&mut c, "LOG", "dmesg | head -n 100 | md5sum");
+    assert!(boot_log.len() >= 32, "{boot_log}");
+    quit(emu, c);
+
+    // Restored: the same boot goes on from the login prompt.
+    let (emu, mut c) = start(&socket_path("snap-restore"), &["--restore", snap_s]);
+    c.execute("console-watch", json!({"enable": true}));
+    let status = c.execute("query-status", json!({}));
+    assert!(
+        status["virtual_ns"].as_u64().unwrap() >= saved_ns,
+        "virtual time goes on from the snapshot's: {status}"
+    );
+    c.execute("console-send", json!({"data": "\r"}));
+    login(&mut c);
+    assert_eq!(
+        guest(&mut c, "LOG", "dmesg | head -n 100 | md5sum"),
+        boot_log,
+        "the restored guest is the same boot"
+    );
+    assert_eq!(guest(&mut c, "N", "nproc"), "2", "both cores came back");
+    let transcript = emu.transcript();
+    assert!(
+        !transcript.contains("U-Boot"),
+        "nothing booted again: {transcript}"
+    );
+    quit(emu, c);
+
+    // Restored and held from the start: saving again gives the same file.
+    let again = dir.join("again.snap");
+    let (emu, mut c) = start(
+        &socket_path("snap-again"),
+        &["--restore", snap_s, "--stopped"],
+    );
+    c.execute("snapshot-save", json!({"path": again.to_str().unwrap()}));
+    quit(emu, c);
+    let (a, b) = (
+        std::fs::read(&snap).unwrap(),
+        std::fs::read(&again).unwrap(),
+    );
+    assert_eq!(a.len(), b.len());
+    if let Some(at) = a.iter().zip(&b).position(|(x, y)| x != y) {
+        let from = at.saturating_sub(200);
+        panic!(
+            "the second snapshot differs from the first at byte {at}: {:?} vs {:?}",
+            String::from_utf8_lossy(&a[from..(at + 200).min(a.len())]),
+            String::from_utf8_lossy(&b[from..(at + 200).min(b.len())])
+        );
+    }
+    drop((a, b));
+
+    // Refused with a clear message, before anything runs.
+    let other = image_in(&dir);
+    let mut bytes = std::fs::read(&other).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    std::fs::write(&other, &bytes).unwrap();
+    assert_refused(
+        &["--restore", snap_s, "--flash", other.to_str().unwrap()],
+        "another flash image",
+    );
+    let mut newer = std::fs::read(&snap).unwrap();
+    newer[8] = 2;
+    let newer_path = dir.join("newer.snap");
+    std::fs::write(&newer_path, &newer).unwrap();
+    assert_refused(
+        &["--restore", newer_path.to_str().unwrap()],
+        "snapshot format 2",
+    );
+    newer.truncate(newer.len() / 2);
+    newer[8] = 1;
+    std::fs::write(&newer_path, &newer).unwrap();
+    assert_refused(&["--restore", newer_path.to_str().unwrap()], "truncated");
+    assert_refused(
+        &["--restore", other.to_str().unwrap()],
+        "not an ast-emu snapshot",
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn flash_the_guest_changed_before_saving_is_changed_after_restoring() {
+    let dir = scratch("flash");
+    let img = image_in(&dir);
+    let original = std::fs::read(&img).unwrap();
+    let snap = dir.join("dirty.snap");
+    let img_s = img.to_str().unwrap();
+
+    let (emu, mut c) = start(&socket_path("snap-dirty"), &["--flash", img_s]);
+    c.execute("console-watch", json!({"enable": true}));
+    login(&mut c);
+    // /root is JFFS2 on the flash. Dropping the caches after restoring makes the kernel read
+    // the file back from the flash chip, where only the snapshot's page changes put it.
+    assert_eq!(
+        guest(
+            &mut c,
+            "W",
+            "echo kept-in-flash > /root/mark; sync; echo 3 > /proc/sys/vm/drop_caches; cat /root/mark"
+        ),
+        "kept-in-flash"
+    );
+    c.execute("stop", json!({}));
+    let saved = c.execute("snapshot-save", json!({"path": snap.to_str().unwrap()}));
+    assert!(
+        saved["flash-pages"].as_u64().unwrap() > 0,
+        "the guest's flash writes are in the snapshot: {saved}"
+    );
+    quit(emu, c);
+    assert!(
+        std::fs::read(&img).unwrap() == original,
+        "the image file is untouched (no --persist)"
+    );
+
+    // The snapshot names the image it was taken over; the guest's changes come back on it.
+    let (emu, mut c) = start(
+        &socket_path("snap-dirty-back"),
+        &["--restore", snap.to_str().unwrap()],
+    );
+    c.execute("console-watch", json!({"enable": true}));
+    c.execute("console-send", json!({"data": "\r"}));
+    c.console_expect("# ", BOOT);
+    assert_eq!(
+        guest(
+            &mut c,
+            "R",
+            "echo 3 > /proc/sys/vm/drop_caches; cat /root/mark"
+        ),
+        "kept-in-flash"
+    );
+    quit(emu, c);
+    assert!(
+        std::fs::read(&img).unwrap() == original,
+        "restoring does not write the image either"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
