@@ -562,10 +562,19 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let flash_sizes: Vec<usize> = chosen.flashes.iter().map(Vec::len).collect();
+    // Raw image files are mapped, not copied (the SoC checks that each is its chip's size).
+    let flash_files = origins
+        .iter()
+        .map(|o| match o {
+            Some(FlashSource::File(p)) => std::fs::File::open(p).ok(),
+            _ => None,
+        })
+        .collect();
     let mut soc = match AspeedSoc::new(
         BoardConfig {
             board,
             flashes: chosen.flashes,
+            flash_files,
             cores,
             deterministic: deterministic.then_some(aspeed_soc::Deterministic { seed }),
         },
@@ -634,12 +643,6 @@ fn main() -> ExitCode {
         note!("ast-emu: {e}");
         return ExitCode::from(2);
     }
-    if let Some((path, _)) = &restore {
-        if let Err(e) = soc.load_snapshot(path) {
-            note!("ast-emu: --restore: {e}");
-            return ExitCode::from(2);
-        }
-    }
     for (index, source) in origins.into_iter().enumerate() {
         if let Some(source) = source {
             let origin = source.origin(flash_sizes[index], args.pad);
@@ -647,6 +650,12 @@ fn main() -> ExitCode {
                 note!("ast-emu: {e}");
                 return ExitCode::from(2);
             }
+        }
+    }
+    if let Some((path, _)) = &restore {
+        if let Err(e) = soc.load_snapshot(path) {
+            note!("ast-emu: --restore: {e}");
+            return ExitCode::from(2);
         }
     }
     let (tx, rx) = crossbeam_channel::unbounded::<HostEvent>();
@@ -815,6 +824,7 @@ impl FlashSource {
         match self {
             FlashSource::BuiltIn => aspeed_soc::FlashOrigin {
                 source: BUILT_IN_ORIGIN.into(),
+                path: None,
                 load: Box::new(|| {
                     image::decode(
                         std::path::Path::new(BUILT_IN_ORIGIN),
@@ -827,6 +837,7 @@ impl FlashSource {
                 let path = std::fs::canonicalize(&path).unwrap_or(path);
                 aspeed_soc::FlashOrigin {
                     source: path.display().to_string(),
+                    path: Some(path.clone()),
                     load: Box::new(move || {
                         let mut bytes = image::load(&path).map_err(|e| e.to_string())?;
                         if pad && bytes.len() < size {

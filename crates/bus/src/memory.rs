@@ -82,6 +82,36 @@ impl MemoryBlock {
         }
     }
 
+    /// A block holding `data` (taken over: no copy).
+    pub fn from_vec(data: Vec<u8>) -> Self {
+        let b = data.into_boxed_slice();
+        let len = b.len();
+        // SAFETY: UnsafeCell<u8> has the same layout as u8.
+        let bytes = unsafe { Box::from_raw(Box::into_raw(b) as *mut [UnsafeCell<u8>]) };
+        Self {
+            ptr: bytes.as_ptr() as *mut u8,
+            len,
+            backing: Backing::Heap(bytes),
+        }
+    }
+
+    /// A block of `len` bytes mapped private and copy-on-write from `file` (which must hold
+    /// at least `len` bytes): reads come from the file, shared with every process mapping it;
+    /// writes stay in this process. The file never changes through it.
+    pub fn from_file(file: &std::fs::File, len: usize) -> std::io::Result<Self> {
+        let block = Self::mapped(len)?;
+        let pages = len.div_ceil(HOST_PAGE) * HOST_PAGE;
+        if pages == len {
+            // SAFETY: a fresh block nobody else uses yet.
+            unsafe { block.map_file(0, len, file, 0)? };
+        } else {
+            let mut data = vec![0u8; len];
+            std::os::unix::fs::FileExt::read_exact_at(file, &mut data, 0)?;
+            block.write(0, &data);
+        }
+        Ok(block)
+    }
+
     /// A block holding a copy of `data`.
     pub fn from_bytes(data: &[u8]) -> Self {
         let block = Self::new(data.len(), 0);
@@ -349,6 +379,30 @@ mod tests {
         // SAFETY: as above.
         let e = unsafe { MemoryBlock::new(HOST_PAGE, 0).map_file(0, HOST_PAGE, &file, 0) };
         assert!(e.is_err(), "a heap block cannot take a file mapping");
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn blocks_from_a_vector_and_from_a_file_hold_their_bytes() {
+        let m = MemoryBlock::from_vec(vec![1, 2, 3]);
+        assert_eq!(m.to_vec(), [1, 2, 3]);
+        let path = std::env::temp_dir().join(format!("bus-from-file-{}", std::process::id()));
+        std::fs::write(&path, [0x5a; 2 * HOST_PAGE]).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        let m = MemoryBlock::from_file(&file, 2 * HOST_PAGE).unwrap();
+        assert_eq!(m.byte(HOST_PAGE + 3), 0x5a);
+        m.write(0, &[1]);
+        assert_eq!(
+            std::fs::read(&path).unwrap()[0],
+            0x5a,
+            "private: the file stays"
+        );
+        let m = MemoryBlock::from_file(&file, 100).unwrap();
+        assert_eq!(
+            m.to_vec(),
+            vec![0x5a; 100],
+            "a length that is no whole page is read"
+        );
         std::fs::remove_file(&path).unwrap();
     }
 

@@ -64,6 +64,11 @@ pub struct BoardConfig {
     /// Contents of each flash chip in the board's flash order ([`board::Board::flash_order`]:
     /// FMC CE0 first), each exactly its model's size ([`flash_sizes`]).
     pub flashes: Vec<Vec<u8>>,
+    /// For each flash chip, the raw image file its contents were read from, if they are that
+    /// file's bytes exactly: the chip's memory is then the file mapped private and
+    /// copy-on-write (shared with every machine booted from it) instead of a copy. Missing
+    /// entries: none.
+    pub flash_files: Vec<Option<std::fs::File>>,
     /// Cores to run (1 or 2; at most the board's `cpus`). A second core starts with the
     /// first: at the reset vector, or at a bare-metal ELF's entry.
     pub cores: usize,
@@ -113,6 +118,7 @@ impl BoardConfig {
         Ok(Self {
             board,
             flashes,
+            flash_files: Vec::new(),
             cores: 1,
             deterministic: None,
         })
@@ -405,6 +411,8 @@ pub struct AspeedSoc {
     cards_inserted: usize,
     /// A snapshot was loaded: virtual time stands still until the guest runs again.
     restore_holds_clock: bool,
+    /// A snapshot was loaded (the flash no longer holds the images it was built with).
+    loaded_snapshot: bool,
     /// The core the monitor chose (`cpu N`), if it chose one; else the one that ran last.
     selected: Option<usize>,
     clock: VirtualClock,
@@ -675,11 +683,18 @@ impl AspeedSoc {
                 SocError(format!("cannot allocate {dram_size} bytes of DRAM: {e}"))
             })?);
         let sram = Rc::new(MemoryBlock::new(m.sram_size as usize, 0));
-        let flash_contents: Vec<Rc<MemoryBlock>> = config
-            .flashes
-            .iter()
-            .map(|f| Rc::new(MemoryBlock::from_bytes(f)))
-            .collect();
+        let mut flash_files = config.flash_files;
+        let mut flash_contents = Vec::new();
+        for (i, bytes) in config.flashes.into_iter().enumerate() {
+            let file = flash_files.get_mut(i).and_then(Option::take);
+            let mapped = file
+                .filter(|f| f.metadata().is_ok_and(|m| m.len() == bytes.len() as u64))
+                .and_then(|f| MemoryBlock::from_file(&f, bytes.len()).ok());
+            flash_contents.push(Rc::new(match mapped {
+                Some(block) => block,
+                None => MemoryBlock::from_vec(bytes),
+            }));
+        }
         let dma_view = Rc::new(DramView::new(m.dram, dram.clone()));
         let dram_view: Rc<dyn bus::GuestMemory> = dma_view.clone();
 
@@ -821,6 +836,7 @@ impl AspeedSoc {
             flash_origins: Vec::new(),
             cards_inserted: 0,
             restore_holds_clock: false,
+            loaded_snapshot: false,
             selected: None,
             clock,
             bus,

@@ -50,6 +50,11 @@ const FLASH_PAGE: usize = 4096;
 pub struct FlashOrigin {
     /// What to call the image, and where `--restore` looks for it: a path, or `built-in`.
     pub source: String,
+    /// The image file, if it is one: its identity (device, inode, size, modification time)
+    /// is recorded, and a restore whose image file has the same one trusts the SHA-256 the
+    /// snapshot recorded instead of hashing the image again (as `make` and git trust a file
+    /// whose size and time are unchanged).
+    pub path: Option<PathBuf>,
     /// Reads the image again, as the machine was given it (padded to the chip's size).
     pub load: Box<dyn Fn() -> Result<Vec<u8>, String>>,
 }
@@ -70,6 +75,8 @@ pub struct FlashSnapshot {
     pub origin: String,
     /// SHA-256 of that image (hex).
     pub image_sha256: String,
+    /// The image file's identity when the SHA-256 was taken, if the image is a file.
+    pub image_file: Option<FileIdentity>,
     /// The chip's size in bytes.
     pub size: u64,
     /// Index of each 4 KiB page the guest changed, in order.
@@ -78,6 +85,33 @@ pub struct FlashSnapshot {
     pub data: Section,
     /// The chip's own state (mode, status, command in progress).
     pub state: DeviceState,
+}
+
+/// A file's identity: what changes when the file is replaced or written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileIdentity {
+    /// Device.
+    pub dev: u64,
+    /// Inode.
+    pub ino: u64,
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time (ns since the epoch).
+    pub mtime_ns: i128,
+}
+
+impl FileIdentity {
+    /// The identity of the file at `path`, if it can be read.
+    pub fn of(path: &Path) -> Option<Self> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(path).ok()?;
+        Some(Self {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.size(),
+            mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+        })
+    }
 }
 
 /// What a core waits for, saved.
@@ -176,6 +210,12 @@ fn hex(bytes: &[u8]) -> String {
 
 fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
+}
+
+/// SHA-256 of a memory block's bytes, hashed in place.
+fn sha256_of(memory: &bus::MemoryBlock) -> String {
+    // SAFETY: called between slices: nothing writes the block meanwhile.
+    unsafe { memory.with_bytes(0, memory.len(), sha256_hex) }
 }
 
 fn io_error(path: &Path, what: &str, e: std::io::Error) -> SocError {
@@ -353,10 +393,14 @@ impl AspeedSoc {
 
     /// The image flash chip `index` came from (its origin's bytes, or erased flash), and
     /// what to call it.
-    fn flash_base(&self, index: usize) -> Result<(String, Vec<u8>), SocError> {
+    fn flash_base(
+        &self,
+        index: usize,
+    ) -> Result<(String, Option<FileIdentity>, Vec<u8>), SocError> {
         let size = self.flashes[index].borrow().memory().len();
         match self.flash_origins.iter().find(|(i, _)| *i == index) {
             Some((_, origin)) => {
+                let identity = origin.path.as_deref().and_then(FileIdentity::of);
                 let bytes = (origin.load)().map_err(|e| {
                     SocError(format!("flash {index}: cannot read {}: {e}", origin.source))
                 })?;
@@ -367,9 +411,9 @@ impl AspeedSoc {
                         bytes.len()
                     )));
                 }
-                Ok((origin.source.clone(), bytes))
+                Ok((origin.source.clone(), identity, bytes))
             }
-            None => Ok(("erased".into(), vec![0xff; size])),
+            None => Ok(("erased".into(), None, vec![0xff; size])),
         }
     }
 
@@ -494,25 +538,31 @@ impl AspeedSoc {
         let mut flashes = Vec::new();
         let mut flash_pages = 0;
         for (index, flash) in self.flashes.iter().enumerate() {
-            let (origin, base) = self.flash_base(index)?;
-            let now = flash.borrow().memory().to_vec();
+            let (origin, image_file, base) = self.flash_base(index)?;
+            let memory = flash.borrow().memory().clone();
             let mut pages = Vec::new();
             let mut data = Vec::new();
-            for (i, (a, b)) in now
-                .chunks(FLASH_PAGE)
-                .zip(base.chunks(FLASH_PAGE))
-                .enumerate()
-            {
-                if a != b {
-                    pages.push(i as u32);
-                    data.extend_from_slice(a);
-                }
-            }
+            // SAFETY: nothing runs while the snapshot is written.
+            unsafe {
+                memory.with_bytes(0, memory.len(), |now| {
+                    for (i, (a, b)) in now
+                        .chunks(FLASH_PAGE)
+                        .zip(base.chunks(FLASH_PAGE))
+                        .enumerate()
+                    {
+                        if a != b {
+                            pages.push(i as u32);
+                            data.extend_from_slice(a);
+                        }
+                    }
+                })
+            };
             flash_pages += pages.len();
             flashes.push(FlashSnapshot {
                 origin,
                 image_sha256: sha256_hex(&base),
-                size: now.len() as u64,
+                image_file,
+                size: memory.len() as u64,
                 pages,
                 data: w.put(&data)?,
                 state: flash.borrow().save_state(),
@@ -620,16 +670,24 @@ impl AspeedSoc {
             {
                 return refuse(format!("flash {index}: malformed page list"));
             }
-            // A fresh machine holds its image; a running one may have changed it: start from
-            // the image again when the origin is known.
-            let base = if self.flash_origins.iter().any(|(i, _)| *i == index) {
-                Some(self.flash_base(index)?.1)
-            } else {
-                None
-            };
-            let sha = match &base {
-                Some(b) => sha256_hex(b),
-                None => sha256_hex(&flash.borrow().memory().to_vec()),
+            // A machine that has not run holds its images as given; a running one may have
+            // changed them: start from the image again.
+            let origin = self.flash_origins.iter().find(|(i, _)| *i == index);
+            let pristine = self.stats.slices == 0 && !self.loaded_snapshot;
+            let (sha, base) = match origin {
+                Some((_, o)) if pristine => {
+                    let same_file = o.path.as_deref().and_then(FileIdentity::of);
+                    if same_file.is_some() && same_file == f.image_file {
+                        (f.image_sha256.clone(), None)
+                    } else {
+                        (sha256_of(&flash.borrow().memory().clone()), None)
+                    }
+                }
+                Some(_) => {
+                    let (_, _, b) = self.flash_base(index)?;
+                    (sha256_hex(&b), Some(b))
+                }
+                None => (sha256_of(&flash.borrow().memory().clone()), None),
             };
             if sha != f.image_sha256 {
                 return refuse(format!(
@@ -648,6 +706,7 @@ impl AspeedSoc {
         }
 
         // From here on the machine changes.
+        self.loaded_snapshot = true;
         let at = self.clock.pause_at(h.clock_ns);
         if at != h.clock_ns {
             log::warn!(
