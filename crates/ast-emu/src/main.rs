@@ -562,11 +562,14 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let flash_sizes: Vec<usize> = chosen.flashes.iter().map(Vec::len).collect();
-    // Raw image files are mapped, not copied (the SoC checks that each is its chip's size).
+    // Restoring, raw image files are mapped, not copied (the SoC checks that each is its
+    // chip's size), so that machines restored from one snapshot share them. A boot copies
+    // them: the user may rewrite an image in place while it runs (a mapped file truncated
+    // under a running machine would stop it with SIGBUS).
     let flash_files = origins
         .iter()
         .map(|o| match o {
-            Some(FlashSource::File(p)) => std::fs::File::open(p).ok(),
+            Some(FlashSource::File(p)) if restore.is_some() => std::fs::File::open(p).ok(),
             _ => None,
         })
         .collect();
