@@ -57,13 +57,16 @@ pub const STATE_KIND: &str = "aspeed-hace";
 /// Format version of the engine's saved state.
 pub const STATE_VERSION: u32 = 1;
 
-/// What the engine saves: its generation (checked on load) and its registers. A hash job
-/// runs to its end inside the register write that starts it, so none is ever in progress;
-/// an accumulative hash keeps its chaining state in the guest's digest buffer (DRAM).
+/// What the engine saves: its generation (checked on load), its registers and how many jobs
+/// it has run. A hash job runs to its end inside the register write that starts it, so none
+/// is ever in progress inside the engine; an accumulative hash (direct or scatter-gather)
+/// keeps its chaining state between jobs in the guest's digest buffer, in DRAM, which the
+/// machine saves.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct SavedHace {
     variant: Variant,
     state: HaceState,
+    jobs: u64,
 }
 
 /// Crypto data source address: Linux `ASPEED_HACE_SRC`.
@@ -708,6 +711,7 @@ impl Device for AspeedHace {
             &SavedHace {
                 variant: self.variant,
                 state: self.state.clone(),
+                jobs: self.jobs,
             },
         ))
     }
@@ -721,6 +725,7 @@ impl Device for AspeedHace {
             )));
         }
         self.state = saved.state;
+        self.jobs = saved.jobs;
         self.update_irq();
         Ok(())
     }
@@ -787,33 +792,100 @@ mod tests {
         (hace, memory, irq)
     }
 
+    /// A copy of `memory` (the machine restores DRAM itself).
+    fn copy_of(memory: &VecMemory) -> Rc<VecMemory> {
+        let mut bytes = vec![0u8; MEM];
+        memory.read(DRAM_BASE, &mut bytes).unwrap();
+        let copy = Rc::new(VecMemory::new(DRAM_BASE, MEM));
+        copy.write(DRAM_BASE, &bytes).unwrap();
+        copy
+    }
+
     #[test]
-    fn a_saved_engine_loads_into_a_fresh_one_with_its_interrupt() {
+    fn a_saved_engine_loads_into_a_fresh_one_between_the_jobs_of_a_hash() {
         let (mut hace, memory, irq) = engine();
-        memory.write(0x8000_1000, b"abc").unwrap();
-        let cmd = Algorithm::Sha256.command() | HASH_CMD_INT_ENABLE;
-        direct(&mut hace, 0x1000, 3, 0x2000, cmd);
+        // Linux's accumulative SHA-256 of 1000 bytes: the first job (whole blocks) has run,
+        // its completion interrupt is pending; the chaining value is in the digest buffer.
+        let msg = vec![0x61u8; 1000];
+        let algo = Algorithm::Sha256;
+        let (digest, mut jobs) = linux_jobs(&memory, algo, &msg, 700);
+        let last = jobs.pop().unwrap();
+        for job in &jobs {
+            accumulative_job(&mut hace, &memory, algo, digest, job);
+        }
         assert!(irq.level(0));
+        hace.write(REG_CRYPT_CONTEXT, 4, 0x55);
         let saved = hace.save_state().unwrap();
-        let (mut twin, _, twin_irq) = engine();
+        assert_eq!(
+            (saved.kind.as_str(), saved.version),
+            (STATE_KIND, STATE_VERSION)
+        );
+
+        let twin_memory = copy_of(&memory);
+        let twin_irq = LevelRecorder::new();
+        let mut twin = AspeedHace::new(
+            Variant::Ast2600,
+            twin_irq.line(0),
+            twin_memory.clone(),
+            DRAM_BASE,
+        );
         twin.load_state(&saved).unwrap();
         assert!(
             twin_irq.level(0),
             "the pending completion interrupt comes back"
         );
         assert_eq!(twin.save_state().unwrap(), saved);
-        for off in (0..0x34).step_by(4) {
+        assert_eq!(twin.jobs(), hace.jobs());
+        for off in (0..=REG_HASH_CMD).step_by(4) {
             assert_eq!(twin.read(off, 4), hace.read(off, 4), "register {off:#x}");
         }
-        twin.write(REG_STATUS, 4, u64::from(STS_HASH_ISR));
-        assert!(!twin_irq.level(0), "acknowledged as on the original");
-        let mut other = AspeedHace::new(
+        // Both finish the hash alike, and acknowledge alike.
+        let want = sha2::Sha256::digest(&msg).to_vec();
+        for (engine, memory, irq) in [
+            (&mut hace, &memory, &irq),
+            (&mut twin, &twin_memory, &twin_irq),
+        ] {
+            engine.write(REG_STATUS, 4, u64::from(STS_HASH_ISR));
+            assert!(!irq.level(0));
+            accumulative_job(engine, memory, algo, digest, &last);
+            assert_eq!(read(memory, digest, 32), want);
+            assert!(irq.level(0));
+        }
+        assert_eq!(twin.save_state(), hace.save_state());
+    }
+
+    #[test]
+    fn an_engine_refuses_a_state_of_another_kind_version_or_generation() {
+        let (mut hace, memory, _) = engine();
+        memory.write(0x8000_1000, b"abc").unwrap();
+        direct(
+            &mut hace,
+            0x1000,
+            3,
+            0x2000,
+            Algorithm::Sha1.command() | HASH_CMD_INT_ENABLE,
+        );
+        let saved = hace.save_state().unwrap();
+        let refused = |engine: &mut AspeedHace, state: &DeviceState| {
+            let before = engine.save_state();
+            let e = engine.load_state(state).unwrap_err();
+            assert_eq!(engine.save_state(), before, "{e}: the engine is unchanged");
+            e.0
+        };
+        let (mut twin, _, _) = engine();
+        let mut wrong = saved.clone();
+        wrong.kind = "aspeed-sdc".into();
+        assert!(refused(&mut twin, &wrong).contains("cannot be loaded into a aspeed-hace"));
+        let mut wrong = saved.clone();
+        wrong.version = STATE_VERSION + 1;
+        assert!(refused(&mut twin, &wrong).contains("format version"));
+        let mut ast2500 = AspeedHace::new(
             Variant::Ast2500,
             LevelRecorder::new().line(0),
             memory.clone(),
             DRAM_BASE,
         );
-        assert!(other.load_state(&saved).unwrap_err().0.contains("Ast2600"));
+        assert!(refused(&mut ast2500, &saved).contains("an Ast2600 hash engine's state"));
     }
 
     fn hex(b: &[u8]) -> String {
@@ -890,16 +962,15 @@ mod tests {
         assert_eq!(hace.read(REG_HASH_SRC, 4), 0x1000);
     }
 
-    /// Linux `aspeed_sham_*` on the AST2600: the IV in the digest buffer, accumulative
-    /// scatter-gather jobs of whole blocks, the driver's own padding in the last list.
-    fn linux_digest(
-        hace: &mut AspeedHace,
+    /// Linux `aspeed_sham_*` on the AST2600 before its jobs: the IV in the digest buffer
+    /// (returned), and the jobs: whole blocks up to `split`, then the rest with the driver's
+    /// own padding.
+    fn linux_jobs(
         memory: &VecMemory,
         algo: Algorithm,
         msg: &[u8],
         split: usize,
-    ) -> Vec<u8> {
-        let cmd = HASH_CMD_ACC_MODE | algo.command() | (2 << 2) | HASH_CMD_INT_ENABLE | HASH_CMD_SG;
+    ) -> (u32, Vec<Vec<u8>>) {
         let digest = 0x8000_0040u32;
         memory
             .write(u64::from(digest), &algo.initial_state())
@@ -917,22 +988,47 @@ mod tests {
         }
         last.extend_from_slice(&bits.to_be_bytes()[16 - lb..]);
         jobs.push(last);
-        for job in jobs.iter().filter(|j| !j.is_empty()) {
-            // Each job's data in two pieces, the list at 0x8001_0000.
-            let half = job.len() / 2;
-            memory.write(0x8002_0000, &job[..half]).unwrap();
-            memory.write(0x8004_0000, &job[half..]).unwrap();
-            let mut list = Vec::new();
-            list.extend_from_slice(&(half as u32).to_le_bytes());
-            list.extend_from_slice(&0x8002_0000u32.to_le_bytes());
-            list.extend_from_slice(&((job.len() - half) as u32 | SG_LAST).to_le_bytes());
-            list.extend_from_slice(&0x8004_0000u32.to_le_bytes());
-            memory.write(0x8001_0000, &list).unwrap();
-            hace.write(REG_HASH_SRC, 4, 0x8001_0000);
-            hace.write(REG_HASH_DIGEST, 4, u64::from(digest));
-            hace.write(REG_HASH_KEY, 4, u64::from(digest));
-            hace.write(REG_HASH_DATA_LEN, 4, job.len() as u64);
-            hace.write(REG_HASH_CMD, 4, u64::from(cmd));
+        jobs.retain(|j| !j.is_empty());
+        (digest, jobs)
+    }
+
+    /// One accumulative scatter-gather job over `job` (whole blocks), its data in two pieces
+    /// and the list at 0x8001_0000, with the completion interrupt enabled.
+    fn accumulative_job(
+        hace: &mut AspeedHace,
+        memory: &VecMemory,
+        algo: Algorithm,
+        digest: u32,
+        job: &[u8],
+    ) {
+        let cmd = HASH_CMD_ACC_MODE | algo.command() | (2 << 2) | HASH_CMD_INT_ENABLE | HASH_CMD_SG;
+        let half = job.len() / 2;
+        memory.write(0x8002_0000, &job[..half]).unwrap();
+        memory.write(0x8004_0000, &job[half..]).unwrap();
+        let mut list = Vec::new();
+        list.extend_from_slice(&(half as u32).to_le_bytes());
+        list.extend_from_slice(&0x8002_0000u32.to_le_bytes());
+        list.extend_from_slice(&((job.len() - half) as u32 | SG_LAST).to_le_bytes());
+        list.extend_from_slice(&0x8004_0000u32.to_le_bytes());
+        memory.write(0x8001_0000, &list).unwrap();
+        hace.write(REG_HASH_SRC, 4, 0x8001_0000);
+        hace.write(REG_HASH_DIGEST, 4, u64::from(digest));
+        hace.write(REG_HASH_KEY, 4, u64::from(digest));
+        hace.write(REG_HASH_DATA_LEN, 4, job.len() as u64);
+        hace.write(REG_HASH_CMD, 4, u64::from(cmd));
+    }
+
+    /// Linux's whole accumulative hash of `msg`, the first job up to `split`.
+    fn linux_digest(
+        hace: &mut AspeedHace,
+        memory: &VecMemory,
+        algo: Algorithm,
+        msg: &[u8],
+        split: usize,
+    ) -> Vec<u8> {
+        let (digest, jobs) = linux_jobs(memory, algo, msg, split);
+        for job in &jobs {
+            accumulative_job(hace, memory, algo, digest, job);
             let sts = hace.read(REG_STATUS, 4);
             hace.write(REG_STATUS, 4, sts);
         }

@@ -694,6 +694,27 @@ impl Device for AspeedLpc {
                 REGS_SIZE / 4
             )));
         }
+        for (n, r) in saved.requests.iter().enumerate() {
+            let Some(r) = r else { continue };
+            let in_request = match r.phase {
+                HostPhase::Write { next } => next < r.request.len(),
+                _ => true,
+            };
+            if r.request.is_empty()
+                || r.request.len() > KCS_MAX_MESSAGE
+                || r.reply.len() > KCS_MAX_MESSAGE
+                || !in_request
+            {
+                return Err(StateError(format!(
+                    "the saved KCS request on channel {} is inconsistent ({} request bytes, \
+                     {} reply bytes, {:?})",
+                    n + 1,
+                    r.request.len(),
+                    r.reply.len(),
+                    r.phase
+                )));
+            }
+        }
         saved.regs.shrink_to_fit();
         self.state = saved;
         self.replies.clear();
@@ -988,6 +1009,106 @@ mod tests {
         let before = lpc.save_state();
         assert!(lpc.load_state(&wrong).is_err());
         assert_eq!(lpc.save_state(), before);
+    }
+
+    #[test]
+    fn post_codes_and_a_request_timeout_survive_a_save_and_load() {
+        let (mut lpc, rec, clock) = lpc();
+        lpc.write(REG_SNPWADR, 4, 0x80);
+        lpc.write(REG_HICR5, 4, u64::from(HICR5_EN_SNP0W | HICR5_ENINT_SNP0W));
+        lpc.snoop_write(0x80, &[0xAA, 0xBB, 0xCC]);
+        probe_kcs3(&mut lpc);
+        clock.set(1_000);
+        lpc.kcs_request(3, &[0x06, 0x01], 5_000).unwrap();
+        assert!(rec.level(0) && rec.level(3));
+        let saved = lpc.save_state().unwrap();
+        assert_eq!(
+            (saved.kind.as_str(), saved.version),
+            (STATE_KIND, STATE_VERSION)
+        );
+
+        let (mut twin, twin_rec, twin_clock) = super::tests::lpc();
+        twin_clock.set(1_000);
+        twin.load_state(&saved).unwrap();
+        assert_eq!(twin.save_state().unwrap(), saved);
+        for line in 0..=4 {
+            assert_eq!(twin_rec.level(line), rec.level(line), "line {line}");
+        }
+        for off in [
+            REG_HICR0,
+            REG_HICR2,
+            REG_HICR4,
+            REG_HICR5,
+            REG_HICR6,
+            REG_SNPWADR,
+            REG_SNPWDR,
+            Bmc::STR,
+        ] {
+            assert_eq!(twin.read(off, 4), lpc.read(off, 4), "register {off:#x}");
+        }
+        assert_eq!(twin.snoop_pending(), 2);
+        assert_eq!(twin.next_deadline(), Some(6_000));
+        // Both go on alike: the snoop handler takes the codes one at a time, and the request
+        // nobody answers times out at the same virtual time.
+        for (lpc, rec, clock) in [
+            (&mut lpc, &rec, &clock),
+            (&mut twin, &twin_rec, &twin_clock),
+        ] {
+            let mut got = Vec::new();
+            while rec.level(0) {
+                lpc.write(REG_HICR6, 4, u64::from(HICR6_STR_SNP0W));
+                got.push(lpc.read(REG_SNPWDR, 4) as u8);
+                lpc.poll();
+            }
+            assert_eq!(got, [0xAA, 0xBB, 0xCC]);
+            clock.set(5_999);
+            lpc.on_time(5_999);
+            assert!(lpc.take_replies().is_empty());
+            clock.set(6_000);
+            lpc.on_time(6_000);
+            let replies = lpc.take_replies();
+            assert!(
+                matches!(&replies[..], [(3, Err(KcsError::Timeout { .. }))]),
+                "{replies:?}"
+            );
+        }
+        assert_eq!(twin.save_state(), lpc.save_state());
+    }
+
+    #[test]
+    fn a_state_of_another_kind_version_or_size_is_refused_and_changes_nothing() {
+        let (mut lpc, _, _) = lpc();
+        probe_kcs3(&mut lpc);
+        lpc.kcs_request(3, &[0x06, 0x01], 5_000).unwrap();
+        let saved = lpc.save_state().unwrap();
+        let (mut twin, _, _) = super::tests::lpc();
+        let before = twin.save_state();
+        let mut wrong = saved.clone();
+        wrong.kind = "aspeed-sgpio".into();
+        assert!(twin
+            .load_state(&wrong)
+            .unwrap_err()
+            .0
+            .contains("cannot be loaded"));
+        let mut wrong = saved.clone();
+        wrong.version = STATE_VERSION + 1;
+        assert!(twin
+            .load_state(&wrong)
+            .unwrap_err()
+            .0
+            .contains("format version"));
+        let mut short = lpc.state();
+        short.regs.truncate(16);
+        let short = DeviceState::new(STATE_KIND, STATE_VERSION, &short);
+        assert!(twin.load_state(&short).unwrap_err().0.contains("16 words"));
+        let mut bad = lpc.state();
+        if let Some(r) = bad.requests[2].as_mut() {
+            r.phase = HostPhase::Write { next: 2 };
+        }
+        let bad = DeviceState::new(STATE_KIND, STATE_VERSION, &bad);
+        let e = twin.load_state(&bad).unwrap_err();
+        assert!(e.0.contains("request on channel 3 is inconsistent"), "{e}");
+        assert_eq!(twin.save_state(), before);
     }
 
     #[test]

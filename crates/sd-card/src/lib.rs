@@ -68,10 +68,23 @@
 //! modelled: boot mode, RPMB (RPMB_SIZE_MULT 0), general purpose and enhanced partitions
 //! (PARTITIONING_SUPPORT 0), cache, HPI, background operations, command queueing, HS200 and
 //! DDR modes, secure erase and trim, write protection, packed commands.
+//!
+//! # Snapshots
+//!
+//! [`Card::save_state`] saves the card's state ([`CardState`]: its registers, where it is in a
+//! transfer) and [`Card::load_state`] takes it back into a card over the same storage; what the
+//! storage holds is not part of it (the machine saves its images itself).
 #![deny(missing_docs)]
 
 use std::collections::HashMap;
 use std::io;
+
+use bus::{DeviceState, StateError};
+
+/// Kind of a card's saved state ([`Card::save_state`]).
+pub const STATE_KIND: &str = "sd-card";
+/// Format version of a card's saved state.
+pub const STATE_VERSION: u32 = 1;
 
 /// Bytes per block: the only block length of SDHC, SDXC and eMMC data transfers, and the unit
 /// of block addressing and of SEC_COUNT.
@@ -425,7 +438,7 @@ pub const CID_PSN: u32 = 0xA570_0001;
 pub const EMMC_FIRMWARE_VERSION: [u8; 8] = *b"ASTEMU01";
 
 /// What the card is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Kind {
     /// An SD memory card: SDSC, SDHC or SDXC by size.
     Sd,
@@ -458,7 +471,7 @@ pub enum Partition {
 
 /// The card's state (SD 3.01 section 4.1, JESD84-B51 section 6.1). `prg` and `dis` never last
 /// (writes complete at once), so they are not here.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum State {
     /// `idle`: after power-up or CMD0.
     Idle,
@@ -1061,7 +1074,7 @@ fn build_ext_csd(g: &Geometry) -> Vec<u8> {
 }
 
 /// A data transfer in progress, as plain data.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum TransferState {
     /// Card to host: a register or status block; `data[pos..]` is still to be sent.
     Register {
@@ -1119,7 +1132,7 @@ impl TransferState {
 
 /// The card's state as plain data (not the storage): what [`Card::state`] returns and
 /// [`Card::from_state`] takes back.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CardState {
     /// What the card is.
     pub kind: Kind,
@@ -1249,22 +1262,60 @@ impl Card {
     /// state was taken. Fails on a size mismatch or an inconsistent state.
     pub fn from_state(storage: Box<dyn Storage>, state: &CardState) -> Result<Card, String> {
         let mut card = Card::new(state.kind, storage, state.boot_partition_size)?;
-        if card.g.capacity != state.capacity {
+        card.take_state(state)?;
+        Ok(card)
+    }
+
+    /// The card's state for a snapshot ([`CardState`], not the storage), as
+    /// `bus::Device::save_state` gives a device's: always `Some`.
+    pub fn save_state(&self) -> Option<DeviceState> {
+        Some(DeviceState::new(STATE_KIND, STATE_VERSION, &self.s))
+    }
+
+    /// Puts the card into a state [`Card::save_state`] returned, keeping its storage. Refused,
+    /// with the card left unchanged: a state of another kind or format version, one of another
+    /// kind of card (SD or eMMC), capacity or boot partition size, or an inconsistent one.
+    pub fn load_state(&mut self, state: &DeviceState) -> Result<(), StateError> {
+        let saved: CardState = state.decode(STATE_KIND, STATE_VERSION)?;
+        self.take_state(&saved).map_err(StateError)
+    }
+
+    /// Takes `state` if it fits this card (its kind, size and geometry); unchanged if not.
+    fn take_state(&mut self, state: &CardState) -> Result<(), String> {
+        let what = |kind: Kind| match kind {
+            Kind::Sd => "an SD card",
+            Kind::Emmc => "an eMMC",
+        };
+        if state.kind != self.g.kind {
             return Err(format!(
-                "the card's capacity was {} bytes, the storage now gives {}",
-                state.capacity, card.g.capacity
+                "the state is of {}, this card is {}",
+                what(state.kind),
+                what(self.g.kind)
             ));
         }
-        card.check_state(state)?;
-        let ext_csd = std::mem::take(&mut card.s.ext_csd);
-        card.s = state.clone();
-        card.s.ext_csd = ext_csd;
-        if card.g.kind == Kind::Emmc {
+        if state.boot_partition_size != self.g.boot {
+            return Err(format!(
+                "the card's boot partitions were {} bytes each, this one's are {}",
+                state.boot_partition_size, self.g.boot
+            ));
+        }
+        if state.capacity != self.g.capacity {
+            return Err(format!(
+                "the card's capacity was {} bytes, the storage now gives {}",
+                state.capacity, self.g.capacity
+            ));
+        }
+        self.check_state(state)?;
+        // The EXT_CSD bytes CMD6 cannot change come from the geometry, not the state.
+        let mut ext_csd = std::mem::take(&mut self.s.ext_csd);
+        if self.g.kind == Kind::Emmc {
             for i in EXT_CSD_WRITABLE {
-                card.s.ext_csd[i] = state.ext_csd[i];
+                ext_csd[i] = state.ext_csd[i];
             }
         }
-        Ok(card)
+        self.s = state.clone();
+        self.s.ext_csd = ext_csd;
+        Ok(())
     }
 
     fn check_state(&self, s: &CardState) -> Result<(), String> {
@@ -2376,6 +2427,12 @@ impl sdhci::SdBus for Card {
     }
     fn write_data(&mut self, data: &[u8]) -> usize {
         Card::write_data(self, data)
+    }
+    fn save_state(&self) -> Option<DeviceState> {
+        Card::save_state(self)
+    }
+    fn load_state(&mut self, state: &DeviceState) -> Result<(), StateError> {
+        Card::load_state(self, state)
     }
 }
 
@@ -3534,5 +3591,185 @@ mod tests {
         let mut v = vec![0u8; 100];
         assert!(v.write_at(99, &[1, 2]).is_err());
         assert!(v.zero_range(50, 51).is_err());
+    }
+
+    /// The bytes of `card`'s storage (what the machine saves with its images).
+    fn storage_copy(card: &mut Card) -> Vec<u8> {
+        let mut bytes = vec![0u8; card.storage().len() as usize];
+        card.storage_mut().read_at(0, &mut bytes).unwrap();
+        bytes
+    }
+
+    #[test]
+    fn a_saved_card_loads_into_a_fresh_card_over_the_same_bytes_and_goes_on_alike() {
+        let mut card = Card::new(Kind::Sd, Box::new(vec![0u8; 4 * MIB as usize]), 0).unwrap();
+        let rca = linux_sd_init(&mut card).rca;
+        // An open-ended CMD25 with one block and a part of the next received, and an error
+        // waiting for the next R1.
+        r1(&mut card, cmd::WRITE_MULTIPLE_BLOCK, 8 * 512);
+        let data = pattern(5, 3 * 512);
+        assert_eq!(card.write_data(&data[..700]), 700);
+        assert_eq!(card.command(60, 0), None);
+        let saved = card.save_state().unwrap();
+        assert_eq!(
+            (saved.kind.as_str(), saved.version),
+            (STATE_KIND, STATE_VERSION)
+        );
+
+        let mut twin = Card::new(Kind::Sd, Box::new(storage_copy(&mut card)), 0).unwrap();
+        twin.load_state(&saved).unwrap();
+        assert_eq!(twin.state(), card.state());
+        assert_eq!(twin.save_state().unwrap(), saved);
+        assert_eq!(twin.current_state(), State::ReceivingData);
+        assert_eq!(twin.rca(), rca);
+        assert_eq!(twin.transfer(), Some(Direction::Write));
+        // Both go on alike: the rest of the blocks, the stop, the status with the pending
+        // error, the blocks read back.
+        for c in [&mut card, &mut twin] {
+            assert_eq!(c.write_data(&data[700..]), data.len() - 700);
+            let st = short(c.command(cmd::STOP_TRANSMISSION, 0));
+            assert_ne!(st & status::ILLEGAL_COMMAND, 0, "the pending error");
+            assert_eq!(read_blocks(c, rca, 8 * 512, 3, false), data);
+        }
+        assert_eq!(twin.state(), card.state());
+        assert_eq!(storage_copy(&mut twin), storage_copy(&mut card));
+    }
+
+    #[test]
+    fn a_card_refuses_a_state_of_another_kind_size_or_card_and_stays_as_it_was() {
+        let mut emmc = Card::new(Kind::Emmc, Box::new(vec![0u8; 2 << 20]), 128 << 10).unwrap();
+        linux_mmc_init(&mut emmc);
+        r1(&mut emmc, cmd::READ_MULTIPLE_BLOCK, 0);
+        read(&mut emmc, 100);
+        let saved = emmc.save_state().unwrap();
+        let refused = |card: &mut Card, state: &DeviceState| {
+            let before = card.save_state();
+            let e = card.load_state(state).unwrap_err();
+            assert_eq!(card.save_state(), before, "{e}: the card is unchanged");
+            e.0
+        };
+        let mut twin = Card::new(Kind::Emmc, Box::new(vec![0u8; 2 << 20]), 128 << 10).unwrap();
+        let mut wrong = saved.clone();
+        wrong.kind = "sdhci-slot".into();
+        assert!(refused(&mut twin, &wrong).contains("a sdhci-slot state cannot be loaded"));
+        let mut wrong = saved.clone();
+        wrong.version = STATE_VERSION + 1;
+        assert!(refused(&mut twin, &wrong).contains("format version"));
+        let mut sd = Card::new(Kind::Sd, Box::new(vec![0u8; 2 << 20]), 0).unwrap();
+        let e = refused(&mut sd, &saved);
+        assert_eq!(e, "the state is of an eMMC, this card is an SD card");
+        let mut bigger = Card::new(Kind::Emmc, Box::new(vec![0u8; 4 << 20]), 128 << 10).unwrap();
+        assert!(refused(&mut bigger, &saved).contains("capacity was"));
+        let mut other_boot = Card::new(Kind::Emmc, Box::new(vec![0u8; 2 << 20]), 0).unwrap();
+        assert!(refused(&mut other_boot, &saved).contains("boot partitions were 131072 bytes"));
+        let mut bad = emmc.state();
+        bad.transfer = None;
+        let bad = DeviceState::new(STATE_KIND, STATE_VERSION, &bad);
+        assert!(refused(&mut twin, &bad).contains("inconsistent card state"));
+        // The state loads where it fits.
+        twin.load_state(&saved).unwrap();
+        assert_eq!(twin.state(), emmc.state());
+    }
+
+    /// Bytes shared by a card and the test (the machine's image overlay).
+    struct SharedBytes(Rc<std::cell::RefCell<Vec<u8>>>);
+
+    impl Storage for SharedBytes {
+        fn len(&self) -> u64 {
+            self.0.borrow().len() as u64
+        }
+        fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+            self.0.borrow_mut().read_at(offset, buf)
+        }
+        fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
+            self.0.borrow_mut().write_at(offset, data)
+        }
+    }
+
+    /// An SD controller with `card` in slot 0 and the interrupts Linux enables on.
+    fn sd_controller(card: Option<Card>) -> (sdhci::AspeedSdc, Rc<bus::LevelRecorder>) {
+        use bus::Device;
+        let rec = bus::LevelRecorder::new();
+        let memory = Rc::new(bus::VecMemory::new(0x8000_0000, 0x1000));
+        let mut sdc = sdhci::AspeedSdc::new("sdc", 2, rec.line(0), memory);
+        if let Some(card) = card {
+            sdc.insert(0, Box::new(card), false);
+        }
+        let slot = sdhci::SDC_REGS_SIZE;
+        sdc.write(slot + sdhci::REG_INT_ENABLE, 4, 0x027F_00FB);
+        sdc.write(slot + sdhci::REG_SIGNAL_ENABLE, 4, 0x027F_00FB);
+        sdc.write(slot + sdhci::REG_CLOCK_CONTROL, 2, 1);
+        (sdc, rec)
+    }
+
+    #[test]
+    fn a_card_in_an_sd_controller_is_saved_and_loaded_with_it() {
+        use bus::Device;
+        use sdhci::{REG_ARGUMENT, REG_BUFFER, REG_COMMAND, REG_RESPONSE, REG_TRANSFER_MODE};
+        let slot = sdhci::SDC_REGS_SIZE;
+        let command = |sdc: &mut sdhci::AspeedSdc, index: u8, arg: u32, flags: u16, mode: u16| {
+            sdc.write(slot + REG_ARGUMENT, 4, u64::from(arg));
+            sdc.write(slot + REG_TRANSFER_MODE, 2, u64::from(mode));
+            sdc.write(
+                slot + REG_COMMAND,
+                2,
+                u64::from(u16::from(index) << 8 | flags),
+            );
+        };
+        let words = |sdc: &mut sdhci::AspeedSdc, n: usize| -> Vec<u8> {
+            (0..n)
+                .flat_map(|_| (sdc.read(slot + REG_BUFFER, 4) as u32).to_le_bytes())
+                .collect()
+        };
+        let bytes = Rc::new(std::cell::RefCell::new(pattern(7, MIB as usize)));
+        let mut card = Card::new(Kind::Sd, Box::new(SharedBytes(bytes.clone())), 0).unwrap();
+        let rca = linux_sd_init(&mut card).rca;
+        let (mut sdc, rec) = sd_controller(Some(card));
+        // CMD18 by PIO from block 3, four blocks with Auto CMD12; half of the first read.
+        sdc.write(slot + sdhci::REG_BLOCK_SIZE, 2, 512);
+        sdc.write(slot + sdhci::REG_BLOCK_COUNT, 2, 4);
+        let mode = sdhci::TRNS_READ | sdhci::TRNS_MULTI | sdhci::TRNS_BLK_CNT_EN;
+        command(&mut sdc, 18, 3 * 512, 0x3A, mode | sdhci::TRNS_AUTO_CMD12);
+        let first = words(&mut sdc, 64);
+        assert!(rec.level(0), "buffer read ready");
+        let saved = sdc.save_state().unwrap();
+
+        // The machine restores the card's bytes itself; the card comes up idle and takes
+        // its state from the controller's.
+        let copy = Rc::new(std::cell::RefCell::new(bytes.borrow().clone()));
+        let twin_card = Card::new(Kind::Sd, Box::new(SharedBytes(copy.clone())), 0).unwrap();
+        let (mut twin, twin_rec) = sd_controller(Some(twin_card));
+        twin.load_state(&saved).unwrap();
+        assert!(twin_rec.level(0));
+        assert_eq!(twin.save_state().unwrap(), saved);
+        for off in (0..twin.regs_size()).step_by(4) {
+            if off != slot + REG_BUFFER {
+                assert_eq!(twin.read(off, 4), sdc.read(off, 4), "register {off:#x}");
+            }
+        }
+        let rest = words(&mut sdc, 64 + 3 * 128);
+        assert_eq!(words(&mut twin, 64 + 3 * 128), rest);
+        assert_eq!([first, rest].concat(), bytes.borrow()[3 * 512..7 * 512]);
+        for c in [&mut sdc, &mut twin] {
+            command(c, cmd::SEND_STATUS, u32::from(rca) << 16, 0x1A, 0);
+            let st = c.read(slot + REG_RESPONSE, 4) as u32;
+            assert_eq!(state_of(st), State::Transfer, "Auto CMD12 stopped the read");
+        }
+        assert_eq!(twin.save_state(), sdc.save_state());
+
+        // A machine without the card, or with an eMMC there, refuses the state.
+        let (mut empty, _) = sd_controller(None);
+        let e = empty.load_state(&saved).unwrap_err();
+        assert!(
+            e.0.contains("sdc.slot0: the saved state has a card in this slot (sd-card)"),
+            "{e}"
+        );
+        let emmc = Card::new(Kind::Emmc, Box::new(vec![0u8; MIB as usize]), 0).unwrap();
+        let (mut other, _) = sd_controller(Some(emmc));
+        let e = other.load_state(&saved).unwrap_err();
+        assert_eq!(
+            e.0,
+            "sdc.slot0: the card: the state is of an SD card, this card is an eMMC"
+        );
     }
 }

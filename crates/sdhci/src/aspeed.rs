@@ -11,22 +11,22 @@ use std::rc::Rc;
 
 use bus::{Device, DeviceState, GuestMemory, IrqLine, StateError, UnimplementedLog};
 
-use crate::{SdBus, Sdhci, SlotState, SLOT_REGS_SIZE};
+use crate::{SavedSlot, SdBus, Sdhci, SlotState, SLOT_REGS_SIZE};
 
 /// Size of the global register block.
 pub const SDC_REGS_SIZE: u64 = 0x100;
-/// Kind of a controller's saved state ([`Device::save_state`]).
-pub const STATE_KIND: &str = "aspeed-sdc";
+/// Kind of a controller's saved state ([`Device::save_state`] of an [`AspeedSdc`]).
+pub const SDC_STATE_KIND: &str = "aspeed-sdc";
 /// Format version of a controller's saved state.
-pub const STATE_VERSION: u32 = 1;
+pub const SDC_STATE_VERSION: u32 = 1;
 
-/// What a controller saves: its registers and its slots', and which slots hold a card (the
-/// cards themselves, and what is stored on them, are not part of it: a machine with cards
-/// is not saved).
+/// What a controller saves: its global registers and each slot's state with its card's (the
+/// card's registers and transfer; what is stored on the card is saved by the machine with
+/// its images).
 #[derive(serde::Serialize, serde::Deserialize)]
 struct SavedSdc {
-    sdc: SdcState,
-    cards: Vec<bool>,
+    regs: Vec<u32>,
+    slots: Vec<SavedSlot>,
 }
 /// Controller information: slots present (bits 16, 17), 8-bit mode per slot (bits 24, 25),
 /// reset (bit 0, clears itself): Linux `ASPEED_SDC_INFO`.
@@ -228,39 +228,59 @@ impl AspeedSdc {
 }
 
 impl Device for AspeedSdc {
+    /// The global registers, and each slot's registers, transfer and card state (not the
+    /// card's storage); `None` if a card has no snapshot support.
     fn save_state(&self) -> Option<DeviceState> {
+        let slots = self
+            .slots
+            .iter()
+            .map(Sdhci::saved)
+            .collect::<Option<Vec<_>>>()?;
         Some(DeviceState::new(
-            STATE_KIND,
-            STATE_VERSION,
+            SDC_STATE_KIND,
+            SDC_STATE_VERSION,
             &SavedSdc {
-                sdc: self.state(),
-                cards: self.slots.iter().map(Sdhci::has_card).collect(),
+                regs: self.regs.to_vec(),
+                slots,
             },
         ))
     }
 
-    /// Registers and transfers as saved, provided the slots and their cards are as they were
-    /// saved; the interrupt line follows.
+    /// Registers, transfers and cards as saved, provided the controller has as many slots
+    /// and each slot holds a card where one was saved (and none where none was) that takes
+    /// the saved card state; otherwise nothing changes. The interrupt line follows.
     fn load_state(&mut self, state: &DeviceState) -> Result<(), StateError> {
-        let saved: SavedSdc = state.decode(STATE_KIND, STATE_VERSION)?;
-        let cards: Vec<bool> = self.slots.iter().map(Sdhci::has_card).collect();
-        if saved.sdc.slots.len() != self.slots.len()
-            || saved.sdc.regs.len() != self.regs.len()
-            || saved.sdc.capabilities.len() != self.slots.len()
-        {
+        let saved: SavedSdc = state.decode(SDC_STATE_KIND, SDC_STATE_VERSION)?;
+        if saved.slots.len() != self.slots.len() || saved.regs.len() != self.regs.len() {
             return Err(StateError(format!(
                 "a controller with {} slots was saved, this one has {}",
-                saved.sdc.slots.len(),
+                saved.slots.len(),
                 self.slots.len()
             )));
         }
-        if saved.cards != cards {
-            return Err(StateError(format!(
-                "the saved controller's slots held cards {:?}, this one's hold {cards:?}",
-                saved.cards
-            )));
+        for (slot, s) in self.slots.iter().zip(&saved.slots) {
+            slot.check_saved(s)?;
         }
-        self.restore(&saved.sdc);
+        // The cards load first: one may still refuse its state, and then the cards already
+        // loaded are put back as they were.
+        let mut loaded: Vec<(usize, DeviceState)> = Vec::new();
+        for (n, s) in saved.slots.iter().enumerate() {
+            let before = self.slots[n].card_state();
+            if let Err(e) = self.slots[n].load_card(s) {
+                for (m, state) in loaded.iter().rev() {
+                    self.slots[*m].reload_card(state);
+                }
+                return Err(e);
+            }
+            if let Some(before) = before {
+                loaded.push((n, before));
+            }
+        }
+        self.regs.copy_from_slice(&saved.regs);
+        for (slot, s) in self.slots.iter_mut().zip(&saved.slots) {
+            slot.apply_saved(s);
+        }
+        self.update_irq();
         Ok(())
     }
 
@@ -307,9 +327,13 @@ impl Device for AspeedSdc {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tests::FakeCard;
+    use crate::*;
     use bus::{LevelRecorder, VecMemory};
 
-    /// A card that answers every command and moves no data.
+    const DRAM: u64 = 0x8000_0000;
+
+    /// A card that answers every command, moves no data and has no snapshot support.
     struct NullCard;
     impl SdBus for NullCard {
         fn command(&mut self, _index: u8, _arg: u32) -> Option<crate::Response> {
@@ -323,45 +347,163 @@ mod tests {
         }
     }
 
-    fn controller() -> (AspeedSdc, Rc<LevelRecorder>) {
+    /// An SD controller with a [`FakeCard`] of each given kind in its slots, and its memory.
+    fn controller(
+        cards: [Option<&'static str>; 2],
+    ) -> (AspeedSdc, Rc<LevelRecorder>, Rc<VecMemory>) {
         let rec = LevelRecorder::new();
-        let memory = Rc::new(VecMemory::new(0x8000_0000, 0x1000));
-        (AspeedSdc::new("sdc", 2, rec.line(0), memory), rec)
+        let memory = Rc::new(VecMemory::new(DRAM, 0x4000));
+        let mut sdc = AspeedSdc::new("sdc", 2, rec.line(0), memory.clone());
+        for (n, kind) in cards.into_iter().enumerate() {
+            if let Some(kind) = kind {
+                let log = Rc::new(std::cell::RefCell::new(Vec::new()));
+                assert!(sdc.insert(n, Box::new(FakeCard::new(kind, log)), false));
+            }
+        }
+        (sdc, rec, memory)
+    }
+
+    const SLOT0: u64 = SDC_REGS_SIZE;
+    const SLOT1: u64 = SDC_REGS_SIZE + SLOT_REGS_SIZE;
+
+    fn command(sdc: &mut AspeedSdc, slot: u64, index: u8, arg: u32, flags: u16, mode: u16) {
+        sdc.write(slot + REG_ARGUMENT, 4, u64::from(arg));
+        sdc.write(slot + REG_TRANSFER_MODE, 2, u64::from(mode));
+        sdc.write(
+            slot + REG_COMMAND,
+            2,
+            u64::from((u16::from(index) << 8) | flags),
+        );
+    }
+
+    /// The controller as Linux leaves it, with an SDMA read paused at a buffer boundary in
+    /// slot 0 (its DMA interrupt pending) and a command answered in slot 1.
+    fn busy_controller(
+        cards: [Option<&'static str>; 2],
+    ) -> (AspeedSdc, Rc<LevelRecorder>, Rc<VecMemory>) {
+        let (mut sdc, rec, memory) = controller(cards);
+        sdc.write(REG_SDC_PHASE, 4, 0x1234);
+        sdc.write(REG_SDC_SLOT1_CAP, 4, ASPEED_SDHCI_CAPABILITIES | 1 << 26);
+        for slot in [SLOT0, SLOT1] {
+            sdc.write(slot + REG_INT_ENABLE, 4, 0x027F_00FB);
+            sdc.write(slot + REG_SIGNAL_ENABLE, 4, 0x027F_00FB);
+            sdc.write(slot + REG_CLOCK_CONTROL, 2, u64::from(CLOCK_INT_EN));
+        }
+        sdc.write(SLOT0 + REG_BLOCK_SIZE, 2, 512);
+        sdc.write(SLOT0 + REG_BLOCK_COUNT, 2, 2);
+        sdc.write(SLOT0 + REG_SDMA_ADDRESS, 4, DRAM + 0xE00);
+        let read = TRNS_DMA | TRNS_READ | TRNS_MULTI | TRNS_BLK_CNT_EN;
+        command(&mut sdc, SLOT0, 18, 5, 0x3A, read);
+        assert_eq!(
+            sdc.read(SLOT0 + REG_INT_STATUS, 2) as u16,
+            INT_COMMAND_COMPLETE | INT_DMA,
+            "paused at the 4 KiB boundary"
+        );
+        command(&mut sdc, SLOT1, 13, 0x4567_0000, 0x1A, 0);
+        assert!(rec.level(0));
+        (sdc, rec, memory)
+    }
+
+    /// Every register of the controller and its slots but the buffer data ports.
+    fn registers(sdc: &mut AspeedSdc) -> Vec<u64> {
+        (0..sdc.regs_size())
+            .step_by(4)
+            .filter(|off| {
+                *off < SDC_REGS_SIZE || (off - SDC_REGS_SIZE) % SLOT_REGS_SIZE != REG_BUFFER
+            })
+            .map(|off| sdc.read(off, 4))
+            .collect()
     }
 
     #[test]
-    fn a_saved_controller_loads_into_a_fresh_one_with_its_interrupt() {
-        let (mut sdc, rec) = controller();
-        let slot0 = SDC_REGS_SIZE;
-        sdc.write(REG_SDC_PHASE, 4, 0x1234);
-        sdc.write(slot0 + crate::REG_INT_ENABLE, 4, 0x027F_00FB);
-        sdc.write(slot0 + crate::REG_SIGNAL_ENABLE, 4, 0x027F_00FB);
-        sdc.write(slot0 + crate::REG_CLOCK_CONTROL, 2, 1);
-        // A command to an empty slot times out: an error interrupt is pending.
-        sdc.write(slot0 + crate::REG_COMMAND, 2, 0x0D1A);
-        assert!(rec.level(0), "the timeout raises the controller's line");
+    fn a_saved_controller_loads_into_a_fresh_one_with_its_cards_and_interrupt() {
+        let cards = [Some("fake-card"), Some("fake-card")];
+        let (mut sdc, rec, memory) = busy_controller(cards);
         let saved = sdc.save_state().unwrap();
+        assert_eq!(saved.kind, SDC_STATE_KIND);
 
-        let (mut twin, twin_rec) = controller();
+        let (mut twin, twin_rec, twin_memory) = controller(cards);
         twin.load_state(&saved).unwrap();
-        assert!(twin_rec.level(0));
+        assert!(twin_rec.level(0), "the pending interrupts come back");
         assert_eq!(twin.save_state().unwrap(), saved);
-        for off in (0..SDC_REGS_SIZE + 2 * SLOT_REGS_SIZE).step_by(4) {
-            if off == slot0 + crate::REG_BUFFER {
-                continue;
-            }
-            assert_eq!(twin.read(off, 4), sdc.read(off, 4), "register {off:#x}");
+        assert_eq!(registers(&mut twin), registers(&mut sdc));
+        // Both go on alike: the next address resumes the DMA, and the second block is the
+        // one after where the card was.
+        for (sdc, rec, memory) in [
+            (&mut sdc, &rec, &memory),
+            (&mut twin, &twin_rec, &twin_memory),
+        ] {
+            sdc.write(
+                SLOT0 + REG_INT_STATUS,
+                2,
+                u64::from(INT_DMA | INT_COMMAND_COMPLETE),
+            );
+            sdc.write(SLOT1 + REG_INT_STATUS, 2, u64::from(INT_COMMAND_COMPLETE));
+            assert!(!rec.level(0));
+            sdc.write(SLOT0 + REG_SDMA_ADDRESS, 4, DRAM + 0x2000);
+            assert_eq!(
+                sdc.read(SLOT0 + REG_INT_STATUS, 2) as u16,
+                INT_TRANSFER_COMPLETE
+            );
+            assert!(rec.level(0));
+            let mut block = [0u8; 512];
+            memory.read(DRAM + 0x2000, &mut block).unwrap();
+            let expected: Vec<u8> = (6 * 512..7 * 512).map(|i| 6 ^ (i as u8)).collect();
+            assert_eq!(block.to_vec(), expected, "block 6");
         }
+        assert_eq!(registers(&mut twin), registers(&mut sdc));
+    }
 
-        let (mut with_card, _) = controller();
-        with_card.insert(0, Box::new(NullCard), false);
-        let e = with_card.load_state(&saved).unwrap_err();
-        assert!(e.0.contains("held cards"), "{e}");
-        let (mut emmc, _) = {
-            let rec = LevelRecorder::new();
-            let memory = Rc::new(VecMemory::new(0x8000_0000, 0x1000));
-            (AspeedSdc::new("emmc", 1, rec.line(0), memory), rec)
+    #[test]
+    fn a_controller_refuses_a_state_of_another_kind_or_other_cards_and_stays_as_it_was() {
+        let cards = [Some("fake-card"), Some("fake-card")];
+        let (sdc, _, _) = busy_controller(cards);
+        let saved = sdc.save_state().unwrap();
+        let refused = |twin: &mut AspeedSdc, state: &DeviceState| {
+            let before = twin.save_state();
+            let e = twin.load_state(state).unwrap_err();
+            assert_eq!(
+                twin.save_state(),
+                before,
+                "{e}: the controller is unchanged"
+            );
+            e.0
         };
+        let (mut twin, _, _) = controller(cards);
+        let mut wrong = saved.clone();
+        wrong.kind = SLOT_STATE_KIND.into();
+        assert!(refused(&mut twin, &wrong).contains("cannot be loaded into a aspeed-sdc"));
+        let mut wrong = saved.clone();
+        wrong.version = SDC_STATE_VERSION + 1;
+        assert!(refused(&mut twin, &wrong).contains("format version"));
+        // A card saved in slot 1, none inserted there; none saved in slot 1, one inserted.
+        let (mut one_card, _, _) = controller([Some("fake-card"), None]);
+        let e = refused(&mut one_card, &saved);
+        assert!(
+            e.contains("sdc.slot1: the saved state has a card in this slot"),
+            "{e}"
+        );
+        let (one, _, _) = busy_controller([Some("fake-card"), None]);
+        let e = refused(&mut twin, &one.save_state().unwrap());
+        assert!(
+            e.contains("sdc.slot1: the saved state has this slot empty"),
+            "{e}"
+        );
+        // Slot 1's card refuses the state after slot 0's took it: slot 0's card is put back.
+        let (mut other, _, _) = controller([Some("fake-card"), Some("other-card")]);
+        other.write(SLOT0 + REG_BLOCK_SIZE, 2, 512);
+        command(&mut other, SLOT0, 17, 3, 0x3A, TRNS_READ);
+        let e = refused(&mut other, &saved);
+        assert!(e.contains("sdc.slot1: the card: a fake-card state"), "{e}");
+        // Another number of slots.
+        let rec = LevelRecorder::new();
+        let memory = Rc::new(VecMemory::new(DRAM, 0x1000));
+        let mut emmc = AspeedSdc::new("emmc", 1, rec.line(0), memory);
         assert!(emmc.load_state(&saved).unwrap_err().0.contains("2 slots"));
+        // A card without snapshot support: the controller has none either.
+        let (mut mute, _, _) = controller([None, None]);
+        assert!(mute.save_state().is_some());
+        mute.insert(1, Box::new(NullCard), false);
+        assert_eq!(mute.save_state(), None);
     }
 }

@@ -24,6 +24,13 @@
 //! not offered: the capabilities say version 2.00, so drivers do not use them. Card insertion
 //! and removal after start-up (a card is present from the start or never), SDIO, block gaps and
 //! the wake-up control are not modelled; their registers keep what is written.
+//!
+//! # Snapshots
+//!
+//! A slot saves its registers, the transfer in progress and its card's state
+//! ([`SdBus::save_state`]: the card's own registers and transfer, never the bytes it stores,
+//! which the machine saves with its images); a slot is loaded only with a card of the same
+//! kind in it, or with none where none was saved.
 #![deny(missing_docs)]
 
 mod aspeed;
@@ -32,10 +39,14 @@ pub use aspeed::*;
 
 use std::rc::Rc;
 
-use bus::{Device, GuestMemory, UnimplementedLog};
+use bus::{Device, DeviceState, GuestMemory, StateError, UnimplementedLog};
 
 /// Size of one slot's register block.
 pub const SLOT_REGS_SIZE: u64 = 0x100;
+/// Kind of a slot's saved state ([`Device::save_state`] of an [`Sdhci`]).
+pub const SLOT_STATE_KIND: &str = "sdhci-slot";
+/// Format version of a slot's saved state.
+pub const SLOT_STATE_VERSION: u32 = 1;
 
 /// SDMA system address (and ADMA-less argument 2): SDHCI `SDHCI_DMA_ADDRESS`.
 pub const REG_SDMA_ADDRESS: u64 = 0x00;
@@ -219,6 +230,18 @@ pub trait SdBus {
     fn read_data(&mut self, buf: &mut [u8]) -> usize;
     /// Takes bytes of the current write transfer; returns how many.
     fn write_data(&mut self, data: &[u8]) -> usize;
+    /// The card's state for a snapshot (its registers and transfer, not the bytes it stores),
+    /// as [`Device::save_state`] gives a device's. `None`: the card has no snapshot support,
+    /// and neither has the slot holding it.
+    fn save_state(&self) -> Option<DeviceState> {
+        None
+    }
+    /// Puts the card into a state [`SdBus::save_state`] returned, keeping its storage. A state
+    /// of another kind or format version, or one that does not fit the card (another size), is
+    /// refused and the card is left unchanged.
+    fn load_state(&mut self, state: &DeviceState) -> Result<(), StateError> {
+        Err(StateError::unsupported(&state.kind))
+    }
 }
 
 /// Where a data transfer is.
@@ -249,6 +272,26 @@ pub struct SlotState {
     pub regs: Vec<u8>,
     /// The transfer in progress.
     pub transfer: Option<Transfer>,
+}
+
+/// What a slot saves ([`SLOT_STATE_KIND`]; also each slot of an [`AspeedSdc`]'s state).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct SavedSlot {
+    /// The registers and the transfer in progress.
+    registers: SlotState,
+    /// The capabilities register pair.
+    capabilities: u64,
+    /// The card in the slot, if there was one.
+    card: Option<SavedCard>,
+}
+
+/// A card in a saved slot.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct SavedCard {
+    /// Its write-protect tab (checked on load: it is how the card was inserted).
+    read_only: bool,
+    /// Its own state ([`SdBus::save_state`]).
+    state: DeviceState,
 }
 
 /// One SDHCI slot.
@@ -330,6 +373,102 @@ impl Sdhci {
         let n = state.regs.len().min(self.regs.len());
         self.regs[..n].copy_from_slice(&state.regs[..n]);
         self.transfer = state.transfer.clone();
+    }
+
+    /// The slot's saved form with its card's state; `None` if the card cannot be saved.
+    pub(crate) fn saved(&self) -> Option<SavedSlot> {
+        let card = match &self.card {
+            Some(card) => Some(SavedCard {
+                read_only: self.write_protected,
+                state: card.save_state()?,
+            }),
+            None => None,
+        };
+        Some(SavedSlot {
+            registers: self.state(),
+            capabilities: self.capabilities,
+            card,
+        })
+    }
+
+    /// Whether `saved` fits this slot: its register block, its transfer, and a card inserted
+    /// as it was saved (or none where none was).
+    pub(crate) fn check_saved(&self, saved: &SavedSlot) -> Result<(), StateError> {
+        let name = &self.name;
+        let regs = &saved.registers.regs;
+        if regs.len() != self.regs.len() {
+            return Err(StateError(format!(
+                "{name}: the saved slot has {} register bytes, this one {}",
+                regs.len(),
+                self.regs.len()
+            )));
+        }
+        if let Some(t) = &saved.registers.transfer {
+            // What the transfer code relies on: a block of 1 to 4095 bytes, the buffer one
+            // block long, the position inside it.
+            if !(1..=0xFFF).contains(&t.block_size)
+                || t.buffer.len() != t.block_size
+                || t.pos > t.block_size
+            {
+                return Err(StateError(format!(
+                    "{name}: the saved transfer is inconsistent (block of {} bytes, buffer of \
+                     {}, position {})",
+                    t.block_size,
+                    t.buffer.len(),
+                    t.pos
+                )));
+            }
+        }
+        let tab = |read_only: bool| if read_only { "read-only" } else { "writable" };
+        match (&saved.card, &self.card) {
+            (Some(card), None) => Err(StateError(format!(
+                "{name}: the saved state has a card in this slot ({}), but no card is \
+                 inserted here",
+                card.state.kind
+            ))),
+            (None, Some(_)) => Err(StateError(format!(
+                "{name}: the saved state has this slot empty, but a card is inserted here"
+            ))),
+            (Some(card), Some(_)) if card.read_only != self.write_protected => {
+                Err(StateError(format!(
+                    "{name}: the saved card was inserted {}, this one is {}",
+                    tab(card.read_only),
+                    tab(self.write_protected)
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Loads the saved card's state into the inserted card ([`Sdhci::check_saved`] first); on
+    /// an error the card is unchanged.
+    pub(crate) fn load_card(&mut self, saved: &SavedSlot) -> Result<(), StateError> {
+        if let (Some(s), Some(card)) = (&saved.card, self.card.as_mut()) {
+            card.load_state(&s.state)
+                .map_err(|e| StateError(format!("{}: the card: {e}", self.name)))?;
+        }
+        Ok(())
+    }
+
+    /// The inserted card's current state, to put it back with [`Sdhci::reload_card`].
+    pub(crate) fn card_state(&self) -> Option<DeviceState> {
+        self.card.as_ref().and_then(|c| c.save_state())
+    }
+
+    /// Puts the inserted card back into `state`, which it gave ([`Sdhci::card_state`]).
+    pub(crate) fn reload_card(&mut self, state: &DeviceState) {
+        if let Some(card) = self.card.as_mut() {
+            if let Err(e) = card.load_state(state) {
+                log::warn!("{}: the card refused its own state back: {e}", self.name);
+            }
+        }
+    }
+
+    /// Takes the registers, transfer and capabilities of `saved` ([`Sdhci::check_saved`]
+    /// first).
+    pub(crate) fn apply_saved(&mut self, saved: &SavedSlot) {
+        self.restore(&saved.registers);
+        self.capabilities = saved.capabilities;
     }
 
     fn r16(&self, offset: u64) -> u16 {
@@ -770,6 +909,27 @@ impl Sdhci {
 }
 
 impl Device for Sdhci {
+    /// The registers, the transfer in progress, the capabilities and the card's state (not
+    /// its storage); `None` if the card has no snapshot support.
+    fn save_state(&self) -> Option<DeviceState> {
+        Some(DeviceState::new(
+            SLOT_STATE_KIND,
+            SLOT_STATE_VERSION,
+            &self.saved()?,
+        ))
+    }
+
+    /// Refuses a state whose card does not match the slot's (a card saved and none inserted,
+    /// or the reverse, another write-protect tab, a card state the card refuses). The slot
+    /// has no interrupt line of its own: its controller's follows [`Sdhci::irq_level`].
+    fn load_state(&mut self, state: &DeviceState) -> Result<(), StateError> {
+        let saved: SavedSlot = state.decode(SLOT_STATE_KIND, SLOT_STATE_VERSION)?;
+        self.check_saved(&saved)?;
+        self.load_card(&saved)?;
+        self.apply_saved(&saved);
+        Ok(())
+    }
+
     fn read(&mut self, offset: u64, size: u8) -> u64 {
         if offset >= SLOT_REGS_SIZE {
             self.unimp.read(offset, size);
@@ -845,11 +1005,25 @@ mod tests {
 
     const DRAM: u64 = 0x8000_0000;
 
-    /// A card of 16 blocks: block-addressed reads and writes, every command logged.
-    struct FakeCard {
+    /// A card of 16 blocks: block-addressed reads and writes, every command logged. Its state
+    /// is where it is in its data (saved as a `kind` state).
+    pub(crate) struct FakeCard {
         data: Vec<u8>,
         pos: usize,
-        log: Rc<RefCell<Vec<(u8, u32)>>>,
+        log: CommandLog,
+        kind: &'static str,
+    }
+
+    impl FakeCard {
+        /// A card of kind `kind` over 16 blocks whose byte `i` is `block ^ i`.
+        pub(crate) fn new(kind: &'static str, log: CommandLog) -> Self {
+            Self {
+                data: (0..16 * 512).map(|i| (i / 512) as u8 ^ (i as u8)).collect(),
+                pos: 0,
+                log,
+                kind,
+            }
+        }
     }
 
     impl SdBus for FakeCard {
@@ -877,29 +1051,53 @@ mod tests {
             self.pos += n;
             n
         }
+        fn save_state(&self) -> Option<DeviceState> {
+            Some(DeviceState::new(self.kind, 1, &self.pos))
+        }
+        fn load_state(&mut self, state: &DeviceState) -> Result<(), StateError> {
+            self.pos = state.decode(self.kind, 1)?;
+            Ok(())
+        }
     }
 
-    type CommandLog = Rc<RefCell<Vec<(u8, u32)>>>;
+    /// A card without snapshot support.
+    struct MuteCard;
+    impl SdBus for MuteCard {
+        fn command(&mut self, _index: u8, _arg: u32) -> Option<Response> {
+            None
+        }
+        fn read_data(&mut self, _buf: &mut [u8]) -> usize {
+            0
+        }
+        fn write_data(&mut self, data: &[u8]) -> usize {
+            data.len()
+        }
+    }
 
-    fn slot() -> (Sdhci, Rc<VecMemory>, CommandLog) {
+    pub(crate) type CommandLog = Rc<RefCell<Vec<(u8, u32)>>>;
+
+    /// A slot as `sdhci_init` leaves it, with a card of kind `kind` (read only with
+    /// `read_only`) or none.
+    fn slot_with(
+        card: Option<&'static str>,
+        read_only: bool,
+    ) -> (Sdhci, Rc<VecMemory>, CommandLog) {
         let memory = Rc::new(VecMemory::new(DRAM, 1 << 20));
         let mut s = Sdhci::new("sd", ASPEED_SDHCI_CAPABILITIES, memory.clone());
         let log = Rc::new(RefCell::new(Vec::new()));
-        let data = (0..16 * 512).map(|i| (i / 512) as u8 ^ (i as u8)).collect();
-        s.insert(
-            Box::new(FakeCard {
-                data,
-                pos: 0,
-                log: log.clone(),
-            }),
-            false,
-        );
+        if let Some(kind) = card {
+            s.insert(Box::new(FakeCard::new(kind, log.clone())), read_only);
+        }
         // sdhci_init: reset, every interrupt status enabled, the ones Linux signals.
         s.write(REG_SOFTWARE_RESET, 1, u64::from(RESET_ALL));
         s.write(REG_INT_ENABLE, 4, 0x027F_00FB);
         s.write(REG_SIGNAL_ENABLE, 4, 0x027F_00FB);
         s.write(REG_CLOCK_CONTROL, 2, u64::from(CLOCK_INT_EN));
         (s, memory, log)
+    }
+
+    fn slot() -> (Sdhci, Rc<VecMemory>, CommandLog) {
+        slot_with(Some("fake-card"), false)
     }
 
     fn cmd(s: &mut Sdhci, index: u8, arg: u32, flags: u16, mode: u16) {
@@ -1080,15 +1278,7 @@ mod tests {
         let memory = Rc::new(VecMemory::new(DRAM, 4096));
         let mut sdc = AspeedSdc::new("sdc", 2, irq.line(0), memory);
         let log = Rc::new(RefCell::new(Vec::new()));
-        sdc.insert(
-            1,
-            Box::new(FakeCard {
-                data: vec![0; 512],
-                pos: 0,
-                log,
-            }),
-            false,
-        );
+        sdc.insert(1, Box::new(FakeCard::new("fake-card", log)), false);
         assert_eq!(
             sdc.read(REG_SDC_INFO, 4) as u32,
             SDC_INFO_SLOT0 | SDC_INFO_SLOT1
@@ -1110,5 +1300,116 @@ mod tests {
         s.card = None;
         cmd(&mut s, 0, 0, 0, 0);
         assert_eq!(status(&mut s) >> 16, u32::from(ERR_COMMAND_TIMEOUT));
+    }
+
+    /// Reads `words` words from the buffer port.
+    fn pio_words(s: &mut Sdhci, words: usize) -> Vec<u8> {
+        (0..words)
+            .flat_map(|_| (s.read(REG_BUFFER, 4) as u32).to_le_bytes())
+            .collect()
+    }
+
+    #[test]
+    fn a_saved_slot_loads_into_a_fresh_one_mid_transfer_with_its_card() {
+        let (mut s, _, _) = slot();
+        s.write(REG_BLOCK_SIZE, 2, 512);
+        s.write(REG_BLOCK_COUNT, 2, 3);
+        s.set_capabilities(ASPEED_SDHCI_CAPABILITIES | 1 << 26);
+        // CMD18 from block 2 by PIO, half of the first block read; buffer read ready and
+        // command complete are pending and signalled.
+        cmd(
+            &mut s,
+            18,
+            2,
+            0x3A,
+            TRNS_READ | TRNS_MULTI | TRNS_BLK_CNT_EN,
+        );
+        let first = pio_words(&mut s, 64);
+        assert!(s.irq_level());
+        let saved = s.save_state().unwrap();
+        assert_eq!(saved.kind, SLOT_STATE_KIND);
+
+        let (mut twin, _, twin_log) = slot();
+        twin.load_state(&saved).unwrap();
+        assert!(
+            twin_log.borrow().is_empty(),
+            "loading sends the card nothing"
+        );
+        for off in (0..SLOT_REGS_SIZE).step_by(4) {
+            if off != REG_BUFFER {
+                assert_eq!(twin.read(off, 4), s.read(off, 4), "register {off:#x}");
+            }
+        }
+        assert!(twin.irq_level(), "the pending interrupt comes back");
+        assert_eq!(twin.save_state().unwrap(), saved);
+        // Both go on alike: the rest of block 2 from the slot's buffer, blocks 3 and 4 from
+        // where the card was.
+        let rest = pio_words(&mut s, 64 + 256);
+        assert_eq!(pio_words(&mut twin, 64 + 256), rest);
+        let expected: Vec<u8> = (2 * 512..5 * 512)
+            .map(|i| (i / 512) as u8 ^ (i as u8))
+            .collect();
+        assert_eq!([first, rest].concat(), expected);
+        assert_ne!(status(&mut twin) & u32::from(INT_TRANSFER_COMPLETE), 0);
+        for off in (0..SLOT_REGS_SIZE).step_by(4) {
+            assert_eq!(twin.read(off, 4), s.read(off, 4), "register {off:#x} after");
+        }
+    }
+
+    #[test]
+    fn a_slot_refuses_a_state_of_another_kind_or_with_another_card() {
+        let (mut s, _, _) = slot();
+        s.write(REG_BLOCK_SIZE, 2, 512);
+        cmd(&mut s, 17, 1, 0x3A, TRNS_READ);
+        let saved = s.save_state().unwrap();
+        let (mut twin, _, _) = slot();
+        cmd(&mut twin, 13, 0, 0x1A, 0);
+        let before = twin.save_state().unwrap();
+        let refused = |twin: &mut Sdhci, state: &DeviceState| {
+            let e = twin.load_state(state).unwrap_err();
+            assert_eq!(
+                twin.save_state().unwrap(),
+                before,
+                "{e}: the slot is unchanged"
+            );
+            e.0
+        };
+        let mut wrong = saved.clone();
+        wrong.kind = SDC_STATE_KIND.into();
+        refused(&mut twin, &wrong);
+        let mut wrong = saved.clone();
+        wrong.version = SLOT_STATE_VERSION + 1;
+        assert!(refused(&mut twin, &wrong).contains("format version"));
+        // The card refuses a state of another kind of card.
+        let (mut other, _, _) = slot_with(Some("other-card"), false);
+        let other_before = other.save_state();
+        let e = other.load_state(&saved).unwrap_err();
+        assert!(e.0.contains("sd: the card: a fake-card state"), "{e}");
+        assert_eq!(other.save_state(), other_before);
+        // A transfer the slot could not go on with.
+        let mut bad: SavedSlot = saved.decode(SLOT_STATE_KIND, SLOT_STATE_VERSION).unwrap();
+        bad.registers
+            .transfer
+            .as_mut()
+            .unwrap()
+            .buffer
+            .truncate(100);
+        let bad = DeviceState::new(SLOT_STATE_KIND, SLOT_STATE_VERSION, &bad);
+        assert!(refused(&mut twin, &bad).contains("inconsistent"));
+        // A card saved, none inserted; none saved, one inserted; another write-protect tab.
+        let (mut empty, _, _) = slot_with(None, false);
+        let e = empty.load_state(&saved).unwrap_err();
+        assert!(e.0.contains("no card is inserted"), "{e}");
+        let empty_state = empty.save_state().unwrap();
+        assert!(refused(&mut twin, &empty_state).contains("a card is inserted here"));
+        let (mut read_only, _, _) = slot_with(Some("fake-card"), true);
+        let e = read_only.load_state(&saved).unwrap_err();
+        assert!(
+            e.0.contains("inserted writable, this one is read-only"),
+            "{e}"
+        );
+        // A card without snapshot support: the slot has none either.
+        empty.insert(Box::new(MuteCard), false);
+        assert_eq!(empty.save_state(), None);
     }
 }

@@ -863,10 +863,15 @@ mod tests {
         let mut other = rig(Variant::Ast2500);
         let e = other.sgpio.load_state(&saved).unwrap_err();
         assert!(e.0.contains("Ast2600"), "{e}");
-        let mut wrong = saved.clone();
-        wrong.version = 2;
         let before = t.sgpio.save_state();
-        assert!(t.sgpio.load_state(&wrong).is_err());
+        let mut wrong = saved.clone();
+        wrong.version = STATE_VERSION + 1;
+        let e = t.sgpio.load_state(&wrong).unwrap_err();
+        assert!(e.0.contains("format version"), "{e}");
+        let mut wrong = saved.clone();
+        wrong.kind = "aspeed-gpio".into();
+        let e = t.sgpio.load_state(&wrong).unwrap_err();
+        assert!(e.0.contains("cannot be loaded into a aspeed-sgpio"), "{e}");
         assert_eq!(
             t.sgpio.save_state(),
             before,
