@@ -528,16 +528,6 @@ fn main() -> ExitCode {
         None => args.smp.map_or(board.cpus as usize, usize::from),
     };
     // What the firmware's device tree calls its GPIO lines (gpio-set name=...).
-    let line_names = chosen
-        .flashes
-        .first()
-        .map(|f| aspeed_soc::board::gpio_line_names(f))
-        .unwrap_or_default();
-    let inverted_write_protect = chosen
-        .flashes
-        .first()
-        .map(|f| aspeed_soc::board::sd_write_protect_inverted(f))
-        .unwrap_or_default();
     let replay = match &args.replay {
         Some(path) => match aspeed_soc::journal::Replayer::open(path) {
             Ok(r) => Some(r),
@@ -561,7 +551,9 @@ fn main() -> ExitCode {
         note!("ast-emu: --deterministic: a deterministic run keeps the cores on one thread (--threads single)");
         return ExitCode::from(2);
     }
-    let flash_sizes: Vec<usize> = chosen.flashes.iter().map(Vec::len).collect();
+    let flash_sizes: Vec<usize> = aspeed_soc::flash_sizes(&board)
+        .map(|v| v.into_iter().map(|n| n as usize).collect())
+        .unwrap_or_default();
     // Restoring, raw image files are mapped, not copied (the SoC checks that each is its
     // chip's size), so that machines restored from one snapshot share them. A boot copies
     // them: the user may rewrite an image in place while it runs (a mapped file truncated
@@ -594,8 +586,12 @@ fn main() -> ExitCode {
         return ExitCode::from(1);
     }
     hub.set_clock(soc.clock().clone());
-    soc.set_gpio_line_names(&line_names);
-    soc.set_sd_write_protect_inverted(&inverted_write_protect);
+    // What the firmware's device tree calls its GPIO lines (gpio-set name=...), and which SD
+    // slots it wires write-protect inverted: read from the boot flash as the chip holds it.
+    let line_names = soc.with_flash(0, aspeed_soc::board::gpio_line_names);
+    let inverted_write_protect = soc.with_flash(0, aspeed_soc::board::sd_write_protect_inverted);
+    soc.set_gpio_line_names(&line_names.unwrap_or_default());
+    soc.set_sd_write_protect_inverted(&inverted_write_protect.unwrap_or_default());
     if cards.any() {
         if let Err(e) = cards::insert_all(&mut soc, &cards, args.persist) {
             note!("ast-emu: {e}");
@@ -648,7 +644,8 @@ fn main() -> ExitCode {
     }
     for (index, source) in origins.into_iter().enumerate() {
         if let Some(source) = source {
-            let origin = source.origin(flash_sizes[index], args.pad);
+            let size = flash_sizes.get(index).copied().unwrap_or(0);
+            let origin = source.origin(size, args.pad);
             if let Err(e) = soc.set_flash_origin(index, origin) {
                 note!("ast-emu: {e}");
                 return ExitCode::from(2);
@@ -877,6 +874,14 @@ fn snapshot_machine(
         let size = f.size as usize;
         let bytes = match snapshot_flash_source(&f.origin, args.flash.get(i)) {
             None => vec![0xff; size],
+            // A raw image of the chip's size is mapped, not read (BoardConfig::flash_files).
+            Some(FlashSource::File(p))
+                if !p.to_string_lossy().ends_with(".xz")
+                    && std::fs::metadata(&p).is_ok_and(|m| m.len() == f.size) =>
+            {
+                flashes.push(Vec::new());
+                continue;
+            }
             Some(source) => (source.origin(size, true).load)().map_err(|e| {
                 format!(
                     "--restore {}: flash {i}: {e} (give the image with --flash)",

@@ -180,7 +180,10 @@ pub fn device_trees(flash: &[u8]) -> Vec<DeviceTree> {
     let mut off = 0;
     while off + FDT_HEADER_SIZE <= flash.len() {
         if flash[off..off + 4] != FDT_MAGIC {
-            off += 4;
+            match next_magic(flash, off + 4) {
+                Some(next) => off = next,
+                None => break,
+            }
             continue;
         }
         match tree_at(flash, off) {
@@ -252,6 +255,17 @@ fn inverted_slots(node: fdt::node::FdtNode<'_, '_>, parent: u64, out: &mut Vec<(
 
 /// `extract` applied to each Linux or u-boot device tree in `flash`; the best-ranked result
 /// that is `useful` (Linux's tree before u-boot's, then in flash order).
+/// The first 4-byte-aligned offset from `from` (a multiple of 4) holding the FDT magic: a
+/// word compare over the flash, which is mostly not device trees.
+fn next_magic(flash: &[u8], from: usize) -> Option<usize> {
+    let magic = u32::from_ne_bytes(FDT_MAGIC);
+    flash
+        .get(from..)?
+        .chunks_exact(4)
+        .position(|w| u32::from_ne_bytes([w[0], w[1], w[2], w[3]]) == magic)
+        .map(|i| from + 4 * i)
+}
+
 fn best_tree_value<T>(
     flash: &[u8],
     extract: impl Fn(&fdt::Fdt<'_>) -> T,
@@ -261,7 +275,10 @@ fn best_tree_value<T>(
     let mut off = 0;
     while off + FDT_HEADER_SIZE <= flash.len() {
         if flash[off..off + 4] != FDT_MAGIC {
-            off += 4;
+            match next_magic(flash, off + 4) {
+                Some(next) => off = next,
+                None => break,
+            }
             continue;
         }
         match tree_at(flash, off) {

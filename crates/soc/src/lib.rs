@@ -62,7 +62,8 @@ pub struct BoardConfig {
     /// The board.
     pub board: board::Board,
     /// Contents of each flash chip in the board's flash order ([`board::Board::flash_order`]:
-    /// FMC CE0 first), each exactly its model's size ([`flash_sizes`]).
+    /// FMC CE0 first), each exactly its model's size ([`flash_sizes`]); empty for a chip
+    /// whose `flash_files` entry holds its contents.
     pub flashes: Vec<Vec<u8>>,
     /// For each flash chip, the raw image file its contents were read from, if they are that
     /// file's bytes exactly: the chip's memory is then the file mapped private and
@@ -686,13 +687,26 @@ impl AspeedSoc {
         let mut flash_files = config.flash_files;
         let mut flash_contents = Vec::new();
         for (i, bytes) in config.flashes.into_iter().enumerate() {
+            // Empty contents with a file: the file is the contents.
             let file = flash_files.get_mut(i).and_then(Option::take);
+            let file_len = file
+                .as_ref()
+                .and_then(|f| f.metadata().ok())
+                .map(|m| m.len() as usize);
+            let len = if bytes.is_empty() {
+                file_len.unwrap_or(0)
+            } else {
+                bytes.len()
+            };
             let mapped = file
-                .filter(|f| f.metadata().is_ok_and(|m| m.len() == bytes.len() as u64))
-                .and_then(|f| MemoryBlock::from_file(&f, bytes.len()).ok());
+                .filter(|_| file_len == Some(len))
+                .map(|f| MemoryBlock::from_file(&f, len));
             flash_contents.push(Rc::new(match mapped {
-                Some(block) => block,
-                None => MemoryBlock::from_vec(bytes),
+                Some(Ok(block)) => block,
+                Some(Err(e)) if bytes.is_empty() => {
+                    return Err(SocError(format!("flash {i}: cannot map its image: {e}")))
+                }
+                _ => MemoryBlock::from_vec(bytes),
             }));
         }
         let dma_view = Rc::new(DramView::new(m.dram, dram.clone()));
@@ -1367,6 +1381,14 @@ impl AspeedSoc {
         let cpu = &mut self.cores[index].cpu;
         cpu.set_reg(Reg::Pc, entry & !1);
         self.cores[index].parked = false;
+    }
+
+    /// Runs `f` on flash chip `index`'s bytes (the board's flash order), if the board has it.
+    /// Between slices only (the guest does not run meanwhile).
+    pub fn with_flash<R>(&self, index: usize, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+        let memory = self.flashes.get(index)?.borrow().memory().clone();
+        // SAFETY: the guest does not run while the SoC's owner holds `&self` here.
+        Some(unsafe { memory.with_bytes(0, memory.len(), f) })
     }
 
     /// Whether the guest changed any flash chip since power-on.
