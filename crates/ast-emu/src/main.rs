@@ -461,10 +461,10 @@ fn main() -> ExitCode {
         None => None,
     };
     let chosen = match &restore {
-        Some((path, header)) => snapshot_machine(path, header, &args),
-        None => machine::choose(&boot, extra, &spec, &adjust, args.pad),
+        Some((path, header)) => snapshot_machine(path, header, &args).map(|(m, f)| (m, Some(f))),
+        None => machine::choose(&boot, extra, &spec, &adjust, args.pad).map(|m| (m, None)),
     };
-    let chosen = match chosen {
+    let (chosen, restore_files) = match chosen {
         Ok(m) => m,
         Err(e) => {
             note!("ast-emu: {e}");
@@ -554,17 +554,11 @@ fn main() -> ExitCode {
     let flash_sizes: Vec<usize> = aspeed_soc::flash_sizes(&board)
         .map(|v| v.into_iter().map(|n| n as usize).collect())
         .unwrap_or_default();
-    // Restoring, raw image files are mapped, not copied (the SoC checks that each is its
-    // chip's size), so that machines restored from one snapshot share them. A boot copies
-    // them: the user may rewrite an image in place while it runs (a mapped file truncated
-    // under a running machine would stop it with SIGBUS).
-    let flash_files = origins
-        .iter()
-        .map(|o| match o {
-            Some(FlashSource::File(p)) if restore.is_some() => std::fs::File::open(p).ok(),
-            _ => None,
-        })
-        .collect();
+    // Restoring, raw image files and erased chips are mapped, not copied (the SoC checks
+    // each file is its chip's size), so that machines restored from one snapshot share them.
+    // A boot copies its images: the user may rewrite one in place while it runs (a mapped
+    // file truncated under a running machine would stop it with SIGBUS).
+    let flash_files = restore_files.unwrap_or_default();
     let mut soc = match AspeedSoc::new(
         BoardConfig {
             board,
@@ -868,20 +862,31 @@ fn snapshot_machine(
     path: &std::path::Path,
     header: &aspeed_soc::snapshot::Header,
     args: &Args,
-) -> Result<machine::Machine, String> {
+) -> Result<(machine::Machine, Vec<Option<std::fs::File>>), String> {
     let mut flashes = Vec::new();
+    let mut files = Vec::new();
     for (i, f) in header.flashes.iter().enumerate() {
         let size = f.size as usize;
-        let bytes = match snapshot_flash_source(&f.origin, args.flash.get(i)) {
-            None => vec![0xff; size],
-            // A raw image of the chip's size is mapped, not read (BoardConfig::flash_files).
+        // A raw image of the chip's size, and erased flash, are mapped, not read
+        // (BoardConfig::flash_files): restored machines share them.
+        let file = match snapshot_flash_source(&f.origin, args.flash.get(i)) {
+            None => erased_file(f.size),
             Some(FlashSource::File(p))
                 if !p.to_string_lossy().ends_with(".xz")
                     && std::fs::metadata(&p).is_ok_and(|m| m.len() == f.size) =>
             {
-                flashes.push(Vec::new());
-                continue;
+                std::fs::File::open(&p).ok()
             }
+            Some(_) => None,
+        };
+        if file.is_some() {
+            flashes.push(Vec::new());
+            files.push(file);
+            continue;
+        }
+        files.push(None);
+        let bytes = match snapshot_flash_source(&f.origin, args.flash.get(i)) {
+            None => vec![0xff; size],
             Some(source) => (source.origin(size, true).load)().map_err(|e| {
                 format!(
                     "--restore {}: flash {i}: {e} (give the image with --flash)",
@@ -898,15 +903,47 @@ fn snapshot_machine(
         }
         flashes.push(bytes);
     }
-    Ok(machine::Machine {
-        board: header.board.clone(),
-        flashes,
-        reason: format!(
-            "board {}, restored from {}",
-            header.board.name,
-            path.display()
-        ),
-    })
+    Ok((
+        machine::Machine {
+            board: header.board.clone(),
+            flashes,
+            reason: format!(
+                "board {}, restored from {}",
+                header.board.name,
+                path.display()
+            ),
+        },
+        files,
+    ))
+}
+
+/// A file of `size` erased bytes (0xFF) in the temporary folder, made once (written to a
+/// temporary name and renamed) and never changed: restored machines map their erased flash
+/// chips from it and share its pages. `None` if it cannot be made (the chip is then a copy).
+fn erased_file(size: u64) -> Option<std::fs::File> {
+    let path = std::env::temp_dir().join(format!("ast-emu-erased-{size}"));
+    if let Ok(f) = std::fs::File::open(&path) {
+        if f.metadata().is_ok_and(|m| m.len() == size) {
+            return Some(f);
+        }
+    }
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    let made = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        let chunk = vec![0xffu8; 1 << 20];
+        let mut left = size;
+        while left > 0 {
+            let n = left.min(chunk.len() as u64) as usize;
+            std::io::Write::write_all(&mut f, &chunk[..n])?;
+            left -= n as u64;
+        }
+        std::fs::rename(&tmp, &path)
+    })();
+    if made.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+        return None;
+    }
+    std::fs::File::open(&path).ok()
 }
 
 #[cfg(test)]
