@@ -20,7 +20,7 @@ pub use bus::{Bus, BusError, Mapping};
 pub use clock::{Clock, ManualClock};
 pub use irq::{IrqLine, IrqSink, LevelRecorder, SharedIrq};
 pub use memory::{GuestMemory, MemoryBlock, MemoryError, VecMemory, HOST_PAGE};
-pub use state::{DeviceState, StateError};
+pub use state::{register_words, DeviceState, StateError};
 pub use unimplemented::UnimplementedLog;
 
 /// A memory-mapped device: a block of registers addressed by offset from its base.

@@ -66,6 +66,32 @@ impl DeviceState {
     }
 }
 
+/// A register file (`[u32; N]`) in a saved state, as a sequence of words: serde derives
+/// arrays of up to 32 elements only. Use as `#[serde(with = "bus::register_words")]`.
+pub mod register_words {
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Writes the words as a sequence.
+    pub fn serialize<S: Serializer, const N: usize>(
+        words: &[u32; N],
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_seq(words)
+    }
+
+    /// Reads a sequence of exactly `N` words.
+    pub fn deserialize<'de, D: Deserializer<'de>, const N: usize>(
+        d: D,
+    ) -> Result<[u32; N], D::Error> {
+        let words = Vec::<u32>::deserialize(d)?;
+        let len = words.len();
+        words
+            .try_into()
+            .map_err(|_| D::Error::invalid_length(len, &format!("{N} registers").as_str()))
+    }
+}
+
 /// Why a state could not be saved or loaded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StateError(pub String);

@@ -275,37 +275,13 @@ fn ic_enable_mask(variant: Variant) -> u32 {
 pub struct ScuState {
     /// Every 32-bit register, indexed by offset / 4. The protection keys hold 1 when unlocked;
     /// the clear registers (SCU044, SCU504, ...) hold nothing and read as zero.
-    #[serde(with = "register_words")]
+    #[serde(with = "bus::register_words")]
     pub regs: [u32; SCU_WORDS],
     /// State of the xorshift generator behind the random number register (with
     /// [`RngSource::Seeded`]).
     pub rng: u32,
     /// The SoC generation whose register layout `regs` holds; [`Scu::from_state`] restores it.
     pub variant: Variant,
-}
-
-/// The register file in a saved state: a sequence of [`SCU_WORDS`] words (serde derives
-/// arrays of up to 32 elements only).
-mod register_words {
-    use serde::de::Error;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer, const N: usize>(
-        words: &[u32; N],
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        s.collect_seq(words)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>, const N: usize>(
-        d: D,
-    ) -> Result<[u32; N], D::Error> {
-        let words = Vec::<u32>::deserialize(d)?;
-        let len = words.len();
-        words
-            .try_into()
-            .map_err(|_| D::Error::invalid_length(len, &format!("{N} registers").as_str()))
-    }
 }
 
 /// The Aspeed System Control Unit (AST2600 unless built [`Scu::with_variant`]).

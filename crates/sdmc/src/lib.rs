@@ -167,34 +167,10 @@ pub fn capacity_field(ram_size: u64) -> Option<u32> {
 pub struct SdmcState {
     /// Every 32-bit register, indexed by offset / 4; MCR00 holds the lock state
     /// (1 unlocked, 0 locked, 0x10 locked until reset, AST2600 only).
-    #[serde(with = "register_words")]
+    #[serde(with = "bus::register_words")]
     pub regs: [u32; SDMC_WORDS],
     /// The SoC generation whose register layout `regs` holds; [`Sdmc::from_state`] restores it.
     pub variant: Variant,
-}
-
-/// The register file in a saved state: a sequence of [`SDMC_WORDS`] words (serde derives
-/// arrays of up to 32 elements only).
-mod register_words {
-    use serde::de::Error;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer, const N: usize>(
-        words: &[u32; N],
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        s.collect_seq(words)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>, const N: usize>(
-        d: D,
-    ) -> Result<[u32; N], D::Error> {
-        let words = Vec::<u32>::deserialize(d)?;
-        let len = words.len();
-        words
-            .try_into()
-            .map_err(|_| D::Error::invalid_length(len, &format!("{N} registers").as_str()))
-    }
 }
 
 /// The Aspeed SDRAM memory controller (AST2600 unless built [`Sdmc::with_variant`]).
