@@ -3,7 +3,8 @@
 //! in; a snapshot saved from a restored machine held from the start is the same file; a
 //! snapshot is refused, with a clear message, for another flash image, another format, a
 //! file that is no snapshot or is truncated; flash the guest changed before saving is changed
-//! after restoring, while the image file stays as it was.
+//! after restoring, while the image file stays as it was; an SD card's writes come back over
+//! its image, which stays as it was.
 
 mod support;
 
@@ -16,7 +17,7 @@ use support::{assert_refused, Emulator};
 
 /// A scratch folder of this test's own.
 fn scratch(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ast-emu-snap-{test}-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("ast-emu-snapshot-{test}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -200,6 +201,91 @@ fn flash_the_guest_changed_before_saving_is_changed_after_restoring() {
     assert!(
         std::fs::read(&img).unwrap() == original,
         "restoring does not write the image either"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_sd_card_the_guest_wrote_comes_back_with_its_writes_and_its_image_untouched() {
+    assert!(
+        support::have("mkfs.ext4"),
+        "this test needs e2fsprogs (mkfs.ext4): make deps installs it"
+    );
+    let dir = scratch("card");
+    let root = dir.join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("hello.txt"), "hello from the host\n").unwrap();
+    let img = dir.join("sd.img");
+    let out = Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-L", "snap-sd", "-d"])
+        .arg(&root)
+        .arg(&img)
+        .arg("64M")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "mkfs.ext4: {out:?}");
+    let original = std::fs::read(&img).unwrap();
+    let snap = dir.join("card.snap");
+
+    let (emu, mut c) = start(&socket_path("snap-card"), &["--sd", img.to_str().unwrap()]);
+    c.execute("console-watch", json!({"enable": true}));
+    login(&mut c);
+    assert_eq!(
+        guest(
+            &mut c,
+            "M",
+            "b=$(ls /sys/bus/platform/devices/1e740100.sdhci/mmc_host/mmc*/mmc*/block); \
+             mount -t ext4 /dev/$b /mnt && echo on-the-card > /mnt/note.txt && sync && \
+             cat /mnt/hello.txt"
+        ),
+        "hello from the host"
+    );
+    c.execute("stop", json!({}));
+    c.execute("snapshot-save", json!({"path": snap.to_str().unwrap()}));
+    quit(emu, c);
+    assert!(
+        std::fs::read(&img).unwrap() == original,
+        "the card's image is untouched (no --persist)"
+    );
+
+    // Restored without --sd: the snapshot names the card's image; the guest's writes are
+    // back over it, read from the card once the kernel's caches are dropped.
+    let (emu, mut c) = start(
+        &socket_path("snap-card-back"),
+        &["--restore", snap.to_str().unwrap()],
+    );
+    c.execute("console-watch", json!({"enable": true}));
+    c.execute("console-send", json!({"data": "\r"}));
+    c.console_expect("# ", BOOT);
+    assert_eq!(
+        guest(
+            &mut c,
+            "R",
+            "b=$(ls /sys/bus/platform/devices/1e740100.sdhci/mmc_host/mmc*/mmc*/block); \
+             umount /mnt && echo 3 > /proc/sys/vm/drop_caches && \
+             mount -t ext4 /dev/$b /mnt && cat /mnt/note.txt"
+        ),
+        "on-the-card"
+    );
+    quit(emu, c);
+    assert!(
+        std::fs::read(&img).unwrap() == original,
+        "restoring does not write it either"
+    );
+
+    // Another image in the card's place is refused.
+    let mut other = original.clone();
+    other[1 << 20] ^= 1;
+    let other_path = dir.join("other.img");
+    std::fs::write(&other_path, &other).unwrap();
+    assert_refused(
+        &[
+            "--restore",
+            snap.to_str().unwrap(),
+            "--sd",
+            other_path.to_str().unwrap(),
+        ],
+        "another image",
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

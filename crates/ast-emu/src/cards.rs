@@ -84,6 +84,7 @@ pub fn insert_all(
             .map_err(|e| format!("{option} {}: {e}", path.display()))?;
         soc.insert_card(slot, Box::new(card), false)
             .map_err(|e| format!("{option} {}: {}", path.display(), e.0))?;
+        soc.add_card_storage(slot, overlay.clone());
         if persist {
             soc.add_storage_saver(Box::new(move || overlay.borrow_mut().persist()));
         }

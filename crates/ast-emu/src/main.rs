@@ -491,9 +491,26 @@ fn main() -> ExitCode {
             .collect(),
     };
     let board = chosen.board;
+    // Restoring without --sd or --emmc: the cards the snapshot was saved with.
+    let (restore_sd, restore_emmc) = match &restore {
+        Some((_, h)) if args.sd.is_empty() && args.emmc.is_none() => {
+            let mut sd = Vec::new();
+            let mut emmc = None;
+            for c in &h.cards {
+                if c.slot == aspeed_soc::CardSlot::Emmc.to_string() {
+                    emmc = Some(PathBuf::from(&c.image));
+                } else {
+                    sd.push((c.slot.clone(), PathBuf::from(&c.image)));
+                }
+            }
+            sd.sort();
+            (sd.into_iter().map(|(_, p)| p).collect(), emmc)
+        }
+        _ => (args.sd.clone(), args.emmc.clone()),
+    };
     let cards = cards::CardImages {
-        sd: &args.sd,
-        emmc: args.emmc.as_ref(),
+        sd: &restore_sd,
+        emmc: restore_emmc.as_ref(),
     };
     let card_paths = if args.persist {
         cards.paths()

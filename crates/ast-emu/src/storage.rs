@@ -171,6 +171,45 @@ impl ImageOverlay {
     }
 }
 
+impl aspeed_soc::CardStorage for ImageOverlay {
+    fn image(&self) -> &Path {
+        &self.path
+    }
+
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn chunk_size(&self) -> u64 {
+        CHUNK
+    }
+
+    fn changes(&self) -> Vec<(u64, Option<Vec<u8>>)> {
+        self.chunks
+            .iter()
+            .map(|(&i, c)| (i, c.as_ref().map(|b| b.to_vec())))
+            .collect()
+    }
+
+    fn set_changes(&mut self, changes: Vec<(u64, Option<Vec<u8>>)>) -> Result<(), String> {
+        let mut chunks = BTreeMap::new();
+        for (index, bytes) in changes {
+            let start = index
+                .checked_mul(CHUNK)
+                .filter(|&s| s < self.len)
+                .ok_or_else(|| format!("chunk {index} is past the card's end"))?;
+            let size = CHUNK.min(self.len - start) as usize;
+            if bytes.as_ref().is_some_and(|b| b.len() != size) {
+                return Err(format!("chunk {index} does not hold {size} bytes"));
+            }
+            chunks.insert(index, bytes.map(Vec::into_boxed_slice));
+        }
+        self.chunks = chunks;
+        self.dirty = true;
+        Ok(())
+    }
+}
+
 /// An overlay shared by the card (which reads and writes it) and the host (which persists it).
 pub type SharedOverlay = Rc<RefCell<ImageOverlay>>;
 

@@ -52,7 +52,7 @@ pub use crate::i2c_devices::{
 };
 pub use crate::mmio::MMIO_LOG_TARGET;
 pub use crate::snapshot::{FlashOrigin, SnapshotInfo};
-pub use crate::storage::{CardSlot, StorageSaver};
+pub use crate::storage::{CardSlot, CardStorage, SharedCardStorage, StorageSaver};
 pub use board;
 pub use cpu::{Cp15, Cpu, CpuModel, Reg, VirtualClock, WatchHit, WatchKind};
 pub use spi_nor::FlashModel;
@@ -408,8 +408,10 @@ pub struct AspeedSoc {
     sram: Rc<MemoryBlock>,
     /// Where each flash chip's image came from (by flash index), for snapshots.
     flash_origins: Vec<(usize, snapshot::FlashOrigin)>,
-    /// SD and eMMC cards inserted (snapshots do not save cards yet).
+    /// SD and eMMC cards inserted.
     cards_inserted: usize,
+    /// Their storage, for snapshots.
+    card_storages: Vec<(CardSlot, storage::SharedCardStorage)>,
     /// A snapshot was loaded: virtual time stands still until the guest runs again.
     restore_holds_clock: bool,
     /// A snapshot was loaded (the flash no longer holds the images it was built with).
@@ -849,6 +851,7 @@ impl AspeedSoc {
             sram,
             flash_origins: Vec::new(),
             cards_inserted: 0,
+            card_storages: Vec::new(),
             restore_holds_clock: false,
             loaded_snapshot: false,
             selected: None,

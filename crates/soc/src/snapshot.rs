@@ -137,6 +137,46 @@ pub struct CoreSnapshot {
     pub parked: bool,
 }
 
+/// What a snapshot says about one SD or eMMC card's storage (the card's own state is in its
+/// controller's).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CardSnapshot {
+    /// The slot (`SD slot 0`, `the eMMC slot`).
+    pub slot: String,
+    /// The image file.
+    pub image: String,
+    /// SHA-256 of the image file (hex).
+    pub image_sha256: String,
+    /// The image file's identity when hashed.
+    pub image_file: Option<FileIdentity>,
+    /// The card's size in bytes.
+    pub size: u64,
+    /// Bytes per chunk of `chunks`.
+    pub chunk_size: u64,
+    /// Each chunk the guest changed: its index, and whether it is all zeros (then it has no
+    /// bytes in `data`).
+    pub chunks: Vec<(u64, bool)>,
+    /// The changed chunks' bytes, back to back.
+    pub data: Section,
+}
+
+/// SHA-256 of a file's bytes, read in pieces.
+fn sha256_file(path: &Path) -> Result<String, SocError> {
+    let mut file = File::open(path).map_err(|e| io_error(path, "cannot open", e))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file
+            .read(&mut buf)
+            .map_err(|e| io_error(path, "cannot read", e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex(&hasher.finalize()))
+}
+
 /// An I2C target's state, by where it sits.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct I2cTargetSnapshot {
@@ -181,6 +221,9 @@ pub struct Header {
     pub phys: Vec<Option<DeviceState>>,
     /// The I2C targets.
     pub i2c: Vec<I2cTargetSnapshot>,
+    /// The SD and eMMC cards' storage.
+    #[serde(default)]
+    pub cards: Vec<CardSnapshot>,
     /// The core the run loop ran last.
     pub current_core: usize,
     /// Console input not yet taken by the UART.
@@ -273,6 +316,7 @@ fn read_header_from(file: &mut File, path: &Path) -> Result<Header, SocError> {
     for s in [header.dram, header.sram]
         .into_iter()
         .chain(header.flashes.iter().map(|f| f.data))
+        .chain(header.cards.iter().map(|c| c.data))
     {
         if s.offset.checked_add(s.len).is_none_or(|end| end > file_len) {
             return Err(SocError(format!(
@@ -394,10 +438,8 @@ impl AspeedSoc {
                 "snapshots need the cores on one thread (--threads single, the default)".into(),
             );
         }
-        if self.cards_inserted > 0 {
-            return Some(
-                "snapshots of machines with SD or eMMC cards are not supported yet".into(),
-            );
+        if self.cards_inserted > self.card_storages.len() {
+            return Some("a card's storage is not registered for snapshots".into());
         }
         if self.debugging {
             return Some("not while a debugger holds the machine".into());
@@ -582,6 +624,31 @@ impl AspeedSoc {
                 state: flash.borrow().save_state(),
             });
         }
+        let mut cards = Vec::new();
+        for (slot, storage) in &self.card_storages {
+            let storage = storage.borrow();
+            let image = storage.image().to_path_buf();
+            let image_file = FileIdentity::of(&image);
+            let image_sha256 = sha256_file(&image)?;
+            let mut chunks = Vec::new();
+            let mut data = Vec::new();
+            for (index, bytes) in storage.changes() {
+                chunks.push((index, bytes.is_none()));
+                if let Some(b) = bytes {
+                    data.extend_from_slice(&b);
+                }
+            }
+            cards.push(CardSnapshot {
+                slot: slot.to_string(),
+                image: image.display().to_string(),
+                image_sha256,
+                image_file,
+                size: storage.len(),
+                chunk_size: storage.chunk_size(),
+                chunks,
+                data: w.put(&data)?,
+            });
+        }
         let clock_ns = self.clock.now_ns();
         let header = Header {
             format: FORMAT,
@@ -599,6 +666,7 @@ impl AspeedSoc {
             devices,
             phys,
             i2c,
+            cards,
             current_core: self.current,
             console_input: self.pending_input.clone(),
             serial_input: self
@@ -715,6 +783,68 @@ impl AspeedSoc {
             }
             bases.push(base);
         }
+        // The cards: the same slots, each over the image it was saved over.
+        if h.cards.len() != self.card_storages.len() {
+            return refuse(format!(
+                "a snapshot with {} cards, this machine has {}",
+                h.cards.len(),
+                self.card_storages.len()
+            ));
+        }
+        let mut card_changes = Vec::new();
+        for c in &h.cards {
+            let Some((_, storage)) = self
+                .card_storages
+                .iter()
+                .find(|(slot, _)| slot.to_string() == c.slot)
+            else {
+                return refuse(format!(
+                    "it has a card in {}, this machine has none",
+                    c.slot
+                ));
+            };
+            let storage = storage.borrow();
+            let image = storage.image().to_path_buf();
+            if storage.len() != c.size || storage.chunk_size() != c.chunk_size {
+                return refuse(format!(
+                    "its card in {} holds {} bytes, {} here",
+                    c.slot,
+                    c.size,
+                    storage.len()
+                ));
+            }
+            let same_file = FileIdentity::of(&image);
+            if !(same_file.is_some() && same_file == c.image_file)
+                && sha256_file(&image)? != c.image_sha256
+            {
+                return refuse(format!(
+                    "its card in {} was saved over another image ({} with SHA-256 {}; {} differs)",
+                    c.slot,
+                    c.image,
+                    c.image_sha256,
+                    image.display()
+                ));
+            }
+            let mut data = vec![0u8; c.data.len as usize];
+            file.read_exact_at(&mut data, c.data.offset)
+                .map_err(|e| io_error(path, "cannot read card chunks", e))?;
+            let mut at = 0usize;
+            let mut changes = Vec::new();
+            for &(index, zero) in &c.chunks {
+                if zero {
+                    changes.push((index, None));
+                    continue;
+                }
+                let start = index.saturating_mul(c.chunk_size);
+                let len = c.chunk_size.min(c.size.saturating_sub(start)) as usize;
+                let Some(bytes) = data.get(at..at + len) else {
+                    return refuse(format!("its card in {}: malformed chunk list", c.slot));
+                };
+                changes.push((index, Some(bytes.to_vec())));
+                at += len;
+            }
+            card_changes.push((c.slot.clone(), changes));
+        }
         let mut names: Vec<&str> = self.bus.mappings().map(|m| m.name.as_str()).collect();
         let mut saved: Vec<&str> = h.devices.iter().map(|(n, _)| n.as_str()).collect();
         names.sort_unstable();
@@ -808,6 +938,18 @@ impl AspeedSoc {
                 .borrow_mut()
                 .load_state(&t.state)
                 .map_err(state_error)?;
+        }
+        for (slot, changes) in card_changes {
+            if let Some((_, storage)) = self
+                .card_storages
+                .iter()
+                .find(|(s, _)| s.to_string() == slot)
+            {
+                storage
+                    .borrow_mut()
+                    .set_changes(changes)
+                    .map_err(|e| SocError(format!("{}: {slot}: {e}", path.display())))?;
+            }
         }
         for (core, saved) in self.cores.iter_mut().zip(&h.cpus) {
             core.cpu.load_state(&saved.cpu)?;

@@ -37,6 +37,28 @@ impl std::fmt::Display for CardSlot {
 /// Persists a card's writes; `Ok(true)` if it wrote anything.
 pub type StorageSaver = Box<dyn FnMut() -> Result<bool, String>>;
 
+/// A card's storage as snapshots see it: the image file it reads, and the guest's writes over
+/// it as chunks of [`CardStorage::chunk_size`] bytes (`None`: a chunk of zeros).
+pub trait CardStorage {
+    /// The image file.
+    fn image(&self) -> &std::path::Path;
+    /// The card's size in bytes.
+    fn len(&self) -> u64;
+    /// Whether the card holds no bytes.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Bytes per chunk.
+    fn chunk_size(&self) -> u64;
+    /// The chunks the guest changed, by index, in order.
+    fn changes(&self) -> Vec<(u64, Option<Vec<u8>>)>;
+    /// Replaces the guest's changes with `changes` (as [`CardStorage::changes`] gave them).
+    fn set_changes(&mut self, changes: Vec<(u64, Option<Vec<u8>>)>) -> Result<(), String>;
+}
+
+/// A card's storage, shared by the host and the SoC.
+pub type SharedCardStorage = std::rc::Rc<std::cell::RefCell<dyn CardStorage>>;
+
 impl AspeedSoc {
     fn controller(
         &self,
@@ -66,6 +88,13 @@ impl AspeedSoc {
         }
         self.cards_inserted += 1;
         Ok(())
+    }
+
+    /// Registers the storage of the card in `slot`, so that snapshots save the guest's writes
+    /// to it (a machine with a card whose storage is not registered cannot be saved).
+    pub fn add_card_storage(&mut self, slot: CardSlot, storage: SharedCardStorage) {
+        self.card_storages.retain(|(s, _)| *s != slot);
+        self.card_storages.push((slot, storage));
     }
 
     /// Marks the slots whose write-protect pin the board inverts, as the image's device tree
