@@ -212,18 +212,7 @@ fn an_sd_card_the_guest_wrote_comes_back_with_its_writes_and_its_image_untouched
         "this test needs e2fsprogs (mkfs.ext4): make deps installs it"
     );
     let dir = scratch("card");
-    let root = dir.join("root");
-    std::fs::create_dir_all(&root).unwrap();
-    std::fs::write(root.join("hello.txt"), "hello from the host\n").unwrap();
-    let img = dir.join("sd.img");
-    let out = Command::new("mkfs.ext4")
-        .args(["-q", "-F", "-L", "snap-sd", "-d"])
-        .arg(&root)
-        .arg(&img)
-        .arg("64M")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "mkfs.ext4: {out:?}");
+    let img = support::ext4_image(&dir);
     let original = std::fs::read(&img).unwrap();
     let snap = dir.join("card.snap");
 

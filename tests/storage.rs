@@ -4,27 +4,10 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use support::{assert_refused, have, login_to_default_image, Emulator};
-
-/// A 64 MiB ext4 image holding `hello.txt`.
-fn ext4_image(dir: &Path) -> PathBuf {
-    let root = dir.join("root");
-    std::fs::create_dir_all(&root).unwrap();
-    std::fs::write(root.join("hello.txt"), "hello from the host\n").unwrap();
-    let img = dir.join("sd.img");
-    let out = Command::new("mkfs.ext4")
-        .args(["-q", "-F", "-L", "ast-emu-sd", "-d"])
-        .arg(&root)
-        .arg(&img)
-        .arg("64M")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "mkfs.ext4: {out:?}");
-    img
-}
 
 /// What `debugfs` reads from `path` in the image (empty if the file is not there).
 fn debugfs_cat(img: &Path, path: &str) -> String {
@@ -70,7 +53,7 @@ fn an_sd_card_mounts_and_keeps_writes_only_with_persist() {
     }
     let dir = std::env::temp_dir().join(format!("ast-emu-sd-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let img = ext4_image(&dir);
+    let img = support::ext4_image(&dir);
     let before = std::fs::read(&img).unwrap();
 
     boot_mount_write(&img, false, "written-without-persist");
@@ -120,7 +103,7 @@ fn an_emmc_beside_an_sd_card_moves_large_files_both_ways() {
         .output()
         .unwrap();
     assert!(out.status.success(), "mkfs.ext4: {out:?}");
-    let sd = ext4_image(&dir);
+    let sd = support::ext4_image(&dir);
     let (emmc, sd) = (emmc.display().to_string(), sd.display().to_string());
     let mut emu = Emulator::start(&["--emmc", &emmc, "--sd", &sd]);
     login_to_default_image(&mut emu);

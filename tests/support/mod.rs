@@ -334,3 +334,21 @@ pub fn board_image(b: &aspeed_soc::board::Board) -> (PathBuf, bool) {
     );
     (out, !said.contains("rescue shell"))
 }
+
+/// A 64 MiB ext4 image `dir/sd.img` holding `hello.txt` ("hello from the host"), made with
+/// `mkfs.ext4 -d` (e2fsprogs, which `make deps` installs).
+pub fn ext4_image(dir: &Path) -> PathBuf {
+    let root = dir.join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("hello.txt"), "hello from the host\n").unwrap();
+    let img = dir.join("sd.img");
+    let out = Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-L", "ast-emu-sd", "-d"])
+        .arg(&root)
+        .arg(&img)
+        .arg("64M")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "mkfs.ext4: {out:?}");
+    img
+}
