@@ -867,7 +867,7 @@ impl FlashSource {
 fn snapshot_flash_source(origin: &str, given: Option<&PathBuf>) -> Option<FlashSource> {
     match (given, origin) {
         (Some(p), _) => Some(FlashSource::File(p.clone())),
-        (None, "erased") => None,
+        (None, aspeed_soc::snapshot::ERASED_ORIGIN) => None,
         (None, BUILT_IN_ORIGIN) => Some(FlashSource::BuiltIn),
         (None, path) => Some(FlashSource::File(PathBuf::from(path))),
     }
@@ -886,23 +886,24 @@ fn snapshot_machine(
         let size = f.size as usize;
         // A raw image of the chip's size, and erased flash, are mapped, not read
         // (BoardConfig::flash_files): restored machines share them.
-        let file = match snapshot_flash_source(&f.origin, args.flash.get(i)) {
+        let source = snapshot_flash_source(&f.origin, args.flash.get(i));
+        let file = match &source {
             None => erased_file(f.size),
             Some(FlashSource::File(p))
                 if !p.to_string_lossy().ends_with(".xz")
-                    && std::fs::metadata(&p).is_ok_and(|m| m.len() == f.size) =>
+                    && std::fs::metadata(p).is_ok_and(|m| m.len() == f.size) =>
             {
-                std::fs::File::open(&p).ok()
+                std::fs::File::open(p).ok()
             }
             Some(_) => None,
         };
-        if file.is_some() {
+        let mapped = file.is_some();
+        files.push(file);
+        if mapped {
             flashes.push(Vec::new());
-            files.push(file);
             continue;
         }
-        files.push(None);
-        let bytes = match snapshot_flash_source(&f.origin, args.flash.get(i)) {
+        let bytes = match source {
             None => vec![0xff; size],
             Some(source) => (source.origin(size, true).load)().map_err(|e| {
                 format!(

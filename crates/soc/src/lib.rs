@@ -62,13 +62,12 @@ pub struct BoardConfig {
     /// The board.
     pub board: board::Board,
     /// Contents of each flash chip in the board's flash order ([`board::Board::flash_order`]:
-    /// FMC CE0 first), each exactly its model's size ([`flash_sizes`]); empty for a chip
-    /// whose `flash_files` entry holds its contents.
+    /// FMC CE0 first), each exactly its model's size ([`flash_sizes`]); ignored (empty) for a
+    /// chip that has a `flash_files` entry.
     pub flashes: Vec<Vec<u8>>,
-    /// For each flash chip, the raw image file its contents were read from, if they are that
-    /// file's bytes exactly: the chip's memory is then the file mapped private and
-    /// copy-on-write (shared with every machine booted from it) instead of a copy. Missing
-    /// entries: none.
+    /// For each flash chip, a raw file that is its contents, if it has one (missing entries:
+    /// none): the chip's memory is then the file mapped private and copy-on-write, shared
+    /// with every machine mapping it, instead of a copy.
     pub flash_files: Vec<Option<std::fs::File>>,
     /// Cores to run (1 or 2; at most the board's `cpus`). A second core starts with the
     /// first: at the reset vector, or at a bare-metal ELF's entry.
@@ -689,27 +688,14 @@ impl AspeedSoc {
         let mut flash_files = config.flash_files;
         let mut flash_contents = Vec::new();
         for (i, bytes) in config.flashes.into_iter().enumerate() {
-            // Empty contents with a file: the file is the contents.
-            let file = flash_files.get_mut(i).and_then(Option::take);
-            let file_len = file
-                .as_ref()
-                .and_then(|f| f.metadata().ok())
-                .map(|m| m.len() as usize);
-            let len = if bytes.is_empty() {
-                file_len.unwrap_or(0)
-            } else {
-                bytes.len()
+            let block = match flash_files.get_mut(i).and_then(Option::take) {
+                Some(file) => file
+                    .metadata()
+                    .and_then(|m| MemoryBlock::from_file(&file, m.len() as usize))
+                    .map_err(|e| SocError(format!("flash {i}: cannot map its image: {e}")))?,
+                None => MemoryBlock::from_vec(bytes),
             };
-            let mapped = file
-                .filter(|_| file_len == Some(len))
-                .map(|f| MemoryBlock::from_file(&f, len));
-            flash_contents.push(Rc::new(match mapped {
-                Some(Ok(block)) => block,
-                Some(Err(e)) if bytes.is_empty() => {
-                    return Err(SocError(format!("flash {i}: cannot map its image: {e}")))
-                }
-                _ => MemoryBlock::from_vec(bytes),
-            }));
+            flash_contents.push(Rc::new(block));
         }
         let dma_view = Rc::new(DramView::new(m.dram, dram.clone()));
         let dram_view: Rc<dyn bus::GuestMemory> = dma_view.clone();

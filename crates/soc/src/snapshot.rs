@@ -42,6 +42,9 @@ pub const MAGIC: &[u8; 8] = b"ASTSNAP\n";
 /// The snapshot format this build writes and reads; another is refused.
 pub const FORMAT: u32 = 1;
 
+/// The origin of a flash chip given no image: erased NOR flash (0xFF).
+pub const ERASED_ORIGIN: &str = "erased";
+
 /// The granule of flash page diffs.
 const FLASH_PAGE: usize = 4096;
 
@@ -365,7 +368,7 @@ impl SectionWriter<'_> {
             let zero = page == pages || {
                 let start = page * HOST_PAGE;
                 let chunk = &bytes[start..(start + HOST_PAGE).min(bytes.len())];
-                is_zero(chunk)
+                all_bytes_are(chunk, 0)
             };
             match (zero, run) {
                 (false, None) => run = Some(page),
@@ -395,23 +398,17 @@ impl SectionWriter<'_> {
 /// Whether every byte of `memory` is 0xFF (erased NOR flash).
 fn is_erased(memory: &bus::MemoryBlock) -> bool {
     // SAFETY: called between slices: nothing writes the block meanwhile.
-    unsafe {
-        memory.with_bytes(0, memory.len(), |b| {
-            // SAFETY: u64 has no invalid bit patterns.
-            let (head, words, tail) = b.align_to::<u64>();
-            head.iter().all(|&x| x == 0xff)
-                && words.iter().all(|&w| w == u64::MAX)
-                && tail.iter().all(|&x| x == 0xff)
-        })
-    }
+    unsafe { memory.with_bytes(0, memory.len(), |b| all_bytes_are(b, 0xff)) }
 }
 
-fn is_zero(chunk: &[u8]) -> bool {
-    let (head, words, tail) = {
-        // SAFETY: u64 has no invalid bit patterns; align_to splits at aligned boundaries.
-        unsafe { chunk.align_to::<u64>() }
-    };
-    head.iter().all(|&b| b == 0) && words.iter().all(|&w| w == 0) && tail.iter().all(|&b| b == 0)
+/// Whether every byte of `bytes` is `value` (compared a word at a time).
+fn all_bytes_are(bytes: &[u8], value: u8) -> bool {
+    let word = u64::from_ne_bytes([value; 8]);
+    // SAFETY: u64 has no invalid bit patterns; align_to splits at aligned boundaries.
+    let (head, words, tail) = unsafe { bytes.align_to::<u64>() };
+    head.iter().all(|&b| b == value)
+        && words.iter().all(|&w| w == word)
+        && tail.iter().all(|&b| b == value)
 }
 
 impl AspeedSoc {
@@ -469,7 +466,7 @@ impl AspeedSoc {
                 }
                 Ok((origin.source.clone(), identity, bytes))
             }
-            None => Ok(("erased".into(), None, vec![0xff; size])),
+            None => Ok((ERASED_ORIGIN.into(), None, vec![0xff; size])),
         }
     }
 
@@ -770,7 +767,9 @@ impl AspeedSoc {
                     (sha256_hex(&b), Some(b))
                 }
                 // Erased flash (no image): checked for 0xFF, faster than hashing it.
-                None if f.origin == "erased" && is_erased(&flash.borrow().memory().clone()) => {
+                None if f.origin == ERASED_ORIGIN
+                    && is_erased(&flash.borrow().memory().clone()) =>
+                {
                     (f.image_sha256.clone(), None)
                 }
                 None => (sha256_of(&flash.borrow().memory().clone()), None),
