@@ -112,13 +112,6 @@ impl MemoryBlock {
         Ok(block)
     }
 
-    /// A block holding a copy of `data`.
-    pub fn from_bytes(data: &[u8]) -> Self {
-        let block = Self::new(data.len(), 0);
-        block.write(0, data);
-        block
-    }
-
     /// A block of `len` zero bytes in an anonymous, page-aligned mapping (pages cost host
     /// memory only once touched), which [`MemoryBlock::map_file`] can replace in place.
     pub fn mapped(len: usize) -> std::io::Result<Self> {
