@@ -130,8 +130,12 @@ struct Args {
     /// A network for MAC1 (Linux eth0), QEMU-style: `user` gives user-mode networking (DHCP
     /// 10.0.2.15, the host as 10.0.2.2, DNS at 10.0.2.3) with forwarded ports, e.g.
     /// `user,hostfwd=tcp:127.0.0.1:2222-:22,hostfwd=tcp::8080-:80`. Ports listen on 127.0.0.1
-    /// unless an address is given. `tap,ifname=NAME` bridges to a host TAP device; `none` (or an
-    /// empty value) leaves the NIC unconnected, as no --nic does.
+    /// unless an address is given. `tap,ifname=NAME` bridges to a host TAP device;
+    /// `socket,connect=unix:PATH` (or `tcp:HOST:PORT`, QEMU's `-netdev stream` framing, or
+    /// `udp:HOST:PORT[,local=HOST:PORT]`, one frame per datagram as `-netdev dgram`) plugs into
+    /// a virtual switch (`ast-emu switch`, `ast-emu rack`) or another emulator. Each may add
+    /// `mac=02:XX:XX:XX:XX:XX`, the NIC's hardware address (default 02:a5:7e:00:00:01). `none`
+    /// (or an empty value) leaves the NIC unconnected, as no --nic does.
     #[arg(long, value_name = "SPEC", env = "AST_EMU_NIC")]
     nic: Option<String>,
 
@@ -403,6 +407,11 @@ fn persist_targets(args: &Args, boot: Option<&PathBuf>) -> Result<Vec<PathBuf>, 
 fn main() -> ExitCode {
     // Before any thread starts, so that they all leave these signals to the signal thread.
     signals::block();
+    if std::env::args_os().nth(1).is_some_and(|a| a == "rack") {
+        let emulator = std::env::current_exe()
+            .unwrap_or_else(|_| PathBuf::from(std::env::args_os().next().unwrap_or_default()));
+        return rack::main(emulator, std::env::args_os().skip(2).collect());
+    }
     let args = Args::parse();
     let (trace_directives, trace) = trace_settings(&args.trace);
     if let Err(e) = init_logging(&args, &trace_directives) {

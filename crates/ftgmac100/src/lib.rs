@@ -575,6 +575,16 @@ impl Ftgmac100 {
         self.phys.iter().flatten()
     }
 
+    /// Sets the address a reset puts in MADR/LADR (the board's, as a NIC's EEPROM holds it),
+    /// and puts it there now. Firmware that programs its own address (u-boot's `ethaddr`)
+    /// still overrides it.
+    pub fn set_power_on_address(&mut self, mac: [u8; 6]) {
+        self.reset_mac = mac;
+        let fresh = Ftgmac100State::power_on(mac);
+        self.state.madr = fresh.madr;
+        self.state.ladr = fresh.ladr;
+    }
+
     /// The MAC address the guest programmed (MADR/LADR).
     pub fn mac_address(&self) -> [u8; 6] {
         let m = (self.state.madr as u16).to_be_bytes();
@@ -1455,6 +1465,19 @@ mod tests {
         f[6..12].copy_from_slice(&[0x52, 0x55, 0x0a, 0x00, 0x02, 0x02]);
         f[12..14].copy_from_slice(&[0x08, 0x06]);
         f
+    }
+
+    #[test]
+    fn a_power_on_address_is_there_now_and_after_a_reset() {
+        let mem = Rc::new(VecMemory::new(RAM, 0x100));
+        let mut mac = Ftgmac100::new(mem, IrqLine::disconnected(), OUR_MAC);
+        let board = [0x02, 0x52, 0x41, 0x43, 0x4b, 0x03];
+        mac.set_power_on_address(board);
+        assert_eq!(mac.mac_address(), board);
+        mac.write(REG_MAC_MADR, 4, 0x1234);
+        assert_ne!(mac.mac_address(), board, "the guest's own address wins");
+        Device::reset(&mut mac);
+        assert_eq!(mac.mac_address(), board);
     }
 
     #[test]

@@ -2315,6 +2315,21 @@ impl AspeedSoc {
         usize::from(self.board.nic.saturating_sub(1))
     }
 
+    /// Gives MAC `mac` (0 = MAC1) the hardware address `address`: what its address registers
+    /// hold at power-on and after a reset, which Linux reads when the firmware did not set
+    /// one (`Read MAC address ... from chip`). Call before the guest runs.
+    pub fn set_mac_address(&mut self, mac: usize, address: [u8; 6]) -> Result<(), SocError> {
+        let Some(m) = self.macs.get(mac) else {
+            return Err(SocError(format!(
+                "the board has {} MACs, not {}",
+                self.macs.len(),
+                mac + 1
+            )));
+        };
+        m.borrow_mut().set_power_on_address(address);
+        Ok(())
+    }
+
     /// Connects MAC `mac` (0 = MAC1, Linux eth0) to a network backend: frames the guest sends
     /// go to `to_network`; frames on `from_network` are delivered to the guest (whoever sends
     /// them must also call [`Waker::wake`], from [`AspeedSoc::waker`]). The PHY then reports a

@@ -89,6 +89,9 @@ pub struct UserNetConfig {
     pub hostname: String,
     /// Whether IPv6 (router advertisements on fec0::/64, gateway fec0::2, DNS fec0::3) is on.
     pub ipv6: bool,
+    /// Whether slirp's own DHCP server answers (off when another one serves the network, as
+    /// a rack's switch does for many BMCs: slirp's keeps 16 leases, in request order).
+    pub dhcp: bool,
 }
 
 impl Default for UserNetConfig {
@@ -102,6 +105,7 @@ impl Default for UserNetConfig {
             dhcp_start: DEFAULT_DHCP_START,
             hostname: DEFAULT_HOSTNAME.to_string(),
             ipv6: true,
+            dhcp: true,
         }
     }
 }

@@ -456,7 +456,7 @@ fn run_slirp(
         outbound_addr: std::ptr::null(),
         outbound_addr6: std::ptr::null(),
         disable_dns: false,
-        disable_dhcp: false,
+        disable_dhcp: !config.dhcp,
     };
     let opaque = (&*state as *const LoopState).cast_mut().cast::<c_void>();
     // SAFETY: the config and its strings are alive for the call (slirp copies what it keeps);

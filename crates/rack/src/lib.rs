@@ -1,0 +1,310 @@
+//! A rack of emulated BMCs (`ast-emu rack`): N emulator processes, each with its own control
+//! socket, MAC, address and host name, plugged into one virtual switch (the `switch` crate)
+//! whose uplink is a user-mode network: DHCP for every BMC from the switch, host forwards to
+//! each BMC's SSH, HTTPS and HTTP at a base port + its number. A live table (or, off a
+//! terminal, one line per change) shows each BMC's state, uptime and address, and
+//! `status.json` in the rack's folder holds the same for tools. Ctrl-C or SIGTERM stops every
+//! BMC cleanly (each writes its persisted flash back) and then the switch.
+#![deny(missing_docs)]
+
+pub mod bmc;
+pub mod config;
+mod status;
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+
+use bmc::{Bmc, BmcState};
+use config::{BmcPlan, RackFile};
+
+/// `ast-emu rack`: many BMCs on one virtual network.
+#[derive(Parser, Debug)]
+#[command(
+    name = "ast-emu rack",
+    about = "Runs a rack of emulated BMCs on one virtual switch, with DHCP, host forwards and a status table"
+)]
+pub struct RackArgs {
+    /// The rack's description (TOML: count or [[bmc]] tables, flash, snapshot, ports, network;
+    /// see docs/rack.md). Without it, --count makes one.
+    pub config: Option<PathBuf>,
+    /// How many BMCs (shorthand for a file with `count = N`).
+    #[arg(long, short = 'n', conflicts_with = "config")]
+    pub count: Option<usize>,
+    /// Every BMC's flash image (default: the emulator's built-in image).
+    #[arg(long, conflicts_with = "config")]
+    pub flash: Option<PathBuf>,
+    /// Start every BMC from this snapshot (`snapshot-save`'s file) instead of booting.
+    #[arg(long, conflicts_with = "config")]
+    pub snapshot: Option<PathBuf>,
+    /// BMC k's SSH is forwarded from 127.0.0.1:PORT+k.
+    #[arg(long, value_name = "PORT")]
+    pub ssh_port: Option<u16>,
+    /// BMC k's HTTPS is forwarded from 127.0.0.1:PORT+k.
+    #[arg(long, value_name = "PORT")]
+    pub https_port: Option<u16>,
+    /// BMC k's HTTP is forwarded from 127.0.0.1:PORT+k (default: not forwarded).
+    #[arg(long, value_name = "PORT")]
+    pub http_port: Option<u16>,
+    /// The rack's folder: the switch's socket, each BMC's control socket, console and log,
+    /// status.json. Default: a new folder in the temporary folder.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Status output: `table` (a live table), `lines` (a line per change), or `auto` (the
+    /// table on a terminal).
+    #[arg(long, default_value = "auto", value_parser = ["auto", "table", "lines"])]
+    pub status: String,
+}
+
+/// Runs `ast-emu rack ARGS` (`args` without the program name and `rack`), starting
+/// `emulator` for each BMC. Returns when the rack has stopped.
+pub fn main(emulator: PathBuf, args: Vec<OsString>) -> ExitCode {
+    let args =
+        match RackArgs::try_parse_from(std::iter::once(OsString::from("ast-emu rack")).chain(args))
+        {
+            Ok(a) => a,
+            Err(e) => {
+                let _ = e.print();
+                return if e.use_stderr() {
+                    ExitCode::from(2)
+                } else {
+                    ExitCode::SUCCESS
+                };
+            }
+        };
+    match run(&emulator, &args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ast-emu rack: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The rack's description from the arguments.
+fn rack_file(args: &RackArgs) -> Result<RackFile, String> {
+    let mut file = match (&args.config, args.count) {
+        (Some(path), _) => RackFile::load(path)?,
+        (None, Some(n)) => RackFile::shorthand(n, args.flash.clone(), args.snapshot.clone()),
+        (None, None) => return Err("give a rack file (ast-emu rack rack.toml) or --count N".into()),
+    };
+    if let Some(p) = args.ssh_port {
+        file.ssh_port = p;
+    }
+    if let Some(p) = args.https_port {
+        file.https_port = p;
+    }
+    if let Some(p) = args.http_port {
+        file.http_port = p;
+    }
+    for path in [&file.flash, &file.snapshot].into_iter().flatten().chain(
+        file.bmc
+            .iter()
+            .flat_map(|b| [&b.flash, &b.snapshot])
+            .flatten(),
+    ) {
+        if !path.is_file() {
+            return Err(format!("{}: no such file", path.display()));
+        }
+    }
+    Ok(file)
+}
+
+/// The switch for `plans`: listening at `socket`, its uplink forwarding each BMC's ports and
+/// its DHCP server reserving each BMC's address and host name.
+fn start_switch(
+    file: &RackFile,
+    plans: &[BmcPlan],
+    socket: &Path,
+) -> Result<switch::Switch, String> {
+    use switch::dhcp::{DhcpConfig, Reservation};
+    use usernet::{HostFwd, Proto};
+    let gateway = file.gateway()?;
+    let mut net = usernet::UserNetConfig {
+        network: file.network_address()?,
+        prefix_len: 24,
+        host: gateway,
+        dns: file.dns()?,
+        dhcp_start: plans[0].address,
+        dhcp: false,
+        ..usernet::UserNetConfig::default()
+    };
+    for p in plans {
+        let ports = [(p.ssh_port, 22), (p.https_port, 443)]
+            .into_iter()
+            .chain(p.http_port.map(|h| (h, 80)));
+        for (host_port, guest_port) in ports {
+            net.hostfwd.push(HostFwd {
+                proto: Proto::Tcp,
+                host_addr: std::net::Ipv4Addr::LOCALHOST,
+                host_port,
+                guest_addr: Some(p.address),
+                guest_port,
+            });
+        }
+    }
+    let g = gateway.octets();
+    let first = plans[0].address.octets()[3];
+    let last = plans[plans.len() - 1].address.octets()[3];
+    // Addresses for anything else plugged in (a QEMU machine, a host tool): below the BMCs'
+    // if there is room, else above.
+    let (pool_start, pool_end) = if first > 10 {
+        (4, first - 1)
+    } else if last < 250 {
+        (last + 1, 254)
+    } else {
+        return Err("no addresses left for the DHCP pool; lower first-address".into());
+    };
+    let dhcp = DhcpConfig {
+        server_ip: gateway,
+        // slirp answers for the gateway with 52:55 followed by its address.
+        server_mac: [0x52, 0x55, g[0], g[1], g[2], g[3]],
+        netmask: std::net::Ipv4Addr::new(255, 255, 255, 0),
+        router: gateway,
+        dns: vec![file.dns()?],
+        domain: None,
+        lease_secs: 3600,
+        pool_start: std::net::Ipv4Addr::new(g[0], g[1], g[2], pool_start),
+        pool_end: std::net::Ipv4Addr::new(g[0], g[1], g[2], pool_end),
+        reservations: plans
+            .iter()
+            .map(|p| Reservation {
+                mac: p.mac,
+                ip: p.address,
+                hostname: Some(p.name.clone()),
+            })
+            .collect(),
+    };
+    switch::Switch::start(switch::SwitchConfig {
+        listen: vec![switch::Endpoint::Unix(socket.to_path_buf())],
+        udp_peers: Vec::new(),
+        uplink: Some(switch::Uplink {
+            net,
+            dhcp: Some(dhcp),
+        }),
+    })
+}
+
+fn run(emulator: &Path, args: &RackArgs) -> Result<(), String> {
+    let file = rack_file(args)?;
+    let plans = file.plan()?;
+    let dir = match &args.dir {
+        Some(d) => d.clone(),
+        None => std::env::temp_dir().join(format!("ast-emu-rack-{}", std::process::id())),
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let socket = dir.join("switch.sock");
+    let stop = signals::StopSignal::install()?;
+    let mut switch = start_switch(&file, &plans, &socket)?;
+    let mut bmcs: Vec<Bmc> = Vec::new();
+    for plan in plans {
+        match Bmc::start(plan, emulator, &dir, &socket) {
+            Ok(b) => bmcs.push(b),
+            Err(e) => {
+                stop_all(&mut bmcs);
+                return Err(e);
+            }
+        }
+    }
+    let table = match args.status.as_str() {
+        "table" => true,
+        "lines" => false,
+        _ => status::stdout_is_terminal(),
+    };
+    let mut out = status::Status::new(&dir, table);
+    out.header(&bmcs, &socket);
+    let signal = loop {
+        let leases = switch.leases();
+        let rows = status::rows(&mut bmcs, &leases);
+        out.show(&rows);
+        if let Some(sig) = stop.wait(Duration::from_millis(500)) {
+            break sig;
+        }
+    };
+    out.note(&format!("{signal}: stopping {} BMCs", bmcs.len()));
+    stop_all(&mut bmcs);
+    let rows = status::rows(&mut bmcs, &switch.leases());
+    out.show(&rows);
+    switch.stop();
+    let _ = std::fs::remove_file(&socket);
+    out.note("stopped");
+    Ok(())
+}
+
+/// Stops every BMC: all asked at once, then each waited for.
+fn stop_all(bmcs: &mut [Bmc]) {
+    for b in bmcs.iter_mut() {
+        b.request_stop();
+    }
+    let deadline = Instant::now() + bmc::STOP_GRACE;
+    for b in bmcs.iter_mut() {
+        b.finish_stop(deadline);
+    }
+}
+
+/// Whether a BMC counts as up in the status.
+pub fn is_up(state: &BmcState) -> bool {
+    matches!(state, BmcState::Booting | BmcState::Ready)
+}
+
+mod signals {
+    //! SIGINT, SIGTERM and SIGHUP stop the rack (the emulator's `main` has blocked them in
+    //! every thread; a dedicated thread takes them with sigwait).
+
+    use std::time::Duration;
+
+    use crossbeam_channel::Receiver;
+
+    /// Delivers the first quit signal's name.
+    pub struct StopSignal(Receiver<&'static str>);
+
+    impl StopSignal {
+        pub fn install() -> Result<Self, String> {
+            let (tx, rx) = crossbeam_channel::bounded(1);
+            // SAFETY: a zeroed sigset_t filled by sigemptyset/sigaddset, then blocked in this
+            // thread (and inherited by the threads it starts from now on).
+            let set = unsafe {
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                for s in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+                    libc::sigaddset(&mut set, s);
+                }
+                libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+                set
+            };
+            std::thread::Builder::new()
+                .name("rack-signals".into())
+                .spawn(move || {
+                    let mut asked = false;
+                    loop {
+                        let mut sig = 0;
+                        // SAFETY: waits for a signal of `set`, blocked in every thread.
+                        if unsafe { libc::sigwait(&set, &mut sig) } != 0 {
+                            return;
+                        }
+                        let name = match sig {
+                            libc::SIGINT => "SIGINT",
+                            libc::SIGTERM => "SIGTERM",
+                            _ => "SIGHUP",
+                        };
+                        if asked {
+                            // A second signal while stopping: the user insists.
+                            eprintln!("ast-emu rack: {name} again; exiting now");
+                            std::process::exit(128 + sig);
+                        }
+                        asked = true;
+                        let _ = tx.try_send(name);
+                    }
+                })
+                .map_err(|e| format!("signal thread: {e}"))?;
+            Ok(StopSignal(rx))
+        }
+
+        pub fn wait(&self, timeout: Duration) -> Option<&'static str> {
+            self.0.recv_timeout(timeout).ok()
+        }
+    }
+}

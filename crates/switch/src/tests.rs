@@ -1,0 +1,183 @@
+//! The switch end to end: emulators' sockets plugged in, frames forwarded between them.
+
+use std::io::Write;
+use std::net::UdpSocket;
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::wire::{write_frame, FrameReader};
+
+const A: [u8; 6] = [2, 0, 0, 0, 0, 0xa];
+const B: [u8; 6] = [2, 0, 0, 0, 0, 0xb];
+const BROADCAST: [u8; 6] = [0xff; 6];
+
+fn frame(dst: [u8; 6], src: [u8; 6], tag: u8) -> Vec<u8> {
+    let mut f = Vec::new();
+    f.extend_from_slice(&dst);
+    f.extend_from_slice(&src);
+    f.extend_from_slice(&[0x88, 0xb5, tag]);
+    f.resize(60, tag);
+    f
+}
+
+fn socket_path(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("ast-emu-switch-{}-{name}.sock", std::process::id()))
+}
+
+/// A stream client: what an emulator's `--nic socket,connect=unix:PATH` is.
+struct Client {
+    tx: UnixStream,
+    rx: FrameReader<UnixStream>,
+}
+
+impl Client {
+    fn connect(path: &std::path::Path) -> Client {
+        let tx = UnixStream::connect(path).unwrap();
+        let rx = tx.try_clone().unwrap();
+        rx.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        Client {
+            tx,
+            rx: FrameReader::new(rx),
+        }
+    }
+
+    fn send(&mut self, f: &[u8]) {
+        write_frame(&mut self.tx, f).unwrap();
+    }
+
+    fn recv(&mut self) -> Vec<u8> {
+        self.rx.next_frame().map(|f| f.to_vec()).unwrap()
+    }
+
+    /// Nothing arrives within a short while.
+    fn quiet(&mut self) -> bool {
+        let s = self.rx_socket();
+        s.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let quiet = self.rx.next_frame().is_err();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        quiet
+    }
+
+    fn rx_socket(&self) -> UnixStream {
+        self.tx.try_clone().unwrap()
+    }
+}
+
+fn wait_ports(sw: &Switch, n: usize) {
+    let end = Instant::now() + Duration::from_secs(5);
+    while sw.ports().len() < n {
+        assert!(Instant::now() < end, "ports: {:?}", sw.ports());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn frames_between_stream_ports_are_flooded_then_switched() {
+    let path = socket_path("stream");
+    let sw = Switch::start(SwitchConfig {
+        listen: vec![Endpoint::Unix(path.clone())],
+        ..SwitchConfig::default()
+    })
+    .unwrap();
+    let mut a = Client::connect(&path);
+    let mut b = Client::connect(&path);
+    let mut c = Client::connect(&path);
+    wait_ports(&sw, 3);
+    // A broadcasts: B and C hear it. B answers A: only A hears it.
+    a.send(&frame(BROADCAST, A, 1));
+    assert_eq!(b.recv(), frame(BROADCAST, A, 1));
+    assert_eq!(c.recv(), frame(BROADCAST, A, 1));
+    b.send(&frame(A, B, 2));
+    assert_eq!(a.recv(), frame(A, B, 2));
+    assert!(c.quiet(), "a frame for A reached C");
+    // A to B, now learned, and a runt is dropped without closing the port.
+    a.send(&[1, 2, 3]);
+    a.send(&frame(B, A, 3));
+    assert_eq!(b.recv(), frame(B, A, 3));
+    assert!(c.quiet());
+    let ports = sw.ports();
+    assert!(ports.iter().any(|p| p.macs == vec![A]), "{ports:?}");
+    // C leaves; the others go on.
+    drop(c);
+    let end = Instant::now() + Duration::from_secs(5);
+    while sw.ports().len() != 2 {
+        assert!(Instant::now() < end);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    b.send(&frame(A, B, 4));
+    assert_eq!(a.recv(), frame(A, B, 4));
+    drop(sw);
+    let _ = std::fs::remove_file(path);
+}
+
+#[test]
+fn a_malformed_stream_closes_only_its_own_port() {
+    let path = socket_path("malformed");
+    let sw = Switch::start(SwitchConfig {
+        listen: vec![Endpoint::Unix(path.clone())],
+        ..SwitchConfig::default()
+    })
+    .unwrap();
+    let mut a = Client::connect(&path);
+    let mut b = Client::connect(&path);
+    wait_ports(&sw, 2);
+    let mut bad = UnixStream::connect(&path).unwrap();
+    wait_ports(&sw, 3);
+    bad.write_all(&[0xff, 0xff, 0xff, 0xff, 0, 0]).unwrap();
+    let end = Instant::now() + Duration::from_secs(5);
+    while sw.ports().len() != 2 {
+        assert!(Instant::now() < end, "the bad port stayed");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    a.send(&frame(BROADCAST, A, 5));
+    assert_eq!(b.recv(), frame(BROADCAST, A, 5));
+    drop(sw);
+    let _ = std::fs::remove_file(path);
+}
+
+#[test]
+fn a_live_socket_is_not_taken_over() {
+    let path = socket_path("live");
+    let _sw = Switch::start(SwitchConfig {
+        listen: vec![Endpoint::Unix(path.clone())],
+        ..SwitchConfig::default()
+    })
+    .unwrap();
+    let err = Switch::start(SwitchConfig {
+        listen: vec![Endpoint::Unix(path.clone())],
+        ..SwitchConfig::default()
+    })
+    .err()
+    .unwrap();
+    assert!(err.contains("another switch"), "{err}");
+    let _ = std::fs::remove_file(path);
+}
+
+#[test]
+fn udp_peers_are_ports_as_qemu_dgram_netdevs_are() {
+    let sw = Switch::start(SwitchConfig {
+        listen: vec![Endpoint::Udp("127.0.0.1:0".into())],
+        ..SwitchConfig::default()
+    })
+    .unwrap();
+    let Endpoint::Udp(addr) = &sw.listening()[0] else {
+        panic!()
+    };
+    let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for s in [&a, &b] {
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    }
+    // B makes itself known; A's broadcast then reaches it, one frame per datagram.
+    b.send_to(&frame(BROADCAST, B, 6), addr).unwrap();
+    wait_ports(&sw, 1);
+    a.send_to(&frame(BROADCAST, A, 7), addr).unwrap();
+    let mut buf = [0u8; 2048];
+    let n = b.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], &frame(BROADCAST, A, 7)[..]);
+    a.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    assert!(a.recv(&mut buf).is_err(), "echoed to its sender");
+}

@@ -1,0 +1,169 @@
+//! `ast-emu rack`: three BMCs of the project's image on one virtual switch. Each gets its own
+//! DHCP address; BMC 1 pings BMC 2 and logs into it over SSH through the switch; the host
+//! reaches every BMC's SSH forward; killing one emulator leaves the others running and the
+//! status shows it stopped; SIGTERM stops the rack cleanly.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use support::client::{guest, login, Client, BOOT};
+use support::{have, retry_until_ok, ssh};
+
+const BMCS: usize = 3;
+
+fn scratch() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ast-emu-rack-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A base port with base+1..=base+BMCS free for SSH and base+11.. for HTTPS.
+fn free_base() -> u16 {
+    let seed = std::process::id() as u16;
+    (0..200u16)
+        .map(|i| 20000 + (seed.wrapping_add(i * 37) % 30000))
+        .find(|&b| {
+            (1..=BMCS as u16)
+                .flat_map(|k| [b + k, b + 10 + k])
+                .all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok())
+        })
+        .expect("free ports")
+}
+
+fn status(dir: &Path) -> Vec<Value> {
+    std::fs::read(dir.join("status.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .and_then(|v| v["bmcs"].as_array().cloned())
+        .unwrap_or_default()
+}
+
+/// Waits until `pred` holds for the status file.
+fn wait_status(dir: &Path, what: &str, pred: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let deadline = Instant::now() + BOOT;
+    loop {
+        let s = status(dir);
+        if pred(&s) {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "no {what}: {s:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+struct Rack(Child);
+
+impl Drop for Rack {
+    fn drop(&mut self) {
+        // SAFETY: signals our own child.
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn three_bmcs_share_a_switch_with_dhcp_ssh_and_forwards() {
+    let dir = scratch();
+    let base = free_base();
+    let mut rack = Rack(
+        Command::new(env!("CARGO_BIN_EXE_ast-emu"))
+            .args(["rack", "--count", &BMCS.to_string(), "--status", "lines"])
+            .arg("--dir")
+            .arg(&dir)
+            .args(["--ssh-port", &base.to_string()])
+            .args(["--https-port", &(base + 10).to_string()])
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(dir.join("rack.out")).unwrap())
+            .stderr(std::fs::File::create(dir.join("rack.err")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let all = |s: &[Value], state: &str| {
+        s.len() == BMCS
+            && s.iter()
+                .all(|b| b["state"] == state && b["address"].is_string())
+    };
+    let up = wait_status(&dir, "three ready BMCs with addresses", |s| all(s, "ready"));
+    let addresses: Vec<&str> = up.iter().map(|b| b["address"].as_str().unwrap()).collect();
+    assert_eq!(addresses, ["10.0.2.101", "10.0.2.102", "10.0.2.103"]);
+
+    // BMC 1's shell: the address DHCP gave it, a ping to BMC 2, and BMC 2's own answer over
+    // SSH through the switch (its MAC, so it is BMC 2 that answered).
+    let mut c = Client::connect(Path::new(up[0]["control"].as_str().unwrap()));
+    c.execute("console-watch", json!({}));
+    c.execute("console-send", json!({"data": "\r"}));
+    login(&mut c);
+    let own = guest(
+        &mut c,
+        "ADDR",
+        "ip -4 -o addr show eth0 | grep -o 'inet [0-9.]*'",
+    );
+    assert_eq!(own, "inet 10.0.2.101", "BMC 1's DHCP address");
+    let ping = guest(
+        &mut c,
+        "PING",
+        "ping -c 2 -W 5 10.0.2.102 | grep -c 'bytes from'",
+    );
+    assert_eq!(ping, "2", "BMC 1 pings BMC 2");
+    let remote = guest(
+        &mut c,
+        "REMOTE",
+        "DROPBEAR_PASSWORD=ast-emu dbclient -y -y root@10.0.2.102 cat /sys/class/net/eth0/address 2>/dev/null",
+    );
+    assert_eq!(
+        remote,
+        up[1]["mac"].as_str().unwrap(),
+        "SSH from BMC 1 reached BMC 2"
+    );
+
+    // The host reaches each BMC's SSH forward, and each answer is that BMC's.
+    if have("sshpass") && have("ssh") {
+        for b in &up {
+            let port = b["ssh_port"].as_u64().unwrap() as u16;
+            let out = retry_until_ok(Duration::from_secs(120), || {
+                ssh(port, "ast-emu", "cat /sys/class/net/eth0/address")
+            });
+            assert!(out.status.success(), "ssh to port {port}: {out:?}");
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout).trim(),
+                b["mac"].as_str().unwrap()
+            );
+        }
+    } else {
+        eprintln!("skipping the host SSH checks: ssh or sshpass is missing");
+    }
+
+    // One emulator dies: the status says so, the others run on and still talk.
+    let pid = up[1]["pid"].as_u64().unwrap() as i32;
+    // SAFETY: kills the rack's second emulator, a process of this test's making.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let after = wait_status(&dir, "BMC 2 stopped", |s| {
+        s.len() == BMCS && s[1]["state"] == "stopped"
+    });
+    assert_eq!(after[0]["state"], "ready");
+    assert_eq!(after[2]["state"], "ready");
+    let ping = guest(
+        &mut c,
+        "PING3",
+        "ping -c 1 -W 5 10.0.2.103 | grep -c 'bytes from'",
+    );
+    assert_eq!(ping, "1", "BMC 1 still pings BMC 3");
+    drop(c);
+
+    // SIGTERM: every BMC stops cleanly, then the rack.
+    // SAFETY: signals our own child.
+    unsafe { libc::kill(rack.0.id() as i32, libc::SIGTERM) };
+    let code = rack.0.wait().unwrap();
+    assert!(code.success(), "the rack exited with {code}");
+    let end = status(&dir);
+    assert!(end.iter().all(|b| b["state"] == "stopped"), "{end:?}");
+    assert_eq!(end[0]["exit"], "exit 0", "BMC 1 quit cleanly");
+    let out = std::fs::read_to_string(dir.join("rack.out")).unwrap();
+    assert!(out.contains("bmc2 stopped (signal 9)"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
