@@ -15,12 +15,15 @@
 # binutils-arm-none-eabi assembles the bare-metal guests of crates/bench-guests (benchmarks and
 # the --elf tests); gdb-multiarch drives the GDB stub test; python3 runs the Python client's
 # tests (python/tests, through tests/python_client.rs); podman and runc build and run the
-# container image (tests/container.rs).
+# container image (tests/container.rs, tests/kube.rs), python3-yaml reads its Kubernetes
+# manifests (tests/kube.rs); chromium, chromium-driver and python3-selenium test
+# the rack's dashboard in a real browser (tests/rack.rs).
 DEB_PACKAGES := cmake libclang-dev pkg-config xz-utils patch libslirp-dev libglib2.0-dev \
     curl openssh-client sshpass iproute2 iputils-ping \
     u-boot-tools squashfs-tools mtd-utils cpio linux-source-6.1 device-tree-compiler flex bison \
-    qemu-system-arm gdb-multiarch python3 \
-    podman runc binutils-arm-none-eabi e2fsprogs debootstrap openssl
+    qemu-system-arm gdb-multiarch python3 python3-yaml \
+    podman runc binutils-arm-none-eabi e2fsprogs debootstrap openssl \
+    chromium chromium-driver python3-selenium
 CARGO ?= cargo
 FLASH ?=
 CONTAINER ?= podman

@@ -1,7 +1,9 @@
 //! `ast-emu rack`: three BMCs of the project's image on one virtual switch. Each gets its own
 //! DHCP address; BMC 1 pings BMC 2 and logs into it over SSH through the switch; the host
 //! reaches every BMC's SSH forward; killing one emulator leaves the others running and the
-//! status shows it stopped; SIGTERM stops the rack cleanly.
+//! status shows it stopped; the dashboard, in headless chromium, shows the states and BMC 1's
+//! console, runs a typed command, sets a sensor the guest reads, and starts BMC 2 again;
+//! SIGTERM stops the rack cleanly.
 
 mod support;
 
@@ -35,12 +37,28 @@ fn free_base() -> u16 {
         .expect("free ports")
 }
 
-fn status(dir: &Path) -> Vec<Value> {
+fn status_file(dir: &Path) -> Value {
     std::fs::read(dir.join("status.json"))
         .ok()
         .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-        .and_then(|v| v["bmcs"].as_array().cloned())
         .unwrap_or_default()
+}
+
+fn status(dir: &Path) -> Vec<Value> {
+    status_file(dir)["bmcs"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Whether Debian's chromium, its driver and Selenium are installed.
+fn browser_tools() -> bool {
+    Path::new("/usr/bin/chromium").exists()
+        && Path::new("/usr/bin/chromedriver").exists()
+        && Command::new("/usr/bin/python3")
+            .args(["-c", "import selenium"])
+            .status()
+            .is_ok_and(|s| s.success())
 }
 
 /// Waits until `pred` holds for the status file.
@@ -155,6 +173,45 @@ fn three_bmcs_share_a_switch_with_dhcp_ssh_and_forwards() {
     assert_eq!(ping, "1", "BMC 1 still pings BMC 3");
     drop(c);
 
+    // The dashboard in a real browser (tests/rack_dashboard.py): the states, BMC 1's console
+    // with a command typed on the page, a sensor set from the page and read by the guest,
+    // BMC 2 started again from its button.
+    let url = status_file(&dir)["dashboard"].as_str().unwrap().to_string();
+    assert!(
+        url.starts_with("http://127.0.0.1:") && url.contains("?token="),
+        "{url}"
+    );
+    if browser_tools() {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/rack_dashboard.py");
+        let out = Command::new("/usr/bin/python3")
+            .arg(script)
+            .arg(&url)
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "the dashboard in chromium:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("dashboard: ok"));
+        wait_status(&dir, "BMC 2 started from the page", |s| {
+            s.len() == BMCS && s[1]["state"] != "stopped"
+        });
+        // Without the token the dashboard answers nothing.
+        let bare = url.split('?').next().unwrap().to_string() + "api/bmcs";
+        let code = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", &bare])
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&code.stdout), "403");
+    } else {
+        eprintln!(
+            "skipping the browser checks: /usr/bin/chromium, /usr/bin/chromedriver or python3-selenium is missing (make deps installs them)"
+        );
+    }
+
     // SIGTERM: every BMC stops cleanly, then the rack.
     // SAFETY: signals our own child.
     unsafe { libc::kill(rack.0.id() as i32, libc::SIGTERM) };
@@ -163,6 +220,7 @@ fn three_bmcs_share_a_switch_with_dhcp_ssh_and_forwards() {
     let end = status(&dir);
     assert!(end.iter().all(|b| b["state"] == "stopped"), "{end:?}");
     assert_eq!(end[0]["exit"], "exit 0", "BMC 1 quit cleanly");
+    assert_eq!(end[2]["exit"], "exit 0", "BMC 3 quit cleanly");
     let out = std::fs::read_to_string(dir.join("rack.out")).unwrap();
     assert!(out.contains("bmc2 stopped (signal 9)"), "{out}");
     let _ = std::fs::remove_dir_all(&dir);

@@ -221,6 +221,15 @@ impl Bmc {
         (s.console.iter().copied().collect(), s.console_total)
     }
 
+    /// The console bytes after the first `seen` (as many as are still kept), and the new
+    /// count to pass next time.
+    pub fn console_since(&self, seen: u64) -> (Vec<u8>, u64) {
+        let s = self.lock();
+        let new = (s.console_total.saturating_sub(seen) as usize).min(s.console.len());
+        let start = s.console.len() - new;
+        (s.console.range(start..).copied().collect(), s.console_total)
+    }
+
     /// The emulator's process id while it runs.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)

@@ -9,11 +9,14 @@
 
 pub mod bmc;
 pub mod config;
-mod status;
+mod control_client;
+mod dashboard;
+pub mod status;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
@@ -57,6 +60,10 @@ pub struct RackArgs {
     /// table on a terminal).
     #[arg(long, default_value = "auto", value_parser = ["auto", "table", "lines"])]
     pub status: String,
+    /// Serve the web dashboard at this address (default 127.0.0.1 on a free port; `off` for
+    /// none). Its address, with the access token, is printed at start.
+    #[arg(long, value_name = "HOST:PORT|off")]
+    pub dashboard: Option<String>,
 }
 
 /// Runs `ast-emu rack ARGS` (`args` without the program name and `rack`), starting
@@ -188,6 +195,71 @@ fn start_switch(
     })
 }
 
+/// A running rack, shared by the status loop and the dashboard.
+pub struct Rack {
+    /// The BMCs, in order, each behind its own lock (stopping one waits for it alone).
+    pub bmcs: Vec<Mutex<Bmc>>,
+    switch: Mutex<switch::Switch>,
+    emulator: PathBuf,
+    socket: PathBuf,
+}
+
+impl Rack {
+    /// The status rows now.
+    pub fn rows(&self) -> Vec<status::Row> {
+        let leases = self
+            .switch
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .leases();
+        status::rows(&self.bmcs, &leases)
+    }
+
+    /// BMC `name`.
+    pub fn bmc(&self, name: &str) -> Option<&Mutex<Bmc>> {
+        self.bmcs
+            .iter()
+            .find(|b| b.lock().unwrap_or_else(|e| e.into_inner()).plan.name == name)
+    }
+
+    /// Stops BMC `name` cleanly (SIGTERM, then a kill after the grace time).
+    pub fn stop(&self, name: &str) -> Result<(), String> {
+        let b = self.bmc(name).ok_or_else(|| format!("no BMC {name:?}"))?;
+        let mut b = b.lock().unwrap_or_else(|e| e.into_inner());
+        b.request_stop();
+        b.finish_stop(Instant::now() + bmc::STOP_GRACE);
+        Ok(())
+    }
+
+    /// Starts stopped BMC `name` again.
+    pub fn start(&self, name: &str) -> Result<(), String> {
+        let b = self.bmc(name).ok_or_else(|| format!("no BMC {name:?}"))?;
+        let mut b = b.lock().unwrap_or_else(|e| e.into_inner());
+        b.poll();
+        b.restart(&self.emulator, &self.socket)
+    }
+
+    /// BMC `name`'s control socket.
+    pub fn control(&self, name: &str) -> Result<PathBuf, String> {
+        let b = self.bmc(name).ok_or_else(|| format!("no BMC {name:?}"))?;
+        let b = b.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(b.control.clone())
+    }
+
+    /// Stops every BMC: all asked at once, then each waited for.
+    fn stop_all(&self) {
+        for b in &self.bmcs {
+            b.lock().unwrap_or_else(|e| e.into_inner()).request_stop();
+        }
+        let deadline = Instant::now() + bmc::STOP_GRACE;
+        for b in &self.bmcs {
+            b.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .finish_stop(deadline);
+        }
+    }
+}
+
 fn run(emulator: &Path, args: &RackArgs) -> Result<(), String> {
     let file = rack_file(args)?;
     let plans = file.plan()?;
@@ -198,51 +270,59 @@ fn run(emulator: &Path, args: &RackArgs) -> Result<(), String> {
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let socket = dir.join("switch.sock");
     let stop = signals::StopSignal::install()?;
-    let mut switch = start_switch(&file, &plans, &socket)?;
-    let mut bmcs: Vec<Bmc> = Vec::new();
+    let switch = start_switch(&file, &plans, &socket)?;
+    let mut bmcs: Vec<Mutex<Bmc>> = Vec::new();
+    let mut failed = None;
     for plan in plans {
         match Bmc::start(plan, emulator, &dir, &socket) {
-            Ok(b) => bmcs.push(b),
+            Ok(b) => bmcs.push(Mutex::new(b)),
             Err(e) => {
-                stop_all(&mut bmcs);
-                return Err(e);
+                failed = Some(e);
+                break;
             }
         }
     }
+    let rack = Arc::new(Rack {
+        bmcs,
+        switch: Mutex::new(switch),
+        emulator: emulator.to_path_buf(),
+        socket: socket.clone(),
+    });
+    if let Some(e) = failed {
+        rack.stop_all();
+        return Err(e);
+    }
+    let dashboard = match &args.dashboard {
+        Some(addr) if addr == "off" => None,
+        addr => match dashboard::start(rack.clone(), addr.as_deref().unwrap_or("127.0.0.1:0")) {
+            Ok(url) => Some(url),
+            Err(e) => {
+                rack.stop_all();
+                return Err(e);
+            }
+        },
+    };
     let table = match args.status.as_str() {
         "table" => true,
         "lines" => false,
         _ => status::stdout_is_terminal(),
     };
     let mut out = status::Status::new(&dir, table);
-    out.header(&bmcs, &socket);
+    out.dashboard = dashboard.clone();
+    out.header(&rack.bmcs, &socket, dashboard.as_deref());
     let signal = loop {
-        let leases = switch.leases();
-        let rows = status::rows(&mut bmcs, &leases);
-        out.show(&rows);
+        out.show(&rack.rows());
         if let Some(sig) = stop.wait(Duration::from_millis(500)) {
             break sig;
         }
     };
-    out.note(&format!("{signal}: stopping {} BMCs", bmcs.len()));
-    stop_all(&mut bmcs);
-    let rows = status::rows(&mut bmcs, &switch.leases());
-    out.show(&rows);
-    switch.stop();
+    out.note(&format!("{signal}: stopping {} BMCs", rack.bmcs.len()));
+    rack.stop_all();
+    out.show(&rack.rows());
+    rack.switch.lock().unwrap_or_else(|e| e.into_inner()).stop();
     let _ = std::fs::remove_file(&socket);
     out.note("stopped");
     Ok(())
-}
-
-/// Stops every BMC: all asked at once, then each waited for.
-fn stop_all(bmcs: &mut [Bmc]) {
-    for b in bmcs.iter_mut() {
-        b.request_stop();
-    }
-    let deadline = Instant::now() + bmc::STOP_GRACE;
-    for b in bmcs.iter_mut() {
-        b.finish_stop(deadline);
-    }
 }
 
 /// Whether a BMC counts as up in the status.

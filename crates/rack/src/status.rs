@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -43,14 +44,15 @@ pub struct Row {
 }
 
 /// The rows of `bmcs`, with the addresses `leases` bind to their MACs.
-pub fn rows(bmcs: &mut [Bmc], leases: &[Lease]) -> Vec<Row> {
+pub fn rows(bmcs: &[Mutex<Bmc>], leases: &[Lease]) -> Vec<Row> {
     let bound: HashMap<[u8; 6], String> = leases
         .iter()
         .filter(|l| l.bound)
         .map(|l| (l.mac, l.ip.to_string()))
         .collect();
-    bmcs.iter_mut()
+    bmcs.iter()
         .map(|b| {
+            let mut b = b.lock().unwrap_or_else(|e| e.into_inner());
             let state = b.poll();
             let (up, ready) = b.uptime();
             Row {
@@ -92,6 +94,8 @@ pub struct Status {
     /// Lines of the table last drawn, to draw over them.
     drawn: usize,
     last: Vec<(String, Option<String>)>,
+    /// The dashboard's address with its token, for status.json.
+    pub dashboard: Option<String>,
 }
 
 impl Status {
@@ -102,11 +106,12 @@ impl Status {
             table,
             drawn: 0,
             last: Vec::new(),
+            dashboard: None,
         }
     }
 
     /// What the rack is: its folder, switch, and each BMC's forwards.
-    pub fn header(&mut self, bmcs: &[Bmc], switch: &Path) {
+    pub fn header(&mut self, bmcs: &[Mutex<Bmc>], switch: &Path, dashboard: Option<&str>) {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(
             out,
@@ -115,7 +120,11 @@ impl Status {
             switch.display(),
             self.file.display()
         );
+        if let Some(url) = dashboard {
+            let _ = writeln!(out, "  dashboard: {url}");
+        }
         for b in bmcs {
+            let b = b.lock().unwrap_or_else(|e| e.into_inner());
             let p = &b.plan;
             let http = p
                 .http_port
@@ -196,8 +205,8 @@ impl Status {
 
     fn write_file(&self, rows: &[Row]) {
         let tmp = self.file.with_extension("json.tmp");
-        let text =
-            serde_json::to_vec_pretty(&serde_json::json!({ "bmcs": rows })).unwrap_or_default();
+        let status = serde_json::json!({ "dashboard": self.dashboard, "bmcs": rows });
+        let text = serde_json::to_vec_pretty(&status).unwrap_or_default();
         if std::fs::write(&tmp, text).is_ok() {
             let _ = std::fs::rename(&tmp, &self.file);
         }

@@ -1,0 +1,95 @@
+#!/usr/bin/python3
+"""The rack's dashboard in a real browser: Debian's chromium, headless, driven by Selenium
+(python3-selenium, chromium-driver). Run by tests/rack.rs once its rack is up, with BMC 2 killed:
+
+    rack_dashboard.py URL
+
+It checks that the page lists BMC 1 and 3 as ready and BMC 2 as stopped, shows BMC 1's console,
+runs a command typed on the page, sets a temperature sensor from the page and reads it back in
+the guest, and starts BMC 2 again from its button. Exits non-zero with a message on failure."""
+
+import sys
+import tempfile
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import WebDriverWait
+
+# Generous: the guest answers in well under a second, a loaded CI machine may take longer.
+WAIT = 120
+
+
+def browser(profile):
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    # As root in a sandboxed machine, without a display or outside network.
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--disable-dev-shm-usage", f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+
+
+def state(driver, name):
+    return driver.find_element(By.CSS_SELECTOR, f'tr[data-bmc="{name}"] td.state').text
+
+
+def console(driver):
+    return driver.find_element(By.ID, "console").text
+
+
+def until(driver, what, condition):
+    try:
+        return WebDriverWait(driver, WAIT, poll_frequency=0.2).until(lambda d: condition(d))
+    except Exception:
+        sys.exit(f"the page never showed {what}; console:\n{console(driver)[-2000:]}")
+
+
+def type_line(driver, line):
+    box = driver.find_element(By.ID, "console-input")
+    box.send_keys(line)
+    box.send_keys(Keys.ENTER)
+
+
+def main():
+    url = sys.argv[1]
+    with tempfile.TemporaryDirectory() as profile:
+        driver = browser(profile)
+        try:
+            driver.get(url)
+            until(driver, "three BMCs", lambda d: len(d.find_elements(By.CSS_SELECTOR, "#bmcs tbody tr")) == 3)
+            until(driver, "bmc1 and bmc3 ready, bmc2 stopped",
+                  lambda d: state(d, "bmc1") == "ready" and state(d, "bmc3") == "ready"
+                  and state(d, "bmc2").startswith("stopped"))
+            address = driver.find_element(By.CSS_SELECTOR, 'tr[data-bmc="bmc3"] td.address').text
+            if address != "10.0.2.103":
+                sys.exit(f"bmc3's address on the page is {address!r}")
+
+            # BMC 1's console: its output arrives, a typed command runs.
+            driver.find_element(By.CSS_SELECTOR, 'tr[data-bmc="bmc1"] button.open').click()
+            until(driver, "console output", lambda d: len(console(d)) > 0)
+            type_line(driver, "echo PAGE''TYPED=$((6 * 7))")
+            until(driver, "the typed command's output", lambda d: "PAGETYPED=42" in console(d))
+
+            # A sensor set from the page is what the guest's driver reads.
+            row = until(driver, "the tmp105 sensor",
+                        lambda d: d.find_elements(By.CSS_SELECTOR, 'tr[data-sensor^="tmp105"]'))[0]
+            row.find_element(By.CSS_SELECTOR, "input.celsius").send_keys("51.5")
+            row.find_element(By.CSS_SELECTOR, "button.set").click()
+            until(driver, "the new temperature on the page",
+                  lambda d: d.find_element(By.CSS_SELECTOR, 'tr[data-sensor^="tmp105"] td.value').text == "51.500")
+            type_line(driver, "echo TEMP''READ=$(cat /sys/bus/i2c/devices/8-004d/hwmon/hwmon*/temp1_input)")
+            until(driver, "the guest reading 51.5 C", lambda d: "TEMPREAD=51500" in console(d))
+
+            # BMC 2 starts again from its button.
+            driver.find_element(By.CSS_SELECTOR, 'tr[data-bmc="bmc2"] button.start').click()
+            until(driver, "bmc2 booting again", lambda d: state(d, "bmc2") in ("booting", "ready"))
+        finally:
+            driver.quit()
+    print("dashboard: ok")
+
+
+if __name__ == "__main__":
+    main()
