@@ -17,16 +17,17 @@ use support::{have, retry_until_ok, ssh};
 
 const BMCS: usize = 3;
 
-fn scratch() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ast-emu-rack-test-{}", std::process::id()));
+fn scratch(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ast-emu-rack-{test}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
 
-/// A base port with base+1..=base+BMCS free for SSH and base+11.. for HTTPS.
-fn free_base() -> u16 {
-    let seed = std::process::id() as u16;
+/// A base port with base+1..=base+BMCS free for SSH and base+11.. for HTTPS (`salt` keeps
+/// two tests of one run apart).
+fn free_base(salt: u16) -> u16 {
+    let seed = (std::process::id() as u16).wrapping_add(salt.wrapping_mul(7919));
     (0..200u16)
         .map(|i| 20000 + (seed.wrapping_add(i * 37) % 30000))
         .find(|&b| {
@@ -84,29 +85,39 @@ impl Drop for Rack {
     }
 }
 
-#[test]
-fn three_bmcs_share_a_switch_with_dhcp_ssh_and_forwards() {
-    let dir = scratch();
-    let base = free_base();
-    let mut rack = Rack(
+/// `ast-emu rack --count 3 ARGS` with its folder `dir` (its output in rack.out there).
+fn start_rack(dir: &Path, salt: u16, args: &[&str]) -> Rack {
+    let base = free_base(salt);
+    Rack(
         Command::new(env!("CARGO_BIN_EXE_ast-emu"))
             .args(["rack", "--count", &BMCS.to_string(), "--status", "lines"])
             .arg("--dir")
-            .arg(&dir)
+            .arg(dir)
             .args(["--ssh-port", &base.to_string()])
             .args(["--https-port", &(base + 10).to_string()])
+            .args(args)
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(dir.join("rack.out")).unwrap())
             .stderr(std::fs::File::create(dir.join("rack.err")).unwrap())
             .spawn()
             .unwrap(),
-    );
-    let all = |s: &[Value], state: &str| {
+    )
+}
+
+/// Waits for every BMC ready with a DHCP address; their rows.
+fn wait_ready(dir: &Path) -> Vec<Value> {
+    wait_status(dir, "three ready BMCs with addresses", |s| {
         s.len() == BMCS
             && s.iter()
-                .all(|b| b["state"] == state && b["address"].is_string())
-    };
-    let up = wait_status(&dir, "three ready BMCs with addresses", |s| all(s, "ready"));
+                .all(|b| b["state"] == "ready" && b["address"].is_string())
+    })
+}
+
+#[test]
+fn three_bmcs_share_a_switch_with_dhcp_ssh_and_forwards() {
+    let dir = scratch("cold");
+    let mut rack = start_rack(&dir, 0, &[]);
+    let up = wait_ready(&dir);
     let addresses: Vec<&str> = up.iter().map(|b| b["address"].as_str().unwrap()).collect();
     assert_eq!(addresses, ["10.0.2.101", "10.0.2.102", "10.0.2.103"]);
 
@@ -223,5 +234,63 @@ fn three_bmcs_share_a_switch_with_dhcp_ssh_and_forwards() {
     assert_eq!(end[2]["exit"], "exit 0", "BMC 3 quit cleanly");
     let out = std::fs::read_to_string(dir.join("rack.out")).unwrap();
     assert!(out.contains("bmc2 stopped (signal 9)"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The built-in image's console line that gives a clone its own identity (docs/rack.md).
+const AFTER_RESTORE: &str = "killall udhcpc; ip link set eth0 down; ip link set eth0 address {mac}; ip link set eth0 up; hostname {name}; (udhcpc -i eth0 -f -S -s /etc/udhcpc/default.script -x hostname:{name} </dev/null >/dev/null 2>&1 &)";
+
+#[test]
+fn bmcs_restored_from_one_snapshot_take_their_own_identity() {
+    let dir = scratch("snapshot");
+    // One machine booted, logged in, saved at its shell prompt.
+    let snap = dir.join("warm.snap");
+    {
+        let sock = dir.join("source.control");
+        let address = format!("unix:{}", sock.display());
+        let mut emu = support::Emulator::start(&["--control", &address]);
+        emu.expect(&format!("control socket on {address}"));
+        let mut c = Client::connect(&sock);
+        c.execute("console-watch", json!({}));
+        login(&mut c);
+        c.execute("snapshot-save", json!({"path": snap.to_str().unwrap()}));
+        c.execute("quit", json!({}));
+        assert_eq!(emu.wait().code(), Some(0));
+    }
+    let rack = start_rack(
+        &dir,
+        1,
+        &[
+            "--snapshot",
+            snap.to_str().unwrap(),
+            "--after-restore",
+            AFTER_RESTORE,
+            "--dashboard",
+            "off",
+        ],
+    );
+    let up = wait_ready(&dir);
+    let addresses: Vec<&str> = up.iter().map(|b| b["address"].as_str().unwrap()).collect();
+    assert_eq!(addresses, ["10.0.2.101", "10.0.2.102", "10.0.2.103"]);
+    // Each clone has its own name and MAC, and they reach each other.
+    let mut c = Client::connect(Path::new(up[2]["control"].as_str().unwrap()));
+    c.execute("console-watch", json!({}));
+    c.execute("console-send", json!({"data": "\r"}));
+    c.console_expect("# ", BOOT);
+    assert_eq!(guest(&mut c, "NAME", "hostname"), "bmc3");
+    assert_eq!(
+        guest(&mut c, "MAC", "cat /sys/class/net/eth0/address"),
+        up[2]["mac"].as_str().unwrap()
+    );
+    let ping = guest(
+        &mut c,
+        "PING",
+        "ping -c 2 -W 5 10.0.2.101 | grep -c 'bytes from'",
+    );
+    assert_eq!(ping, "2", "BMC 3 pings BMC 1");
+    drop(c);
+    drop(rack);
+    let end = status(&dir);
+    assert!(end.iter().all(|b| b["state"] == "stopped"), "{end:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -179,6 +179,22 @@ impl Bmc {
         Ok(())
     }
 
+    /// Types the plan's `after_restore` lines on the console of a BMC restored from a
+    /// snapshot, so that it takes its own MAC, name and address (the snapshot's are its
+    /// source machine's).
+    fn take_identity(&self) {
+        for line in &self.plan.after_restore {
+            let data = format!("{line}\r");
+            if let Err(e) = crate::control_client::execute(
+                &self.control,
+                "console-send",
+                serde_json::json!({ "data": data }),
+            ) {
+                log::warn!("rack: {}: after-restore: {e}", self.plan.name);
+            }
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Shared> {
         self.shared.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -198,6 +214,7 @@ impl Bmc {
                         && self.plan.snapshot.is_some()
                         && std::os::unix::net::UnixStream::connect(&self.control).is_ok()
                     {
+                        self.take_identity();
                         let mut s = self.lock();
                         s.state = BmcState::Ready;
                         s.ready_at = Some(Instant::now());

@@ -11,6 +11,7 @@
 //! network = "10.0.2.0/24"   # the management network; the gateway (the host) is .2, DNS .3
 //! first-address = 101       # BMC k gets network + 100 + k by DHCP
 //! args = ["--persist"]      # given to every emulator
+//! # after-restore = ["..."] # console lines typed into each BMC restored from a snapshot
 //!
 //! [[bmc]]                   # optional, one table per BMC, in order
 //! name = "bmc1"
@@ -69,6 +70,11 @@ pub struct RackFile {
     /// Arguments for every emulator.
     #[serde(default)]
     pub args: Vec<String>,
+    /// Console lines typed into each BMC restored from a snapshot, once it runs, so the clones
+    /// of one machine take their own identity: `{name}`, `{mac}`, `{address}` and `{index}`
+    /// are replaced by the BMC's. (The snapshot must be of a shell prompt.)
+    #[serde(default)]
+    pub after_restore: Vec<String>,
     /// The BMCs, one table each.
     #[serde(default)]
     pub bmc: Vec<BmcEntry>,
@@ -100,6 +106,7 @@ impl RackFile {
             network: default_network(),
             first_address: default_first_address(),
             args: Vec::new(),
+            after_restore: Vec::new(),
             bmc: Vec::new(),
         }
     }
@@ -183,13 +190,30 @@ impl RackFile {
                 return Err(format!("two BMCs are named {name:?}"));
             }
             let host = self.first_address + i as u8;
+            let mac = [0x02, 0xa5, 0x7e, 0x01, (k >> 8) as u8, k as u8];
+            let address = Ipv4Addr::new(prefix[0], prefix[1], prefix[2], host);
+            let snapshot = e.snapshot.clone().or_else(|| self.snapshot.clone());
+            let after_restore = match snapshot {
+                Some(_) => self
+                    .after_restore
+                    .iter()
+                    .map(|line| {
+                        line.replace("{name}", &name)
+                            .replace("{mac}", &mac_text(&mac))
+                            .replace("{address}", &address.to_string())
+                            .replace("{index}", &k.to_string())
+                    })
+                    .collect(),
+                None => Vec::new(),
+            };
             plans.push(BmcPlan {
                 index: k,
                 name,
                 flash: e.flash.clone().or_else(|| self.flash.clone()),
-                snapshot: e.snapshot.clone().or_else(|| self.snapshot.clone()),
-                mac: [0x02, 0xa5, 0x7e, 0x01, (k >> 8) as u8, k as u8],
-                address: Ipv4Addr::new(prefix[0], prefix[1], prefix[2], host),
+                snapshot,
+                mac,
+                address,
+                after_restore,
                 ssh_port: port(self.ssh_port, k, "ssh-port")?,
                 https_port: port(self.https_port, k, "https-port")?,
                 http_port: if self.http_port == 0 {
@@ -262,16 +286,22 @@ pub struct BmcPlan {
     pub http_port: Option<u16>,
     /// More emulator arguments.
     pub args: Vec<String>,
+    /// Console lines typed once it runs, restored from a snapshot (placeholders replaced).
+    pub after_restore: Vec<String>,
+}
+
+/// `02:a5:7e:...`.
+fn mac_text(mac: &[u8; 6]) -> String {
+    mac.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 impl BmcPlan {
     /// The MAC as text.
     pub fn mac_text(&self) -> String {
-        self.mac
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<Vec<_>>()
-            .join(":")
+        mac_text(&self.mac)
     }
 }
 
@@ -291,6 +321,14 @@ mod tests {
         assert_eq!(plans[1].https_port, 4402);
         assert_eq!(plans[1].mac_text(), "02:a5:7e:01:00:02");
         assert_eq!(plans[2].flash, Some(PathBuf::from("img")));
+        assert!(plans[0].after_restore.is_empty());
+        let mut restored = RackFile::shorthand(2, None, Some("warm.snap".into()));
+        restored.after_restore =
+            vec!["ip link set eth0 address {mac}; hostname {name} # {address} {index}".into()];
+        assert_eq!(
+            restored.plan().unwrap()[1].after_restore,
+            ["ip link set eth0 address 02:a5:7e:01:00:02; hostname bmc2 # 10.0.2.102 2"]
+        );
     }
 
     #[test]

@@ -43,6 +43,11 @@ pub struct RackArgs {
     /// Start every BMC from this snapshot (`snapshot-save`'s file) instead of booting.
     #[arg(long, conflicts_with = "config")]
     pub snapshot: Option<PathBuf>,
+    /// A console line typed into each BMC restored from --snapshot (repeatable), so clones take
+    /// their own identity: `{name}`, `{mac}`, `{address}`, `{index}` are replaced (docs/rack.md
+    /// has the line for the built-in image).
+    #[arg(long, value_name = "LINE", requires = "snapshot")]
+    pub after_restore: Vec<String>,
     /// BMC k's SSH is forwarded from 127.0.0.1:PORT+k.
     #[arg(long, value_name = "PORT")]
     pub ssh_port: Option<u16>,
@@ -95,7 +100,11 @@ pub fn main(emulator: PathBuf, args: Vec<OsString>) -> ExitCode {
 fn rack_file(args: &RackArgs) -> Result<RackFile, String> {
     let mut file = match (&args.config, args.count) {
         (Some(path), _) => RackFile::load(path)?,
-        (None, Some(n)) => RackFile::shorthand(n, args.flash.clone(), args.snapshot.clone()),
+        (None, Some(n)) => {
+            let mut f = RackFile::shorthand(n, args.flash.clone(), args.snapshot.clone());
+            f.after_restore = args.after_restore.clone();
+            f
+        }
         (None, None) => return Err("give a rack file (ast-emu rack rack.toml) or --count N".into()),
     };
     if let Some(p) = args.ssh_port {
