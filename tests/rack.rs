@@ -75,13 +75,17 @@ fn wait_status(dir: &Path, what: &str, pred: impl Fn(&[Value]) -> bool) -> Vec<V
     }
 }
 
+/// A child process (a rack, a switch, QEMU) stopped with SIGTERM when dropped.
 struct Rack(Child);
 
 impl Drop for Rack {
     fn drop(&mut self) {
-        // SAFETY: signals our own child.
-        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
-        let _ = self.0.wait();
+        // Only a child not yet reaped: its pid is still its own.
+        if let Ok(None) = self.0.try_wait() {
+            // SAFETY: signals our own child.
+            unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+            let _ = self.0.wait();
+        }
     }
 }
 
@@ -292,5 +296,99 @@ fn bmcs_restored_from_one_snapshot_take_their_own_identity() {
     drop(rack);
     let end = status(&dir);
     assert!(end.iter().all(|b| b["state"] == "stopped"), "{end:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `ast-emu switch` on its own, with a QEMU machine and an ast-emu plugged in: QEMU's
+/// `-netdev stream` framing is the switch's, so both get DHCP from the uplink and reach each
+/// other.
+#[test]
+fn qemu_and_ast_emu_share_a_standalone_switch() {
+    if !have("qemu-system-arm") {
+        eprintln!("skipping: qemu-system-arm is missing (make deps installs it)");
+        return;
+    }
+    let dir = scratch("switch");
+    let sock = dir.join("switch.sock");
+    let mut switch = Rack(
+        Command::new(env!("CARGO_BIN_EXE_ast-emu"))
+            .args(["switch", "--uplink", "user", "--listen"])
+            .arg(format!("unix:{}", sock.display()))
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(dir.join("switch.out")).unwrap())
+            .stderr(std::fs::File::create(dir.join("switch.err")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !sock.exists() {
+        assert!(Instant::now() < deadline, "the switch never listened");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // QEMU boots the project's image (decompressed) on the same switch.
+    let img = dir.join("flash.img");
+    let xz =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../firmware-fixtures/ast2600-evb.img.xz");
+    let raw = Command::new("xz").arg("-dc").arg(&xz).output().unwrap();
+    std::fs::write(&img, raw.stdout).unwrap();
+    let qemu_log = dir.join("qemu.out");
+    let _qemu = Rack(
+        Command::new("qemu-system-arm")
+            .args(["-M", "ast2600-evb", "-nographic", "-drive"])
+            .arg(format!("file={},if=mtd,format=raw", img.display()))
+            .arg("-netdev")
+            .arg(format!(
+                "stream,id=n0,server=off,addr.type=unix,addr.path={}",
+                sock.display()
+            ))
+            .args([
+                "-net",
+                "nic,model=ftgmac100,netdev=n0,macaddr=02:00:00:00:00:51",
+            ])
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&qemu_log).unwrap())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let control = dir.join("emu.control");
+    let address = format!("unix:{}", control.display());
+    let nic = format!(
+        "socket,connect=unix:{},mac=02:00:00:00:00:52",
+        sock.display()
+    );
+    let mut emu = support::Emulator::start(&["--control", &address, "--nic", &nic]);
+    emu.expect(&format!("control socket on {address}"));
+    let mut c = Client::connect(&control);
+    c.execute("console-watch", json!({}));
+    login(&mut c);
+    let deadline = Instant::now() + BOOT;
+    while !std::fs::read_to_string(&qemu_log).is_ok_and(|t| t.contains("login:")) {
+        assert!(Instant::now() < deadline, "QEMU never booted");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // slirp's DHCP gives .15 and .16 in request order: QEMU has the one this guest has not.
+    let own = guest(
+        &mut c,
+        "OWN",
+        "ip -4 -o addr show eth0 | grep -o '10.0.2.1[56]'",
+    );
+    let other = if own == "10.0.2.15" {
+        "10.0.2.16"
+    } else {
+        "10.0.2.15"
+    };
+    let cmd = format!(
+        "for i in $(seq 60); do ping -c 1 -W 2 {other} >/dev/null && break; done; ping -c 3 -W 5 {other} | grep -c 'bytes from'"
+    );
+    assert_eq!(guest(&mut c, "PING", &cmd), "3", "ast-emu pings QEMU");
+    c.execute("quit", json!({}));
+    assert_eq!(emu.wait().code(), Some(0));
+    // SAFETY: signals our own child.
+    unsafe { libc::kill(switch.0.id() as i32, libc::SIGINT) };
+    assert!(switch.0.wait().unwrap().success());
+    let report = std::fs::read_to_string(dir.join("switch.out")).unwrap();
+    assert!(report.contains("02:00:00:00:00:51"), "QEMU's MAC: {report}");
+    assert!(!sock.exists(), "the switch removes its socket");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -412,6 +412,9 @@ fn main() -> ExitCode {
             .unwrap_or_else(|_| PathBuf::from(std::env::args_os().next().unwrap_or_default()));
         return rack::main(emulator, std::env::args_os().skip(2).collect());
     }
+    if std::env::args_os().nth(1).is_some_and(|a| a == "switch") {
+        return rack::switch_main(std::env::args_os().skip(2).collect());
+    }
     let args = Args::parse();
     let (trace_directives, trace) = trace_settings(&args.trace);
     if let Err(e) = init_logging(&args, &trace_directives) {

@@ -11,6 +11,9 @@ pub mod bmc;
 pub mod config;
 mod control_client;
 mod dashboard;
+mod switch_command;
+
+pub use switch_command::switch_main;
 pub mod status;
 
 use std::ffi::OsString;
@@ -65,6 +68,17 @@ pub struct RackArgs {
     /// table on a terminal).
     #[arg(long, default_value = "auto", value_parser = ["auto", "table", "lines"])]
     pub status: String,
+    /// Also listen for emulators and other switches on UDP at HOST:PORT (one frame per
+    /// datagram, QEMU's `-netdev dgram`), so the rack's network can span machines.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub udp: Option<String>,
+    /// Another machine's switch (its `--udp` address), reached over UDP (repeatable; needs
+    /// --udp).
+    #[arg(long, value_name = "HOST:PORT", requires = "udp")]
+    pub peer: Vec<String>,
+    /// Plug a host TAP device into the switch too (needs CAP_NET_ADMIN).
+    #[arg(long, value_name = "NAME")]
+    pub tap: Option<String>,
     /// Serve the web dashboard at this address (default 127.0.0.1 on a free port; `off` for
     /// none). Its address, with the access token, is printed at start.
     #[arg(long, value_name = "HOST:PORT|off")]
@@ -129,12 +143,38 @@ fn rack_file(args: &RackArgs) -> Result<RackFile, String> {
     Ok(file)
 }
 
+/// Refuses plans in which two BMCs would write their flash back into one file.
+fn check_persist(plans: &[BmcPlan]) -> Result<(), String> {
+    let persist = |p: &BmcPlan| {
+        p.args
+            .iter()
+            .any(|a| a == "--persist" || a.starts_with("--persist="))
+    };
+    for (i, a) in plans.iter().enumerate() {
+        for b in &plans[i + 1..] {
+            match (&a.flash, &b.flash) {
+                (Some(fa), Some(fb)) if persist(a) && persist(b) && fa == fb => {
+                    return Err(format!(
+                        "{} and {} would both write their flash back into {}: with --persist give each BMC its own image ([[bmc]] flash = ...)",
+                        a.name,
+                        b.name,
+                        fa.display()
+                    ));
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The switch for `plans`: listening at `socket`, its uplink forwarding each BMC's ports and
 /// its DHCP server reserving each BMC's address and host name.
 fn start_switch(
     file: &RackFile,
     plans: &[BmcPlan],
     socket: &Path,
+    args: &RackArgs,
 ) -> Result<switch::Switch, String> {
     use switch::dhcp::{DhcpConfig, Reservation};
     use usernet::{HostFwd, Proto};
@@ -195,8 +235,11 @@ fn start_switch(
             .collect(),
     };
     switch::Switch::start(switch::SwitchConfig {
-        listen: vec![switch::Endpoint::Unix(socket.to_path_buf())],
-        udp_peers: Vec::new(),
+        listen: std::iter::once(switch::Endpoint::Unix(socket.to_path_buf()))
+            .chain(args.udp.iter().map(|a| switch::Endpoint::Udp(a.clone())))
+            .collect(),
+        udp_peers: args.peer.clone(),
+        tap: args.tap.clone(),
         uplink: Some(switch::Uplink {
             net,
             dhcp: Some(dhcp),
@@ -272,6 +315,7 @@ impl Rack {
 fn run(emulator: &Path, args: &RackArgs) -> Result<(), String> {
     let file = rack_file(args)?;
     let plans = file.plan()?;
+    check_persist(&plans)?;
     let dir = match &args.dir {
         Some(d) => d.clone(),
         None => std::env::temp_dir().join(format!("ast-emu-rack-{}", std::process::id())),
@@ -279,7 +323,7 @@ fn run(emulator: &Path, args: &RackArgs) -> Result<(), String> {
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let socket = dir.join("switch.sock");
     let stop = signals::StopSignal::install()?;
-    let switch = start_switch(&file, &plans, &socket)?;
+    let switch = start_switch(&file, &plans, &socket, args)?;
     let mut bmcs: Vec<Mutex<Bmc>> = Vec::new();
     let mut failed = None;
     for plan in plans {
@@ -339,7 +383,34 @@ pub fn is_up(state: &BmcState) -> bool {
     matches!(state, BmcState::Booting | BmcState::Ready)
 }
 
-mod signals {
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_bmcs_never_persist_into_one_image() {
+        let mut file = RackFile::shorthand(2, Some("/x/image.mtd".into()), None);
+        assert!(check_persist(&file.plan().unwrap()).is_ok(), "no --persist");
+        file.args = vec!["--persist".into()];
+        let err = check_persist(&file.plan().unwrap()).unwrap_err();
+        assert!(err.contains("bmc1 and bmc2"), "{err}");
+        file.flash = None;
+        file.bmc = vec![
+            config::BmcEntry {
+                flash: Some("/x/a".into()),
+                ..Default::default()
+            },
+            config::BmcEntry {
+                flash: Some("/x/b".into()),
+                ..Default::default()
+            },
+        ];
+        file.count = None;
+        assert!(check_persist(&file.plan().unwrap()).is_ok(), "own images");
+    }
+}
+
+pub(crate) mod signals {
     //! SIGINT, SIGTERM and SIGHUP stop the rack (the emulator's `main` has blocked them in
     //! every thread; a dedicated thread takes them with sigwait).
 

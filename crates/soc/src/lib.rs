@@ -356,6 +356,12 @@ pub struct RunStats {
     pub core_wall_ns: Vec<u64>,
 }
 
+/// For how long after the guest sent a frame its idle time is waited for in host time, not
+/// skipped: a reply from another machine (a BMC on a rack's switch, the host behind slirp)
+/// takes host time to come, and a guest that skipped ahead meanwhile would measure a ping of
+/// milliseconds as seconds and let its network timeouts run out first.
+pub const NET_REPLY_WINDOW: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// How far idle time may be skipped: a token bucket of virtual nanoseconds.
 ///
 /// Skipping makes boots fast (a kernel's `msleep`s cost nothing), but an idle guest whose timer
@@ -443,6 +449,8 @@ pub struct AspeedSoc {
     nics: Vec<NicPort>,
     stats: RunStats,
     skip: SkipBudget,
+    /// When the guest last sent a frame to a network backend (see [`NET_REPLY_WINDOW`]).
+    net_sent: Rc<Cell<Option<std::time::Instant>>>,
     /// A deterministic run: time from instructions, turns by instruction counts.
     deterministic: Option<Deterministic>,
     stuck_exits: u32,
@@ -876,6 +884,7 @@ impl AspeedSoc {
                 ..RunStats::default()
             },
             skip: SkipBudget::new(),
+            net_sent: Rc::new(Cell::new(None)),
             stuck_exits: 0,
             irq_trace,
             dram_size,
@@ -2163,6 +2172,12 @@ impl AspeedSoc {
                 None => self.next_deadline(),
             };
             let may_skip = !matches!(others, Some(None));
+            // A frame just sent: its reply is waited for in host time.
+            let reply_wait = self
+                .net_sent
+                .get()
+                .and_then(|t| NET_REPLY_WINDOW.checked_sub(t.elapsed()))
+                .filter(|left| !left.is_zero());
             match deadline {
                 Some(deadline) => {
                     let now = self.clock.now_ns();
@@ -2199,7 +2214,7 @@ impl AspeedSoc {
                             }
                         }
                         want
-                    } else if may_skip {
+                    } else if may_skip && reply_wait.is_none() {
                         self.skip.take(deadline - now)
                     } else {
                         0
@@ -2212,7 +2227,11 @@ impl AspeedSoc {
                             self.secondaries.notify_all();
                         }
                     }
-                    let rest = deadline.saturating_sub(self.clock.now_ns());
+                    let mut rest = deadline.saturating_sub(self.clock.now_ns());
+                    if let Some(left) = reply_wait {
+                        // Then look again: once the window has passed, time is skipped.
+                        rest = rest.min(left.as_nanos() as u64);
+                    }
                     if rest > 0 {
                         self.stats.waited_ns += rest;
                         match self.wait_host(events, Some(std::time::Duration::from_nanos(rest))) {
@@ -2347,7 +2366,13 @@ impl AspeedSoc {
                 mac + 1
             )));
         };
-        m.borrow_mut().set_backend(Some(Box::new(to_network)));
+        let sent = self.net_sent.clone();
+        let mut to_network = to_network;
+        m.borrow_mut()
+            .set_backend(Some(Box::new(move |frame: &[u8]| {
+                sent.set(Some(std::time::Instant::now()));
+                to_network(frame)
+            })));
         m.borrow_mut().set_link(true);
         // A PHY reports the cable; an NC-SI MAC has none, its host NIC answers on the wire.
         if let Some(phy) = &self.phys[mac] {

@@ -58,6 +58,8 @@ pub struct SwitchConfig {
     pub udp_peers: Vec<String>,
     /// The user-mode network, if any.
     pub uplink: Option<Uplink>,
+    /// A host TAP device to plug in as one more port, by name.
+    pub tap: Option<String>,
 }
 
 /// One port as [`Switch::ports`] reports it.
@@ -65,7 +67,7 @@ pub struct SwitchConfig {
 pub struct PortInfo {
     /// Its number ([`UPLINK_PORT`] for the uplink).
     pub id: PortId,
-    /// What it is: `uplink`, `unix:PATH`, `tcp:PEER`, `udp:PEER`.
+    /// What it is: `uplink`, `unix:PATH`, `tcp:PEER`, `udp:PEER`, `tap:NAME`.
     pub name: String,
     /// The MAC addresses learned behind it.
     pub macs: Vec<[u8; 6]>,
@@ -169,6 +171,9 @@ impl Switch {
         }
         if peers.is_some_and(|p| !p.is_empty()) {
             return Err("UDP peers need a UDP address to listen on (udp:HOST:PORT)".into());
+        }
+        if let Some(tap) = &config.tap {
+            ports::attach_tap(tap, &numbers, &events)?;
         }
         let uplink = match config.uplink {
             Some(up) => {

@@ -267,3 +267,50 @@ pub(crate) fn listen_udp(
         .map_err(|e| format!("switch: no udp thread: {e}"))?;
     Ok(local)
 }
+
+/// A host TAP device as a port (created if missing; needs CAP_NET_ADMIN): the host, or a
+/// bridge on it, is then on the rack's network.
+pub(crate) fn attach_tap(
+    name: &str,
+    numbers: &PortNumbers,
+    events: &Sender<Event>,
+) -> Result<(), String> {
+    let iface = Arc::new(
+        tun_tap::Iface::without_packet_info(name, tun_tap::Mode::Tap).map_err(|e| {
+            format!("cannot open TAP device {name}: {e} (needs CAP_NET_ADMIN and /dev/net/tun)")
+        })?,
+    );
+    let id = numbers.next();
+    let out = iface.clone();
+    let sink = move |frame: &[u8]| {
+        if let Err(e) = out.send(frame) {
+            log::debug!("switch: tap: {e}");
+        }
+    };
+    events
+        .send(Event::Attach(id, format!("tap:{name}"), Box::new(sink)))
+        .map_err(|_| "switch: stopped".to_string())?;
+    let events = events.clone();
+    let tap = name.to_string();
+    thread::Builder::new()
+        .name("switch-tap".into())
+        .spawn(move || {
+            let mut buf = vec![0u8; wire::MAX_FRAME_LEN];
+            loop {
+                match iface.recv(&mut buf) {
+                    Ok(n) => {
+                        if events.send(Event::Frame(id, buf[..n].to_vec())).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        log::error!("switch: tap {tap}: {e}");
+                        let _ = events.send(Event::Detach(id));
+                        return;
+                    }
+                }
+            }
+        })
+        .map_err(|e| format!("switch: no tap thread: {e}"))?;
+    Ok(())
+}

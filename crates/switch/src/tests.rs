@@ -181,3 +181,57 @@ fn udp_peers_are_ports_as_qemu_dgram_netdevs_are() {
         .unwrap();
     assert!(a.recv(&mut buf).is_err(), "echoed to its sender");
 }
+
+#[test]
+fn two_switches_joined_over_udp_carry_frames_between_their_ports() {
+    // Switch 1 listens on UDP; switch 2 has it as a peer (another machine's switch, here on
+    // loopback). A port on each side talks to the other.
+    let p1 = socket_path("span1");
+    let p2 = socket_path("span2");
+    let one = Switch::start(SwitchConfig {
+        listen: vec![
+            Endpoint::Unix(p1.clone()),
+            Endpoint::Udp("127.0.0.1:0".into()),
+        ],
+        ..SwitchConfig::default()
+    })
+    .unwrap();
+    let Endpoint::Udp(one_udp) = one.listening()[1].clone() else {
+        panic!()
+    };
+    let two = Switch::start(SwitchConfig {
+        listen: vec![
+            Endpoint::Unix(p2.clone()),
+            Endpoint::Udp("127.0.0.1:0".into()),
+        ],
+        udp_peers: vec![one_udp],
+        ..SwitchConfig::default()
+    })
+    .unwrap();
+    let mut a = Client::connect(&p1);
+    let mut b = Client::connect(&p2);
+    wait_ports(&one, 1);
+    wait_ports(&two, 2);
+    // B broadcasts first: switch 1 learns switch 2 as a peer from it.
+    b.send(&frame(BROADCAST, B, 8));
+    assert_eq!(a.recv(), frame(BROADCAST, B, 8));
+    a.send(&frame(B, A, 9));
+    assert_eq!(b.recv(), frame(B, A, 9));
+    assert!(
+        one.ports()
+            .iter()
+            .any(|p| p.name.starts_with("udp:") && p.macs == vec![B]),
+        "{:?}",
+        one.ports()
+    );
+    assert!(Switch::start(SwitchConfig {
+        udp_peers: vec!["127.0.0.1:9".into()],
+        ..SwitchConfig::default()
+    })
+    .err()
+    .unwrap()
+    .contains("UDP address"));
+    drop((one, two));
+    let _ = std::fs::remove_file(p1);
+    let _ = std::fs::remove_file(p2);
+}
