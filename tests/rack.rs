@@ -189,7 +189,7 @@ fn three_bmcs_share_a_switch_with_dhcp_ssh_and_forwards() {
     drop(c);
 
     // The dashboard in a real browser (tests/rack_dashboard.py): the states, BMC 1's console
-    // with a command typed on the page, a sensor set from the page and read by the guest,
+    // with a command typed on the page, a sensor and a GPIO input set from the page and read by the guest,
     // BMC 2 started again from its button.
     let url = status_file(&dir)["dashboard"].as_str().unwrap().to_string();
     assert!(

@@ -5,14 +5,15 @@
     rack_dashboard.py URL
 
 It checks that the page lists BMC 1 and 3 as ready and BMC 2 as stopped, shows BMC 1's console,
-runs a command typed on the page, sets a temperature sensor from the page and reads it back in
-the guest, and starts BMC 2 again from its button. Exits non-zero with a message on failure."""
+runs a command typed on the page, sets a temperature sensor and a GPIO input from the page and
+reads both back in the guest, and starts BMC 2 again from its button. Exits non-zero with a message on failure."""
 
 import sys
 import tempfile
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
@@ -37,14 +38,23 @@ def state(driver, name):
 
 
 def console(driver):
-    return driver.find_element(By.ID, "console").text
+    # The whole text, also the part scrolled out of the box.
+    return driver.execute_script("return document.getElementById('console').textContent")
 
 
 def until(driver, what, condition):
     try:
-        return WebDriverWait(driver, WAIT, poll_frequency=0.2).until(lambda d: condition(d))
+        # The page redraws its tables: an element found may be gone by the time it is read.
+        return WebDriverWait(driver, WAIT, poll_frequency=0.2,
+                             ignored_exceptions=(StaleElementReferenceException,
+                                                 NoSuchElementException)).until(condition)
     except Exception:
-        sys.exit(f"the page never showed {what}; console:\n{console(driver)[-2000:]}")
+        error = driver.find_element(By.ID, "error").text
+        shown = driver.find_element(By.ID, "selected").text
+        gpio = driver.find_element(By.ID, "gpio").text
+        sys.exit(f"the page never showed {what} (its error line: {error!r}; showing {shown!r}; "
+                 f"GPIO table:\n{gpio[:1500]}\nbrowser log: {driver.get_log('browser')}); console:\n"
+                 f"{console(driver)[-2000:]}")
 
 
 def type_line(driver, line):
@@ -82,6 +92,18 @@ def main():
                   lambda d: d.find_element(By.CSS_SELECTOR, 'tr[data-sensor^="tmp105"] td.value').text == "51.500")
             type_line(driver, "echo TEMP''READ=$(cat /sys/bus/i2c/devices/8-004d/hwmon/hwmon*/temp1_input)")
             until(driver, "the guest reading 51.5 C", lambda d: "TEMPREAD=51500" in console(d))
+
+            # A GPIO input set high from the page is what the guest reads (M3, "presence-psu0",
+            # line 99 of the 3.3 V controller, through sysfs).
+            row = until(driver, "the presence-psu0 line",
+                        lambda d: d.find_elements(By.CSS_SELECTOR, 'tr[data-line="presence-psu0"]'))[0]
+            row.find_element(By.CSS_SELECTOR, "button.high").click()
+            until(driver, "presence-psu0 high on the page",
+                  lambda d: d.find_element(By.CSS_SELECTOR, 'tr[data-line="presence-psu0"] td.value').text == "1")
+            type_line(driver, "b=$(for g in /sys/class/gpio/gpiochip*; do [ \"$(cat $g/label)\" = 1e780000.gpio ] "
+                              "&& cat $g/base; done); echo $((b + 99)) > /sys/class/gpio/export; "
+                              "echo GPIO''READ=$(cat /sys/class/gpio/gpio$((b + 99))/value)")
+            until(driver, "the guest reading the line high", lambda d: "GPIOREAD=1" in console(d))
 
             # BMC 2 starts again from its button.
             driver.find_element(By.CSS_SELECTOR, 'tr[data-bmc="bmc2"] button.start').click()

@@ -58,6 +58,8 @@ pub struct Bmc {
     pub plan: BmcPlan,
     /// Its control socket.
     pub control: PathBuf,
+    /// The rack's connection to it.
+    pub commands: Arc<crate::control_client::Control>,
     /// Its console transcript.
     pub console_file: PathBuf,
     /// The emulator's own messages.
@@ -81,6 +83,7 @@ impl Bmc {
         }));
         let mut bmc = Bmc {
             plan,
+            commands: Arc::new(crate::control_client::Control::new(&control)),
             control,
             console_file,
             log_file,
@@ -185,11 +188,10 @@ impl Bmc {
     fn take_identity(&self) {
         for line in &self.plan.after_restore {
             let data = format!("{line}\r");
-            if let Err(e) = crate::control_client::execute(
-                &self.control,
-                "console-send",
-                serde_json::json!({ "data": data }),
-            ) {
+            if let Err(e) = self
+                .commands
+                .execute("console-send", serde_json::json!({ "data": data }))
+            {
                 log::warn!("rack: {}: after-restore: {e}", self.plan.name);
             }
         }

@@ -291,11 +291,11 @@ impl Rack {
         b.restart(&self.emulator, &self.socket)
     }
 
-    /// BMC `name`'s control socket.
-    pub fn control(&self, name: &str) -> Result<PathBuf, String> {
+    /// The rack's connection to BMC `name`'s control socket.
+    pub fn control(&self, name: &str) -> Result<Arc<control_client::Control>, String> {
         let b = self.bmc(name).ok_or_else(|| format!("no BMC {name:?}"))?;
         let b = b.lock().unwrap_or_else(|e| e.into_inner());
-        Ok(b.control.clone())
+        Ok(b.commands.clone())
     }
 
     /// Stops every BMC: all asked at once, then each waited for.

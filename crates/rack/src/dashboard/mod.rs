@@ -29,7 +29,6 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-use crate::control_client;
 use crate::Rack;
 
 /// The page, served as it is.
@@ -156,12 +155,7 @@ async fn blocking<T: Send + 'static>(
 async fn command(app: &App, name: &str, command: &'static str, args: Value) -> Response {
     let rack = app.rack.clone();
     let name = name.to_string();
-    match blocking(move || {
-        let socket = rack.control(&name)?;
-        control_client::execute(&socket, command, args)
-    })
-    .await
-    {
+    match blocking(move || rack.control(&name)?.execute(command, args)).await {
         Ok(v) => Json(v).into_response(),
         Err(e) if e.starts_with("no BMC") => failure(StatusCode::NOT_FOUND, e),
         Err(e) => failure(StatusCode::BAD_GATEWAY, e),
@@ -213,13 +207,11 @@ async fn set_sensor(
 async fn gpio(State(app): State<App>, Path(name): Path<String>) -> Response {
     let rack = app.rack.clone();
     let result = blocking(move || {
-        let socket = rack.control(&name)?;
+        let control = rack.control(&name)?;
         let mut named = Vec::new();
         for controller in 0..GPIO_CONTROLLERS {
             // A board with fewer controllers answers with an error: the list ends there.
-            let Ok(lines) =
-                control_client::execute(&socket, "gpio-list", json!({"controller": controller}))
-            else {
+            let Ok(lines) = control.execute("gpio-list", json!({"controller": controller})) else {
                 break;
             };
             named.extend(
