@@ -392,3 +392,37 @@ fn qemu_and_ast_emu_share_a_standalone_switch() {
     assert!(!sock.exists(), "the switch removes its socket");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_bad_rack_is_refused_with_a_clear_message_before_anything_starts() {
+    let dir = scratch("bad");
+    let cases: [(&str, &str); 4] = [
+        ("count = 2\nsize = 3\n", "unknown field `size`"),
+        ("count = 2\nnetwork = \"10.0.0.0/16\"\n", "a /24 network"),
+        ("[[bmc]]\nname = \"a b\"\n", "is not a host name"),
+        (
+            "count = 2\nflash = \"missing.mtd\"\n",
+            "missing.mtd: no such file",
+        ),
+    ];
+    for (i, (text, needle)) in cases.iter().enumerate() {
+        let file = dir.join(format!("rack{i}.toml"));
+        std::fs::write(&file, text).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_ast-emu"))
+            .arg("rack")
+            .arg(&file)
+            .arg("--dir")
+            .arg(dir.join(format!("run{i}")))
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{text}: {err}");
+        assert!(err.contains(needle), "{text}: {err}");
+        assert!(
+            !dir.join(format!("run{i}/switch.sock")).exists(),
+            "{text}: a switch started"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

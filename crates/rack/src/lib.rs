@@ -88,23 +88,31 @@ pub struct RackArgs {
 /// Runs `ast-emu rack ARGS` (`args` without the program name and `rack`), starting
 /// `emulator` for each BMC. Returns when the rack has stopped.
 pub fn main(emulator: PathBuf, args: Vec<OsString>) -> ExitCode {
-    let args =
-        match RackArgs::try_parse_from(std::iter::once(OsString::from("ast-emu rack")).chain(args))
-        {
-            Ok(a) => a,
-            Err(e) => {
-                let _ = e.print();
-                return if e.use_stderr() {
-                    ExitCode::from(2)
-                } else {
-                    ExitCode::SUCCESS
-                };
-            }
-        };
-    match run(&emulator, &args) {
+    run_command("ast-emu rack", args, |a: RackArgs| run(&emulator, &a))
+}
+
+/// Parses `args` as command `name`'s (help and version are printed, exit 0; a usage error
+/// exits 2) and runs it; an error is printed with the command's name, exit 2.
+pub(crate) fn run_command<T: Parser>(
+    name: &str,
+    args: Vec<OsString>,
+    run: impl FnOnce(T) -> Result<(), String>,
+) -> ExitCode {
+    let parsed = match T::try_parse_from(std::iter::once(OsString::from(name)).chain(args)) {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match run(parsed) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("ast-emu rack: {e}");
+            eprintln!("{name}: {e}");
             ExitCode::from(2)
         }
     }

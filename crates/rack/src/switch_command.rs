@@ -34,25 +34,7 @@ pub struct SwitchArgs {
 /// Runs `ast-emu switch ARGS` (`args` without the program name and `switch`) until SIGINT,
 /// SIGTERM or SIGHUP.
 pub fn switch_main(args: Vec<OsString>) -> ExitCode {
-    let program = std::iter::once(OsString::from("ast-emu switch"));
-    let args = match SwitchArgs::try_parse_from(program.chain(args)) {
-        Ok(a) => a,
-        Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::SUCCESS
-            };
-        }
-    };
-    match run(args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("ast-emu switch: {e}");
-            ExitCode::from(2)
-        }
-    }
+    crate::run_command("ast-emu switch", args, run)
 }
 
 fn run(args: SwitchArgs) -> Result<(), String> {

@@ -65,10 +65,11 @@ impl Client {
     }
 }
 
+/// Waits until the switch has exactly `n` ports.
 fn wait_ports(sw: &Switch, n: usize) {
     let end = Instant::now() + Duration::from_secs(5);
-    while sw.ports().len() < n {
-        assert!(Instant::now() < end, "ports: {:?}", sw.ports());
+    while sw.ports().len() != n {
+        assert!(Instant::now() < end, "not {n} ports: {:?}", sw.ports());
         std::thread::sleep(Duration::from_millis(5));
     }
 }
@@ -101,11 +102,7 @@ fn frames_between_stream_ports_are_flooded_then_switched() {
     assert!(ports.iter().any(|p| p.macs == vec![A]), "{ports:?}");
     // C leaves; the others go on.
     drop(c);
-    let end = Instant::now() + Duration::from_secs(5);
-    while sw.ports().len() != 2 {
-        assert!(Instant::now() < end);
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_ports(&sw, 2);
     b.send(&frame(A, B, 4));
     assert_eq!(a.recv(), frame(A, B, 4));
     drop(sw);
@@ -126,11 +123,7 @@ fn a_malformed_stream_closes_only_its_own_port() {
     let mut bad = UnixStream::connect(&path).unwrap();
     wait_ports(&sw, 3);
     bad.write_all(&[0xff, 0xff, 0xff, 0xff, 0, 0]).unwrap();
-    let end = Instant::now() + Duration::from_secs(5);
-    while sw.ports().len() != 2 {
-        assert!(Instant::now() < end, "the bad port stayed");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_ports(&sw, 2);
     a.send(&frame(BROADCAST, A, 5));
     assert_eq!(b.recv(), frame(BROADCAST, A, 5));
     drop(sw);
