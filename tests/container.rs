@@ -9,147 +9,31 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use support::{free_port, have, retry_until_ok, shared_image, ssh};
+use support::podman::{
+    self, assert_gone, container_id, decompress, have_ssh, logs, ok, podman, podman_works, repo,
+    ssh_and_podman, tail, text, Made,
+};
+use support::{free_port, retry_until_ok, shared_image, ssh};
 
 /// Generous: the tests wait for boot milestones, they do not time them.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(300);
 /// For a server that has booted to answer (dropbear makes its host key on first use).
 const SERVICE_TIMEOUT: Duration = Duration::from_secs(90);
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-/// `program` with the repository's containers.conf unless CONTAINERS_CONF is set.
-fn with_conf(program: impl AsRef<std::ffi::OsStr>) -> Command {
-    let mut c = Command::new(program);
-    if std::env::var_os("CONTAINERS_CONF").is_none() {
-        c.env("CONTAINERS_CONF", repo().join("container/containers.conf"));
-    }
-    c
-}
-
-fn podman() -> Command {
-    with_conf("podman")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Runs `cmd`, panics unless it succeeds, returns its stdout.
-fn ok(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed ({}):\n{}{}",
-        out.status,
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
-
 /// A folder of its own under cargo's temporary folder.
 fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("container-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// Copies `program` and the libraries `ldd` lists for it into `root`, at the same paths.
-fn stage_with_libraries(program: &str, root: &Path) {
-    let ldd = ok(Command::new("ldd").arg(program));
-    let mut files = vec![program.to_string()];
-    for line in ldd.lines() {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        match words.as_slice() {
-            [_, "=>", path, ..] if path.starts_with('/') => files.push(path.to_string()),
-            [path, ..] if path.starts_with('/') => files.push(path.to_string()),
-            _ => {}
-        }
-    }
-    for f in files {
-        let to = root.join(f.trim_start_matches('/'));
-        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-        std::fs::copy(std::fs::canonicalize(&f).unwrap(), &to).unwrap();
-    }
-}
-
-/// Whether Podman can start a container here at all: `/bin/true` from a root file system of
-/// its own (no image, no registry). Prints why not.
-fn podman_works() -> bool {
-    if !have("podman") {
-        eprintln!("SKIPPED: podman is not installed (make deps installs podman and runc)");
-        return false;
-    }
-    let root = scratch("probe");
-    stage_with_libraries("/bin/true", &root);
-    let out = podman()
-        .args(["run", "--rm", "--rootfs"])
-        .arg(&root)
-        .arg("/bin/true")
-        .output()
-        .unwrap();
-    let _ = std::fs::remove_dir_all(&root);
-    if !out.status.success() {
-        eprintln!(
-            "SKIPPED: podman cannot start a trivial container here ({}): {}",
-            out.status,
-            text(&out.stderr).trim()
-        );
-        return false;
-    }
-    true
-}
-
-/// What a test made: removed when dropped, even after a failure.
-#[derive(Default)]
-struct Made {
-    containers: Vec<String>,
-    images: Vec<String>,
-    dirs: Vec<PathBuf>,
-}
-
-impl Drop for Made {
-    fn drop(&mut self) {
-        for c in &self.containers {
-            let _ = podman().args(["rm", "-f", "-t", "0", c]).output();
-        }
-        for i in &self.images {
-            let _ = podman().args(["rmi", i]).output();
-        }
-        for d in &self.dirs {
-            let _ = std::fs::remove_dir_all(d);
-        }
-    }
+    podman::scratch("container", name)
 }
 
 impl Made {
     /// Builds the image from the binary under test with scripts/container-image; returns its
     /// name and prints its size.
     fn image(&mut self, name: &str) -> String {
-        let image = format!(
-            "localhost/ast-emu-test-{name}-{}:latest",
-            std::process::id()
-        );
-        let staging = scratch(&format!("{name}-staging"));
-        self.dirs.push(staging.clone());
-        self.images.push(image.clone());
-        ok(with_conf(repo().join("scripts/container-image"))
-            .env("CONTAINER", "podman")
-            .env("IMAGE", &image)
-            .env("AST_EMU_BIN", env!("CARGO_BIN_EXE_ast-emu"))
-            .env("STAGING", &staging));
+        let image = self.build_image(name, scratch(&format!("{name}-staging")));
         let size: u64 = ok(podman().args(["image", "inspect", "--format", "{{.Size}}", &image]))
             .trim()
             .parse()
@@ -174,19 +58,6 @@ impl Made {
             .arg(image));
         container
     }
-}
-
-fn logs(container: &str) -> String {
-    let out = podman().args(["logs", container]).output().unwrap();
-    text(&out.stdout) + &text(&out.stderr)
-}
-
-fn tail(s: &str) -> String {
-    let start = s.len().saturating_sub(3000);
-    let start = (start..s.len())
-        .find(|&i| s.is_char_boundary(i))
-        .unwrap_or(s.len());
-    s[start..].to_string()
 }
 
 fn state(container: &str) -> String {
@@ -221,26 +92,11 @@ fn curl(url: &str) -> Output {
         .unwrap()
 }
 
-fn have_ssh() -> bool {
-    have("ssh") && have("sshpass")
-}
-
-/// What the SSH tests need; says why when something is missing.
-fn ssh_and_podman() -> bool {
-    if !have_ssh() {
-        eprintln!("SKIPPED: ssh or sshpass is not installed (make deps installs them)");
-        return false;
-    }
-    podman_works()
-}
-
 /// `podman stop`: the emulator must quit on SIGTERM (exit code 0, well before the 30 s after
 /// which podman would SIGKILL it); then `podman rm`, and nothing of it is left: not in
 /// `podman ps -a`, no host process naming it (conmon), its published ports closed.
 fn stop_and_check_gone(container: &str, ports: &[u16]) {
-    let id = ok(podman().args(["inspect", "--format", "{{.Id}}", container]))
-        .trim()
-        .to_string();
+    let id = container_id(container);
     let t = Instant::now();
     ok(podman().args(["stop", "-t", "30", container]));
     let took = t.elapsed();
@@ -258,27 +114,7 @@ fn stop_and_check_gone(container: &str, ports: &[u16]) {
     );
     eprintln!("podman stop: {:.2} s", took.as_secs_f64());
     ok(podman().args(["rm", container]));
-    let listed = ok(podman().args(["ps", "-a", "--format", "{{.ID}} {{.Names}}"]));
-    assert!(
-        !listed.contains(container) && !listed.contains(&id[..12]),
-        "podman ps -a still lists {container}:\n{listed}"
-    );
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
-            let cmdline = text(&cmdline).replace('\0', " ");
-            assert!(
-                !cmdline.contains(&id),
-                "process {:?} still runs for the container: {cmdline}",
-                entry.file_name()
-            );
-        }
-    }
-    for port in ports {
-        assert!(
-            std::net::TcpStream::connect(("127.0.0.1", *port)).is_err(),
-            "port {port} still answers"
-        );
-    }
+    assert_gone(&id, container, container, ports);
 }
 
 #[test]
@@ -427,16 +263,4 @@ fn persist_writes_the_mounted_image_back_on_podman_stop() {
     let out = retry_until_ok(SERVICE_TIMEOUT, || ssh(port, "ast-emu", "cat /root/note"));
     assert_eq!(text(&out.stdout).trim(), "kept-by-persist");
     stop_and_check_gone(&container, &[port]);
-}
-
-/// `xz -dc from > to`.
-fn decompress(from: &Path, to: &Path) {
-    let out = std::fs::File::create(to).unwrap();
-    let status = Command::new("xz")
-        .arg("-dc")
-        .arg(from)
-        .stdout(out)
-        .status()
-        .unwrap();
-    assert!(status.success(), "xz -dc {}", from.display());
 }

@@ -81,7 +81,24 @@ fn a_boot_driven_through_the_control_socket() {
     );
     c.console_expect("T=55000", BOOT);
 
-    // A reset from the socket: RESET, then the milestones of a second boot.
+    // A reset from the socket: RESET, then the milestones of a second boot. Sent while the
+    // guest idles at its prompt (it has skipped idle time since the command ran), which is
+    // where the run loop takes host requests between interrupts: the reset must wake the cores.
+    c.console_expect("# ", BOOT);
+    let skips = |c: &mut Client| {
+        c.execute("query-stats", json!({}))["idle_skips"]
+            .as_u64()
+            .unwrap()
+    };
+    let before = skips(&mut c);
+    let deadline = Instant::now() + BOOT;
+    while skips(&mut c) < before + 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the guest never idled"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert_eq!(c.execute("system-reset", json!({})), json!({}));
     c.wait_event(
         "RESET",

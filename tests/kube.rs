@@ -19,10 +19,13 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use support::podman::{
+    self, assert_gone, container_id, decompress, logs, ok, podman, repo, ssh_and_podman, tail,
+    text, Made,
+};
 use support::{free_port, have, retry_until_ok, ssh};
 
 /// Generous: the test waits for the BMC, it does not time it.
@@ -34,50 +37,9 @@ const IMAGE: &str = "localhost/ast-emu:latest";
 /// The container's ports, by name: the BMC's SSH, HTTP and HTTPS (the image's AST_EMU_NIC).
 const PORTS: [(&str, u64); 3] = [("ssh", 2222), ("http", 8080), ("https", 8443)];
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-/// `program` with the repository's containers.conf unless CONTAINERS_CONF is set.
-fn with_conf(program: impl AsRef<std::ffi::OsStr>) -> Command {
-    let mut c = Command::new(program);
-    if std::env::var_os("CONTAINERS_CONF").is_none() {
-        c.env("CONTAINERS_CONF", repo().join("container/containers.conf"));
-    }
-    c
-}
-
-fn podman() -> Command {
-    with_conf("podman")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Runs `cmd`, panics unless it succeeds, returns its stdout.
-fn ok(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed ({}):\n{}{}",
-        out.status,
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
-
 /// A folder of its own under cargo's temporary folder.
 fn scratch(name: &str) -> PathBuf {
-    let dir =
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("kube-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    podman::scratch("kube", name)
 }
 
 // ---- The manifests' structure ----------------------------------------------------------------
@@ -414,66 +376,6 @@ fn podman_manifest_holds_the_same_bmc() {
 
 // ---- podman kube play ------------------------------------------------------------------------
 
-/// Whether Podman can start a container here at all: `/bin/true` from a root file system of
-/// its own (no image, no registry). Tried once for all the tests (which run in parallel);
-/// prints why not.
-fn podman_works() -> bool {
-    static WORKS: OnceLock<Result<(), String>> = OnceLock::new();
-    match WORKS.get_or_init(try_podman) {
-        Ok(()) => true,
-        Err(why) => {
-            eprintln!("SKIPPED: {why}");
-            false
-        }
-    }
-}
-
-fn try_podman() -> Result<(), String> {
-    if !have("podman") {
-        return Err("podman is not installed (make deps installs podman and runc)".into());
-    }
-    let root = scratch("probe");
-    let ldd = ok(Command::new("ldd").arg("/bin/true"));
-    let mut files = vec!["/bin/true".to_string()];
-    for line in ldd.lines() {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        match words.as_slice() {
-            [_, "=>", path, ..] if path.starts_with('/') => files.push(path.to_string()),
-            [path, ..] if path.starts_with('/') => files.push(path.to_string()),
-            _ => {}
-        }
-    }
-    for f in files {
-        let to = root.join(f.trim_start_matches('/'));
-        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-        std::fs::copy(std::fs::canonicalize(&f).unwrap(), &to).unwrap();
-    }
-    let out = podman()
-        .args(["run", "--rm", "--rootfs"])
-        .arg(&root)
-        .arg("/bin/true")
-        .output()
-        .unwrap();
-    let _ = std::fs::remove_dir_all(&root);
-    if !out.status.success() {
-        return Err(format!(
-            "podman cannot start a trivial container here ({}): {}",
-            out.status,
-            text(&out.stderr).trim()
-        ));
-    }
-    Ok(())
-}
-
-/// What the SSH tests need; says why when something is missing.
-fn ssh_and_podman() -> bool {
-    if !(have("ssh") && have("sshpass")) {
-        eprintln!("SKIPPED: ssh or sshpass is not installed (make deps installs them)");
-        return false;
-    }
-    podman_works()
-}
-
 /// The Podman file rewritten for one test: the image of the binary under test, names of the
 /// test's own (so that it runs beside a BMC played from the repository's file) and free host
 /// ports.
@@ -490,33 +392,6 @@ struct Bmc {
     https: u16,
 }
 
-/// What a test made: removed when dropped, even after a failure.
-#[derive(Default)]
-struct Made {
-    /// Played manifests, for `podman kube down`.
-    manifests: Vec<PathBuf>,
-    volumes: Vec<String>,
-    images: Vec<String>,
-    dirs: Vec<PathBuf>,
-}
-
-impl Drop for Made {
-    fn drop(&mut self) {
-        for m in &self.manifests {
-            let _ = podman().args(["kube", "down"]).arg(m).output();
-        }
-        for v in &self.volumes {
-            let _ = podman().args(["volume", "rm", "-f", v]).output();
-        }
-        for i in &self.images {
-            let _ = podman().args(["rmi", i]).output();
-        }
-        for d in &self.dirs {
-            let _ = std::fs::remove_dir_all(d);
-        }
-    }
-}
-
 /// Replaces the one `from` in `s` with `to`; panics unless there is exactly one.
 fn replace_one(s: &str, from: &str, to: &str) -> String {
     assert_eq!(s.matches(from).count(), 1, "{from:?} in {PODMAN_FILE}");
@@ -527,19 +402,7 @@ impl Made {
     /// Builds the image from the binary under test with scripts/container-image, as
     /// tests/container.rs does; returns its name.
     fn image(&mut self, tag: &str) -> String {
-        let image = format!(
-            "localhost/ast-emu-test-kube-{tag}-{}:latest",
-            std::process::id()
-        );
-        let staging = scratch(&format!("{tag}-staging"));
-        self.dirs.push(staging.clone());
-        self.images.push(image.clone());
-        ok(with_conf(repo().join("scripts/container-image"))
-            .env("CONTAINER", "podman")
-            .env("IMAGE", &image)
-            .env("AST_EMU_BIN", env!("CARGO_BIN_EXE_ast-emu"))
-            .env("STAGING", &staging));
-        image
+        self.build_image(&format!("kube-{tag}"), scratch(&format!("{tag}-staging")))
     }
 
     /// The Podman file for this test, with `image` and AST_EMU_PERSIST set to `persist`.
@@ -580,19 +443,6 @@ impl Made {
             https,
         }
     }
-}
-
-fn logs(container: &str) -> String {
-    let out = podman().args(["logs", container]).output().unwrap();
-    text(&out.stdout) + &text(&out.stderr)
-}
-
-fn tail(s: &str) -> String {
-    let start = s.len().saturating_sub(3000);
-    let start = (start..s.len())
-        .find(|&i| s.is_char_boundary(i))
-        .unwrap_or(s.len());
-    s[start..].to_string()
 }
 
 /// `podman kube play`: the pod runs, with the flash volume on /flash and the memory limit.
@@ -663,9 +513,7 @@ fn stop(bmc: &Bmc) {
 /// `podman kube down`: the pod and its containers are gone, no process of theirs is left,
 /// their ports are closed; the flash volume stays.
 fn down(bmc: &Bmc) {
-    let id = ok(podman().args(["inspect", "--format", "{{.Id}}", &bmc.container]))
-        .trim()
-        .to_string();
+    let id = container_id(&bmc.container);
     let t = Instant::now();
     ok(podman().args(["kube", "down"]).arg(&bmc.manifest));
     eprintln!("podman kube down: {:.2} s", t.elapsed().as_secs_f64());
@@ -675,27 +523,8 @@ fn down(bmc: &Bmc) {
         "podman pod ps still lists {}:\n{pods}",
         bmc.pod
     );
-    let listed = ok(podman().args(["ps", "-a", "--format", "{{.ID}} {{.Names}}"]));
-    assert!(
-        !listed.contains(&bmc.name) && !listed.contains(&id[..12]),
-        "podman ps -a still lists the pod's containers:\n{listed}"
-    );
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
-            let cmdline = text(&cmdline).replace('\0', " ");
-            assert!(
-                !cmdline.contains(&id),
-                "process {:?} still runs for the container: {cmdline}",
-                entry.file_name()
-            );
-        }
-    }
-    for port in [bmc.ssh, bmc.http, bmc.https] {
-        assert!(
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
-            "port {port} still answers"
-        );
-    }
+    let ports = [bmc.ssh, bmc.http, bmc.https];
+    assert_gone(&id, &bmc.name, "the pod's containers", &ports);
     assert!(volumes().contains(&bmc.volume), "the flash volume stays");
 }
 
@@ -781,13 +610,10 @@ fn an_image_in_the_flash_volume_boots_and_persists() {
     // The project's image into the volume before the first play, as the file says.
     let dir = scratch("persist-image");
     made.dirs.push(dir.clone());
-    let status = Command::new("xz")
-        .arg("-dc")
-        .arg(repo().join("firmware-fixtures/ast2600-evb.img.xz"))
-        .stdout(std::fs::File::create(dir.join("image.mtd")).unwrap())
-        .status()
-        .unwrap();
-    assert!(status.success(), "xz -dc");
+    decompress(
+        &repo().join("firmware-fixtures/ast2600-evb.img.xz"),
+        &dir.join("image.mtd"),
+    );
     ok(Command::new("tar")
         .args(["-cf", "flash.tar", "image.mtd"])
         .current_dir(&dir));

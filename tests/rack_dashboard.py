@@ -6,7 +6,8 @@
 
 It checks that the page lists BMC 1 and 3 as ready and BMC 2 as stopped, shows BMC 1's console,
 runs a command typed on the page, sets a temperature sensor and a GPIO input from the page and
-reads both back in the guest, and starts BMC 2 again from its button. Exits non-zero with a message on failure."""
+reads both back in the guest, resets BMC 3 (booting, then ready again) and starts BMC 2 again
+from its button. Exits non-zero with a message on failure."""
 
 import sys
 import tempfile
@@ -104,6 +105,11 @@ def main():
                               "&& cat $g/base; done); echo $((b + 99)) > /sys/class/gpio/export; "
                               "echo GPIO''READ=$(cat /sys/class/gpio/gpio$((b + 99))/value)")
             until(driver, "the guest reading the line high", lambda d: "GPIOREAD=1" in console(d))
+
+            # BMC 3's reset button reboots it: booting, then ready again.
+            driver.find_element(By.CSS_SELECTOR, 'tr[data-bmc="bmc3"] button.reset').click()
+            until(driver, "bmc3 booting after its reset", lambda d: state(d, "bmc3") == "booting")
+            until(driver, "bmc3 ready again", lambda d: state(d, "bmc3") == "ready")
 
             # BMC 2 starts again from its button.
             driver.find_element(By.CSS_SELECTOR, 'tr[data-bmc="bmc2"] button.start').click()

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod client;
+pub mod podman;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};

@@ -18,6 +18,23 @@ pub const CONSOLE_KEEP: usize = 64 * 1024;
 /// How long a BMC may take to quit cleanly (writing its flash back) before it is killed.
 pub const STOP_GRACE: Duration = Duration::from_secs(30);
 
+/// The process ids of the emulators running now, for the last resort of a second quit
+/// signal ([`stop_running_now`]).
+static RUNNING: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+fn running() -> MutexGuard<'static, Vec<u32>> {
+    RUNNING.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Sends SIGTERM to every emulator still running, without waiting: the rack is exiting at
+/// once (a second signal), and its emulators must not run on without it.
+pub fn stop_running_now() {
+    for &pid in running().iter() {
+        // SAFETY: kill(2) on a child of ours that has not been reaped (reaping removes it).
+        unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+    }
+}
+
 /// Where a BMC is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BmcState {
@@ -50,6 +67,8 @@ struct Shared {
     /// Console bytes seen in all, so a reader can ask for what came after a point.
     console_total: u64,
     ready_at: Option<Instant>,
+    /// When its current boot began: its emulator's start, or the last reset's U-Boot banner.
+    boot_started: Instant,
 }
 
 /// A BMC's emulator process.
@@ -80,6 +99,7 @@ impl Bmc {
             console: VecDeque::new(),
             console_total: 0,
             ready_at: None,
+            boot_started: Instant::now(),
         }));
         let mut bmc = Bmc {
             plan,
@@ -137,12 +157,14 @@ impl Bmc {
             .process_group(0)
             .spawn()
             .map_err(|e| format!("{name}: cannot start {}: {e}", emulator.display()))?;
+        running().push(child.id());
         let mut out = child.stdout.take().expect("piped");
         let restored = self.plan.snapshot.is_some();
         {
             let mut s = self.lock();
             s.state = BmcState::Booting;
             s.ready_at = None;
+            s.boot_started = Instant::now();
         }
         self.started = Instant::now();
         let shared = self.shared.clone();
@@ -153,6 +175,8 @@ impl Bmc {
                 let mut buf = [0u8; 4096];
                 // The end of the output so far, so a prompt split across reads is found.
                 let mut tail: Vec<u8> = Vec::new();
+                // A restored BMC showed its prompt before the snapshot: ready when it runs.
+                let mut watch_login = !restored;
                 loop {
                     let n = match out.read(&mut buf) {
                         Ok(0) | Err(_) => return,
@@ -166,10 +190,14 @@ impl Bmc {
                     s.console.drain(..excess);
                     tail.extend_from_slice(&buf[..n]);
                     let keep = tail.len().saturating_sub(16);
-                    if s.state == BmcState::Booting
-                        && !restored
-                        && tail.windows(6).any(|w| w == b"login:")
-                    {
+                    // A reset or a reboot in the guest: booting again until the next prompt.
+                    if s.state == BmcState::Ready && contains(&tail, b"U-Boot ") {
+                        s.state = BmcState::Booting;
+                        s.ready_at = None;
+                        s.boot_started = Instant::now();
+                        watch_login = true;
+                    }
+                    if s.state == BmcState::Booting && watch_login && contains(&tail, b"login:") {
                         s.state = BmcState::Ready;
                         s.ready_at = Some(Instant::now());
                         log::info!("rack: ready after {:?}", started.elapsed());
@@ -207,6 +235,7 @@ impl Bmc {
         if let Some(child) = &mut self.child {
             match child.try_wait() {
                 Ok(Some(status)) => {
+                    forget(child.id());
                     self.child = None;
                     self.lock().state = BmcState::Stopped(describe(status));
                 }
@@ -228,9 +257,10 @@ impl Bmc {
         self.lock().state.clone()
     }
 
-    /// How long it has run (or ran), and how long it took to be ready.
+    /// How long it has run (or ran), and how long its current boot took to be ready.
     pub fn uptime(&self) -> (Duration, Option<Duration>) {
-        let ready = self.lock().ready_at.map(|t| t - self.started);
+        let s = self.lock();
+        let ready = s.ready_at.map(|t| t - s.boot_started);
         (self.started.elapsed(), ready)
     }
 
@@ -281,6 +311,7 @@ impl Bmc {
                 }
             }
         };
+        forget(child.id());
         self.child = None;
         self.lock().state = BmcState::Stopped(status);
     }
@@ -292,6 +323,16 @@ impl Bmc {
         }
         self.spawn(emulator, switch)
     }
+}
+
+/// A reaped emulator's pid leaves the running list.
+fn forget(pid: u32) {
+    running().retain(|&p| p != pid);
+}
+
+/// Whether `needle` is in `haystack`.
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 fn describe(status: std::process::ExitStatus) -> String {

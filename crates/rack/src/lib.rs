@@ -446,7 +446,7 @@ pub(crate) mod signals {
             std::thread::Builder::new()
                 .name("rack-signals".into())
                 .spawn(move || {
-                    let mut asked = false;
+                    let mut asked: Option<std::time::Instant> = None;
                     loop {
                         let mut sig = 0;
                         // SAFETY: waits for a signal of `set`, blocked in every thread.
@@ -458,12 +458,19 @@ pub(crate) mod signals {
                             libc::SIGTERM => "SIGTERM",
                             _ => "SIGHUP",
                         };
-                        if asked {
-                            // A second signal while stopping: the user insists.
+                        if let Some(first) = asked {
+                            // Copies that came with the first (`timeout` signals the process
+                            // and its group) count once.
+                            if first.elapsed() < Duration::from_secs(1) {
+                                continue;
+                            }
+                            // A second signal while stopping: the user insists. The emulators
+                            // still get their SIGTERM, so none runs on without the rack.
                             eprintln!("ast-emu rack: {name} again; exiting now");
+                            crate::bmc::stop_running_now();
                             std::process::exit(128 + sig);
                         }
-                        asked = true;
+                        asked = Some(std::time::Instant::now());
                         let _ = tx.try_send(name);
                     }
                 })

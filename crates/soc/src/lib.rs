@@ -2139,6 +2139,14 @@ impl AspeedSoc {
             {
                 return Idle::Resume;
             }
+            // A host event handled below may have woken a core without an interrupt: a reset
+            // from the control socket or the monitor puts every core back at its reset vector.
+            if self.cores[..self.local]
+                .iter()
+                .any(|c| !c.parked && matches!(c.wait, Wait::Nothing))
+            {
+                return Idle::Resume;
+            }
             if interrupted() {
                 return Idle::Interrupted;
             }
