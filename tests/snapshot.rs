@@ -278,3 +278,55 @@ fn an_sd_card_the_guest_wrote_comes_back_with_its_writes_and_its_image_untouched
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// GETs `http://127.0.0.1:PORT/cgi-bin/status` (the built-in image's status page, which lists
+/// its addresses), retried while the forward or the guest's server comes up.
+fn status_page(port: u16) -> String {
+    let out = support::retry_until_ok(std::time::Duration::from_secs(120), || {
+        Command::new("curl")
+            .args(["-s", "--max-time", "10"])
+            .arg(format!("http://127.0.0.1:{port}/cgi-bin/status"))
+            .output()
+            .unwrap()
+    });
+    assert!(out.status.success(), "curl to port {port}: {out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn the_network_comes_back_with_the_guests_address_and_the_new_forwards() {
+    if !support::have("curl") {
+        eprintln!("skipping: curl is missing (make deps installs it)");
+        return;
+    }
+    let dir = scratch("network");
+    let snap = dir.join("net.snap");
+    let snap_s = snap.to_str().unwrap();
+    // Booted with a forward to the guest's web server; its DHCP address shows on the page.
+    let first = support::free_port();
+    let nic = format!("user,hostfwd=tcp:127.0.0.1:{first}-:80");
+    let (emu, mut c) = start(&socket_path("snap-net"), &["--nic", &nic]);
+    c.execute("console-watch", json!({"enable": true}));
+    c.console_expect("login:", BOOT);
+    assert!(
+        status_page(first).contains("10.0.2.15"),
+        "the guest's address before"
+    );
+    c.execute("snapshot-save", json!({"path": snap_s}));
+    quit(emu, c);
+    // Restored with another forward: the new port reaches the same guest, which kept its
+    // address (its lease is in its memory; slirp is new).
+    let second = support::free_port();
+    let nic = format!("user,hostfwd=tcp:127.0.0.1:{second}-:80");
+    let (emu, c) = start(
+        &socket_path("snap-net2"),
+        &["--restore", snap_s, "--nic", &nic],
+    );
+    let page = status_page(second);
+    assert!(
+        page.contains("10.0.2.15"),
+        "the guest's address after: {page}"
+    );
+    quit(emu, c);
+    let _ = std::fs::remove_dir_all(&dir);
+}
