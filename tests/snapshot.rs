@@ -34,6 +34,16 @@ fn start(sock: &Path, args: &[&str]) -> (Emulator, Client) {
     (emu, c)
 }
 
+/// Restores `snap` (saved at a shell prompt) with a control socket named `name`, watching the
+/// console, and waits for the prompt.
+fn restore_at_prompt(name: &str, snap: &Path) -> (Emulator, Client) {
+    let (emu, mut c) = start(&socket_path(name), &["--restore", snap.to_str().unwrap()]);
+    c.execute("console-watch", json!({"enable": true}));
+    c.execute("console-send", json!({"data": "\r"}));
+    c.console_expect("# ", BOOT);
+    (emu, c)
+}
+
 fn quit(mut emu: Emulator, mut c: Client) {
     assert_eq!(c.execute("quit", json!({})), json!({}));
     assert_eq!(emu.wait().code(), Some(0), "{}", emu.transcript());
@@ -182,13 +192,7 @@ fn flash_the_guest_changed_before_saving_is_changed_after_restoring() {
     );
 
     // The snapshot names the image it was taken over; the guest's changes come back on it.
-    let (emu, mut c) = start(
-        &socket_path("snap-dirty-back"),
-        &["--restore", snap.to_str().unwrap()],
-    );
-    c.execute("console-watch", json!({"enable": true}));
-    c.execute("console-send", json!({"data": "\r"}));
-    c.console_expect("# ", BOOT);
+    let (emu, mut c) = restore_at_prompt("snap-dirty-back", &snap);
     assert_eq!(
         guest(
             &mut c,
@@ -239,13 +243,7 @@ fn an_sd_card_the_guest_wrote_comes_back_with_its_writes_and_its_image_untouched
 
     // Restored without --sd: the snapshot names the card's image; the guest's writes are
     // back over it, read from the card once the kernel's caches are dropped.
-    let (emu, mut c) = start(
-        &socket_path("snap-card-back"),
-        &["--restore", snap.to_str().unwrap()],
-    );
-    c.execute("console-watch", json!({"enable": true}));
-    c.execute("console-send", json!({"data": "\r"}));
-    c.console_expect("# ", BOOT);
+    let (emu, mut c) = restore_at_prompt("snap-card-back", &snap);
     assert_eq!(
         guest(
             &mut c,

@@ -25,6 +25,17 @@ fn socket_path(name: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("ast-emu-switch-{}-{name}.sock", std::process::id()))
 }
 
+/// A switch listening on a Unix socket of this test's own: the switch and the socket's path.
+fn unix_switch(name: &str) -> (Switch, std::path::PathBuf) {
+    let path = socket_path(name);
+    let sw = Switch::start(SwitchConfig {
+        listen: vec![Endpoint::Unix(path.clone())],
+        ..SwitchConfig::default()
+    })
+    .unwrap();
+    (sw, path)
+}
+
 /// A stream client: what an emulator's `--nic socket,connect=unix:PATH` is.
 struct Client {
     tx: UnixStream,
@@ -76,12 +87,7 @@ fn wait_ports(sw: &Switch, n: usize) {
 
 #[test]
 fn frames_between_stream_ports_are_flooded_then_switched() {
-    let path = socket_path("stream");
-    let sw = Switch::start(SwitchConfig {
-        listen: vec![Endpoint::Unix(path.clone())],
-        ..SwitchConfig::default()
-    })
-    .unwrap();
+    let (sw, path) = unix_switch("stream");
     let mut a = Client::connect(&path);
     let mut b = Client::connect(&path);
     let mut c = Client::connect(&path);
@@ -111,12 +117,7 @@ fn frames_between_stream_ports_are_flooded_then_switched() {
 
 #[test]
 fn a_malformed_stream_closes_only_its_own_port() {
-    let path = socket_path("malformed");
-    let sw = Switch::start(SwitchConfig {
-        listen: vec![Endpoint::Unix(path.clone())],
-        ..SwitchConfig::default()
-    })
-    .unwrap();
+    let (sw, path) = unix_switch("malformed");
     let mut a = Client::connect(&path);
     let mut b = Client::connect(&path);
     wait_ports(&sw, 2);
@@ -132,12 +133,7 @@ fn a_malformed_stream_closes_only_its_own_port() {
 
 #[test]
 fn a_live_socket_is_not_taken_over() {
-    let path = socket_path("live");
-    let _sw = Switch::start(SwitchConfig {
-        listen: vec![Endpoint::Unix(path.clone())],
-        ..SwitchConfig::default()
-    })
-    .unwrap();
+    let (_sw, path) = unix_switch("live");
     let err = Switch::start(SwitchConfig {
         listen: vec![Endpoint::Unix(path.clone())],
         ..SwitchConfig::default()

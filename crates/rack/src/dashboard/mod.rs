@@ -37,9 +37,9 @@ const PAGE: &str = include_str!("page.html");
 /// How often a console websocket looks for new output.
 const CONSOLE_POLL: Duration = Duration::from_millis(50);
 
-/// GPIO controllers asked for their lines (the AST2600 has two, the AST2500 one; a missing
-/// one is skipped).
-const GPIO_CONTROLLERS: u64 = 2;
+/// The most GPIO controllers asked for their lines: the list ends at the first controller the
+/// board does not have, so the dashboard needs no SoC's count.
+const MAX_GPIO_CONTROLLERS: u64 = 16;
 
 #[derive(Clone)]
 struct App {
@@ -209,7 +209,7 @@ async fn gpio(State(app): State<App>, Path(name): Path<String>) -> Response {
     let result = blocking(move || {
         let control = rack.control(&name)?;
         let mut named = Vec::new();
-        for controller in 0..GPIO_CONTROLLERS {
+        for controller in 0..MAX_GPIO_CONTROLLERS {
             // A board with fewer controllers answers with an error: the list ends there.
             let Ok(lines) = control.execute("gpio-list", json!({"controller": controller})) else {
                 break;
