@@ -4,6 +4,8 @@
 
 mod support;
 
+use serde_json::json;
+use support::client::{socket_path, Client};
 use support::{assert_refused, Emulator};
 
 /// The console of a boot of the built-in image with `args`, up to its first login prompt.
@@ -116,4 +118,86 @@ fn a_file_that_is_not_a_record_is_refused() {
         "not an ast-emu record",
     );
     let _ = std::fs::remove_file(&bad);
+}
+
+/// The built-in image held (`--stopped`) with a control socket at `socket` and `args`; returns
+/// once a client is connected.
+fn held_with_control(socket: &std::path::Path, args: &[&str]) -> (Emulator, Client) {
+    let address = format!("unix:{}", socket.display());
+    let mut all = vec!["--control", &address, "--stopped"];
+    all.extend_from_slice(args);
+    let mut emu = Emulator::start(&all);
+    emu.expect(&format!("control socket on {address}"));
+    let c = Client::connect(socket);
+    (emu, c)
+}
+
+/// A console without the emulator's own lines about its control socket and the replay.
+fn guest_console(text: &str) -> String {
+    text.lines()
+        .filter(|l| !l.contains("control socket") && !l.contains("replay:"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn commands_from_the_control_socket_are_recorded_and_replayed() {
+    let record =
+        std::env::temp_dir().join(format!("ast-emu-record-cmd-{}.jsonl", std::process::id()));
+    let path = record.to_str().unwrap();
+    let socket = socket_path("record-commands");
+
+    // Recorded: log in on the console; the host sets a sensor and types a command through the
+    // socket; the guest reads the sensor.
+    let (mut emu, mut c) = held_with_control(&socket, &["--record", path]);
+    assert_eq!(c.execute("cont", json!({})), json!({}));
+    support::login_to_default_image(&mut emu);
+    c.execute(
+        "sensor-set",
+        json!({"bus": 8, "addr": 0x4d, "celsius": 61.5}),
+    );
+    c.execute(
+        "console-send",
+        json!({"data": "echo T''=$(cat /sys/bus/i2c/devices/8-004d/hwmon/hwmon*/temp1_input)\r"}),
+    );
+    emu.expect("T=61500");
+    emu.expect("# ");
+    c.execute("console-send", json!({"data": "poweroff -f\r"}));
+    assert_eq!(emu.wait().code(), Some(0), "{}", emu.transcript());
+    let recorded = guest_console(&emu.transcript());
+    let log = std::fs::read_to_string(&record).unwrap();
+    assert!(
+        log.contains("\"command\":\"sensor-set\"") && log.contains("\"command\":\"console-send\""),
+        "{log}"
+    );
+    assert!(
+        !log.contains("\"command\":\"cont\""),
+        "cont changes nothing the guest sees: {log}"
+    );
+
+    // Replayed: nothing typed and nothing set; a live command that would change the machine is
+    // refused while the record plays.
+    let _ = std::fs::remove_file(&socket);
+    let (mut emu, mut c) = held_with_control(&socket, &["--replay", path]);
+    let refused = c.error(
+        "sensor-set",
+        json!({"bus": 8, "addr": 0x4d, "celsius": 20.0}),
+    );
+    assert!(
+        refused["desc"]
+            .as_str()
+            .unwrap()
+            .contains("a record is being replayed"),
+        "{refused}"
+    );
+    assert_eq!(c.execute("cont", json!({})), json!({}));
+    assert_eq!(emu.wait().code(), Some(0), "{}", emu.transcript());
+    let replayed = guest_console(&emu.transcript());
+    let _ = std::fs::remove_file(&record);
+    assert!(replayed.contains("T=61500"), "{replayed}");
+    assert!(
+        recorded == replayed,
+        "the replay differs: {}",
+        first_difference(&recorded, &replayed)
+    );
 }

@@ -639,6 +639,10 @@ fn main() -> ExitCode {
             note!("ast-emu: --replay: {e}");
             return ExitCode::from(2);
         }
+        let hub = hub.clone();
+        soc.set_command_replayer(Box::new(move |soc, name, arguments| {
+            control::table::replay(soc, &hub, name, arguments)
+        }));
     }
     soc.set_busy_wait_mode(args.skip_busy_waits.resolve(terminal));
     if let Some(t) = &timeline {

@@ -57,6 +57,7 @@ const CHANNEL: Param = Param {
 /// `gpio-list`.
 pub const GPIO_LIST: Command = Command {
     name: "gpio-list",
+    changes_guest: false,
     aliases: &["info gpio"],
     params: &[CONTROLLER],
     help: "every line of a GPIO controller: pin, name, direction, level",
@@ -67,6 +68,7 @@ pub const GPIO_LIST: Command = Command {
 /// `gpio-get`.
 pub const GPIO_GET: Command = Command {
     name: "gpio-get",
+    changes_guest: false,
     aliases: &[],
     params: &[CONTROLLER, LINE, NAME],
     help: "one GPIO line: its level, and whether the guest drives it",
@@ -77,6 +79,7 @@ pub const GPIO_GET: Command = Command {
 /// `gpio-set`.
 pub const GPIO_SET: Command = Command {
     name: "gpio-set",
+    changes_guest: true,
     aliases: &[],
     params: &[CONTROLLER, LINE, VALUE, NAME],
     help: "drive a GPIO input from the board (the guest reads it; an edge may interrupt it)",
@@ -87,6 +90,7 @@ pub const GPIO_SET: Command = Command {
 /// `sgpio-get`.
 pub const SGPIO_GET: Command = Command {
     name: "sgpio-get",
+    changes_guest: false,
     aliases: &[],
     params: &[MASTER, SGPIO_LINE],
     help: "one serial GPIO line (even: the board's input, odd: the guest's output)",
@@ -97,6 +101,7 @@ pub const SGPIO_GET: Command = Command {
 /// `sgpio-set`.
 pub const SGPIO_SET: Command = Command {
     name: "sgpio-set",
+    changes_guest: true,
     aliases: &[],
     params: &[MASTER, SGPIO_LINE, VALUE],
     help: "drive a serial GPIO input (an even line) from the board",
@@ -107,6 +112,7 @@ pub const SGPIO_SET: Command = Command {
 /// `adc-get`.
 pub const ADC_GET: Command = Command {
     name: "adc-get",
+    changes_guest: false,
     aliases: &[],
     params: &[ENGINE, CHANNEL],
     help: "an ADC channel: the voltage on it and the code the guest reads",
@@ -117,6 +123,7 @@ pub const ADC_GET: Command = Command {
 /// `adc-set`.
 pub const ADC_SET: Command = Command {
     name: "adc-set",
+    changes_guest: true,
     aliases: &[],
     params: &[
         ENGINE,
@@ -136,6 +143,7 @@ pub const ADC_SET: Command = Command {
 /// `rtc-get`.
 pub const RTC_GET: Command = Command {
     name: "rtc-get",
+    changes_guest: false,
     aliases: &["info rtc"],
     params: &[],
     help: "the RTC's time (seconds since 1970, UTC)",
@@ -152,6 +160,7 @@ pub const RTC_GET: Command = Command {
 /// `rtc-set`.
 pub const RTC_SET: Command = Command {
     name: "rtc-set",
+    changes_guest: true,
     aliases: &[],
     params: &[Param {
         name: "time",
@@ -353,6 +362,7 @@ fn rtc_set(ctx: &mut Context<'_>, args: &Args) -> Result<Value, CommandError> {
 /// `kcs-request`.
 pub const KCS_REQUEST: Command = Command {
     name: "kcs-request",
+    changes_guest: true,
     aliases: &[],
     params: &[
         Param {
@@ -428,6 +438,7 @@ fn kcs_request(ctx: &mut Context<'_>, args: &Args) -> Result<Value, CommandError
 /// `snoop-write`.
 pub const SNOOP_WRITE: Command = Command {
     name: "snoop-write",
+    changes_guest: true,
     aliases: &["post-code"],
     params: &[
         Param {

@@ -33,6 +33,7 @@ const PATH: Param = Param {
 pub static COMMANDS: &[Command] = &[
     Command {
         name: "qmp_capabilities",
+        changes_guest: false,
         aliases: &[],
         params: &[],
         help: "accepted for QMP clients; capabilities are on from the start",
@@ -41,6 +42,7 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         name: "query-commands",
+        changes_guest: false,
         aliases: &["help", "?"],
         params: &[],
         help: "the commands, their arguments and what they do",
@@ -49,6 +51,7 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         name: "query-version",
+        changes_guest: false,
         aliases: &["info version"],
         params: &[],
         help: "the emulator's version",
@@ -57,6 +60,7 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         name: "query-status",
+        changes_guest: false,
         aliases: &["info status"],
         params: &[],
         help: "running, paused or debugger; virtual time; uptime; resets; this boot's milestones",
@@ -65,6 +69,7 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         name: "query-machine",
+        changes_guest: false,
         aliases: &["info mtree", "info machine"],
         params: &[],
         help: "the board, its cores, DRAM, flash chips and every device with its addresses",
@@ -73,6 +78,7 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         name: "query-cpus",
+        changes_guest: false,
         aliases: &["info cpus"],
         params: &[],
         help: "the cores: MPIDR, PC, model (cortex-a7, arm1176), whether each waits in WFI, which the monitor looks at",
@@ -81,6 +87,7 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         name: "cpu",
+        changes_guest: false,
         aliases: &[],
         params: &[Param {
             name: "index",
@@ -94,6 +101,7 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         name: "query-registers",
+        changes_guest: false,
         aliases: &["info registers"],
         params: &[],
         help: "the core registers",
@@ -102,6 +110,7 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         name: "query-banked-registers",
+        changes_guest: false,
         aliases: &["info banked"],
         params: &[],
         help: "SP, LR and SPSR of every mode",
@@ -110,6 +119,7 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         name: "query-stats",
+        changes_guest: false,
         aliases: &["info stats"],
         params: &[],
         help: "what the run loop has done",
@@ -118,6 +128,7 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         name: "memory-read",
+        changes_guest: false,
         aliases: &["x"],
         params: &[
             Param {
@@ -142,6 +153,7 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         name: "sensor-list",
+        changes_guest: false,
         aliases: &[],
         params: &[],
         help: "the temperature sensors on the I2C buses",
@@ -150,6 +162,7 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         name: "sensor-get",
+        changes_guest: false,
         aliases: &[],
         params: &[BUS, ADDR],
         help: "what the sensor at bus, addr measures",
@@ -158,6 +171,7 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         name: "sensor-set",
+        changes_guest: true,
         aliases: &[],
         params: &[
             BUS,
@@ -186,6 +200,7 @@ pub static COMMANDS: &[Command] = &[
     board_io::SNOOP_WRITE,
     Command {
         name: "console-send",
+        changes_guest: true,
         aliases: &["sendkey"],
         params: &[Param {
             name: "data",
@@ -199,6 +214,7 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         name: "console-watch",
+        changes_guest: false,
         aliases: &[],
         params: &[Param {
             name: "enable",
@@ -212,6 +228,7 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         name: "stop",
+        changes_guest: false,
         aliases: &[],
         params: &[],
         help: "hold the guest: no code runs and virtual time stands still (STOP event)",
@@ -220,6 +237,7 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         name: "cont",
+        changes_guest: false,
         aliases: &["c"],
         params: &[],
         help: "let a held guest go on (RESUME event)",
@@ -228,6 +246,7 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         name: "system-reset",
+        changes_guest: true,
         aliases: &["system_reset", "reset"],
         params: &[],
         help:
@@ -237,6 +256,7 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         name: "snapshot-save",
+        changes_guest: false,
         aliases: &["savevm"],
         params: &[PATH],
         help: "save the whole machine (cores, devices, RAM, flash changes, time) to a file; `ast-emu --restore FILE` starts from it",
@@ -252,6 +272,7 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         name: "snapshot-load",
+        changes_guest: true,
         aliases: &["loadvm"],
         params: &[PATH],
         help: "put the machine into a saved state (same board and images); the guest goes on from there",
@@ -266,6 +287,7 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         name: "flash-save",
+        changes_guest: false,
         aliases: &[],
         params: &[],
         help: "write the flash back to its file now (with --persist)",
@@ -280,6 +302,7 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         name: "quit",
+        changes_guest: false,
         aliases: &["q"],
         params: &[],
         help: "end the emulator (exit code 0; the reply comes first)",
@@ -318,6 +341,7 @@ fn query_commands(_: &mut Context<'_>, _: &Args) -> Result<Value, CommandError> 
                     "name": c.name,
                     "aliases": c.aliases,
                     "help": c.help,
+                    "changes-guest": c.changes_guest,
                     "arguments": c.params.iter().map(|p| json!({
                         "name": p.name,
                         "type": crate::table::type_name(p.ty),

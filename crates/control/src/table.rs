@@ -52,6 +52,11 @@ pub type TextFormat = fn(&Value) -> String;
 pub struct Command {
     /// Its name (`query-status`), as QMP spells commands.
     pub name: &'static str,
+    /// Whether it changes what the guest sees (`sensor-set`, `console-send`,
+    /// `system-reset`): a deterministic run's `--record` notes it with the point it ran at and
+    /// `--replay` runs it there again ([`execute`]); while a record plays, a live one is
+    /// refused.
+    pub changes_guest: bool,
     /// Other names the text monitor takes (`info registers`, `reset`, `q`).
     pub aliases: &'static [&'static str],
     /// Its parameters, in the order text gives them positionally.
@@ -297,11 +302,45 @@ pub struct Context<'a> {
     pub responder: Option<Responder>,
 }
 
-/// Runs `command` with checked `args`.
+/// Runs `command` with checked `args`. One that changes what the guest sees is noted in a
+/// record being made, and refused while one is being replayed.
 pub fn execute(
     ctx: &mut Context<'_>,
     command: &Command,
     args: &Args,
 ) -> Result<Value, CommandError> {
+    if command.changes_guest
+        && !ctx
+            .soc
+            .journal_command(command.name, &Value::Object(args.0.clone()))
+    {
+        return Err(CommandError::generic(format!(
+            "{}: a record is being replayed (--replay); commands that change the machine are \
+             taken from it until it has played",
+            command.name
+        )));
+    }
     (command.run)(ctx, args)
+}
+
+/// Runs a command a replayed record holds ([`aspeed_soc::AspeedSoc::set_command_replayer`]):
+/// by name, its arguments checked again, with no client to answer.
+pub fn replay(
+    soc: &mut AspeedSoc,
+    hub: &Arc<Hub>,
+    name: &str,
+    arguments: &Value,
+) -> Result<(), String> {
+    let command = Command::find(crate::COMMANDS, name)
+        .filter(|c| c.changes_guest)
+        .ok_or_else(|| format!("not a command that changes the machine: {name:?}"))?;
+    let args = command.check(Some(arguments)).map_err(|e| e.desc)?;
+    let mut ctx = Context {
+        soc,
+        hub,
+        client: None,
+        stop: None,
+        responder: None,
+    };
+    (command.run)(&mut ctx, &args).map(drop).map_err(|e| e.desc)
 }

@@ -10,8 +10,12 @@
 //!
 //! The file is JSON lines: a header `{"ast-emu-record":1,"seed":N,"cores":N}`, then one line
 //! per input: `{"insns":I,"ns":T,"console":"HEX"}`, `{"insns":I,"ns":T,"serial":"uart1",
-//! "bytes":"HEX"}` or `{"insns":I,"ns":T,"frame":MAC,"bytes":"HEX"}` (MAC 0 = MAC1).
-//! Control-socket commands and monitor commands are not recorded.
+//! "bytes":"HEX"}`, `{"insns":I,"ns":T,"frame":MAC,"bytes":"HEX"}` (MAC 0 = MAC1) or
+//! `{"insns":I,"ns":T,"command":NAME,"arguments":{..}}`: a command of the control socket, the
+//! console monitor or GDB's `monitor` that changes what the guest sees (`sensor-set`,
+//! `gpio-set`, `console-send`, `system-reset`, ...), fed back through the same command table.
+//! Commands that only look (`query-status`, `memory-read`) are not recorded; neither are a
+//! debugger's writes to registers or memory.
 
 use std::collections::VecDeque;
 use std::io::{BufRead, Write};
@@ -31,6 +35,8 @@ pub enum Input {
     Serial(String, Vec<u8>),
     /// A frame for MAC `n` (0 = MAC1) from its network backend.
     Frame(usize, Vec<u8>),
+    /// A command of the command table, by name, with its checked JSON arguments.
+    Command(String, serde_json::Value),
 }
 
 /// Where in a run an input was taken.
@@ -95,6 +101,10 @@ impl Recorder {
             Input::Frame(mac, bytes) => {
                 obj.insert("frame".into(), (*mac).into());
                 obj.insert("bytes".into(), hex(bytes).into());
+            }
+            Input::Command(name, arguments) => {
+                obj.insert("command".into(), name.clone().into());
+                obj.insert("arguments".into(), arguments.clone());
             }
         }
         self.write_line(&line);
@@ -225,6 +235,13 @@ fn parse_entry(line: &str) -> Option<(Point, Input)> {
         Input::Serial(name.to_string(), bytes("bytes")?)
     } else if let Some(mac) = v.get("frame").and_then(|m| m.as_u64()) {
         Input::Frame(mac as usize, bytes("bytes")?)
+    } else if let Some(name) = v.get("command").and_then(|c| c.as_str()) {
+        let arguments = match v.get("arguments") {
+            None => serde_json::json!({}),
+            Some(a) if a.is_object() => a.clone(),
+            Some(_) => return None,
+        };
+        Input::Command(name.to_string(), arguments)
     } else {
         return None;
     };
@@ -261,10 +278,15 @@ mod tests {
         r.record(p(10, 20), &Input::Console(b"root\r".to_vec()));
         r.record(p(10, 25), &Input::Frame(0, vec![0xff, 0, 0x12]));
         r.record(p(500, 900), &Input::Serial("uart1".into(), vec![b'x']));
+        let set = serde_json::json!({"bus": 8, "addr": 0x4d, "celsius": 42.5});
+        r.record(
+            p(700, 1000),
+            &Input::Command("sensor-set".into(), set.clone()),
+        );
         drop(r);
         let mut rp = Replayer::open(&path).unwrap();
         assert_eq!(rp.header(), Header { seed: 7, cores: 2 });
-        assert_eq!(rp.remaining(), 3);
+        assert_eq!(rp.remaining(), 4);
         assert_eq!(rp.take_due(p(9, 30)), None, "not yet at its instruction");
         assert_eq!(rp.take_due(p(10, 19)), None, "not yet at its time");
         assert_eq!(
@@ -281,19 +303,27 @@ mod tests {
             rp.take_due(p(500, 900)),
             Some(Input::Serial("uart1".into(), vec![b'x']))
         );
+        assert_eq!(
+            rp.take_due(p(700, 1000)),
+            Some(Input::Command("sensor-set".into(), set))
+        );
         assert_eq!(rp.next_point(), None);
         let _ = std::fs::remove_file(&path);
     }
 
     #[test]
     fn files_that_are_not_records_of_this_format_are_refused_clearly() {
-        let cases: [(&str, &str); 5] = [
+        let cases: [(&str, &str); 6] = [
             ("", "empty file"),
             ("hello\n", "not an ast-emu record"),
             ("{\"x\":1}\n", "no \"ast-emu-record\" header"),
             ("{\"ast-emu-record\":99}\n", "a record of format 99"),
             (
                 "{\"ast-emu-record\":1}\n{\"insns\":1,\"ns\":1,\"console\":\"zz\"}\n",
+                "line 2: not a recorded input",
+            ),
+            (
+                "{\"ast-emu-record\":1}\n{\"insns\":1,\"ns\":1,\"command\":\"x\",\"arguments\":[1]}\n",
                 "line 2: not a recorded input",
             ),
         ];

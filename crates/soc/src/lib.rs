@@ -254,6 +254,11 @@ pub enum BusyWaitSkip {
 /// Where [`SocEvent`]s go.
 pub type EventSink = Box<dyn FnMut(&SocEvent)>;
 
+/// Runs a recorded command ([`journal::Input::Command`]) while a record is replayed: the
+/// command table's name and checked JSON arguments ([`AspeedSoc::set_command_replayer`]).
+pub type CommandReplayer =
+    Box<dyn FnMut(&mut AspeedSoc, &str, &serde_json::Value) -> Result<(), String>>;
+
 /// Where a MAC's transmitted frames go (a network backend).
 pub type NetSink = Box<dyn FnMut(&[u8])>;
 
@@ -466,6 +471,8 @@ pub struct AspeedSoc {
     /// A debugger is attached ([`AspeedSoc::set_debugger_attached`]).
     debugger_attached: bool,
     event_sink: Option<EventSink>,
+    /// Runs the commands a replayed record holds.
+    command_replayer: Option<CommandReplayer>,
     io: board_io::BoardIo,
     /// How the cores share the host ([`AspeedSoc::set_threads`]).
     threads: Threads,
@@ -894,6 +901,7 @@ impl AspeedSoc {
             debugging: false,
             debugger_attached: false,
             event_sink: None,
+            command_replayer: None,
             io: devices.io,
             threads: Threads::Single,
             lock,
@@ -941,6 +949,24 @@ impl AspeedSoc {
         }
         self.journal = Some(Journal::Replay(replay));
         Ok(())
+    }
+
+    /// How the commands of a replayed record run (the command table lives above the SoC).
+    pub fn set_command_replayer(&mut self, replayer: CommandReplayer) {
+        self.command_replayer = Some(replayer);
+    }
+
+    /// A command that changes what the guest sees, asked for by the host (the control
+    /// socket, the monitor, GDB's `monitor`): noted when recording. `false`: a record is
+    /// being replayed and has input left, so the live command must not run (the record
+    /// brings its own).
+    pub fn journal_command(&mut self, name: &str, arguments: &serde_json::Value) -> bool {
+        !self.journal_live(|| journal::Input::Command(name.to_string(), arguments.clone()))
+    }
+
+    /// Whether a record is being replayed and still has input to feed.
+    pub fn replaying(&self) -> bool {
+        matches!(&self.journal, Some(Journal::Replay(r)) if r.remaining() > 0)
     }
 
     /// Where the run is, for the journal.
@@ -1011,6 +1037,17 @@ impl AspeedSoc {
                         ),
                     }
                 }
+                journal::Input::Command(name, arguments) => match self.command_replayer.take() {
+                    Some(mut run) => {
+                        if let Err(e) = run(self, &name, &arguments) {
+                            log::warn!("replay: {name}: {e}");
+                        }
+                        self.command_replayer = Some(run);
+                    }
+                    None => log::warn!(
+                        "replay: a recorded {name} command, and nothing here runs commands"
+                    ),
+                },
             }
         }
     }
@@ -2202,9 +2239,7 @@ impl AspeedSoc {
                         // nor runs its clock far ahead of the host's.
                         let want = deadline - now;
                         // A record being replayed brings its input itself: no waiting.
-                        let replaying =
-                            matches!(&self.journal, Some(Journal::Replay(r)) if r.remaining() > 0);
-                        let wait = if replaying {
+                        let wait = if self.replaying() {
                             0
                         } else {
                             want - self.skip.take(want)
