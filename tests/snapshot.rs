@@ -328,3 +328,72 @@ fn the_network_comes_back_with_the_guests_address_and_the_new_forwards() {
     quit(emu, c);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// CPU time (clock ticks, user and system) the emulator's thread for CPU1 has used.
+fn cpu1_thread_ticks(pid: u32) -> u64 {
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+    {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.trim() != "ast-emu-cpu1" {
+            continue;
+        }
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap();
+        // After the command name in parentheses: state is field 3, utime 14, stime 15.
+        let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+        return fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    }
+    panic!("no ast-emu-cpu1 thread in process {pid}");
+}
+
+/// A loop the guest runs on its second core; prints its count.
+const ON_CPU1: &str =
+    "taskset -c 1 sh -c 'i=0; while [ $i -lt 30000 ]; do i=$((i+1)); done; echo $i'";
+
+#[test]
+fn a_machine_with_a_thread_per_core_is_saved_and_restored_with_one() {
+    let dir = scratch("multi");
+    let snap = dir.join("multi.snap");
+    let snap_s = snap.to_str().unwrap();
+
+    let (emu, mut c) = start(&socket_path("snap-multi"), &["--threads", "multi"]);
+    c.execute("console-watch", json!({"enable": true}));
+    login(&mut c);
+    assert_eq!(guest(&mut c, "N", "nproc"), "2");
+    c.execute("snapshot-save", json!({"path": snap_s}));
+    // The saved machine goes on, a file written after the save.
+    assert_eq!(
+        guest(&mut c, "W", "echo later > /tmp/mark; cat /tmp/mark"),
+        "later"
+    );
+    // Loaded while both cores run on their threads: back to before the file.
+    c.execute("snapshot-load", json!({"path": snap_s}));
+    c.execute("console-send", json!({"data": "\r"}));
+    c.console_expect("# ", BOOT);
+    assert_eq!(
+        guest(&mut c, "F", "cat /tmp/mark 2>&1 | head -c 14"),
+        "cat: can't ope"
+    );
+    assert_eq!(guest(&mut c, "C", ON_CPU1), "30000");
+    quit(emu, c);
+
+    // Restored into a new emulator with a thread per core: CPU1's thread runs CPU1's work.
+    let (emu, mut c) = start(
+        &socket_path("snap-multi-restored"),
+        &["--restore", snap_s, "--threads", "multi"],
+    );
+    c.execute("console-watch", json!({"enable": true}));
+    c.execute("console-send", json!({"data": "\r"}));
+    c.console_expect("# ", BOOT);
+    assert_eq!(guest(&mut c, "N", "nproc"), "2");
+    let before = cpu1_thread_ticks(emu.pid());
+    assert_eq!(guest(&mut c, "C", ON_CPU1), "30000");
+    let after = cpu1_thread_ticks(emu.pid());
+    assert!(
+        after > before,
+        "CPU1's thread used no CPU time ({before} ticks) while the guest ran a loop on CPU1"
+    );
+    quit(emu, c);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -147,6 +147,11 @@ impl Emulator {
         }
     }
 
+    /// The emulator's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Everything the emulator printed so far.
     pub fn transcript(&self) -> String {
         self.out.0.lock().unwrap().text.clone()

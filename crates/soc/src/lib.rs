@@ -488,6 +488,11 @@ pub struct AspeedSoc {
     /// turns: u-boot's start code races the cores against each other, see `hand_off`), or at
     /// once for a bare-metal ELF.
     handed_off: bool,
+    /// The firmware's start race is over, in either threading: every secondary has parked in
+    /// the SMP mailbox once since the last reset, or the machine started from an ELF. A
+    /// snapshot keeps it, so a machine restored with `--threads multi` hands its secondaries
+    /// to their threads at once.
+    race_over: bool,
     /// A deterministic run: instructions left in the current core's turn.
     turn_left: u64,
     /// A deterministic run's host input, recorded or replayed.
@@ -908,6 +913,7 @@ impl AspeedSoc {
             secondaries: Secondaries::default(),
             local: n_cores,
             handed_off: false,
+            race_over: false,
             turn_left: 0,
             journal: None,
             deferred: std::collections::VecDeque::new(),
@@ -1296,6 +1302,7 @@ impl AspeedSoc {
         }
         // No firmware start code to race: the cores go to their threads at once.
         self.handed_off = true;
+        self.race_over = true;
     }
 
     /// Runs the guest until the CPU waits in WFI with no interrupt pending: for small guests
@@ -1397,6 +1404,9 @@ impl AspeedSoc {
         if parks {
             log::info!("soc: CPU{index} waits in the SMP mailbox");
             self.cores[index].parked = true;
+            if self.cores[1..].iter().all(|c| c.parked) {
+                self.race_over = true;
+            }
         }
         parks
     }
@@ -1598,6 +1608,7 @@ impl AspeedSoc {
             core.parked = false;
         }
         self.secondaries.reset();
+        self.race_over = false;
         if self.threads == Threads::Multi && self.secondaries.started() {
             // The firmware starts again: the cores take turns until it parks CPU1 again.
             self.handed_off = false;
@@ -1883,6 +1894,7 @@ impl AspeedSoc {
         if self.cores[1..].iter().all(|c| c.parked) {
             log::info!("soc: the secondary cores run on their own threads from now on");
             self.handed_off = true;
+            self.race_over = true;
             self.switch_to(0);
             self.local = 1;
             self.resume_secondaries();

@@ -34,7 +34,7 @@ use cpu::CpuState;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::{AspeedSoc, Intc, SocError, Wait};
+use crate::{AspeedSoc, Intc, SocError, Threads, Wait};
 
 /// The first 8 bytes of a snapshot file.
 pub const MAGIC: &[u8; 8] = b"ASTSNAP\n";
@@ -233,6 +233,11 @@ pub struct Header {
     pub console_input: Vec<u8>,
     /// Input waiting for other UARTs, by name.
     pub serial_input: Vec<(String, Vec<u8>)>,
+    /// The firmware's start race was over: every secondary had parked in the SMP mailbox
+    /// since the last reset (a machine restored with `--threads multi` then runs them on their
+    /// threads at once).
+    #[serde(default)]
+    pub race_over: bool,
 }
 
 /// What [`AspeedSoc::save_snapshot`] wrote.
@@ -430,11 +435,6 @@ impl AspeedSoc {
 
     /// Why the machine cannot be saved or loaded now, if it cannot.
     fn snapshot_blocker(&self) -> Option<String> {
-        if self.secondaries.started() {
-            return Some(
-                "snapshots need the cores on one thread (--threads single, the default)".into(),
-            );
-        }
         if self.cards_inserted > self.card_storages.len() {
             return Some("a card's storage is not registered for snapshots".into());
         }
@@ -476,6 +476,9 @@ impl AspeedSoc {
         if let Some(why) = self.snapshot_blocker() {
             return Err(SocError(format!("cannot save a snapshot: {why}")));
         }
+        // Cores on their own threads stand still meanwhile (a host event has paused them
+        // already; the caller resumes them).
+        self.secondaries.pause(&self.lock);
         let mut devices = Vec::new();
         let mut unsupported = Vec::new();
         for m in self.bus.mappings() {
@@ -581,7 +584,7 @@ impl AspeedSoc {
             path,
             next: HOST_PAGE as u64,
         };
-        // SAFETY: the cores are not running (between slices, secondaries not started) and no
+        // SAFETY: the cores are not running (between slices, secondaries paused) and no
         // device writes DRAM outside a slice.
         let (dram, dram_bytes) = unsafe {
             self.dram
@@ -672,6 +675,7 @@ impl AspeedSoc {
                 .filter(|s| !s.pending.is_empty())
                 .map(|s| (s.name.to_string(), s.pending.iter().copied().collect()))
                 .collect(),
+            race_over: self.race_over,
         };
         let text = serde_json::to_vec(&header)
             .map_err(|e| SocError(format!("the snapshot header does not serialise: {e}")))?;
@@ -704,6 +708,7 @@ impl AspeedSoc {
         if let Some(why) = self.snapshot_blocker() {
             return Err(SocError(format!("cannot load a snapshot: {why}")));
         }
+        self.secondaries.pause(&self.lock);
         let mut file = File::open(path).map_err(|e| io_error(path, "cannot open", e))?;
         let h = read_header_from(&mut file, path)?;
         let refuse = |why: String| Err(SocError(format!("{}: {why}", path.display())));
@@ -862,7 +867,7 @@ impl AspeedSoc {
             );
         }
         self.restore_holds_clock = true;
-        // SAFETY: nothing runs (between slices, no secondary threads); the file is not
+        // SAFETY: nothing runs (between slices, secondaries paused); the file is not
         // changed while mapped (snapshots are written to a new file and renamed).
         unsafe {
             self.dram
@@ -959,7 +964,29 @@ impl AspeedSoc {
             };
             core.parked = saved.parked;
         }
-        let current = h.current_core.min(self.cores.len() - 1);
+        self.race_over = h.race_over;
+        if self.threads == Threads::Multi && self.cores.len() > 1 {
+            // Past the firmware's start race, the secondaries go to their threads at once.
+            self.handed_off = self.race_over;
+            if self.handed_off {
+                for core in &mut self.cores[1..] {
+                    // Their threads do not wait in WFE; waking from it early is allowed.
+                    if matches!(core.wait, Wait::Event(_)) {
+                        core.wait = Wait::Nothing;
+                    }
+                }
+            }
+            if self.secondaries.started() {
+                // Loaded while they ran: their threads look at their cores afresh.
+                self.secondaries.reset();
+                self.local = if self.handed_off { 1 } else { self.cores.len() };
+            }
+        }
+        let current = if self.local == 1 {
+            0
+        } else {
+            h.current_core.min(self.cores.len() - 1)
+        };
         // Make the GIC's banked view and the host's kicks follow the saved current core.
         self.current = usize::MAX;
         self.switch_to(current);
