@@ -99,6 +99,9 @@ fn a_machine_saved_at_the_login_prompt_comes_back_as_the_same_boot() {
         "the restored guest is the same boot"
     );
     assert_eq!(guest(&mut c, "N", "nproc"), "2", "both cores came back");
+    // The device tree's GPIO line names, kept in the snapshot, not read from the flash again.
+    let line = c.execute("gpio-get", json!({"name": "presence-psu0"}));
+    assert_eq!(line["pin"], "M3", "{line}");
     let transcript = emu.transcript();
     assert!(
         !transcript.contains("U-Boot"),

@@ -610,11 +610,15 @@ fn main() -> ExitCode {
     }
     hub.set_clock(soc.clock().clone());
     // What the firmware's device tree calls its GPIO lines (gpio-set name=...), and which SD
-    // slots it wires write-protect inverted: read from the boot flash as the chip holds it.
-    let line_names = soc.with_flash(0, aspeed_soc::board::gpio_line_names);
-    let inverted_write_protect = soc.with_flash(0, aspeed_soc::board::sd_write_protect_inverted);
-    soc.set_gpio_line_names(&line_names.unwrap_or_default());
-    soc.set_sd_write_protect_inverted(&inverted_write_protect.unwrap_or_default());
+    // slots it wires write-protect inverted: read from the boot flash as the chip holds it,
+    // or kept in the snapshot restored.
+    let facts = match restore.as_ref().and_then(|(_, h)| h.tree_facts.clone()) {
+        Some(facts) => facts,
+        None => soc
+            .with_flash(0, aspeed_soc::board::tree_facts)
+            .unwrap_or_default(),
+    };
+    soc.set_tree_facts(&facts);
     if cards.any() {
         if let Err(e) = cards::insert_all(&mut soc, &cards, args.persist) {
             note!("ast-emu: {e}");
@@ -952,12 +956,19 @@ fn snapshot_machine(
 }
 
 /// A file of `size` erased bytes (0xFF) in the temporary folder, made once (written to a
-/// temporary name and renamed) and never changed: restored machines map their erased flash
-/// chips from it and share its pages. `None` if it cannot be made (the chip is then a copy).
+/// temporary name, made read-only and renamed) and never changed: restored machines map their
+/// erased flash chips from it and share its pages, and trust it to be erased (the snapshot
+/// code does not read 64 MiB to check), so a file of that name is only taken when this user
+/// owns it and nobody may write it. `None` if it cannot be made (the chip is then a copy).
 fn erased_file(size: u64) -> Option<std::fs::File> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let user = unsafe { libc::geteuid() };
     let path = std::env::temp_dir().join(format!("ast-emu-erased-{size}"));
     if let Ok(f) = std::fs::File::open(&path) {
-        if f.metadata().is_ok_and(|m| m.len() == size) {
+        if f.metadata().is_ok_and(|m| {
+            m.is_file() && m.len() == size && m.uid() == user && m.mode() & 0o222 == 0
+        }) {
             return Some(f);
         }
     }
@@ -971,6 +982,7 @@ fn erased_file(size: u64) -> Option<std::fs::File> {
             std::io::Write::write_all(&mut f, &chunk[..n])?;
             left -= n as u64;
         }
+        f.set_permissions(std::fs::Permissions::from_mode(0o444))?;
         std::fs::rename(&tmp, &path)
     })();
     if made.is_err() {

@@ -199,7 +199,7 @@ pub fn device_trees(flash: &[u8]) -> Vec<DeviceTree> {
 
 /// The names a device tree gives a GPIO controller's lines (`gpio-line-names`, Linux
 /// `devprop_gpiochip_set_names`): line `i` is called `names[i]` (empty: unnamed).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LineNames {
     /// The controller node's unit address (`gpio@1e780000` gives 0x1E78_0000), which the SoC
     /// matches against its memory map.
@@ -213,7 +213,34 @@ pub struct LineNames {
 /// The `gpio-line-names` of every node of the best-ranked device tree in `flash` that has any
 /// (Linux's tree before u-boot's, then in flash order).
 pub fn gpio_line_names(flash: &[u8]) -> Vec<LineNames> {
-    best_tree_value(flash, names_of, |n| !n.is_empty()).unwrap_or_default()
+    tree_facts(flash).gpio_line_names
+}
+
+/// What the machine takes from the firmware's device trees besides the board: read from the
+/// boot flash once ([`tree_facts`]), and kept in a snapshot.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TreeFacts {
+    /// [`gpio_line_names`].
+    pub gpio_line_names: Vec<LineNames>,
+    /// [`sd_write_protect_inverted`].
+    pub sd_write_protect_inverted: Vec<(u64, u64)>,
+}
+
+/// [`gpio_line_names`] and [`sd_write_protect_inverted`] of `flash`, in one pass over it.
+pub fn tree_facts(flash: &[u8]) -> TreeFacts {
+    let trees = tree_values(flash, |fdt| (names_of(fdt), inverted_of(fdt)));
+    TreeFacts {
+        gpio_line_names: trees
+            .iter()
+            .find(|(_, (names, _))| !names.is_empty())
+            .map(|(_, (names, _))| names.clone())
+            .unwrap_or_default(),
+        sd_write_protect_inverted: trees
+            .into_iter()
+            .next()
+            .map(|(_, (_, inverted))| inverted)
+            .unwrap_or_default(),
+    }
 }
 
 /// An SD host slot the best-ranked device tree in `flash` marks `sdhci,wp-inverted` (its
@@ -221,18 +248,15 @@ pub fn gpio_line_names(flash: &[u8]) -> Vec<LineNames> {
 /// slot's as its node name gives it, relative or absolute (`sdc@1e740000` / `sdhci@100` is
 /// `(0x1e740000, 0x100)`; Linux 6.1's `sdhci@1e740100` is `(0x1e740000, 0x1e740100)`).
 pub fn sd_write_protect_inverted(flash: &[u8]) -> Vec<(u64, u64)> {
-    best_tree_value(
-        flash,
-        |fdt| {
-            let mut out = Vec::new();
-            if let Some(root) = fdt.find_node("/") {
-                inverted_slots(root, 0, &mut out);
-            }
-            out
-        },
-        |_| true,
-    )
-    .unwrap_or_default()
+    tree_facts(flash).sd_write_protect_inverted
+}
+
+fn inverted_of(fdt: &fdt::Fdt<'_>) -> Vec<(u64, u64)> {
+    let mut out = Vec::new();
+    if let Some(root) = fdt.find_node("/") {
+        inverted_slots(root, 0, &mut out);
+    }
+    out
 }
 
 fn unit_address(name: &str) -> Option<u64> {
@@ -253,8 +277,6 @@ fn inverted_slots(node: fdt::node::FdtNode<'_, '_>, parent: u64, out: &mut Vec<(
     }
 }
 
-/// `extract` applied to each Linux or u-boot device tree in `flash`; the best-ranked result
-/// that is `useful` (Linux's tree before u-boot's, then in flash order).
 /// The first 4-byte-aligned offset from `from` (a multiple of 4) holding the FDT magic: a
 /// word compare over the flash, which is mostly not device trees.
 fn next_magic(flash: &[u8], from: usize) -> Option<usize> {
@@ -266,11 +288,9 @@ fn next_magic(flash: &[u8], from: usize) -> Option<usize> {
         .map(|i| from + 4 * i)
 }
 
-fn best_tree_value<T>(
-    flash: &[u8],
-    extract: impl Fn(&fdt::Fdt<'_>) -> T,
-    useful: impl Fn(&T) -> bool,
-) -> Option<T> {
+/// `extract` applied to each Linux or u-boot device tree in `flash`, with the tree's rank, best
+/// first (Linux's tree before u-boot's, then in flash order).
+fn tree_values<T>(flash: &[u8], extract: impl Fn(&fdt::Fdt<'_>) -> T) -> Vec<(u8, T)> {
     let mut found: Vec<(u8, T)> = Vec::new();
     let mut off = 0;
     while off + FDT_HEADER_SIZE <= flash.len() {
@@ -284,18 +304,16 @@ fn best_tree_value<T>(
         match tree_at(flash, off) {
             Some((blob, fdt)) => {
                 for_each_tree(&fdt, off, &mut |kind, tree| {
-                    let value = extract(tree);
-                    if useful(&value) {
-                        found.push((kind.rank(), value));
-                    }
+                    found.push((kind.rank(), extract(tree)));
                 });
                 off += blob.len().next_multiple_of(4);
             }
             None => off += 4,
         }
     }
+    // Stable: trees of one rank stay in flash order.
     found.sort_by_key(|(rank, _)| *rank);
-    found.into_iter().next().map(|(_, v)| v)
+    found
 }
 
 fn names_of(fdt: &fdt::Fdt<'_>) -> Vec<LineNames> {

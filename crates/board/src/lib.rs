@@ -20,8 +20,8 @@ use std::sync::OnceLock;
 use serde::Deserialize;
 
 pub use crate::detect::{
-    detect, device_trees, gpio_line_names, sd_write_protect_inverted, Choice, DeviceTree,
-    LineNames, TreeKind,
+    detect, device_trees, gpio_line_names, sd_write_protect_inverted, tree_facts, Choice,
+    DeviceTree, LineNames, TreeFacts, TreeKind,
 };
 
 include!(concat!(env!("OUT_DIR"), "/boards.rs"));

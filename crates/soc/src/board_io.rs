@@ -455,6 +455,15 @@ impl AspeedSoc {
         self.io.set_line_names(self.map, names);
     }
 
+    /// What the firmware's device trees name besides the board ([`board::tree_facts`] of the
+    /// boot flash): GPIO line names and SD slots wired write-protect inverted. A snapshot keeps
+    /// them, so a restore need not read the flash for them again.
+    pub fn set_tree_facts(&mut self, facts: &board::TreeFacts) {
+        self.set_gpio_line_names(&facts.gpio_line_names);
+        self.set_sd_write_protect_inverted(&facts.sd_write_protect_inverted);
+        self.tree_facts = facts.clone();
+    }
+
     /// Reports what the board I/O devices queued for the host.
     pub(crate) fn board_io_events(&mut self) {
         let mut events = Vec::new();

@@ -493,6 +493,8 @@ pub struct AspeedSoc {
     /// snapshot keeps it, so a machine restored with `--threads multi` hands its secondaries
     /// to their threads at once.
     race_over: bool,
+    /// What the firmware's device trees said besides the board ([`AspeedSoc::set_tree_facts`]).
+    tree_facts: board::TreeFacts,
     /// A deterministic run: instructions left in the current core's turn.
     turn_left: u64,
     /// A deterministic run's host input, recorded or replayed.
@@ -914,6 +916,7 @@ impl AspeedSoc {
             local: n_cores,
             handed_off: false,
             race_over: false,
+            tree_facts: board::TreeFacts::default(),
             turn_left: 0,
             journal: None,
             deferred: std::collections::VecDeque::new(),

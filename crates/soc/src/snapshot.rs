@@ -238,6 +238,10 @@ pub struct Header {
     /// threads at once).
     #[serde(default)]
     pub race_over: bool,
+    /// What the firmware's device trees named besides the board
+    /// ([`AspeedSoc::set_tree_facts`]; `None` in a snapshot from before it was kept).
+    #[serde(default)]
+    pub tree_facts: Option<board::TreeFacts>,
 }
 
 /// What [`AspeedSoc::save_snapshot`] wrote.
@@ -676,6 +680,7 @@ impl AspeedSoc {
                 .map(|s| (s.name.to_string(), s.pending.iter().copied().collect()))
                 .collect(),
             race_over: self.race_over,
+            tree_facts: Some(self.tree_facts.clone()),
         };
         let text = serde_json::to_vec(&header)
             .map_err(|e| SocError(format!("the snapshot header does not serialise: {e}")))?;
@@ -771,9 +776,10 @@ impl AspeedSoc {
                     let (_, _, b) = self.flash_base(index)?;
                     (sha256_hex(&b), Some(b))
                 }
-                // Erased flash (no image): checked for 0xFF, faster than hashing it.
+                // Erased flash (no image): a machine that has not run holds it as built,
+                // erased; a running one is checked for 0xFF, faster than hashing it.
                 None if f.origin == ERASED_ORIGIN
-                    && is_erased(&flash.borrow().memory().clone()) =>
+                    && (pristine || is_erased(&flash.borrow().memory().clone())) =>
                 {
                     (f.image_sha256.clone(), None)
                 }
