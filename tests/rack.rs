@@ -120,8 +120,20 @@ fn wait_ready(dir: &Path) -> Vec<Value> {
 #[test]
 fn three_bmcs_share_a_switch_with_dhcp_ssh_and_forwards() {
     let dir = scratch("cold");
-    let mut rack = start_rack(&dir, 0, &[]);
-    let up = wait_ready(&dir);
+    let mut rack = start_rack(&dir, 0, &["--boot-at-once", "2"]);
+    // Two boot at once: BMC 3 waits until one of them has its login prompt.
+    let saw_waiting = std::cell::Cell::new(false);
+    let up = wait_status(&dir, "three ready BMCs with addresses", |s| {
+        let booting = s.iter().filter(|b| b["state"] == "booting").count();
+        assert!(booting <= 2, "more than two BMCs boot at once: {s:?}");
+        if s.len() == BMCS && s[2]["state"] == "waiting" {
+            saw_waiting.set(true);
+        }
+        s.len() == BMCS
+            && s.iter()
+                .all(|b| b["state"] == "ready" && b["address"].is_string())
+    });
+    assert!(saw_waiting.get(), "BMC 3 never waited for its turn");
     let addresses: Vec<&str> = up.iter().map(|b| b["address"].as_str().unwrap()).collect();
     assert_eq!(addresses, ["10.0.2.101", "10.0.2.102", "10.0.2.103"]);
 

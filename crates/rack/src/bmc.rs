@@ -38,6 +38,8 @@ pub fn stop_running_now() {
 /// Where a BMC is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BmcState {
+    /// Not started yet: it waits for fewer cold boots to run at once (`boot-at-once`).
+    Waiting,
     /// Its emulator runs; no login prompt yet.
     Booting,
     /// It has shown its login prompt (or, restored from a snapshot, is running).
@@ -52,6 +54,7 @@ impl BmcState {
     /// Its name in the status table and the status file.
     pub fn name(&self) -> &'static str {
         match self {
+            BmcState::Waiting => "waiting",
             BmcState::Booting => "booting",
             BmcState::Ready => "ready",
             BmcState::Stopping => "stopping",
@@ -91,17 +94,25 @@ pub struct Bmc {
 impl Bmc {
     /// Starts BMC `plan` with `emulator`, its files in `dir`, plugged into `switch`.
     pub fn start(plan: BmcPlan, emulator: &Path, dir: &Path, switch: &Path) -> Result<Bmc, String> {
+        let mut bmc = Bmc::waiting(plan, dir);
+        bmc.spawn(emulator, switch)?;
+        Ok(bmc)
+    }
+
+    /// BMC `plan`, its files in `dir`, not started yet ([`BmcState::Waiting`]);
+    /// [`Bmc::restart`] starts it.
+    pub fn waiting(plan: BmcPlan, dir: &Path) -> Bmc {
         let control = dir.join(format!("{}.control", plan.name));
         let console_file = dir.join(format!("{}.console", plan.name));
         let log_file = dir.join(format!("{}.log", plan.name));
         let shared = Arc::new(Mutex::new(Shared {
-            state: BmcState::Booting,
+            state: BmcState::Waiting,
             console: VecDeque::new(),
             console_total: 0,
             ready_at: None,
             boot_started: Instant::now(),
         }));
-        let mut bmc = Bmc {
+        Bmc {
             plan,
             commands: Arc::new(crate::control_client::Control::new(&control)),
             control,
@@ -110,9 +121,7 @@ impl Bmc {
             shared,
             child: None,
             started: Instant::now(),
-        };
-        bmc.spawn(emulator, switch)?;
-        Ok(bmc)
+        }
     }
 
     /// The emulator's arguments.
@@ -260,6 +269,9 @@ impl Bmc {
     /// How long it has run (or ran), and how long its current boot took to be ready.
     pub fn uptime(&self) -> (Duration, Option<Duration>) {
         let s = self.lock();
+        if s.state == BmcState::Waiting {
+            return (Duration::ZERO, None);
+        }
         let ready = s.ready_at.map(|t| t - s.boot_started);
         (self.started.elapsed(), ready)
     }
@@ -291,7 +303,28 @@ impl Bmc {
             // SAFETY: kill(2) on our own child's pid, which has not been reaped.
             unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
             self.lock().state = BmcState::Stopping;
+        } else {
+            let mut s = self.lock();
+            if s.state == BmcState::Waiting {
+                // Never started: it stays so until started by hand.
+                s.state = BmcState::Stopped("not started".into());
+            }
         }
+    }
+
+    /// Marks a BMC that could not be started as stopped, with the reason.
+    pub fn set_stopped(&mut self, why: String) {
+        self.lock().state = BmcState::Stopped(why);
+    }
+
+    /// Whether it waits for its turn to boot.
+    pub fn is_waiting(&self) -> bool {
+        self.lock().state == BmcState::Waiting
+    }
+
+    /// Whether it boots cold now (not from a snapshot, no login prompt yet).
+    pub fn is_booting_cold(&self) -> bool {
+        self.plan.snapshot.is_none() && self.lock().state == BmcState::Booting
     }
 
     /// Waits up to [`STOP_GRACE`] for a stop asked with [`Bmc::request_stop`], then kills.
@@ -316,7 +349,7 @@ impl Bmc {
         self.lock().state = BmcState::Stopped(status);
     }
 
-    /// Starts a stopped BMC again, as it was first started.
+    /// Starts a waiting or stopped BMC, as it was first started.
     pub fn restart(&mut self, emulator: &Path, switch: &Path) -> Result<(), String> {
         if self.child.is_some() {
             return Err(format!("{} is running", self.plan.name));

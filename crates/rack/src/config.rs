@@ -11,6 +11,8 @@
 //! network = "10.0.2.0/24"   # the management network; the gateway (the host) is .2, DNS .3
 //! first-address = 101       # BMC k gets network + 100 + k by DHCP
 //! args = ["--persist"]      # given to every emulator
+//! boot-at-once = 8          # cold boots running at once; the others wait (0: no limit;
+//!                           # default 4 per host CPU). BMCs from a snapshot never wait.
 //! # after-restore = ["..."] # console lines typed into each BMC restored from a snapshot
 //!
 //! [[bmc]]                   # optional, one table per BMC, in order
@@ -75,6 +77,11 @@ pub struct RackFile {
     /// are replaced by the BMC's. (The snapshot must be of a shell prompt.)
     #[serde(default)]
     pub after_restore: Vec<String>,
+    /// At most this many BMCs boot cold at once; the others wait their turn (`None`: 4 per
+    /// host CPU; 0: no limit). A guest starved of CPU time by many boots at once runs late
+    /// against the host: u-boot's watchdog can expire and reset it, again and again.
+    #[serde(default)]
+    pub boot_at_once: Option<usize>,
     /// The BMCs, one table each.
     #[serde(default)]
     pub bmc: Vec<BmcEntry>,
@@ -107,7 +114,18 @@ impl RackFile {
             first_address: default_first_address(),
             args: Vec::new(),
             after_restore: Vec::new(),
+            boot_at_once: None,
             bmc: Vec::new(),
+        }
+    }
+
+    /// How many cold boots may run at once ([`RackFile::boot_at_once`]; `usize::MAX`: no
+    /// limit).
+    pub fn boot_limit(&self) -> usize {
+        match self.boot_at_once {
+            Some(0) => usize::MAX,
+            Some(n) => n,
+            None => 4 * std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
 
@@ -379,5 +397,12 @@ mod tests {
         assert!(bad("count = 1\nsize = 3")
             .unwrap_err()
             .contains("unknown field"));
+        assert!(bad("count = 1\nboot-at-once = -1").is_err());
+
+        let limit = |text: &str| toml::from_str::<RackFile>(text).unwrap().boot_limit();
+        assert_eq!(limit("count = 9\nboot-at-once = 3"), 3);
+        assert_eq!(limit("count = 9\nboot-at-once = 0"), usize::MAX, "0: no limit");
+        let cpus = std::thread::available_parallelism().unwrap().get();
+        assert_eq!(limit("count = 9"), 4 * cpus);
     }
 }

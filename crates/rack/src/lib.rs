@@ -40,6 +40,10 @@ pub struct RackArgs {
     /// How many BMCs (shorthand for a file with `count = N`).
     #[arg(long, short = 'n', conflicts_with = "config")]
     pub count: Option<usize>,
+    /// At most N BMCs boot cold at once, the others waiting their turn (0: no limit; default
+    /// 4 per host CPU).
+    #[arg(long, value_name = "N")]
+    pub boot_at_once: Option<usize>,
     /// Every BMC's flash image (default: the emulator's built-in image).
     #[arg(long, conflicts_with = "config")]
     pub flash: Option<PathBuf>,
@@ -137,6 +141,9 @@ fn rack_file(args: &RackArgs) -> Result<RackFile, String> {
     }
     if let Some(p) = args.http_port {
         file.http_port = p;
+    }
+    if args.boot_at_once.is_some() {
+        file.boot_at_once = args.boot_at_once;
     }
     for path in [&file.flash, &file.snapshot].into_iter().flatten().chain(
         file.bmc
@@ -262,9 +269,40 @@ pub struct Rack {
     switch: Mutex<switch::Switch>,
     emulator: PathBuf,
     socket: PathBuf,
+    /// At most this many cold boots at once ([`RackFile::boot_limit`]).
+    boot_limit: usize,
 }
 
 impl Rack {
+    /// Starts waiting BMCs, in order, while fewer than the limit boot cold (a BMC from a
+    /// snapshot starts at once: it does not boot). A BMC that cannot start is stopped with
+    /// the reason.
+    fn start_waiting(&self) {
+        let mut booting = self
+            .bmcs
+            .iter()
+            .filter(|b| lock_bmc(b).is_booting_cold())
+            .count();
+        for b in &self.bmcs {
+            let mut b = lock_bmc(b);
+            if !b.is_waiting() {
+                continue;
+            }
+            let cold = b.plan.snapshot.is_none();
+            if cold && booting >= self.boot_limit {
+                continue;
+            }
+            if let Err(e) = b.restart(&self.emulator, &self.socket) {
+                log::error!("rack: {e}");
+                b.set_stopped(e);
+                continue;
+            }
+            if cold {
+                booting += 1;
+            }
+        }
+    }
+
     /// The status rows now.
     pub fn rows(&self) -> Vec<status::Row> {
         let leases = self
@@ -332,27 +370,27 @@ fn run(emulator: &Path, args: &RackArgs) -> Result<(), String> {
     let socket = dir.join("switch.sock");
     let stop = signals::StopSignal::install()?;
     let switch = start_switch(&file, &plans, &socket, args)?;
-    let mut bmcs: Vec<Mutex<Bmc>> = Vec::new();
-    let mut failed = None;
-    for plan in plans {
-        match Bmc::start(plan, emulator, &dir, &socket) {
-            Ok(b) => bmcs.push(Mutex::new(b)),
-            Err(e) => {
-                failed = Some(e);
-                break;
-            }
-        }
-    }
+    let bmcs: Vec<Mutex<Bmc>> = plans
+        .into_iter()
+        .map(|plan| Mutex::new(Bmc::waiting(plan, &dir)))
+        .collect();
     let rack = Arc::new(Rack {
         bmcs,
         switch: Mutex::new(switch),
         emulator: emulator.to_path_buf(),
         socket: socket.clone(),
+        boot_limit: file.boot_limit(),
     });
-    if let Some(e) = failed {
+    // The first: an emulator that cannot be started at all is an error of the rack's.
+    if let Err(e) = rack.bmcs[0]
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .restart(emulator, &socket)
+    {
         rack.stop_all();
         return Err(e);
     }
+    rack.start_waiting();
     let dashboard = match &args.dashboard {
         Some(addr) if addr == "off" => None,
         addr => match dashboard::start(rack.clone(), addr.as_deref().unwrap_or("127.0.0.1:0")) {
@@ -372,6 +410,7 @@ fn run(emulator: &Path, args: &RackArgs) -> Result<(), String> {
     out.dashboard = dashboard.clone();
     out.header(&rack.bmcs, &socket, dashboard.as_deref());
     let signal = loop {
+        rack.start_waiting();
         out.show(&rack.rows());
         if let Some(sig) = stop.wait(Duration::from_millis(500)) {
             break sig;
@@ -384,6 +423,10 @@ fn run(emulator: &Path, args: &RackArgs) -> Result<(), String> {
     let _ = std::fs::remove_file(&socket);
     out.note("stopped");
     Ok(())
+}
+
+fn lock_bmc(b: &Mutex<Bmc>) -> std::sync::MutexGuard<'_, Bmc> {
+    b.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Whether a BMC counts as up in the status.

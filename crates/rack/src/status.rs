@@ -17,7 +17,7 @@ use crate::bmc::{Bmc, BmcState};
 pub struct Row {
     /// Its name.
     pub name: String,
-    /// booting, ready, stopping, stopped.
+    /// waiting, booting, ready, stopping, stopped.
     pub state: String,
     /// How it stopped, when it has.
     pub exit: Option<String>,
