@@ -176,36 +176,29 @@ where
     S: std::io::Read + std::io::Write + Send + 'static,
 {
     let (deliver, rx) = frame_channel(soc);
-    let (tx, out) = crossbeam_channel::bounded::<Vec<u8>>(1024);
-    let name = peer.clone();
-    std::thread::Builder::new()
-        .name("ast-emu-net-rx".into())
-        .spawn(move || {
-            let mut reader = switch::wire::FrameReader::new(stream);
-            loop {
-                match reader.next_frame() {
-                    Ok(frame) if frame.len() >= switch::wire::MIN_FRAME_LEN => deliver(frame),
-                    Ok(_) => {}
-                    Err(e) => {
-                        log::warn!("network: {name}: {e}; the NIC's cable is unplugged");
-                        return;
-                    }
-                }
+    let tx = switch::wire::spawn_stream_writer(
+        writer,
+        "ast-emu-net-tx".into(),
+        format!("network: {peer}"),
+        1024,
+    )
+    .map_err(|e| format!("network thread: {e}"))?;
+    switch::wire::spawn_stream_reader(
+        stream,
+        "ast-emu-net-rx".into(),
+        move |frame| {
+            if frame.len() >= switch::wire::MIN_FRAME_LEN {
+                deliver(&frame);
             }
-        })
-        .map_err(|e| format!("network thread: {e}"))?;
-    std::thread::Builder::new()
-        .name("ast-emu-net-tx".into())
-        .spawn(move || {
-            let mut writer = writer;
-            for frame in out {
-                if let Err(e) = switch::wire::write_frame(&mut writer, &frame) {
-                    log::warn!("network: {peer}: {e}");
-                    return;
-                }
+            true
+        },
+        move |why| {
+            if let Some(e) = why {
+                log::warn!("network: {peer}: {e}; the NIC's cable is unplugged");
             }
-        })
-        .map_err(|e| format!("network thread: {e}"))?;
+        },
+    )
+    .map_err(|e| format!("network thread: {e}"))?;
     let to_peer = move |frame: &[u8]| {
         let _ = tx.try_send(frame.to_vec());
     };

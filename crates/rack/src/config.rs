@@ -401,7 +401,11 @@ mod tests {
 
         let limit = |text: &str| toml::from_str::<RackFile>(text).unwrap().boot_limit();
         assert_eq!(limit("count = 9\nboot-at-once = 3"), 3);
-        assert_eq!(limit("count = 9\nboot-at-once = 0"), usize::MAX, "0: no limit");
+        assert_eq!(
+            limit("count = 9\nboot-at-once = 0"),
+            usize::MAX,
+            "0: no limit"
+        );
         let cpus = std::thread::available_parallelism().unwrap().get();
         assert_eq!(limit("count = 9"), 4 * cpus);
     }

@@ -14,7 +14,7 @@ use std::thread;
 use crossbeam_channel::{Sender, TrySendError};
 
 use crate::bridge::PortId;
-use crate::wire::{self, FrameReader, StreamEnd};
+use crate::wire::{self, StreamEnd};
 
 /// How the switch's thread sends a port a frame (never blocking).
 pub(crate) type PortSink = Box<dyn FnMut(&[u8]) + Send>;
@@ -61,23 +61,18 @@ where
     S: io::Read + io::Write + Send + 'static,
 {
     let id = numbers.next();
-    let (tx, rx) = crossbeam_channel::bounded::<Vec<u8>>(STREAM_QUEUE);
-    let writer_name = name.clone();
-    let spawned = thread::Builder::new()
-        .name(format!("switch-tx-{id}"))
-        .spawn(move || {
-            let mut writer = writer;
-            for frame in rx {
-                if let Err(e) = wire::write_frame(&mut writer, &frame) {
-                    log::info!("switch: port {id} ({writer_name}): {e}");
-                    return;
-                }
-            }
-        });
-    if let Err(e) = spawned {
-        log::error!("switch: no thread for port {id}: {e}");
-        return true;
-    }
+    let tx = match wire::spawn_stream_writer(
+        writer,
+        format!("switch-tx-{id}"),
+        format!("switch: port {id} ({name})"),
+        STREAM_QUEUE,
+    ) {
+        Ok(tx) => tx,
+        Err(e) => {
+            log::error!("switch: no thread for port {id}: {e}");
+            return true;
+        }
+    };
     let mut dropped = 0u64;
     let sink = move |frame: &[u8]| match tx.try_send(frame.to_vec()) {
         Ok(()) => {}
@@ -95,30 +90,22 @@ where
     {
         return false;
     }
+    let frames = events.clone();
     let events = events.clone();
-    let spawned = thread::Builder::new()
-        .name(format!("switch-rx-{id}"))
-        .spawn(move || {
-            let mut reader = FrameReader::new(stream);
-            loop {
-                match reader.next_frame() {
-                    Ok(frame) => {
-                        if events.send(Event::Frame(id, frame.to_vec())).is_err() {
-                            return;
-                        }
-                    }
-                    Err(StreamEnd::Closed) => {
-                        log::info!("switch: port {id} ({name}) closed");
-                        break;
-                    }
-                    Err(e) => {
-                        log::warn!("switch: port {id} ({name}): {e}; closing it");
-                        break;
-                    }
-                }
+    let spawned = wire::spawn_stream_reader(
+        stream,
+        format!("switch-rx-{id}"),
+        move |frame| frames.send(Event::Frame(id, frame)).is_ok(),
+        move |why| {
+            match why {
+                // The switch is gone.
+                None => return,
+                Some(StreamEnd::Closed) => log::info!("switch: port {id} ({name}) closed"),
+                Some(e) => log::warn!("switch: port {id} ({name}): {e}; closing it"),
             }
             let _ = events.send(Event::Detach(id));
-        });
+        },
+    );
     if let Err(e) = spawned {
         log::error!("switch: no reader thread for a port: {e}");
     }

@@ -114,6 +114,58 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<bool> {
     Ok(true)
 }
 
+/// The sending half of a stream peer on a thread of its own ([`spawn_stream_writer`]): frames
+/// queued here are written in order. The queue is bounded: `try_send` on a full one drops the
+/// frame, as a full wire would, so a peer that stops reading slows nobody else.
+pub type FrameQueue = crossbeam_channel::Sender<Vec<u8>>;
+
+/// Writes the frames queued on the returned [`FrameQueue`] (at most `queue` waiting) to
+/// `writer` on a thread called `thread`, until the queue is dropped or a write fails (logged
+/// with `name`).
+pub fn spawn_stream_writer<W: Write + Send + 'static>(
+    mut writer: W,
+    thread: String,
+    name: String,
+    queue: usize,
+) -> io::Result<FrameQueue> {
+    let (tx, rx) = crossbeam_channel::bounded::<Vec<u8>>(queue);
+    std::thread::Builder::new().name(thread).spawn(move || {
+        for frame in rx {
+            if let Err(e) = write_frame(&mut writer, &frame) {
+                log::info!("{name}: {e}; no more frames sent");
+                return;
+            }
+        }
+    })?;
+    Ok(tx)
+}
+
+/// Reads frames from `stream` on a thread called `thread`, handing each to `frame` until it
+/// returns false or the stream ends; then calls `ended` with why it ended (`None`: `frame`
+/// asked to stop).
+pub fn spawn_stream_reader<R: Read + Send + 'static>(
+    stream: R,
+    thread: String,
+    mut frame: impl FnMut(Vec<u8>) -> bool + Send + 'static,
+    ended: impl FnOnce(Option<StreamEnd>) + Send + 'static,
+) -> io::Result<()> {
+    std::thread::Builder::new().name(thread).spawn(move || {
+        let mut reader = FrameReader::new(stream);
+        let why = loop {
+            match reader.next_frame() {
+                Ok(f) => {
+                    if !frame(f.to_vec()) {
+                        break None;
+                    }
+                }
+                Err(e) => break Some(e),
+            }
+        };
+        ended(why);
+    })?;
+    Ok(())
+}
+
 /// Where a frame socket connects: `unix:PATH`, `tcp:HOST:PORT` or `udp:HOST:PORT`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Endpoint {
