@@ -302,6 +302,20 @@ pub struct Context<'a> {
     pub responder: Option<Responder>,
 }
 
+impl<'a> Context<'a> {
+    /// A context with no control-socket client to answer: the console monitor, GDB's
+    /// `monitor`, a replayed command.
+    pub fn without_client(soc: &'a mut AspeedSoc, hub: &'a Arc<Hub>) -> Self {
+        Context {
+            soc,
+            hub,
+            client: None,
+            stop: None,
+            responder: None,
+        }
+    }
+}
+
 /// Runs `command` with checked `args`. One that changes what the guest sees is noted in a
 /// record being made, and refused while one is being replayed.
 pub fn execute(
@@ -335,12 +349,7 @@ pub fn replay(
         .filter(|c| c.changes_guest)
         .ok_or_else(|| format!("not a command that changes the machine: {name:?}"))?;
     let args = command.check(Some(arguments)).map_err(|e| e.desc)?;
-    let mut ctx = Context {
-        soc,
-        hub,
-        client: None,
-        stop: None,
-        responder: None,
-    };
-    (command.run)(&mut ctx, &args).map(drop).map_err(|e| e.desc)
+    (command.run)(&mut Context::without_client(soc, hub), &args)
+        .map(drop)
+        .map_err(|e| e.desc)
 }

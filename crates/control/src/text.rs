@@ -17,13 +17,7 @@ pub fn run_monitor_line(
     hub: &std::sync::Arc<crate::events::Hub>,
     line: &str,
 ) -> (String, Option<aspeed_soc::Stop>) {
-    let mut ctx = Context {
-        soc,
-        hub,
-        client: None,
-        stop: None,
-        responder: None,
-    };
+    let mut ctx = Context::without_client(soc, hub);
     let text = run_line(&mut ctx, line);
     (text, ctx.stop)
 }
