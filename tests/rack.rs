@@ -305,9 +305,36 @@ fn bmcs_restored_from_one_snapshot_take_their_own_identity() {
     );
     assert_eq!(ping, "2", "BMC 3 pings BMC 1");
     drop(c);
-    drop(rack);
-    let end = status(&dir);
-    assert!(end.iter().all(|b| b["state"] == "stopped"), "{end:?}");
+
+    // The rack killed outright: its emulators are told to quit (SIGTERM), and do, cleanly.
+    let mut rack = rack;
+    rack.0.kill().unwrap();
+    rack.0.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for b in &up {
+        let pid = b["pid"].as_u64().unwrap();
+        // Gone, or a zombie its new parent has not reaped yet.
+        let running = || {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|st| {
+                !st.rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .trim_start()
+                    .starts_with('Z')
+            })
+        };
+        while running() {
+            assert!(
+                Instant::now() < deadline,
+                "{} (pid {pid}) outlived its rack",
+                b["name"]
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let log = std::fs::read_to_string(dir.join(format!("{}.log", b["name"].as_str().unwrap())))
+            .unwrap();
+        assert!(log.contains("SIGTERM; quitting"), "{}: {log}", b["name"]);
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 

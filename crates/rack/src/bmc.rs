@@ -89,6 +89,9 @@ pub struct Bmc {
     shared: Arc<Mutex<Shared>>,
     child: Option<Child>,
     started: Instant,
+    /// Asked to start (the dashboard's button): it starts at the rack's next look, whatever
+    /// the boot limit.
+    start_asked: bool,
 }
 
 impl Bmc {
@@ -121,6 +124,7 @@ impl Bmc {
             shared,
             child: None,
             started: Instant::now(),
+            start_asked: false,
         }
     }
 
@@ -156,14 +160,31 @@ impl Bmc {
         let mut console = File::create(&self.console_file)
             .map_err(|e| format!("{}: {e}", self.console_file.display()))?;
         let _ = std::fs::remove_file(&self.control);
-        let mut child = Command::new(emulator)
+        let mut command = Command::new(emulator);
+        command
             .args(self.arguments(switch))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
             // Its own process group: Ctrl-C at the rack's terminal is the rack's to handle,
             // which stops every BMC in turn.
-            .process_group(0)
+            .process_group(0);
+        let rack = std::process::id() as libc::pid_t;
+        // SAFETY: between fork and exec only async-signal-safe calls: prctl and getppid.
+        unsafe {
+            command.pre_exec(move || {
+                // SIGTERM when the thread that started it ends: the rack's main thread, so
+                // a rack killed outright (SIGKILL) takes its emulators with it, and each still
+                // quits cleanly. A rack already gone by now: quit at once.
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0
+                    || libc::getppid() != rack
+                {
+                    return Err(std::io::Error::other("the rack is gone"));
+                }
+                Ok(())
+            });
+        }
+        let mut child = command
             .spawn()
             .map_err(|e| format!("{name}: cannot start {}: {e}", emulator.display()))?;
         running().push(child.id());
@@ -317,6 +338,22 @@ impl Bmc {
         self.lock().state = BmcState::Stopped(why);
     }
 
+    /// Asks for a stopped or waiting BMC to start at the rack's next look (its main loop
+    /// starts every emulator: see [`Bmc::restart`]).
+    pub fn ask_start(&mut self) -> Result<(), String> {
+        if self.child.is_some() {
+            return Err(format!("{} is running", self.plan.name));
+        }
+        self.lock().state = BmcState::Waiting;
+        self.start_asked = true;
+        Ok(())
+    }
+
+    /// Whether it was asked to start ([`Bmc::ask_start`]).
+    pub fn start_asked(&self) -> bool {
+        self.start_asked
+    }
+
     /// Whether it waits for its turn to boot.
     pub fn is_waiting(&self) -> bool {
         self.lock().state == BmcState::Waiting
@@ -349,11 +386,13 @@ impl Bmc {
         self.lock().state = BmcState::Stopped(status);
     }
 
-    /// Starts a waiting or stopped BMC, as it was first started.
+    /// Starts a waiting or stopped BMC, as it was first started. Call it from the rack's main
+    /// thread: the emulator is told to quit when the thread that started it ends.
     pub fn restart(&mut self, emulator: &Path, switch: &Path) -> Result<(), String> {
         if self.child.is_some() {
             return Err(format!("{} is running", self.plan.name));
         }
+        self.start_asked = false;
         self.spawn(emulator, switch)
     }
 }

@@ -289,7 +289,7 @@ impl Rack {
                 continue;
             }
             let cold = b.plan.snapshot.is_none();
-            if cold && booting >= self.boot_limit {
+            if cold && booting >= self.boot_limit && !b.start_asked() {
                 continue;
             }
             if let Err(e) = b.restart(&self.emulator, &self.socket) {
@@ -329,12 +329,13 @@ impl Rack {
         Ok(())
     }
 
-    /// Starts stopped BMC `name` again.
+    /// Starts stopped or waiting BMC `name` again: within half a second, from the rack's main
+    /// loop, whatever the boot limit.
     pub fn start(&self, name: &str) -> Result<(), String> {
         let b = self.bmc(name).ok_or_else(|| format!("no BMC {name:?}"))?;
         let mut b = b.lock().unwrap_or_else(|e| e.into_inner());
         b.poll();
-        b.restart(&self.emulator, &self.socket)
+        b.ask_start()
     }
 
     /// The rack's connection to BMC `name`'s control socket.
