@@ -224,3 +224,61 @@ fn two_switches_joined_over_udp_carry_frames_between_their_ports() {
     let _ = std::fs::remove_file(p1);
     let _ = std::fs::remove_file(p2);
 }
+
+/// An ARP request from `mac` at `from` for `to`.
+fn arp_request(mac: [u8; 6], from: [u8; 4], to: [u8; 4]) -> Vec<u8> {
+    let mut f = Vec::new();
+    f.extend_from_slice(&BROADCAST);
+    f.extend_from_slice(&mac);
+    f.extend_from_slice(&[0x08, 0x06, 0, 1, 0x08, 0, 6, 4, 0, 1]);
+    f.extend_from_slice(&mac);
+    f.extend_from_slice(&from);
+    f.extend_from_slice(&[0; 6]);
+    f.extend_from_slice(&to);
+    f
+}
+
+#[test]
+fn a_tap_port_joins_the_host_to_the_switch() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 || !std::path::Path::new("/dev/net/tun").exists() {
+        eprintln!("SKIPPED: a TAP device needs root and /dev/net/tun");
+        return;
+    }
+    let name = format!("astsw{}", std::process::id() % 100_000);
+    let path = socket_path("tap");
+    let sw = Switch::start(SwitchConfig {
+        listen: vec![Endpoint::Unix(path.clone())],
+        tap: Some(name.clone()),
+        ..SwitchConfig::default()
+    })
+    .unwrap();
+    // The host's side of the TAP gets an address of a network nothing else uses.
+    let ip = |args: &[&str]| {
+        let out = std::process::Command::new("ip")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "ip {args:?}: {out:?}");
+    };
+    ip(&["addr", "add", "10.213.7.1/24", "dev", &name]);
+    ip(&["link", "set", &name, "up"]);
+    let mut a = Client::connect(&path);
+    wait_ports(&sw, 2);
+    // The host's kernel answers an ARP request sent into the switch.
+    a.send(&arp_request(A, [10, 213, 7, 2], [10, 213, 7, 1]));
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        assert!(
+            Instant::now() < end,
+            "no ARP reply from the host through the TAP"
+        );
+        let f = a.recv();
+        // To A, ARP, a reply, for 10.213.7.1.
+        if f[..6] == A && f[12..14] == [0x08, 0x06] && f[20..22] == [0, 2] {
+            assert_eq!(f[28..32], [10, 213, 7, 1], "{f:02x?}");
+            break;
+        }
+    }
+    drop(sw);
+}
