@@ -115,7 +115,8 @@ proptest! {
                     };
                     let offset = u64::from(*src & 0x7FFF_FFFF);
                     let mut data = vec![0; *len as usize];
-                    let readable = memory.read(DRAM + offset, &mut data).is_ok();
+                    // Nothing to read is always readable: an empty message hashes anywhere.
+                    let readable = data.is_empty() || memory.read(DRAM + offset, &mut data).is_ok();
                     timed(op, || hace.write(REG_HASH_CMD, 4, u64::from(Algorithm::Sha256.command())))?;
                     let mut got = vec![0; 32];
                     memory.read(u64::from(digest), &mut got).unwrap();
