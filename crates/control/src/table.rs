@@ -323,11 +323,7 @@ pub fn execute(
     command: &Command,
     args: &Args,
 ) -> Result<Value, CommandError> {
-    if command.changes_guest
-        && !ctx
-            .soc
-            .journal_command(command.name, &Value::Object(args.0.clone()))
-    {
+    if command.changes_guest && !ctx.soc.journal_command(command.name, &args.0) {
         return Err(CommandError::generic(format!(
             "{}: a record is being replayed (--replay); commands that change the machine are \
              taken from it until it has played",

@@ -95,13 +95,6 @@ pub struct Bmc {
 }
 
 impl Bmc {
-    /// Starts BMC `plan` with `emulator`, its files in `dir`, plugged into `switch`.
-    pub fn start(plan: BmcPlan, emulator: &Path, dir: &Path, switch: &Path) -> Result<Bmc, String> {
-        let mut bmc = Bmc::waiting(plan, dir);
-        bmc.spawn(emulator, switch)?;
-        Ok(bmc)
-    }
-
     /// BMC `plan`, its files in `dir`, not started yet ([`BmcState::Waiting`]);
     /// [`Bmc::restart`] starts it.
     pub fn waiting(plan: BmcPlan, dir: &Path) -> Bmc {

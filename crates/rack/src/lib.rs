@@ -315,15 +315,13 @@ impl Rack {
 
     /// BMC `name`.
     pub fn bmc(&self, name: &str) -> Option<&Mutex<Bmc>> {
-        self.bmcs
-            .iter()
-            .find(|b| b.lock().unwrap_or_else(|e| e.into_inner()).plan.name == name)
+        self.bmcs.iter().find(|b| lock_bmc(b).plan.name == name)
     }
 
     /// Stops BMC `name` cleanly (SIGTERM, then a kill after the grace time).
     pub fn stop(&self, name: &str) -> Result<(), String> {
         let b = self.bmc(name).ok_or_else(|| format!("no BMC {name:?}"))?;
-        let mut b = b.lock().unwrap_or_else(|e| e.into_inner());
+        let mut b = lock_bmc(b);
         b.request_stop();
         b.finish_stop(Instant::now() + bmc::STOP_GRACE);
         Ok(())
@@ -333,7 +331,7 @@ impl Rack {
     /// loop, whatever the boot limit.
     pub fn start(&self, name: &str) -> Result<(), String> {
         let b = self.bmc(name).ok_or_else(|| format!("no BMC {name:?}"))?;
-        let mut b = b.lock().unwrap_or_else(|e| e.into_inner());
+        let mut b = lock_bmc(b);
         b.poll();
         b.ask_start()
     }
@@ -341,20 +339,18 @@ impl Rack {
     /// The rack's connection to BMC `name`'s control socket.
     pub fn control(&self, name: &str) -> Result<Arc<control_client::Control>, String> {
         let b = self.bmc(name).ok_or_else(|| format!("no BMC {name:?}"))?;
-        let b = b.lock().unwrap_or_else(|e| e.into_inner());
+        let b = lock_bmc(b);
         Ok(b.commands.clone())
     }
 
     /// Stops every BMC: all asked at once, then each waited for.
     fn stop_all(&self) {
         for b in &self.bmcs {
-            b.lock().unwrap_or_else(|e| e.into_inner()).request_stop();
+            lock_bmc(b).request_stop();
         }
         let deadline = Instant::now() + bmc::STOP_GRACE;
         for b in &self.bmcs {
-            b.lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .finish_stop(deadline);
+            lock_bmc(b).finish_stop(deadline);
         }
     }
 }
@@ -383,11 +379,7 @@ fn run(emulator: &Path, args: &RackArgs) -> Result<(), String> {
         boot_limit: file.boot_limit(),
     });
     // The first: an emulator that cannot be started at all is an error of the rack's.
-    if let Err(e) = rack.bmcs[0]
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .restart(emulator, &socket)
-    {
+    if let Err(e) = lock_bmc(&rack.bmcs[0]).restart(emulator, &socket) {
         rack.stop_all();
         return Err(e);
     }

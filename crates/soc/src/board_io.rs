@@ -451,7 +451,7 @@ impl AspeedSoc {
 
     /// Names the GPIO and SGPIO lines as the firmware's device tree does
     /// ([`board::gpio_line_names`] of the image).
-    pub fn set_gpio_line_names(&mut self, names: &[board::LineNames]) {
+    fn set_gpio_line_names(&mut self, names: &[board::LineNames]) {
         self.io.set_line_names(self.map, names);
     }
 

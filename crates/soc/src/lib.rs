@@ -969,8 +969,17 @@ impl AspeedSoc {
     /// socket, the monitor, GDB's `monitor`): noted when recording. `false`: a record is
     /// being replayed and has input left, so the live command must not run (the record
     /// brings its own).
-    pub fn journal_command(&mut self, name: &str, arguments: &serde_json::Value) -> bool {
-        !self.journal_live(|| journal::Input::Command(name.to_string(), arguments.clone()))
+    pub fn journal_command(
+        &mut self,
+        name: &str,
+        arguments: &serde_json::Map<String, serde_json::Value>,
+    ) -> bool {
+        !self.journal_live(|| {
+            journal::Input::Command(
+                name.to_string(),
+                serde_json::Value::Object(arguments.clone()),
+            )
+        })
     }
 
     /// Whether a record is being replayed and still has input to feed.

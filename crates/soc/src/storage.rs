@@ -100,7 +100,7 @@ impl AspeedSoc {
     /// Marks the slots whose write-protect pin the board inverts, as the image's device tree
     /// says (`sdhci,wp-inverted`: [`board::sd_write_protect_inverted`]): each is the
     /// controller's base address and the slot's offset in it.
-    pub fn set_sd_write_protect_inverted(&mut self, slots: &[(u64, u64)]) {
+    pub(crate) fn set_sd_write_protect_inverted(&mut self, slots: &[(u64, u64)]) {
         for (base, slot_offset) in slots {
             let Some((_, c)) = self.io.sd_controllers.iter().find(|(b, _)| b == base) else {
                 continue;
