@@ -236,6 +236,67 @@ fn cores_on_their_own_threads_see_each_others_code_and_mapping_changes() {
     assert!(emu.quit().success());
 }
 
+/// Runs the deadline guest on both cores (`--threads threads`, busy waits skipped) and returns
+/// (period, earliest, latest, reads) as it prints them.
+fn deadline_run(threads: &str) -> [u32; 4] {
+    let elf = scratch(
+        &format!("{threads}-smp_deadline.elf"),
+        bench_guests::SMP_DEADLINE,
+    );
+    let mut emu = Emulator::start(&[
+        "--elf",
+        elf.to_str().unwrap(),
+        "--smp",
+        "2",
+        "--threads",
+        threads,
+        "--skip-busy-waits=on",
+    ]);
+    emu.expect_within("DEADLINE period=", TIMEOUT);
+    let line = format!("period={}", emu.expect_within("\r\n", TIMEOUT));
+    assert!(emu.quit().success());
+    let mut fields = [0u32; 4];
+    for (i, key) in ["period=", "earliest=", "latest=", "reads="]
+        .iter()
+        .enumerate()
+    {
+        let at = line.find(key).map(|p| p + key.len());
+        let hex = at.and_then(|p| line.get(p..p + 8));
+        fields[i] = hex
+            .and_then(|h| u32::from_str_radix(h, 16).ok())
+            .unwrap_or_else(|| panic!("{key} in {line:?}"));
+    }
+    fields
+}
+
+/// While CPU1 busy-waits on the counter (virtual time skipped on each of its reads), CPU0's
+/// timer still fires on time: no skip passes another core's deadline. Each of CPU0's 20 sleeps
+/// of about 1 ms ends at most a quarter period late at least once (a skip past the deadline
+/// makes every wake-up late by the skip's overshoot, tens of milliseconds); the reader made
+/// counter reads all along. Virtual time only: no host timing is asserted.
+fn a_deadline_holds_while_the_other_core_busy_waits(threads: &str) {
+    let [period, earliest, latest, reads] = deadline_run(threads);
+    assert!(period > 0, "{threads}: CNTFRQ / 1024");
+    assert!(
+        earliest < period / 4,
+        "{threads}: CPU0 woke {earliest} ticks late at the least (latest {latest}, period {period})"
+    );
+    assert!(
+        reads > 1000,
+        "{threads}: CPU1 polled the counter ({reads} reads)"
+    );
+}
+
+#[test]
+fn a_deadline_holds_while_the_other_core_busy_waits_on_one_thread() {
+    a_deadline_holds_while_the_other_core_busy_waits("single");
+}
+
+#[test]
+fn a_deadline_holds_while_the_other_core_busy_waits_on_its_own_thread() {
+    a_deadline_holds_while_the_other_core_busy_waits("multi");
+}
+
 /// More cores than the AST2600 has are refused with a clear error.
 #[test]
 fn more_cores_than_the_soc_has_are_refused() {

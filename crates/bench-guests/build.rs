@@ -19,6 +19,7 @@ const GUESTS: &[(&str, &str, &str)] = &[
     ("smp", "smp.S", "SAME_PAGE=0"),
     ("smp_long", "smp.S", "ROUNDS=10000000"),
     ("smp_coherence", "smp_coherence.S", "SAME_PAGE=0"),
+    ("smp_deadline", "smp_deadline.S", "SAME_PAGE=0"),
     ("vic", "vic.S", "SAME_PAGE=0"),
     ("domains", "domains.S", "SAME_PAGE=0"),
 ];

@@ -121,6 +121,12 @@ pub const SMP_LONG: &[u8] = elf!("smp_long");
 /// afterwards (`COHERENCE code=00000002 before=0000aaaa tlb=0000bbbb`). Needs `--smp 2`.
 pub const SMP_COHERENCE: &[u8] = elf!("smp_coherence");
 
+/// Two cores: CPU1 busy-waits on the counter while CPU0 sleeps in WFI for its timer, 20 times
+/// about 1 ms (CNTFRQ / 1024 ticks); CPU0 prints the period and how late it woke at the least
+/// and at the most, in ticks, and CPU1's counter reads (`DEADLINE period=0000f424
+/// earliest=... latest=... reads=...`). Needs `--smp 2`.
+pub const SMP_DEADLINE: &[u8] = elf!("smp_deadline");
+
 /// Domains and the TLB: DACR writes take effect at once, with no TLB maintenance, for
 /// privileged loads, user-mode loads and LDRT, one page or more than the CPU core tracks per
 /// domain; prints `DOMAINS a=00000001 b=00000010 c=00000002 d=00000001 fs=0000000b` (the

@@ -36,6 +36,8 @@ pub struct GenericTimer {
     sets_rate: bool,
     levels: [Cell<bool>; 4],
     deadlines: [Cell<u64>; 4],
+    /// This core's slot in the counter's published deadlines, if it got one.
+    slot: Option<usize>,
     busy: BusyWait,
     /// A counting core's run: the virtual time its budget ends at (`u64::MAX` otherwise). A
     /// timer set to fire before then ends the run at the block boundary.
@@ -49,7 +51,18 @@ struct CounterBase {
     freq: AtomicU64,
     ns: AtomicU64,
     count: AtomicU64,
+    /// Each core's earliest timer deadline (a count; `u64::MAX`: none), published by its
+    /// timer whenever one changes, so that a busy-wait skip on one core never passes another
+    /// core's deadline (a core asleep in WFI waiting for its timer, which may be on another
+    /// host thread).
+    deadlines: [AtomicU64; DEADLINE_SLOTS],
+    /// Slots of `deadlines` handed out.
+    slots: std::sync::atomic::AtomicUsize,
 }
+
+/// Cores whose deadlines bound each other's busy-wait skips (the AST2600 has two); a further
+/// core's deadlines bound only its own skips.
+const DEADLINE_SLOTS: usize = 4;
 
 /// Skipping busy waits: a guest that reads the counter over and over (u-boot's `udelay` and
 /// autoboot countdown, Linux's `udelay`) is waiting for time to pass, so time is moved ahead
@@ -96,10 +109,13 @@ impl GenericTimer {
                 freq: AtomicU64::new(62_500_000),
                 ns: AtomicU64::new(now),
                 count: AtomicU64::new(0),
+                deadlines: [const { AtomicU64::new(u64::MAX) }; DEADLINE_SLOTS],
+                slots: std::sync::atomic::AtomicUsize::new(1),
             }),
             sets_rate: true,
             levels: Default::default(),
             deadlines: [const { Cell::new(u64::MAX) }; 4],
+            slot: Some(0),
             busy: BusyWait {
                 limit: std::rc::Rc::new(Cell::new(u64::MAX)),
                 ..BusyWait::default()
@@ -113,6 +129,40 @@ impl GenericTimer {
     pub(crate) fn share_counter(&mut self, primary: &GenericTimer) {
         self.base = primary.base.clone();
         self.sets_rate = false;
+        let slot = self.base.slots.fetch_add(1, Ordering::AcqRel);
+        self.slot = (slot < DEADLINE_SLOTS).then_some(slot);
+        self.publish_deadline();
+    }
+
+    /// Publishes this core's earliest deadline for the other cores' busy-wait skips.
+    fn publish_deadline(&self) {
+        if let Some(slot) = self.slot {
+            let d = self
+                .deadlines
+                .iter()
+                .map(Cell::get)
+                .min()
+                .unwrap_or(u64::MAX);
+            self.base.deadlines[slot].store(d, Ordering::Release);
+        }
+    }
+
+    /// The earliest virtual time (ns) at which a timer output of any core counting on this
+    /// counter will change, as each core last published it (its own included).
+    pub fn machine_next_deadline_ns(&self) -> Option<u64> {
+        let own = self
+            .deadlines
+            .iter()
+            .map(Cell::get)
+            .min()
+            .unwrap_or(u64::MAX);
+        let d = self
+            .base
+            .deadlines
+            .iter()
+            .map(|d| d.load(Ordering::Acquire))
+            .fold(own, u64::min);
+        (d != u64::MAX).then(|| self.ns_for_count(d))
     }
 
     /// Turns busy-wait skipping on or off (see [`GenericTimer::busy_wait_limit`]).
@@ -127,8 +177,8 @@ impl GenericTimer {
     }
 
     /// The virtual time (ns) a skip may not pass: the SoC's next device deadline, which the
-    /// SoC keeps up to date through this shared cell. The generic timers' own deadlines are
-    /// always respected.
+    /// SoC keeps up to date through this shared cell. The generic timers' deadlines, this
+    /// core's and every other core's on the same counter, are always respected.
     pub fn busy_wait_limit(&self) -> std::rc::Rc<Cell<u64>> {
         self.busy.limit.clone()
     }
@@ -149,10 +199,12 @@ impl GenericTimer {
         });
         let mut now = now;
         if b.streak.get() >= BUSY_STREAK {
+            // Never past a deadline of this core or of another one (which may sleep in WFI
+            // for it, on this host thread or its own).
             let limit = b
                 .limit
                 .get()
-                .min(self.next_deadline_ns().unwrap_or(u64::MAX));
+                .min(self.machine_next_deadline_ns().unwrap_or(u64::MAX));
             let target = now.saturating_add(BUSY_STEP_NS).min(limit);
             if target > now {
                 let after = self.clock.advance_to(target);
@@ -251,7 +303,11 @@ impl GenericTimer {
         if timer >= 4 {
             return;
         }
-        if self.deadlines[timer].replace(deadline) != deadline
+        let old = self.deadlines[timer].replace(deadline);
+        if old != deadline {
+            self.publish_deadline();
+        }
+        if old != deadline
             && deadline != u64::MAX
             && self.run_end.get() != u64::MAX
             && self.ns_for_count(deadline) < self.run_end.get()

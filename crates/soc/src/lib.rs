@@ -1406,6 +1406,18 @@ impl AspeedSoc {
             self.stats.wfe += 1;
             self.cores[index].wait = Wait::Event(self.clock.now_ns());
         }
+        if self.local < self.cores.len() {
+            let timer = self.cores[index].cpu.timer();
+            if timer.busy_wait_skip()
+                && timer
+                    .machine_next_deadline_ns()
+                    .is_some_and(|d| d <= self.clock.now_ns())
+            {
+                // A busy-wait skip here took time to a deadline, maybe a secondary's, whose
+                // thread naps in host time: it looks at once.
+                self.secondaries.notify_all();
+            }
+        }
         exit
     }
 
