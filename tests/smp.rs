@@ -12,13 +12,21 @@ use support::{login_to_default_image, Emulator};
 /// `rounds` times.
 fn boots_with_two_cores(args: &[&str], rounds: usize) {
     for round in 0..rounds {
-        let mut emu = Emulator::start(args);
+        // The SoC's log says when CPU1 parked in the mailbox and when it was let go.
+        let mut with_log = args.to_vec();
+        with_log.extend(["--log", "error,aspeed_soc=info"]);
+        let mut emu = Emulator::start(&with_log);
         emu.expect("smp: Bringing up secondary CPUs");
         let seen = emu.expect("SMP: Total of");
-        assert!(
-            seen.contains("Brought up 1 node, 2 CPUs") && !seen.contains("failed to come online"),
-            "boot {round}: {seen}"
-        );
+        if !seen.contains("Brought up 1 node, 2 CPUs") || seen.contains("failed to come online") {
+            let soc: Vec<String> = emu
+                .transcript()
+                .lines()
+                .filter(|l| l.contains("soc:") || l.contains("CPU1") || l.contains("smp:"))
+                .map(str::to_string)
+                .collect();
+            panic!("boot {round}: {seen}\nwhat the SoC and Linux said of CPU1: {soc:#?}");
+        }
         login_to_default_image(&mut emu);
         // The quotes keep the markers out of the echoed command line.
         emu.send("echo N''=$(nproc) P''=$(grep -c ^processor /proc/cpuinfo)\r");
