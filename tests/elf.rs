@@ -150,21 +150,22 @@ fn stores_to_the_read_only_flash_are_dropped_and_each_page_is_logged_once() {
         .all(|l| l.contains("WARN") && l.contains(", pc 0x8")));
 }
 
-/// Starts `elf` (written as `name`) on both cores, as `threads` says (`--threads`), and waits
-/// for `report` on the console.
-fn two_cores(name: &str, elf: &[u8], threads: &str, report: &str) -> Emulator {
+/// Starts `elf` (written as `name`) on both cores, as `threads` says (`--threads`), with
+/// `more` options, and waits for `report` on the console.
+fn two_cores_with(name: &str, elf: &[u8], threads: &str, more: &[&str], report: &str) -> Emulator {
     // Tests run at once in one process: each writes a file of its own.
     let elf = scratch(&format!("{threads}-{name}"), elf);
-    let mut emu = Emulator::start(&[
-        "--elf",
-        elf.to_str().unwrap(),
-        "--smp",
-        "2",
-        "--threads",
-        threads,
-    ]);
+    let path = elf.to_str().unwrap();
+    let mut args = vec!["--elf", path, "--smp", "2", "--threads", threads];
+    args.extend(more);
+    let mut emu = Emulator::start(&args);
     emu.expect_within(report, TIMEOUT);
     emu
+}
+
+/// [`two_cores_with`] with no more options.
+fn two_cores(name: &str, elf: &[u8], threads: &str, report: &str) -> Emulator {
+    two_cores_with(name, elf, threads, &[], report)
 }
 
 /// Two cores (`--smp 2`) run the same ELF: a counter both increment 10^6 times with
@@ -239,20 +240,13 @@ fn cores_on_their_own_threads_see_each_others_code_and_mapping_changes() {
 /// Runs the deadline guest on both cores (`--threads threads`, busy waits skipped) and returns
 /// (period, earliest, latest, reads) as it prints them.
 fn deadline_run(threads: &str) -> [u32; 4] {
-    let elf = scratch(
-        &format!("{threads}-smp_deadline.elf"),
+    let mut emu = two_cores_with(
+        "smp_deadline.elf",
         bench_guests::SMP_DEADLINE,
-    );
-    let mut emu = Emulator::start(&[
-        "--elf",
-        elf.to_str().unwrap(),
-        "--smp",
-        "2",
-        "--threads",
         threads,
-        "--skip-busy-waits=on",
-    ]);
-    emu.expect_within("DEADLINE period=", TIMEOUT);
+        &["--skip-busy-waits=on"],
+        "DEADLINE period=",
+    );
     let line = format!("period={}", emu.expect_within("\r\n", TIMEOUT));
     assert!(emu.quit().success());
     let mut fields = [0u32; 4];

@@ -30,16 +30,7 @@
 _start:
     core_entry
 
-    @ The GIC: distributor on (once), this core's CPU interface on, every priority let through.
-    ldr r0, =GICD
-    mov r1, #1
-    cmp r11, #0
-    streq r1, [r0]
-    ldr r0, =GICC
-    mov r1, #0xff
-    str r1, [r0, #GICC_PMR]
-    mov r1, #1
-    str r1, [r0]
+    gic_on
     cmp r11, #0
     bne reader
 

@@ -137,31 +137,28 @@ impl GenericTimer {
     /// Publishes this core's earliest deadline for the other cores' busy-wait skips.
     fn publish_deadline(&self) {
         if let Some(slot) = self.slot {
-            let d = self
-                .deadlines
-                .iter()
-                .map(Cell::get)
-                .min()
-                .unwrap_or(u64::MAX);
-            self.base.deadlines[slot].store(d, Ordering::Release);
+            self.base.deadlines[slot].store(self.own_deadline(), Ordering::Release);
         }
+    }
+
+    /// This core's earliest timer deadline (a count; `u64::MAX`: none).
+    fn own_deadline(&self) -> u64 {
+        self.deadlines
+            .iter()
+            .map(Cell::get)
+            .min()
+            .unwrap_or(u64::MAX)
     }
 
     /// The earliest virtual time (ns) at which a timer output of any core counting on this
     /// counter will change, as each core last published it (its own included).
     pub fn machine_next_deadline_ns(&self) -> Option<u64> {
-        let own = self
-            .deadlines
-            .iter()
-            .map(Cell::get)
-            .min()
-            .unwrap_or(u64::MAX);
         let d = self
             .base
             .deadlines
             .iter()
             .map(|d| d.load(Ordering::Acquire))
-            .fold(own, u64::min);
+            .fold(self.own_deadline(), u64::min);
         (d != u64::MAX).then(|| self.ns_for_count(d))
     }
 
@@ -290,7 +287,7 @@ impl GenericTimer {
 
     /// The earliest virtual time (ns) at which a timer output will change, if any.
     pub fn next_deadline_ns(&self) -> Option<u64> {
-        let d = self.deadlines.iter().map(Cell::get).min()?;
+        let d = self.own_deadline();
         (d != u64::MAX).then(|| self.ns_for_count(d))
     }
 
