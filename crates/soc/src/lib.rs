@@ -521,7 +521,17 @@ struct Core {
     /// It jumped into u-boot's wait loop in the SMP mailbox: it runs again when the go
     /// signature for it appears (see [`map::SmpMailbox`]).
     parked: bool,
+    /// Slices left in which this secondary, since reset, runs before the other cores until it
+    /// first waits or parks (0: no head start). On the chip every core leaves reset at once,
+    /// and u-boot's start code relies on it: each core clears the SMP mailbox's ready word on
+    /// entry, and the first core sets it well after; a secondary whose first slice a host kick
+    /// cut short before its clear would wipe the word the first core had since set, and wait
+    /// for it for ever.
+    head_start: u32,
 }
+
+/// The most slices a secondary's head start after reset lasts (it ends at its first wait).
+const HEAD_START_SLICES: u32 = 1000;
 
 /// What a core waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -677,6 +687,7 @@ impl AspeedSoc {
                 irq,
                 wait: Wait::Nothing,
                 parked: false,
+                head_start: if i == 0 { 0 } else { HEAD_START_SLICES },
             });
         }
         // One system counter for all cores, and one inner-shareable domain (TLB maintenance,
@@ -1311,6 +1322,7 @@ impl AspeedSoc {
         for core in &mut self.cores {
             core.cpu.start_at(entry);
             core.wait = Wait::Nothing;
+            core.head_start = 0;
         }
         // No firmware start code to race: the cores go to their threads at once.
         self.handed_off = true;
@@ -1371,6 +1383,15 @@ impl AspeedSoc {
     /// wait in WFI, or waits with an interrupt pending (it stops waiting). `None`: all wait.
     fn next_runnable(&mut self) -> Option<usize> {
         let n = self.local;
+        // A secondary just out of reset goes first, until it first waits (see `head_start`).
+        if let Some(i) = (1..n).find(|&i| self.cores[i].head_start > 0) {
+            let core = &mut self.cores[i];
+            core.head_start -= 1;
+            if !core.parked && core.wait == Wait::Nothing {
+                return Some(i);
+            }
+            core.head_start = 0;
+        }
         let current = self.current.min(n - 1);
         let now = self.clock.now_ns();
         (1..=n).map(|k| (current + k) % n).find(|&i| {
@@ -1625,11 +1646,12 @@ impl AspeedSoc {
         }
         self.stats.resets += 1;
         self.bus.reset();
-        for core in &mut self.cores {
+        for (i, core) in self.cores.iter_mut().enumerate() {
             core.cpu.reset()?;
             core.irq.clear();
             core.wait = Wait::Nothing;
             core.parked = false;
+            core.head_start = if i == 0 { 0 } else { HEAD_START_SLICES };
         }
         self.secondaries.reset();
         self.race_over = false;

@@ -969,6 +969,8 @@ impl AspeedSoc {
                 SavedWait::Event(since) => Wait::Event(since),
             };
             core.parked = saved.parked;
+            // Restored past its start: no head start.
+            core.head_start = 0;
         }
         self.race_over = h.race_over;
         if self.threads == Threads::Multi && self.cores.len() > 1 {
