@@ -80,6 +80,9 @@ struct BusyWait {
     skipped: Cell<u64>,
     /// The engine, to stop the CPU when a skip reaches the limit.
     engine: Cell<Option<ffi::EnginePtr>>,
+    /// A skip reached the limit since [`GenericTimer::take_busy_wait_limit_reached`] last
+    /// looked: a deadline, maybe another core's, is due.
+    reached: Cell<bool>,
 }
 
 /// Reads closer together than this (virtual ns) count as one busy wait.
@@ -152,7 +155,7 @@ impl GenericTimer {
 
     /// The earliest virtual time (ns) at which a timer output of any core counting on this
     /// counter will change, as each core last published it (its own included).
-    pub fn machine_next_deadline_ns(&self) -> Option<u64> {
+    fn machine_next_deadline_ns(&self) -> Option<u64> {
         let d = self
             .base
             .deadlines
@@ -178,6 +181,13 @@ impl GenericTimer {
     /// core's and every other core's on the same counter, are always respected.
     pub fn busy_wait_limit(&self) -> std::rc::Rc<Cell<u64>> {
         self.busy.limit.clone()
+    }
+
+    /// Whether a busy-wait skip has reached its limit (a deadline of a device or of any core's
+    /// timer) since the last call: the thread that owns that deadline, which may wait in host
+    /// time, should look at once.
+    pub fn take_busy_wait_limit_reached(&self) -> bool {
+        self.busy.reached.replace(false)
     }
 
     /// Virtual time skipped in busy waits so far (ns).
@@ -209,6 +219,7 @@ impl GenericTimer {
                 now = after;
             }
             if now >= limit {
+                b.reached.set(true);
                 // A deadline is due: let the run loop fire it now rather than at its next tick.
                 if let Some(p) = b.engine.get() {
                     // SAFETY: the engine is alive while it calls back into this timer.

@@ -533,6 +533,15 @@ struct Core {
 /// The most slices a secondary's head start after reset lasts (it ends at its first wait).
 const HEAD_START_SLICES: u32 = 1000;
 
+/// Core `index`'s head start out of reset: none for the first core.
+const fn head_start_after_reset(index: usize) -> u32 {
+    if index == 0 {
+        0
+    } else {
+        HEAD_START_SLICES
+    }
+}
+
 /// What a core waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Wait {
@@ -687,7 +696,7 @@ impl AspeedSoc {
                 irq,
                 wait: Wait::Nothing,
                 parked: false,
-                head_start: if i == 0 { 0 } else { HEAD_START_SLICES },
+                head_start: head_start_after_reset(i),
             });
         }
         // One system counter for all cores, and one inner-shareable domain (TLB maintenance,
@@ -1427,17 +1436,12 @@ impl AspeedSoc {
             self.stats.wfe += 1;
             self.cores[index].wait = Wait::Event(self.clock.now_ns());
         }
-        if self.local < self.cores.len() {
-            let timer = self.cores[index].cpu.timer();
-            if timer.busy_wait_skip()
-                && timer
-                    .machine_next_deadline_ns()
-                    .is_some_and(|d| d <= self.clock.now_ns())
-            {
-                // A busy-wait skip here took time to a deadline, maybe a secondary's, whose
-                // thread naps in host time: it looks at once.
-                self.secondaries.notify_all();
-            }
+        if self.cores[index].cpu.timer().take_busy_wait_limit_reached()
+            && self.local < self.cores.len()
+        {
+            // A busy-wait skip here took time to a deadline, maybe a secondary's, whose thread
+            // naps in host time: it looks at once.
+            self.secondaries.notify_all();
         }
         exit
     }
@@ -1651,7 +1655,7 @@ impl AspeedSoc {
             core.irq.clear();
             core.wait = Wait::Nothing;
             core.parked = false;
-            core.head_start = if i == 0 { 0 } else { HEAD_START_SLICES };
+            core.head_start = head_start_after_reset(i);
         }
         self.secondaries.reset();
         self.race_over = false;

@@ -147,12 +147,7 @@ impl Secondary {
                 }
             }
             let exit = core.cpu.run();
-            let timer = core.cpu.timer();
-            if timer.busy_wait_skip()
-                && timer
-                    .machine_next_deadline_ns()
-                    .is_some_and(|d| d <= self.clock.now_ns())
-            {
+            if core.cpu.timer().take_busy_wait_limit_reached() {
                 // A busy-wait skip here took time to a deadline, maybe another core's: the
                 // SoC's thread, which may wait in host time for it, looks at once.
                 let _ = self.wake_soc.try_send(());
