@@ -92,6 +92,9 @@ impl Cpu {
         // The counter first: loading reports the timers' deadlines in counts, which the
         // counter base turns into virtual time.
         self.timer.set_counter_base(state.counter);
+        // The outputs' far end (the GIC's PPI levels) was restored from the snapshot: drive
+        // every loaded level, even one equal to the level this core drove before the load.
+        self.timer.drive_next_levels();
         self.held = None;
         // SAFETY: as above; `arch` is `len` bytes.
         let rc = unsafe { ffi::uc_ast_cpu_state_load(uc, state.arch.as_ptr(), len) };

@@ -35,6 +35,10 @@ pub struct GenericTimer {
     /// others count at the rate it set, whatever their own CNTFRQ holds).
     sets_rate: bool,
     levels: [Cell<bool>; 4],
+    /// Timers whose next reported level is driven even if `levels` already holds it (bit n:
+    /// timer n): after a state load, whatever the outputs are wired to (the GIC's PPI
+    /// levels) was restored on its own and may hold another level than `levels` does.
+    undriven: Cell<u8>,
     deadlines: [Cell<u64>; 4],
     /// This core's slot in the counter's published deadlines, if it got one.
     slot: Option<usize>,
@@ -117,6 +121,7 @@ impl GenericTimer {
             }),
             sets_rate: true,
             levels: Default::default(),
+            undriven: Cell::new(0),
             deadlines: [const { Cell::new(u64::MAX) }; 4],
             slot: Some(0),
             busy: BusyWait {
@@ -302,6 +307,12 @@ impl GenericTimer {
         (d != u64::MAX).then(|| self.ns_for_count(d))
     }
 
+    /// Has every timer's next reported level driven to its output, changed or not (before
+    /// a saved state is loaded: the outputs' far end was restored separately).
+    pub(crate) fn drive_next_levels(&self) {
+        self.undriven.set(0b1111);
+    }
+
     /// The output level of timer `timer`.
     pub fn level(&self, timer: usize) -> bool {
         self.levels.get(timer).is_some_and(Cell::get)
@@ -325,7 +336,10 @@ impl GenericTimer {
                 unsafe { ffi::uc_ast_request_exit(p.0) };
             }
         }
-        if self.levels[timer].replace(level) != level {
+        let bit = 1u8 << timer;
+        let undriven = self.undriven.get() & bit != 0;
+        if self.levels[timer].replace(level) != level || undriven {
+            self.undriven.set(self.undriven.get() & !bit);
             let _held = self.lock.as_ref().map(|l| l.hold());
             self.outputs.set_level(timer, level);
         }

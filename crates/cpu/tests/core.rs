@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 
 use cpu::{
     Access, AccessKind, Cp15, Cpu, CpuHandle, Exit, Fault, FaultAccess, FaultCause, MmioHandler,
-    Reg, TimerOutputs, VirtualClock, WatchHit, WatchKind, TIMER_SECURE,
+    Reg, TimerOutputs, VirtualClock, WatchHit, WatchKind, TIMER_HYP, TIMER_PHYS, TIMER_SECURE,
+    TIMER_VIRT,
 };
 
 /// Vectors at 0 and handlers that record what they saw in registers, then WFI.
@@ -1102,4 +1103,45 @@ fn a_core_state_from_another_build_or_format_is_refused() {
     other.model = "arm1176".into();
     assert!(cpu.load_state(&other).unwrap_err().0.contains("arm1176"));
     assert_eq!(cpu.reg(Reg::Pc), pc, "the core is unchanged");
+}
+
+#[test]
+fn loading_a_state_drives_every_timer_output_even_one_already_at_that_level() {
+    // A core whose secure timer has fired: its output is high.
+    let levels = Arc::new(Mutex::new(Vec::new()));
+    let rec = Recorder {
+        levels: levels.clone(),
+    };
+    let clock = VirtualClock::counting(1);
+    clock.advance_to(5_000_000);
+    let mut cpu = machine(&TIMER_AND_STATE, Box::new(rec), clock.clone());
+    run_to_wfi(&mut cpu);
+    clock.advance_to(cpu.timer().next_deadline_ns().expect("timer armed"));
+    cpu.timer_tick();
+    assert!(cpu.timer().level(TIMER_SECURE));
+    let fired = cpu.save_state().expect("save");
+
+    // Loaded into the same core, whose output is still high: what the output is wired to
+    // (a GIC) was restored from the same snapshot on its own and may hold the line low, so
+    // the loaded level is driven again, not taken as already there. Otherwise the core
+    // would never see the interrupt of its fired timer (CI: a machine loaded while one
+    // core's timer had just fired slept until the watchdog reset it).
+    levels.lock().unwrap().clear();
+    cpu.load_state(&fired).expect("load");
+    let driven = levels.lock().unwrap().clone();
+    assert!(
+        driven.contains(&(TIMER_SECURE, true)),
+        "the fired timer's output was driven after the load: {driven:?}"
+    );
+    // Every other timer is driven to its (low) level as well.
+    for timer in [TIMER_PHYS, TIMER_VIRT, TIMER_HYP] {
+        assert!(
+            driven.contains(&(timer, false)),
+            "timer {timer}: {driven:?}"
+        );
+    }
+    // Afterwards, an unchanged level is not driven again.
+    levels.lock().unwrap().clear();
+    cpu.timer_tick();
+    assert!(levels.lock().unwrap().is_empty());
 }
