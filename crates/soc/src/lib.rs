@@ -1823,15 +1823,26 @@ impl AspeedSoc {
 
     fn handle_event(&mut self, event: HostEvent) -> Option<Stop> {
         // A host event may reach anything, a secondary core too: those stand still meanwhile.
-        if !self.secondaries.started() || self.local == self.cores.len() {
-            return self.handle_event_held(event);
+        let threads = self.secondaries.started() && self.local < self.cores.len();
+        if threads {
+            self.secondaries.pause(&self.lock);
         }
-        self.secondaries.pause(&self.lock);
         let stop = self.handle_event_held(event);
-        if stop.is_none() {
+        if stop.is_some() || self.stopped {
+            // Held by the host (`stop`): the secondaries stay paused until it lets go.
+            return stop;
+        }
+        if self.restore_holds_clock {
+            // A snapshot loaded into the running machine: its time goes on at once, before
+            // the secondaries do (this thread may be idle, the top of its loop far off).
+            self.restore_holds_clock = false;
+            self.clock.resume();
+        }
+        // Those that were paused, and those a loaded snapshot put on their threads.
+        if self.secondaries.started() {
             self.resume_secondaries();
         }
-        stop
+        None
     }
 
     fn handle_event_held(&mut self, event: HostEvent) -> Option<Stop> {
