@@ -121,6 +121,13 @@ fn a_machine_saved_at_the_login_prompt_comes_back_as_the_same_boot() {
         std::fs::read(&snap).unwrap(),
         std::fs::read(&again).unwrap(),
     );
+    // The header first, by field: where it differs says what came back otherwise.
+    let mut differences = Vec::new();
+    json_differences(&header_json(&a), &header_json(&b), "", &mut differences);
+    assert!(
+        differences.is_empty(),
+        "the second snapshot's header differs from the first's: {differences:#?}"
+    );
     assert_eq!(a.len(), b.len());
     if let Some(at) = a.iter().zip(&b).position(|(x, y)| x != y) {
         let from = at.saturating_sub(200);
@@ -330,6 +337,44 @@ fn the_network_comes_back_with_the_guests_address_and_the_new_forwards() {
     );
     quit(emu, c);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A snapshot's header, as the fixed part at the start of the file places it (JSON).
+fn header_json(snapshot: &[u8]) -> serde_json::Value {
+    let word = |at: usize| u64::from_le_bytes(snapshot[at..at + 8].try_into().unwrap()) as usize;
+    let (at, len) = (word(16), word(24));
+    serde_json::from_slice(&snapshot[at..at + len]).expect("a JSON header")
+}
+
+/// Where two JSON values differ: each path with both values (shortened), at most 20.
+fn json_differences(
+    a: &serde_json::Value,
+    b: &serde_json::Value,
+    path: &str,
+    out: &mut Vec<String>,
+) {
+    use serde_json::Value;
+    if out.len() >= 20 || a == b {
+        return;
+    }
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            for key in x.keys().chain(y.keys().filter(|k| !x.contains_key(*k))) {
+                let none = Value::Null;
+                let (l, r) = (x.get(key).unwrap_or(&none), y.get(key).unwrap_or(&none));
+                json_differences(l, r, &format!("{path}/{key}"), out);
+            }
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            for (i, (l, r)) in x.iter().zip(y).enumerate() {
+                json_differences(l, r, &format!("{path}[{i}]"), out);
+            }
+        }
+        _ => {
+            let short = |v: &Value| v.to_string().chars().take(300).collect::<String>();
+            out.push(format!("{path}: {} vs {}", short(a), short(b)));
+        }
+    }
 }
 
 /// CPU time (clock ticks, user and system) the emulator's thread for CPU1 has used.
