@@ -1890,7 +1890,10 @@ impl AspeedSoc {
             if self.handed_off {
                 self.switch_to(0);
                 self.local = 1;
-                self.resume_secondaries();
+                // Held from the start (`--stopped`): they wait for the host to let go.
+                if !self.stopped {
+                    self.resume_secondaries();
+                }
             }
         }
         let ticker = self.deterministic.is_none().then(|| Ticker::start(kicks));

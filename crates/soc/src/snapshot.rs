@@ -483,6 +483,33 @@ impl AspeedSoc {
         // Cores on their own threads stand still meanwhile (a host event has paused them
         // already; the caller resumes them).
         self.secondaries.pause(&self.lock);
+        // The machine is saved as of one instant: its time stands still while it is written
+        // (a second or so), and what was due by then has happened, every core's timer and
+        // every device deadline, as the run loop would have done before the next slice. So
+        // the file holds what a restore of it comes back to, and saves again the same.
+        let held = self.clock.is_paused();
+        self.clock.pause();
+        let saved = self.save_snapshot_now(path);
+        if !held {
+            self.clock.resume();
+        }
+        saved
+    }
+
+    fn save_snapshot_now(&mut self, path: &Path) -> Result<SnapshotInfo, SocError> {
+        let now = self.clock.now_ns();
+        for core in &mut self.cores {
+            // The secondaries too, paused: from this thread, as a load sets their state.
+            if core
+                .cpu
+                .timer()
+                .next_deadline_ns()
+                .is_some_and(|d| d <= now)
+            {
+                core.cpu.timer_tick();
+            }
+        }
+        self.bus.run_deadlines(now);
         let mut devices = Vec::new();
         let mut unsupported = Vec::new();
         for m in self.bus.mappings() {
