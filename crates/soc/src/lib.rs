@@ -1796,8 +1796,13 @@ impl AspeedSoc {
     }
 
     fn fire_deadlines(&mut self) {
+        self.fire_deadlines_of(self.local);
+    }
+
+    /// Fires what is due now: the timers of the first `cores` cores and every device deadline.
+    pub(crate) fn fire_deadlines_of(&mut self, cores: usize) {
         let now = self.clock.now_ns();
-        for core in &mut self.cores[..self.local] {
+        for core in &mut self.cores[..cores] {
             if core
                 .cpu
                 .timer()

@@ -497,19 +497,8 @@ impl AspeedSoc {
     }
 
     fn save_snapshot_now(&mut self, path: &Path) -> Result<SnapshotInfo, SocError> {
-        let now = self.clock.now_ns();
-        for core in &mut self.cores {
-            // The secondaries too, paused: from this thread, as a load sets their state.
-            if core
-                .cpu
-                .timer()
-                .next_deadline_ns()
-                .is_some_and(|d| d <= now)
-            {
-                core.cpu.timer_tick();
-            }
-        }
-        self.bus.run_deadlines(now);
+        // The secondaries' timers too, paused: from this thread, as a load sets their state.
+        self.fire_deadlines_of(self.cores.len());
         let mut devices = Vec::new();
         let mut unsupported = Vec::new();
         for m in self.bus.mappings() {
