@@ -34,11 +34,10 @@ pub struct GenericTimer {
     /// Whether this core's CNTFRQ sets the counter's rate (the first core's does; the
     /// others count at the rate it set, whatever their own CNTFRQ holds).
     sets_rate: bool,
-    levels: [Cell<bool>; 4],
-    /// Timers whose next reported level is driven even if `levels` already holds it (bit n:
-    /// timer n): after a state load, whatever the outputs are wired to (the GIC's PPI
-    /// levels) was restored on its own and may hold another level than `levels` does.
-    undriven: Cell<u8>,
+    /// The level each output was last driven to; `None`: not known to what it is wired to
+    /// (after a state load, which restored the GIC's PPI levels on its own), so the next
+    /// reported level is driven whatever it is.
+    levels: [Cell<Option<bool>>; 4],
     deadlines: [Cell<u64>; 4],
     /// This core's slot in the counter's published deadlines, if it got one.
     slot: Option<usize>,
@@ -120,8 +119,7 @@ impl GenericTimer {
                 slots: std::sync::atomic::AtomicUsize::new(1),
             }),
             sets_rate: true,
-            levels: Default::default(),
-            undriven: Cell::new(0),
+            levels: [const { Cell::new(Some(false)) }; 4],
             deadlines: [const { Cell::new(u64::MAX) }; 4],
             slot: Some(0),
             busy: BusyWait {
@@ -310,12 +308,16 @@ impl GenericTimer {
     /// Has every timer's next reported level driven to its output, changed or not (before
     /// a saved state is loaded: the outputs' far end was restored separately).
     pub(crate) fn drive_next_levels(&self) {
-        self.undriven.set(0b1111);
+        for level in &self.levels {
+            level.set(None);
+        }
     }
 
     /// The output level of timer `timer`.
     pub fn level(&self, timer: usize) -> bool {
-        self.levels.get(timer).is_some_and(Cell::get)
+        self.levels
+            .get(timer)
+            .is_some_and(|l| l.get() == Some(true))
     }
 
     fn report(&mut self, timer: usize, level: bool, deadline: u64) {
@@ -336,10 +338,7 @@ impl GenericTimer {
                 unsafe { ffi::uc_ast_request_exit(p.0) };
             }
         }
-        let bit = 1u8 << timer;
-        let undriven = self.undriven.get() & bit != 0;
-        if self.levels[timer].replace(level) != level || undriven {
-            self.undriven.set(self.undriven.get() & !bit);
+        if self.levels[timer].replace(Some(level)) != Some(level) {
             let _held = self.lock.as_ref().map(|l| l.hold());
             self.outputs.set_level(timer, level);
         }
